@@ -1,0 +1,315 @@
+"""The order store: table definitions, engine set-up and schema migration.
+
+The contract tables (``orders``, ``order_items``, ``stock``) are written by the
+POS or ``autocancel sync``; the others belong to the daemon:
+
+``ledger``
+    One row per decision the engine made about an order: which rule, which
+    reason, live or dry-run, and the outcome of the API call. A *live
+    cancellation intent* carries ``intent_key = payment_key``; the unique
+    constraint on ``intent_key`` is what makes a second live cancellation of
+    one order impossible at the database level, whichever daemon tries.
+``restaurant_closures``
+    Closures this daemon made (congestion). ``active_key`` is unique while a
+    closure is in force, so two replicas cannot both close one restaurant.
+``food_deactivations``
+    ``foods/status-passive`` calls, at most one row per food.
+``geocode_cache``
+    Geocoder answers, including definite "no result" (null coordinates).
+``passes``
+    One row per evaluation pass, for ``autocancel status``.
+
+All timestamps are aware UTC ``datetime`` values (see :class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from daemon.sqltypes import UTCDateTime, json_type
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Order statuses (Dükkango status_id).
+RECEIVED, CONFIRMED, IN_DELIVERY, DELIVERED, CANCELED = 1, 2, 16, 5, 6
+ACTIVE_STATUSES = (RECEIVED, CONFIRMED, IN_DELIVERY)
+
+MODES = ("live", "dry_run")
+OUTCOMES = ("pending", "cancelled", "would_cancel", "failed", "skipped", "held")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# --- contract tables (DESIGN.md, "Order store") -----------------------------
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("payment_key", sa.Text, primary_key=True),
+    sa.Column("order_number", sa.Integer),
+    sa.Column("restaurant_id", sa.Text, nullable=False),
+    sa.Column("status_id", sa.Integer, nullable=False),
+    sa.Column("shipping_method", sa.Text),
+    sa.Column("courier_type", sa.Text),
+    sa.Column("payment_method", sa.Text),
+    sa.Column("payment_status", sa.Text),
+    sa.Column("total", sa.Numeric(12, 2)),
+    sa.Column("created_at", UTCDateTime()),
+    sa.Column("customer_name", sa.Text),
+    sa.Column("customer_phone", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("address_description", sa.Text),
+    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+    sa.Column("updated_at", UTCDateTime()),
+    # The hot query: active orders by status (and restaurant, for congestion).
+    sa.Index("ix_orders_status_restaurant", "status_id", "restaurant_id"),
+)
+
+order_items = sa.Table(
+    "order_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "payment_key",
+        sa.Text,
+        sa.ForeignKey("orders.payment_key", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("food_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("quantity", sa.Integer, nullable=False, server_default=sa.text("1")),
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("food_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("name", sa.Text),
+    sa.Column("available", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("quantity", sa.Integer),
+)
+
+# --- the daemon's own tables -------------------------------------------------
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("pass_id", sa.Text),
+    sa.Column("payment_key", sa.Text, nullable=False, index=True),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("reason_id", sa.Integer, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("evidence", json_type(), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("intent_key", sa.Text, unique=True),
+    sa.CheckConstraint("reason_id BETWEEN 1 AND 8", name="reason_id_range"),
+    sa.CheckConstraint(f"mode IN {MODES!r}", name="mode_known"),
+    sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
+    # An intent is live, and it names its own order: nothing else may hold the key.
+    sa.CheckConstraint(
+        "intent_key IS NULL OR (intent_key = payment_key AND mode = 'live')",
+        name="intent_is_live_cancel",
+    ),
+    sa.Index("ix_ledger_at", "at"),
+    sa.Index("ix_ledger_outcome", "outcome"),
+)
+
+restaurant_closures = sa.Table(
+    "restaurant_closures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("restaurant_id", sa.Text, nullable=False, index=True),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("closed_at", UTCDateTime(), nullable=False),
+    sa.Column("reopened_at", UTCDateTime()),
+    sa.Column("close_outcome", sa.Text, nullable=False),
+    sa.Column("reopen_outcome", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("evidence", json_type()),
+    # Equal to restaurant_id while the closure is in force, NULL after reopening.
+    sa.Column("active_key", sa.Text, unique=True),
+)
+
+food_deactivations = sa.Table(
+    "food_deactivations",
+    metadata,
+    sa.Column("food_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("payment_key", sa.Text),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+)
+
+geocode_cache = sa.Table(
+    "geocode_cache",
+    metadata,
+    sa.Column("query", sa.Text, primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+    sa.Column("geocoded_at", UTCDateTime(), nullable=False),
+)
+
+passes = sa.Table(
+    "passes",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("host", sa.Text),
+    sa.Column("orders_seen", sa.Integer),
+    sa.Column("decisions", sa.Integer),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_passes_started_at", "started_at"),
+)
+
+CONTRACT_TABLES = ("orders", "order_items", "stock")
+
+
+class StoreError(Exception):
+    """The store cannot be reached, or its schema is not what this version needs."""
+
+
+def describe_url(url: str | URL) -> str:
+    """The URL as it may be shown to an operator: never with a password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets the POS write while a pass reads; busy_timeout turns a
+        # momentary lock into a short wait instead of "database is locked".
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for the store, tuned per backend."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).parent
+            if not folder.is_dir():
+                raise StoreError(
+                    f"the folder of the SQLite store {database} does not exist; "
+                    "create it or fix store.url"
+                )
+        engine = sa.create_engine(parsed, **kwargs)
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(parsed, **kwargs)
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(resources.files("daemon") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(resources.files("daemon") / "migrations"))
+    head = script.get_current_head()
+    assert head is not None, "the migrations folder has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+# Any constant works; it only has to be the same for every autocancel process.
+_PG_MIGRATION_LOCK = 0x6175746F63616E63  # "autocanc"
+
+
+def upgrade(url: str | URL) -> str:
+    """Create or migrate the store to the newest schema; returns the revision.
+
+    Safe to run twice, and safe when several daemons start at once on one
+    PostgreSQL store: they queue on an advisory lock.
+    """
+    from alembic import command
+
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
+            command.upgrade(_alembic_config(connection), "head")
+        revision = current_revision(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate the store {describe_url(url)}: {exc}") from exc
+    finally:
+        engine.dispose()
+    assert revision is not None
+    return revision
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade an empty store automatically; refuse a store left behind.
+
+    ``run``, ``once`` and ``sync`` call this. A store that was migrated by an
+    older version is not migrated behind the operator's back: schema changes
+    are a deliberate ``autocancel db upgrade``.
+    """
+    try:
+        revision = current_revision(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the store {describe_url(engine.url)}: {exc}") from exc
+    if revision is None:
+        log.info("store %s has no autocancel schema yet; creating it", describe_url(engine.url))
+        upgrade(engine.url)
+        return
+    head = head_revision()
+    if revision != head:
+        raise StoreError(
+            f"the store {describe_url(engine.url)} is at schema revision {revision}, "
+            f"this autocancel needs {head}: run `autocancel db upgrade`"
+        )

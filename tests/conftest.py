@@ -1,0 +1,83 @@
+"""Shared fixtures: real SQLite files, the real PostgreSQL, and the installed CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_RULES = REPO_ROOT / "rules.yaml"
+
+
+def autocancel_executable() -> list[str]:
+    """The installed console script; the tests exercise what operators run."""
+    beside_python = Path(sys.executable).parent / "autocancel"
+    if beside_python.exists():
+        return [str(beside_python)]
+    found = shutil.which("autocancel")
+    if found:
+        return [found]
+    pytest.fail("the autocancel console script is not installed: run pip install -e '.[test]'")
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input_text: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``autocancel ARGS`` as a real subprocess and capture its output."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [*autocancel_executable(), *args],
+        env=full_env,
+        cwd=cwd,
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A store URL naming a real SQLite file (not ``:memory:``)."""
+    return f"sqlite:///{tmp_path / 'orders.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema on the server named by AUTOCANCEL_TEST_PG_URL.
+
+    Each test gets its own schema (selected through ``search_path``) so tests
+    never see each other's rows; the schema is dropped afterwards.
+    """
+    base = os.environ.get("AUTOCANCEL_TEST_PG_URL")
+    if not base:
+        pytest.skip("AUTOCANCEL_TEST_PG_URL is not set: PostgreSQL tests need a server")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}options=-csearch_path%3D{schema}"
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
