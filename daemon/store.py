@@ -219,6 +219,26 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _take_over_sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not pysqlite, decide where transactions begin.
+
+    pysqlite does not open a transaction for SELECT, so the several queries of
+    one snapshot would each see a different database. With its own handling
+    off we emit BEGIN ourselves: DEFERRED for reads, IMMEDIATE when the
+    connection asks for it (writers that read first would otherwise fail with
+    "database is locked" on the lock upgrade instead of waiting).
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_pysqlite_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
 def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for the store, tuned per backend."""
     parsed = make_url(url)
@@ -233,9 +253,26 @@ def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
                 )
         engine = sa.create_engine(parsed, **kwargs)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
+        _take_over_sqlite_transactions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(parsed, **kwargs)
+
+
+def snapshot_reader(engine: Engine) -> sa.Connection:
+    """A connection whose transaction sees one consistent state of the store."""
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        return connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection  # SQLite in WAL: a read transaction is a snapshot already
+
+
+def writer(engine: Engine) -> sa.Connection:
+    """A connection for short write transactions (IMMEDIATE on SQLite)."""
+    connection = engine.connect()
+    if engine.dialect.name == "sqlite":
+        return connection.execution_options(sqlite_begin="IMMEDIATE")
+    return connection
 
 
 def _alembic_config(connection: sa.Connection) -> Any:

@@ -81,3 +81,52 @@ def pg_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+# --- the Dükkango simulator and client (daemon/simulator.py, daemon/api.py) ---------
+
+from typing import TYPE_CHECKING  # noqa: E402 - appended section, keeps the top untouched
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from daemon.api import DukkangoClient
+    from daemon.simulator import Simulator
+
+
+@pytest.fixture
+def simulator_factory() -> Iterator[Callable[..., Simulator]]:
+    """Start simulators with custom options (``cooldown_seconds=0.2`` ...); all stopped after."""
+    from daemon.simulator import Simulator
+
+    started: list[Simulator] = []
+
+    def start(**options: object) -> Simulator:
+        sim = Simulator(**options)  # type: ignore[arg-type]
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def simulator(simulator_factory: Callable[..., Simulator]) -> Simulator:
+    """A running simulator with the documented defaults: 30 s cooldowns, 24 h tokens."""
+    return simulator_factory()
+
+
+@pytest.fixture
+def api_client(simulator: Simulator) -> Iterator[DukkangoClient]:
+    """A client that logs in to ``simulator`` with its secret keys (2 s timeout)."""
+    from daemon.api import DukkangoClient
+
+    with DukkangoClient(
+        base_url=simulator.url,
+        timeout=2.0,
+        app_secret_key=simulator.app_secret_key,
+        rest_secret_key=simulator.rest_secret_key,
+    ) as client:
+        yield client

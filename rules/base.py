@@ -1,0 +1,186 @@
+"""The base class every rule kind extends: the fields all rules share.
+
+A rule kind is a frozen pydantic model that declares only its own parameters;
+the YAML mapping of one rule validates straight into it. Models are strict on
+purpose: ``reason_id: "3"`` is a mistake worth reporting, not a value to coerce,
+because the reason id is what the customer is told.
+
+Evaluation: each kind implements :meth:`Rule.evaluate` (one order, returning
+a :class:`rules.verdict.Verdict`), or, for rules that judge a restaurant's
+whole load, sets ``aggregate = True`` and implements :meth:`Rule.evaluate_all`.
+Rules never touch the database or the API; they may *ask* for side effects
+(:meth:`side_effects`, :meth:`restaurant_actions`) that the executor carries out.
+Validation lives here too, in two layers: field constraints (one rule on its
+own) and :meth:`Rule.validate_against` (one rule against the rest of the file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from daemon.reasons import REASONS_EN
+from rules.actions import DeactivateFood, RestaurantAction
+from rules.verdict import Verdict
+from rules.yamlsource import Problem, YamlPath
+
+if TYPE_CHECKING:
+    from daemon.config import Config
+    from daemon.snapshot import Order
+    from rules.context import PassContext
+
+# Status ids an automatic rule may cancel (DESIGN.md, `orders.status_id`).
+CANCELABLE_STATUSES: Final = {1: "received", 2: "confirmed", 16: "in delivery"}
+# Finished orders: the platform refuses to cancel them, and so do we.
+NEVER_CANCELABLE_STATUSES: Final = {5: "delivered", 6: "canceled"}
+DEFAULT_STATUSES: Final = (1, 2)
+
+# Dükkango's cancel reasons (dukkango-api.md, section 10), in English for messages.
+REASONS: Final = {reason: text.capitalize() for reason, text in REASONS_EN.items()}
+
+
+def _cancelable_status(status: int) -> int:
+    allowed = ", ".join(f"{sid} ({what})" for sid, what in CANCELABLE_STATUSES.items())
+    if status in NEVER_CANCELABLE_STATUSES:
+        raise ValueError(
+            f"{status} ({NEVER_CANCELABLE_STATUSES[status]}) orders are never cancelable; "
+            f"list only {allowed}"
+        )
+    if status not in CANCELABLE_STATUSES:
+        raise ValueError(f"{status} is not an order status; list only {allowed}")
+    return status
+
+
+CancelableStatus = Annotated[StrictInt, AfterValidator(_cancelable_status)]
+
+
+class Rule(BaseModel):
+    """Fields common to every rule; subclasses add their kind's parameters.
+
+    Subclasses are registered with ``@registry.register("kind_name")``, which
+    sets :attr:`KIND`. The ``kind`` field may then be left out when building a
+    rule in code: ``MaxDistanceRule(name="too-far", reason_id=6, max_km=7.5)``.
+    """
+
+    # allow_inf_nan: `.inf` is valid YAML, but no limit or distance is infinite.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    KIND: ClassVar[str] = ""  # set by RuleRegistry.register; "" on the base class
+    # Judges a restaurant's whole load rather than one order: evaluated after
+    # the per-order rules, through evaluate_all().
+    aggregate: ClassVar[bool] = False
+    # Needs delivery positions (geocoding) resolved before evaluation.
+    needs_location: ClassVar[bool] = False
+
+    name: str = Field(min_length=1, description="unique; the ledger and audit use it")
+    # Filled in from KIND when left out, so code can build MaxDistanceRule(...) directly.
+    kind: str = Field(
+        default="", min_length=1, validate_default=True, description="which rule this is"
+    )
+    reason_id: int = Field(ge=1, le=8, description="the Dükkango cancel reason, 1 to 8")
+    enabled: bool = True
+    # Shadow mode for this rule alone: its matches are recorded as would_cancel.
+    dry_run: bool = False
+    # Lists come from YAML; store them as tuples so a rule stays immutable.
+    statuses: Annotated[tuple[CancelableStatus, ...], Field(strict=False, min_length=1)] = (
+        DEFAULT_STATUSES
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_in_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data and cls.KIND:
+            return {**data, "kind": cls.KIND}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("must not be blank")
+        return name
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_matches_class(cls, kind: str) -> str:
+        if cls.KIND and kind != cls.KIND:
+            raise ValueError(f"must be '{cls.KIND}' for {cls.__name__} (got '{kind}')")
+        return kind
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses_unique(cls, statuses: tuple[int, ...]) -> tuple[int, ...]:
+        repeated = sorted({status for status in statuses if statuses.count(status) > 1})
+        if repeated:
+            listed = ", ".join(str(status) for status in repeated)
+            raise ValueError(f"lists {listed} more than once; list each status once")
+        return statuses
+
+    @property
+    def label(self) -> str:
+        """How messages and logs name the rule: ``too-far (max_distance)``."""
+        return f"{self.name} ({self.kind})"
+
+    def allows_status(self, status_id: int) -> bool:
+        return status_id in self.statuses
+
+    # --- evaluation -----------------------------------------------------------
+
+    def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
+        """This rule's verdict on one order (statuses are checked by the engine)."""
+        raise NotImplementedError(f"{type(self).__name__} does not evaluate single orders")
+
+    def evaluate_all(
+        self, orders: Sequence[Order], ctx: PassContext, *, going: frozenset[str]
+    ) -> Mapping[str, Verdict]:
+        """Verdicts for all orders at once; ``going`` are orders other live rules cancel."""
+        return {order.payment_key: self.evaluate(order, ctx) for order in orders}
+
+    def side_effects(self, order: Order, verdict: Verdict) -> Sequence[DeactivateFood]:
+        """Menu changes to make when this rule's match on ``order`` goes ahead."""
+        return ()
+
+    def restaurant_actions(self, ctx: PassContext) -> Sequence[RestaurantAction]:
+        """Restaurants to close or reopen in this pass."""
+        return ()
+
+    def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
+        """Check this rule against the rest of the configuration.
+
+        ``at`` is the rule's own path (``("rules", 3)``). Problems may point
+        anywhere in the file (a restaurant lacking coordinates is reported at
+        the restaurant). Subclasses extend the list returned by ``super()``.
+        """
+        problems: list[Problem] = []
+        if self.enabled and self.reason_id in (4, 8):
+            why = {
+                4: "the customer did not ask for this cancellation",
+                8: "the platform asks integrations to send the specific reason",
+            }[self.reason_id]
+            problems.append(
+                Problem.warning(
+                    (*at, "reason_id"),
+                    f"{describe_rule(at, self.name)}: reason_id {self.reason_id} "
+                    f'("{REASONS[self.reason_id]}") on an automatic rule: {why}; '
+                    "prefer a specific reason (1, 2, 3, 5, 6 or 7)",
+                )
+            )
+        return problems
+
+
+def describe_rule(at: YamlPath, name: object) -> str:
+    """``rules[2] (too-far)``, or just ``rules[2]`` while the name is unusable."""
+    where = f"rules[{at[-1]}]" if at and isinstance(at[-1], int) else "rule"
+    if isinstance(name, str) and name.strip():
+        return f"{where} ({name})"
+    return where

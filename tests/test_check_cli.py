@@ -1,0 +1,91 @@
+"""``autocancel check`` as operators run it: a real subprocess of the installed script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import SHIPPED_RULES, run_cli
+
+BROKEN = """\
+schedule:
+  intervall: 15
+restaurants:
+  - id: r-1
+rules:
+  - name: too-far
+    kind: max_distance
+    reason_id: 9
+    max_km: -3
+"""
+
+
+def test_check_accepts_the_shipped_rules_yaml(tmp_path: Path) -> None:
+    result = run_cli("check", "-c", str(SHIPPED_RULES), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "OK\n"
+
+
+def test_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    result = run_cli("check", "-c", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    # (The restaurant's missing coordinates are reported once the rule itself is
+    # valid: cross-checks need a whole rule.)
+    assert result.stdout.splitlines() == [
+        f"{path}:2: unknown key 'intervall' in schedule; valid keys: interval_seconds",
+        f"{path}:8: rules[0] (too-far): reason_id must be an integer from 1 to 8 (got 9)",
+        f"{path}:9: rules[0] (too-far): max_km must be greater than 0 (got -3)",
+    ], result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_names_the_file_as_given(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(BROKEN, encoding="utf-8")
+    result = run_cli("check", "-c", "mine.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.startswith("mine.yaml:2: unknown key 'intervall'")
+
+
+def test_autocancel_config_names_the_file_when_c_is_absent(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN, encoding="utf-8")
+    result = run_cli("check", env={"AUTOCANCEL_CONFIG": str(broken)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{broken}:2: unknown key 'intervall'" in result.stdout
+
+    result = run_cli("check", env={"AUTOCANCEL_CONFIG": str(SHIPPED_RULES)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "OK\n"
+
+
+def test_check_of_a_missing_file_is_a_clear_message(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    result = run_cli("check", "-c", str(missing), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"{missing}: no such file")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_prints_warnings_but_succeeds(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "restaurants:\n  - id: r-1\nrules:\n  - name: other\n    kind: payment_failed\n"
+        "    reason_id: 8\n",
+        encoding="utf-8",
+    )
+    result = run_cli("check", "-c", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, last = result.stdout.splitlines()
+    assert first.startswith(f"warning: {path}:6: rules[0] (other): reason_id 8")
+    assert last == "OK"
+
+
+def test_every_command_validates_first(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("restaurants:\n  - id: r-1\nstroe:\n  url: sqlite:///x.db\n", encoding="utf-8")
+    result = run_cli("db", "upgrade", "-c", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{path}:3: unknown key 'stroe' at the top level" in result.stderr
+    assert not (tmp_path / "x.db").exists()
+    assert not (tmp_path / "orders.db").exists()
