@@ -81,6 +81,49 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def cmd_once(args: argparse.Namespace) -> int:
+    from daemon import operations
+
+    config = _load_config_or_exit(args)
+    return operations.once(config, dry_run=args.dry_run, as_json=args.json)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from daemon import operations
+
+    config = _load_config_or_exit(args)
+    return operations.audit(config, since=args.since, fmt=args.format)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daemon import operations
+
+    return operations.status(_load_config_or_exit(args))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from daemon import explain
+
+    return explain.explain(_load_config_or_exit(args), args.payment_key)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from daemon import manual
+
+    config = _load_config_or_exit(args)
+    return manual.cancel(
+        config, args.payment_key, reason_id=args.reason, note=args.note, assume_yes=args.yes
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon import demo
+
+    if args.config:  # every command validates a file it is given
+        _load_config_or_exit(args)
+    return demo.run(keep=args.keep, verbose=args.verbose)
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from daemon import simulator
 
@@ -120,6 +163,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("check", cmd_check, "validate rules.yaml; print OK or every error")
 
+    once = command("once", cmd_once, "run one full pass, print one row per decision, exit")
+    once.add_argument("--dry-run", action="store_true", help="decide and record, send nothing")
+    once.add_argument("--json", action="store_true", help="one JSON object per decision per line")
+
+    audit = command("audit", cmd_audit, "show the ledger: what was cancelled, why, the outcome")
+    audit.add_argument("--since", metavar="ISO8601", help="only entries from this time on")
+    audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
+    explain.add_argument("payment_key", metavar="PAYMENT_KEY")
+
+    cancel = command(
+        "cancel", cmd_cancel, "a staff-confirmed manual cancellation (reasons 4, 5, 8)"
+    )
+    cancel.add_argument("payment_key", metavar="PAYMENT_KEY")
+    cancel.add_argument("--reason", type=int, required=True, metavar="N",
+                        help="4 customer canceled, 5 technical issue, 8 other")
+    cancel.add_argument("--note", metavar="TEXT", help="kept in the ledger")
+    cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    command("status", cmd_status, "last pass, pending intents, closures, safety budget left")
+
+    demo = command(
+        "demo", cmd_demo, "seeded store + local simulator, one live pass, report "
+        "(uses its own temporary rules and store)",
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards")
+
     db = commands.add_parser("db", help="order-store maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="create or migrate the store")
@@ -143,6 +214,8 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr
     )
+    # httpx logs every request at INFO; our own lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

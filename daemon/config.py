@@ -82,6 +82,12 @@ class StoreSettings(_Section):
 class ApiSettings(_Section):
     base_url: str = DEFAULT_BASE_URL  # stored without a trailing slash
     timeout_seconds: float = Field(default=10, gt=0)
+    # Retries for 5xx, timeouts and connection errors (400/403/404 are final).
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    # First backoff; it doubles each retry (1, 2, 4 s ...). 429 always waits >= 30 s.
+    backoff_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Cancellations sent at once.
+    concurrency: int = Field(default=4, ge=1, le=32)
 
     @field_validator("base_url")
     @classmethod

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/api/integrations/"
 CONTROL_PATH = "/_sim/"
+GEOCODER_PATH = "/search"  # Nominatim's; point geopy at domain 127.0.0.1:PORT, scheme http
 DEFAULT_APP_SECRET_KEY = "sim-app-secret"  # noqa: S105 - fake, printed on purpose
 DEFAULT_REST_SECRET_KEY = "sim-rest-secret"  # noqa: S105
 DEFAULT_STATIC_TOKEN = "sim-static-token"  # noqa: S105
@@ -223,6 +224,7 @@ class Simulator:
         static_token: str | None = DEFAULT_STATIC_TOKEN,
         cooldown_seconds: float = 30.0,
         token_lifetime: timedelta = timedelta(hours=24),
+        geocoder_addresses: Mapping[str, tuple[float, float]] | None = None,
         verbose: bool = False,
     ) -> None:
         self.host, self._port = host, port
@@ -233,6 +235,8 @@ class Simulator:
         self.cooldown_seconds, self.token_lifetime = cooldown_seconds, token_lifetime
         self._log_level = logging.INFO if verbose else logging.DEBUG
         self._lock = threading.RLock()
+        # A Nominatim-compatible /search, so geocoding is testable without internet.
+        self._geocoder_addresses = dict(geocoder_addresses or {})
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -447,6 +451,8 @@ class Simulator:
             fault = None
         if fault is not None:
             reply = self._fault_reply(fault)
+        elif split.path == GEOCODER_PATH:
+            reply = self._geocode(query.get("q", ""))
         elif not split.path.startswith(BASE_PATH):
             reply = _Reply(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         else:
@@ -458,6 +464,19 @@ class Simulator:
                 RecordedRequest(method, path, query, headers, recorded, started, status)
             )
         return reply
+
+    def add_geocoder_address(self, address: str, latitude: float, longitude: float) -> None:
+        """Make the geocoder endpoint resolve ``address``; any other address has no result."""
+        with self._lock:
+            self._geocoder_addresses[address] = (latitude, longitude)
+
+    def _geocode(self, query: str) -> _Reply:
+        with self._lock:
+            found = self._geocoder_addresses.get(" ".join(query.split()))
+        if found is None:
+            return _json(200, [])
+        latitude, longitude = found
+        return _json(200, [{"lat": str(latitude), "lon": str(longitude), "display_name": query}])
 
     @staticmethod
     def _fault_reply(fault: Fault) -> _Reply | None:

@@ -6,19 +6,41 @@ or not, so the rule never matches; the configuration check warns about that.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from daemon.geo import LocationStatus
 from rules.base import Rule, describe_rule
 from rules.registry import registry
+from rules.verdict import Verdict
 from rules.yamlsource import Problem, YamlPath
 
 if TYPE_CHECKING:
     from daemon.config import Config
+    from daemon.snapshot import Order
+    from rules.context import PassContext
 
 
 @registry.register("address_not_found")
 class AddressNotFoundRule(Rule):
     """No parameters of its own; the geocoder is configured under ``geocoder:``."""
+
+    needs_location: ClassVar[bool] = True
+
+    def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
+        if not order.is_delivery:
+            return Verdict.no_match(f"{order.shipping_method or 'no shipping method'} order, "
+                                    "not a delivery")
+        if order.coordinates is not None:
+            return Verdict.no_match("the order carries coordinates")
+        if not ctx.geocoding_enabled:
+            return Verdict.skipped("no geocoder configured: an address cannot be checked")
+        location = ctx.location(order)
+        if location.status is LocationStatus.NOT_FOUND:
+            return Verdict.match(location.detail, address=order.address or "")
+        if location.status is LocationStatus.GEOCODED:
+            return Verdict.no_match("the geocoder found the address")
+        # A geocoder that failed or timed out is "unknown", never "not found".
+        return Verdict.skipped(location.detail)
 
     def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
         problems = super().validate_against(config, at=at)

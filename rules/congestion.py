@@ -10,12 +10,22 @@ never for a restaurant someone else closed. Evidence:
 
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from daemon.store import ACTIVE_STATUSES, RECEIVED
+from rules.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
 from rules.base import Rule
 from rules.registry import registry
+from rules.verdict import Verdict
+
+if TYPE_CHECKING:
+    from daemon.snapshot import Order
+    from rules.context import PassContext
 
 
 def default_reopen_below(max_active_orders: int) -> int:
@@ -62,3 +72,79 @@ class CongestionRule(Rule):
                 "otherwise the restaurant would reopen while still overloaded"
             )
         return reopen_below
+
+    aggregate: ClassVar[bool] = True
+
+    def _load(self, count: int) -> dict[str, int]:
+        return {"active_orders": count, "max_active_orders": self.max_active_orders}
+
+    def evaluate_all(
+        self, orders: Sequence[Order], ctx: PassContext, *, going: frozenset[str]
+    ) -> Mapping[str, Verdict]:
+        by_restaurant: dict[str, list[Order]] = defaultdict(list)
+        for order in orders:
+            if order.status_id in ACTIVE_STATUSES:
+                by_restaurant[order.restaurant_id].append(order)
+        verdicts: dict[str, Verdict] = {}
+        for active in by_restaurant.values():
+            count = len(active)
+            load = self._load(count)
+            if count <= self.max_active_orders:
+                for order in active:
+                    verdicts[order.payment_key] = Verdict.no_match(
+                        f"{count} active orders, capacity {self.max_active_orders}", **load
+                    )
+                continue
+            # Orders other rules cancel this pass already lower the load.
+            staying = [o for o in active if o.payment_key not in going]
+            excess = len(staying) - self.max_active_orders
+            # Newest received orders go first: the least work is lost, and older
+            # customers have waited longest. Unknown order times are never picked.
+            candidates = sorted(
+                (o for o in staying
+                 if o.status_id == RECEIVED and RECEIVED in self.statuses
+                 and o.created_at is not None
+                 and o.payment_key not in ctx.snapshot.live_intents),
+                key=lambda o: (o.created_at, o.order_number or 0, o.payment_key),
+                reverse=True,
+            )
+            chosen = {o.payment_key for o in candidates[: max(0, excess)]}
+            for order in active:
+                if order.payment_key in chosen:
+                    verdicts[order.payment_key] = Verdict.match(
+                        f"one of the {len(chosen)} newest received orders beyond capacity",
+                        **load,
+                    )
+                else:
+                    verdicts[order.payment_key] = Verdict.no_match(
+                        f"{count} active orders over capacity {self.max_active_orders}, but "
+                        "this order is kept (older, already accepted, or cancelled by another "
+                        "rule)",
+                        **load,
+                    )
+        return verdicts
+
+    def restaurant_actions(self, ctx: PassContext) -> Sequence[RestaurantAction]:
+        snapshot = ctx.snapshot
+        actions: list[RestaurantAction] = []
+        for restaurant_id in sorted(set(snapshot.active_by_restaurant) | set(snapshot.closures)):
+            if restaurant_id not in ctx.restaurants:
+                continue  # not ours to open or close
+            count = snapshot.active_by_restaurant.get(restaurant_id, 0)
+            closure = snapshot.closures.get(restaurant_id)
+            if closure is None:
+                if self.close_restaurant and count > self.max_active_orders:
+                    actions.append(CloseRestaurant(restaurant_id, self.name, self._load(count)))
+                continue
+            if closure.rule != self.name:
+                continue  # another congestion rule owns this closure
+            closed_for = ctx.now - closure.closed_at
+            if count < self.reopen_below and closed_for >= timedelta(
+                minutes=self.min_closed_minutes
+            ):
+                actions.append(ReopenRestaurant(
+                    restaurant_id, self.name, closure.id,
+                    {**self._load(count), "reopen_below": self.reopen_below,
+                     "closed_minutes": round(closed_for.total_seconds() / 60, 1)},
+                ))
+        return actions

@@ -8,21 +8,46 @@ when a geocoder is configured and skipped otherwise. Evidence:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from geopy.distance import geodesic
 from pydantic import Field
 
+from daemon.geo import LocationStatus
 from rules.base import Rule, describe_rule
 from rules.registry import registry
+from rules.verdict import Verdict
 from rules.yamlsource import Problem, YamlPath
 
 if TYPE_CHECKING:
     from daemon.config import Config
+    from daemon.snapshot import Order
+    from rules.context import PassContext
 
 
 @registry.register("max_distance")
 class MaxDistanceRule(Rule):
     max_km: float = Field(gt=0, description="the delivery radius in kilometres, e.g. 7.5")
+
+    needs_location: ClassVar[bool] = True
+
+    def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
+        if not order.is_delivery:
+            return Verdict.no_match(f"{order.shipping_method or 'no shipping method'} order, "
+                                    "not a delivery")
+        restaurant = ctx.restaurants.get(order.restaurant_id)
+        if restaurant is None or restaurant.latitude is None or restaurant.longitude is None:
+            return Verdict.skipped("the restaurant has no coordinates in rules.yaml")
+        location = ctx.location(order)
+        if location.coordinates is None:
+            return Verdict.skipped(f"no position for the delivery: {location.detail}")
+        km = geodesic((restaurant.latitude, restaurant.longitude), location.coordinates).km
+        evidence: dict[str, object] = {"distance_km": round(km, 2), "max_km": self.max_km}
+        if location.status is LocationStatus.GEOCODED:
+            evidence["geocoded"] = True
+        if km > self.max_km:
+            return Verdict.match(f"{km:.2f} km is beyond {self.max_km} km", **evidence)
+        return Verdict.no_match(f"{km:.2f} km is within {self.max_km} km", **evidence)
 
     def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
         problems = super().validate_against(config, at=at)

@@ -6,8 +6,18 @@ than ordered (DESIGN.md, `stock`). Evidence: ``{"food_ids": [...]}``.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rules.actions import DeactivateFood
 from rules.base import Rule
 from rules.registry import registry
+from rules.verdict import Verdict
+
+if TYPE_CHECKING:
+    from daemon.snapshot import Order
+    from rules.context import PassContext
 
 
 @registry.register("out_of_stock")
@@ -17,3 +27,41 @@ class OutOfStockRule(Rule):
     # the menu, which an operator should opt into. Only foods that are fully
     # unavailable are deactivated, never ones that are merely short.
     deactivate_food: bool = False
+
+    def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
+        if not order.items:
+            return Verdict.no_match("the order has no items in the store")
+        # The same food on two lines draws on one stock count.
+        ordered: Counter[int] = Counter()
+        for item in order.items:
+            if item.quantity > 0:  # a zero or negative line is bad data, never a shortage
+                ordered[item.food_id] += item.quantity
+        short = []
+        for food_id, quantity in sorted(ordered.items()):
+            level = ctx.snapshot.stock.get(food_id)
+            if level is not None and level.short_for(quantity):
+                short.append({
+                    "food_id": food_id, "name": level.name, "ordered": quantity,
+                    "available": level.available, "in_stock": level.quantity,
+                })
+        if not short:
+            return Verdict.no_match(
+                "every item is in stock (a food without a stock row counts as in stock)"
+            )
+        return Verdict.match(
+            f"{len(short)} item(s) out of stock",
+            food_ids=[entry["food_id"] for entry in short],
+            foods=short,
+        )
+
+    def side_effects(self, order: Order, verdict: Verdict) -> Sequence[DeactivateFood]:
+        if not self.deactivate_food:
+            return ()
+        return [
+            DeactivateFood(
+                food_id=food["food_id"], restaurant_id=order.restaurant_id, rule=self.name,
+                payment_key=order.payment_key,
+            )
+            for food in verdict.evidence.get("foods", ())
+            if not food["available"] or food["in_stock"] == 0  # gone, not merely short
+        ]

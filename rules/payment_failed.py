@@ -6,10 +6,23 @@ Matches ``orders.payment_status = 'failed'`` only; ``pending`` and unknown
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.base import Rule
 from rules.registry import registry
+from rules.verdict import Verdict
+
+if TYPE_CHECKING:
+    from daemon.snapshot import Order
+    from rules.context import PassContext
 
 
 @registry.register("payment_failed")
 class PaymentFailedRule(Rule):
     """No parameters of its own."""
+
+    def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
+        status = (order.payment_status or "").strip().lower()
+        if status == "failed":
+            return Verdict.match("the payment failed", payment_status="failed")
+        return Verdict.no_match(f"payment status is {order.payment_status or 'unknown'}")

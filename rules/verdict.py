@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class VerdictKind(str, Enum):
+class VerdictKind(StrEnum):
     MATCH = "match"
     NO_MATCH = "no_match"
     # The rule could not decide (no geocoder, geocoder down, unreadable data):

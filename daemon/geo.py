@@ -1,0 +1,188 @@
+"""Where a delivery goes: stored coordinates, or a geocoder answer cached in the store.
+
+Three answers matter to the rules and must never be confused:
+a position (known or geocoded), a definite "the geocoder has no such address"
+(``address_not_found`` may cancel), and "we could not ask" (no geocoder, the
+geocoder failed or timed out, this pass's geocoding budget is spent) which is
+*unknown* and never leads to a cancellation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from daemon import store
+from daemon.snapshot import Order
+from daemon.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# Geocoding happens inside a pass; a flood of new addresses must not stall it.
+# The rest are looked up on the following passes.
+MAX_GEOCODES_PER_PASS = 20
+
+
+class LocationStatus(StrEnum):
+    KNOWN = "known"  # coordinates were in the order
+    GEOCODED = "geocoded"  # from the geocoder (now or cached)
+    NOT_FOUND = "not_found"  # the geocoder definitely has no result
+    UNKNOWN = "unknown"  # could not find out; never act on it
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    status: LocationStatus
+    coordinates: tuple[float, float] | None = None
+    detail: str = ""
+
+
+class Geocoder(Protocol):
+    def geocode(self, query: str, **kwargs: Any) -> Any: ...
+
+
+def normalize_address(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def valid_coordinates(latitude: float | None, longitude: float | None) -> bool:
+    """A position a real delivery can have: in range, and not the (0, 0) null island."""
+    if latitude is None or longitude is None:
+        return False
+    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
+        return False
+    return not (latitude == 0.0 and longitude == 0.0)
+
+
+def build_geocoder(provider: str, options: Mapping[str, Any], timeout: float) -> Geocoder:
+    """A geopy geocoder by service name (``nominatim``, ``photon``, ``googlev3`` ...)."""
+    from geopy.geocoders import get_geocoder_for_service
+
+    geocoder_class = get_geocoder_for_service(provider)
+    geocoder: Geocoder = geocoder_class(**dict(options), timeout=timeout)
+    return geocoder
+
+
+class Locator:
+    """Resolves delivery positions for one pass, with a cache in the store."""
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        geocoder: Geocoder | None,
+        provider: str = "",
+        max_lookups: int = MAX_GEOCODES_PER_PASS,
+    ) -> None:
+        self._engine = engine
+        self._geocoder = geocoder
+        self._provider = provider
+        self._max_lookups = max_lookups
+
+    @property
+    def geocoding_enabled(self) -> bool:
+        return self._geocoder is not None
+
+    def locate_all(self, orders: Iterable[Order]) -> dict[str, Location]:
+        """Positions for every delivery order, keyed by payment_key."""
+        located: dict[str, Location] = {}
+        to_geocode: dict[str, list[str]] = {}
+        for order in orders:
+            if not order.is_delivery:
+                continue
+            if order.coordinates is not None:
+                if valid_coordinates(*order.coordinates):
+                    located[order.payment_key] = Location(LocationStatus.KNOWN, order.coordinates)
+                    continue
+                located[order.payment_key] = Location(
+                    LocationStatus.UNKNOWN,
+                    detail=f"coordinates {order.coordinates} are not a real position",
+                )
+                continue
+            query = normalize_address(order.address)
+            if not query:
+                located[order.payment_key] = Location(
+                    LocationStatus.UNKNOWN, detail="no coordinates and no address text"
+                )
+            elif self._geocoder is None:
+                located[order.payment_key] = Location(
+                    LocationStatus.UNKNOWN, detail="no coordinates and no geocoder configured"
+                )
+            else:
+                to_geocode.setdefault(query, []).append(order.payment_key)
+        if to_geocode:
+            answers = self._resolve(list(to_geocode))
+            for query, keys in to_geocode.items():
+                for key in keys:
+                    located[key] = answers[query]
+        return located
+
+    def _resolve(self, queries: list[str]) -> dict[str, Location]:
+        cache = store.geocode_cache
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(cache).where(
+                    cache.c.query.in_(queries), cache.c.provider == self._provider
+                )
+            ).mappings()
+            answers = {row["query"]: _cached_location(row) for row in rows}
+        fresh: list[dict[str, Any]] = []
+        lookups = 0
+        for query in queries:
+            if query in answers:
+                continue
+            if lookups >= self._max_lookups:
+                answers[query] = Location(
+                    LocationStatus.UNKNOWN, detail="geocoding budget of this pass used up"
+                )
+                continue
+            lookups += 1
+            location = self._geocode(query)
+            answers[query] = location
+            if location.status is not LocationStatus.UNKNOWN:
+                coords = location.coordinates or (None, None)
+                fresh.append({
+                    "query": query, "provider": self._provider, "latitude": coords[0],
+                    "longitude": coords[1], "geocoded_at": utcnow(),
+                })
+        if fresh:
+            self._remember(fresh)
+        return answers
+
+    def _geocode(self, query: str) -> Location:
+        from geopy.exc import GeopyError
+
+        assert self._geocoder is not None
+        try:
+            result = self._geocoder.geocode(query, exactly_one=True)
+        except GeopyError as exc:
+            log.warning("geocoder %s failed for an address: %s", self._provider, exc)
+            return Location(LocationStatus.UNKNOWN, detail=f"geocoder failed: {exc}")
+        if result is None:
+            return Location(LocationStatus.NOT_FOUND, detail="the geocoder has no result")
+        coordinates = (float(result.latitude), float(result.longitude))
+        if not valid_coordinates(*coordinates):
+            return Location(LocationStatus.UNKNOWN, detail="the geocoder answered (0, 0)")
+        return Location(LocationStatus.GEOCODED, coordinates)
+
+    def _remember(self, rows: list[dict[str, Any]]) -> None:
+        cache = store.geocode_cache
+        try:
+            with store.writer(self._engine) as connection, connection.begin():
+                keys = [row["query"] for row in rows]
+                connection.execute(sa.delete(cache).where(cache.c.query.in_(keys)))
+                connection.execute(sa.insert(cache), rows)
+        except sa.exc.SQLAlchemyError as exc:
+            # Only a cache: the next pass asks the geocoder again.
+            log.warning("could not cache geocoder answers: %s", exc)
+
+
+def _cached_location(row: sa.RowMapping) -> Location:
+    if row["latitude"] is None or row["longitude"] is None:
+        return Location(LocationStatus.NOT_FOUND, detail="the geocoder had no result (cached)")
+    return Location(LocationStatus.GEOCODED, (row["latitude"], row["longitude"]))

@@ -1,0 +1,179 @@
+"""Reading and writing the ledger: decisions first, outcomes after.
+
+The intent of a live cancellation is committed before its API call. Intents
+are inserted with ON CONFLICT DO NOTHING on the unique ``intent_key``, so when
+two daemons decide about the same order at once exactly one of them owns the
+intent and sends the call; the other sees it lost and leaves the order alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from daemon import store
+from daemon.engine import Decision, Outcome
+
+log = logging.getLogger(__name__)
+
+HOURLY_WINDOW = timedelta(minutes=60)
+
+
+def live_cancellations_since(connection: sa.Connection, since: datetime) -> int:
+    """Live cancellation intents recorded since ``since``: the rolling hourly cap."""
+    ledger = store.ledger
+    query = sa.select(sa.func.count()).where(
+        ledger.c.intent_key.is_not(None), ledger.c.at >= since
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+def is_intent(decision: Decision) -> bool:
+    """A live cancellation about to be sent: the row the unique key protects."""
+    return decision.primary and decision.mode == "live" and decision.outcome == "pending"
+
+
+def _row(decision: Decision, *, pass_id: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "at": now,
+        "updated_at": now,
+        "pass_id": pass_id,
+        "payment_key": decision.payment_key,
+        "restaurant_id": decision.order.restaurant_id,
+        "rule": decision.rule,
+        "kind": decision.kind,
+        "reason_id": decision.reason_id,
+        "mode": decision.mode,
+        "outcome": decision.outcome,
+        "evidence": dict(decision.evidence),
+        "attempts": decision.attempts,
+        "last_error": decision.last_error,
+        "note": decision.note,
+        "intent_key": decision.payment_key if is_intent(decision) else None,
+    }
+
+
+def _insert_ignoring_taken_intents(connection: sa.Connection) -> Any:
+    table = store.ledger
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["intent_key"])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["intent_key"])
+
+
+def record_decisions(
+    connection: sa.Connection, decisions: Sequence[Decision], *, pass_id: str, now: datetime
+) -> list[Decision]:
+    """Write a pass's decisions in the caller's transaction.
+
+    Returns the decisions with their ledger ids. A live intent another daemon
+    recorded first is dropped from the result: that daemon owns the order.
+    Repeated non-intent rows (the same hold, skip or dry-run verdict every
+    pass) are not written again; the existing row's ``updated_at`` moves.
+    """
+    ledger = store.ledger
+    keys = {d.payment_key for d in decisions}
+    seen: dict[tuple[str, str, str, str], int] = {}
+    if keys:
+        for row in connection.execute(
+            sa.select(ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode,
+                      ledger.c.outcome)
+            .where(ledger.c.intent_key.is_(None), ledger.c.payment_key.in_(keys))
+        ):
+            seen[(row.payment_key, row.rule, row.mode, row.outcome)] = row.id
+
+    intents = [d for d in decisions if is_intent(d)]
+    others = [d for d in decisions if not is_intent(d)]
+    fresh_others = [
+        d for d in others if (d.payment_key, d.rule, d.mode, d.outcome) not in seen
+    ]
+    repeated_ids = [
+        seen[key] for d in others
+        if (key := (d.payment_key, d.rule, d.mode, d.outcome)) in seen
+    ]
+    if intents:
+        connection.execute(
+            _insert_ignoring_taken_intents(connection),
+            [_row(d, pass_id=pass_id, now=now) for d in intents],
+        )
+    if fresh_others:
+        connection.execute(
+            sa.insert(ledger), [_row(d, pass_id=pass_id, now=now) for d in fresh_others]
+        )
+    if repeated_ids:
+        connection.execute(
+            sa.update(ledger).where(ledger.c.id.in_(repeated_ids)).values(updated_at=now)
+        )
+
+    ids: dict[tuple[str, str, str], int] = {}
+    for row_id, key, rule, mode in connection.execute(
+        sa.select(ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode)
+        .where(ledger.c.pass_id == pass_id)
+    ):
+        ids[(key, rule, mode)] = row_id
+    recorded: list[Decision] = []
+    for decision in decisions:
+        ledger_id = ids.get((decision.payment_key, decision.rule, decision.mode))
+        if is_intent(decision) and ledger_id is None:
+            log.info(
+                "order=%s rule=%s outcome=taken: another daemon recorded its cancellation first",
+                decision.payment_key, decision.rule,
+            )
+            continue
+        key = (decision.payment_key, decision.rule, decision.mode, decision.outcome)
+        recorded.append(replace(decision, ledger_id=ledger_id or seen.get(key)))
+    return recorded
+
+
+def record_outcome(
+    connection: sa.Connection,
+    decision: Decision,
+    *,
+    outcome: Outcome,
+    attempts: int,
+    last_error: str | None,
+    now: datetime,
+) -> Decision:
+    """Write an API outcome; a confirmed cancellation also marks the order canceled."""
+    ledger = store.ledger
+    connection.execute(
+        sa.update(ledger)
+        .where(ledger.c.id == decision.ledger_id)
+        .values(outcome=outcome, attempts=attempts, last_error=last_error, updated_at=now)
+    )
+    if outcome == "cancelled":
+        orders = store.orders
+        connection.execute(
+            sa.update(orders)
+            .where(orders.c.payment_key == decision.payment_key,
+                   orders.c.status_id.in_(store.ACTIVE_STATUSES))
+            .values(status_id=store.CANCELED, updated_at=now)
+        )
+    return replace(decision, outcome=outcome, attempts=attempts, last_error=last_error)
+
+
+def pending_intents(connection: sa.Connection) -> list[sa.RowMapping]:
+    """Live intents without an outcome: a crash happened between intent and outcome."""
+    ledger = store.ledger
+    return list(
+        connection.execute(
+            sa.select(ledger).where(ledger.c.intent_key.is_not(None), ledger.c.outcome == "pending")
+        ).mappings()
+    )
+
+
+def audit_rows(connection: sa.Connection, *, since: datetime | None = None,
+               payment_keys: Iterable[str] = ()) -> list[sa.RowMapping]:
+    ledger = store.ledger
+    query = sa.select(ledger).order_by(ledger.c.at, ledger.c.id)
+    if since is not None:
+        query = query.where(ledger.c.at >= since)
+    keys = list(payment_keys)
+    if keys:
+        query = query.where(ledger.c.payment_key.in_(keys))
+    return list(connection.execute(query).mappings())

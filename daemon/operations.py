@@ -1,0 +1,117 @@
+"""The operator commands that read or run passes: once, audit, status."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from daemon import exitcodes, ledger, report, store
+from daemon.config import Config
+from daemon.passes import PassError, PassRunner
+from daemon.runtime import MissingCredentials, executor_factory, open_store, require_credentials
+from daemon.timeutil import isoformat_z, parse_timestamp, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
+    """One full pass; exit 0 when the pass ran, even if some cancellations failed."""
+    dry = dry_run or config.dry_run
+    try:
+        if not dry:
+            require_credentials()
+        engine = open_store(config)
+    except (MissingCredentials, store.StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    runner = PassRunner(
+        config=config, engine=engine, executor_factory=executor_factory(config), dry_run=dry
+    )
+    try:
+        result = runner.run_once()
+    except PassError as exc:
+        print(f"error: the pass could not run: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    finally:
+        engine.dispose()
+    if as_json:
+        for decision in result.shown():
+            print(report.to_json(report.decision_record(decision)))
+    else:
+        print(report.decisions_table(result.shown()))
+        for action in result.actions:
+            print(f"{action.action} {action.target}: {action.outcome} ({action.mode})"
+                  f"{' - ' + action.detail if action.detail else ''}")
+    return exitcodes.OK
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise SystemExit(
+            f"autocancel audit: error: --since {text!r} is not an ISO 8601 time "
+            "(e.g. 2026-11-30 or 2026-11-30T14:00:00Z)"
+        ) from None
+
+
+def audit(config: Config, *, since: str | None, fmt: str) -> int:
+    start = _since(since)
+    try:
+        engine = open_store(config)
+        with engine.connect() as connection:
+            rows = ledger.audit_rows(connection, since=start)
+    except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
+        print(f"error: cannot read the ledger: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    records = [report.ledger_record(row) for row in rows]
+    if fmt == "json":
+        for record in records:
+            print(report.to_json(record))
+    elif fmt == "csv":
+        sys.stdout.write(report.audit_csv(records))
+    else:
+        print(report.audit_table(records))
+    return exitcodes.OK
+
+
+def status(config: Config) -> int:
+    now = utcnow()
+    try:
+        engine = open_store(config)
+        with engine.connect() as connection:
+            last = connection.execute(
+                sa.select(store.passes).order_by(store.passes.c.started_at.desc()).limit(1)
+            ).mappings().first()
+            pending = ledger.pending_intents(connection)
+            closures = connection.execute(
+                sa.select(store.restaurant_closures)
+                .where(store.restaurant_closures.c.active_key.is_not(None))
+            ).mappings().all()
+            used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+    except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
+        print(f"error: cannot read the store: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    if last is None:
+        print("last pass: none yet")
+    else:
+        finished = last["finished_at"]
+        print(f"last pass: {isoformat_z(last['started_at'])} ({last['mode']}), "
+              f"result {last['result'] or 'unfinished'}, {last['orders_seen']} active orders, "
+              f"{last['decisions']} decisions"
+              + (f", finished {isoformat_z(finished)}" if finished else "")
+              + (f", error: {last['error']}" if last["error"] else ""))
+    print(f"pending intents: {len(pending)}")
+    for row in pending:
+        print(f"  {row['payment_key']} rule={row['rule']} since {isoformat_z(row['at'])}")
+    print(f"closures in force: {len(closures)}")
+    for row in closures:
+        print(f"  {row['restaurant_id']} closed {isoformat_z(row['closed_at'])} by {row['rule']}")
+    limit = config.safety.max_cancellations_per_hour
+    print(f"safety budget: {max(0, limit - used)} of {limit} cancellations left this hour")
+    return exitcodes.OK

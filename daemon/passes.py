@@ -1,0 +1,199 @@
+"""One evaluation pass, end to end.
+
+snapshot → rules → one decision per order → safety → intents committed in one
+transaction → API calls (bounded concurrency, retries) → outcomes recorded one
+by one as they arrive. Dry-run stops after the ledger: it never builds a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from daemon import ledger, store
+from daemon.engine import Decision, Mode, Plan, plan_pass
+from daemon.executor import Executor
+from daemon.geo import Locator, build_geocoder
+from daemon.safety import SafetyLimits, apply_safety
+from daemon.side_effects import ActionResult, SideEffects
+from daemon.snapshot import Snapshot, read_snapshot
+from daemon.timeutil import utcnow
+from rules.context import PassContext
+
+if TYPE_CHECKING:
+    from daemon.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class PassError(Exception):
+    """The pass could not run (store unreadable, ...): nothing was decided."""
+
+
+@dataclass(frozen=True)
+class PassReport:
+    pass_id: str
+    mode: Mode
+    started_at: datetime
+    orders_seen: int
+    decisions: tuple[Decision, ...]
+    actions: tuple[ActionResult, ...] = ()
+    plan: Plan | None = field(default=None, repr=False)
+
+    @property
+    def primary(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.primary)
+
+    def shown(self) -> tuple[Decision, ...]:
+        """At most one decision per order: the primary one (contract for ``once``)."""
+        return self.primary
+
+
+def log_decision(decision: Decision) -> None:
+    level = logging.WARNING if decision.outcome in ("failed", "held") else logging.INFO
+    log.log(
+        level,
+        "decision order=%s rule=%s kind=%s reason=%d mode=%s outcome=%s attempts=%d%s",
+        decision.payment_key, decision.rule, decision.kind, decision.reason_id, decision.mode,
+        decision.outcome, decision.attempts,
+        f" error={decision.last_error!r}" if decision.last_error else "",
+    )
+
+
+def safety_limits(config: Config) -> SafetyLimits:
+    return SafetyLimits(
+        max_cancellations_per_hour=config.safety.max_cancellations_per_hour,
+        max_order_age_minutes=config.safety.max_order_age_minutes,
+        never_cancel=frozenset(config.safety.never_cancel),
+    )
+
+
+class PassRunner:
+    """Runs passes for one configuration; the daemon keeps one per loaded rules file."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        engine: sa.Engine,
+        executor_factory: Callable[[], Executor] | None,
+        dry_run: bool = False,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.dry_run = dry_run or config.dry_run
+        self._executor_factory = executor_factory
+        self._locator = self._build_locator()
+
+    def _build_locator(self) -> Locator:
+        geocoder_config = self.config.geocoder
+        if geocoder_config is None:
+            return Locator(engine=self.engine, geocoder=None)
+        geocoder = build_geocoder(
+            geocoder_config.provider, geocoder_config.options, geocoder_config.timeout_seconds
+        )
+        return Locator(engine=self.engine, geocoder=geocoder, provider=geocoder_config.provider)
+
+    # --- reading and deciding ----------------------------------------------
+
+    def read(self, *, also_include: Sequence[str] = ()) -> Snapshot:
+        try:
+            with store.snapshot_reader(self.engine) as connection, connection.begin():
+                return read_snapshot(connection, also_include=also_include)
+        except sa.exc.SQLAlchemyError as exc:
+            raise PassError(f"cannot read the order store: {exc}") from exc
+
+    def context(self, snapshot: Snapshot) -> PassContext:
+        rules = [rule for rule in self.config.rules if rule.enabled]
+        needs_locations = any(rule.needs_location for rule in rules)
+        locations = self._locator.locate_all(snapshot.orders) if needs_locations else {}
+        return PassContext(
+            now=snapshot.taken_at,
+            snapshot=snapshot,
+            restaurants={r.id: r for r in self.config.restaurants},
+            locations=locations,
+            geocoding_enabled=self._locator.geocoding_enabled,
+        )
+
+    def plan(self, snapshot: Snapshot) -> Plan:
+        return plan_pass(self.config.rules, self.context(snapshot), dry_run=self.dry_run)
+
+    # --- one pass -----------------------------------------------------------
+
+    def run_once(self) -> PassReport:
+        pass_id = str(uuid.uuid4())
+        started = utcnow()
+        snapshot = self.read()
+        plan = self.plan(snapshot)
+        now = utcnow()
+        try:
+            with store.writer(self.engine) as connection, connection.begin():
+                used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+                checked = apply_safety(
+                    plan.decisions, safety_limits(self.config), now=now,
+                    live_cancellations_last_hour=used,
+                )
+                recorded = ledger.record_decisions(connection, checked, pass_id=pass_id, now=now)
+                connection.execute(sa.insert(store.passes).values(
+                    id=pass_id, started_at=started, mode="dry_run" if self.dry_run else "live",
+                    host=socket.gethostname(), orders_seen=len(snapshot.orders),
+                    decisions=sum(1 for d in recorded if d.primary),
+                ))
+        except sa.exc.SQLAlchemyError as exc:
+            raise PassError(f"cannot record decisions in the ledger: {exc}") from exc
+
+        decisions, actions = self._execute(recorded, plan)
+        for decision in decisions:
+            log_decision(decision)
+        self._finish(pass_id, result="ok")
+        return PassReport(
+            pass_id=pass_id, mode="dry_run" if self.dry_run else "live", started_at=started,
+            orders_seen=len(snapshot.orders), decisions=tuple(decisions), actions=tuple(actions),
+            plan=plan,
+        )
+
+    def _execute(
+        self, recorded: list[Decision], plan: Plan
+    ) -> tuple[list[Decision], list[ActionResult]]:
+        intents = [d for d in recorded if ledger.is_intent(d)]
+        proceeding = {d.payment_key for d in recorded if d.primary and d.outcome in
+                      ("pending", "would_cancel")}
+        live_foods = [(f, m) for f, m in plan.food_deactivations
+                      if m == "live" and f.payment_key in proceeding]
+        live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
+        dry_notes = [
+            *(ActionResult.dry_run(f) for f, m in plan.food_deactivations
+              if m == "dry_run" and f.payment_key in proceeding),
+            *(ActionResult.dry_run(a) for a, m in plan.restaurant_actions if m == "dry_run"),
+        ]
+        if self.dry_run or not (intents or live_foods or live_actions):
+            return recorded, dry_notes
+        if self._executor_factory is None:
+            raise PassError("a live pass needs a Dükkango client, and none was configured")
+        with self._executor_factory() as executor:
+            effects = SideEffects(engine=self.engine, executor=executor)
+            outcomes = {d.ledger_id: d for d in effects.cancel_all(intents)}
+            results = [
+                *effects.deactivate_foods([f for f, _m in live_foods]),
+                *effects.apply_restaurant_actions([a for a, _m in live_actions]),
+                *dry_notes,
+            ]
+        final = [outcomes.get(d.ledger_id, d) if ledger.is_intent(d) else d for d in recorded]
+        return final, results
+
+    def _finish(self, pass_id: str, *, result: str, error: str | None = None) -> None:
+        try:
+            with store.writer(self.engine) as connection, connection.begin():
+                connection.execute(
+                    sa.update(store.passes).where(store.passes.c.id == pass_id)
+                    .values(finished_at=utcnow(), result=result, error=error)
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("could not record the end of pass %s: %s", pass_id, exc)

@@ -1,0 +1,119 @@
+"""The limits that stand between a rule and a cancellation (DESIGN.md, "Safety").
+
+Applied to the primary decisions of a pass after the rules, before anything is
+recorded or sent. Shadow (dry-run) matches are evidence only and pass through.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon.engine import Decision
+
+log = logging.getLogger(__name__)
+
+# A POS clock a little ahead is normal; an order "from the future" beyond
+# this is bad data, and bad data is never a reason to cancel.
+CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyLimits:
+    max_cancellations_per_hour: int
+    max_order_age_minutes: int
+    never_cancel: frozenset[str]
+
+
+def _phone_digits(phone: str) -> str:
+    """Compare phones by their last ten digits: 0533..., +90 533... and 533... are one number."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
+def _protected(decision: Decision, never_cancel: frozenset[str]) -> str | None:
+    order = decision.order
+    if order.payment_key in never_cancel:
+        return "payment_key"
+    if order.customer_phone:
+        phone = _phone_digits(order.customer_phone)
+        protected_phones = {_phone_digits(entry) for entry in never_cancel}
+        if phone and phone in protected_phones:
+            return "customer_phone"
+    return None
+
+
+def _age_problem(
+    decision: Decision, limits: SafetyLimits, now: datetime
+) -> dict[str, object] | None:
+    created = decision.order.created_at
+    if created is None:
+        return {"skipped_because": "created_at_unknown"}
+    if created - now > CLOCK_SKEW_TOLERANCE:
+        return {"skipped_because": "created_at_in_future", "created_at": created.isoformat()}
+    age_minutes = (now - created).total_seconds() / 60
+    if age_minutes > limits.max_order_age_minutes:
+        return {
+            "skipped_because": "max_order_age_minutes",
+            "age_minutes": round(age_minutes, 1),
+            "max_order_age_minutes": limits.max_order_age_minutes,
+        }
+    return None
+
+
+def apply_safety(
+    decisions: Iterable[Decision],
+    limits: SafetyLimits,
+    *,
+    now: datetime,
+    live_cancellations_last_hour: int,
+) -> list[Decision]:
+    """Skip protected and too-old orders; hold live cancellations over the hourly cap."""
+    checked: list[Decision] = []
+    for decision in decisions:
+        if not decision.primary:
+            checked.append(decision)
+            continue
+        protected_by = _protected(decision, limits.never_cancel)
+        if protected_by:
+            checked.append(
+                decision.with_outcome(
+                    "skipped", skipped_because="never_cancel", matched=protected_by
+                )
+            )
+            continue
+        problem = _age_problem(decision, limits, now)
+        checked.append(decision.with_outcome("skipped", **problem) if problem else decision)
+    return _hold_over_hourly_cap(checked, limits, live_cancellations_last_hour)
+
+
+def _hold_over_hourly_cap(
+    decisions: Sequence[Decision], limits: SafetyLimits, used: int
+) -> list[Decision]:
+    budget = max(0, limits.max_cancellations_per_hour - used)
+    pending = [d for d in decisions if d.primary and d.outcome == "pending"]
+    if len(pending) <= budget:
+        return list(decisions)
+    # Oldest orders first: they have waited longest for an answer.
+    by_age = sorted(pending, key=lambda d: (d.order.created_at is None, d.order.created_at))
+    held_keys = {d.payment_key for d in by_age[budget:]}
+    log.critical(
+        "hourly cancellation cap reached: %d cancellations in the last hour, limit %d; "
+        "holding %d cancellation(s) this pass. Check the rules and the store before raising "
+        "safety.max_cancellations_per_hour.",
+        used, limits.max_cancellations_per_hour, len(held_keys),
+    )
+    return [
+        d.with_outcome(
+            "held",
+            held_because="max_cancellations_per_hour",
+            limit=limits.max_cancellations_per_hour,
+            used_last_hour=used,
+        )
+        if d.primary and d.outcome == "pending" and d.payment_key in held_keys
+        else d
+        for d in decisions
+    ]

@@ -1,0 +1,212 @@
+"""Carrying out a pass's live decisions: cancellations, food deactivations, closures.
+
+Each call follows the same discipline as cancellations: the daemon's claim
+is committed first under a unique key (so replicas never both act), then the
+API is called, then the outcome is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from daemon import ledger, store
+from daemon.api import ApiError
+from daemon.engine import Decision
+from daemon.executor import Attempted, Executor
+from daemon.timeutil import utcnow
+from rules.actions import CloseRestaurant, DeactivateFood, ReopenRestaurant, RestaurantAction
+
+log = logging.getLogger(__name__)
+
+ActionKind = Literal["close_restaurant", "reopen_restaurant", "deactivate_food"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: ActionKind
+    target: str
+    rule: str
+    mode: str
+    outcome: str  # done, failed, would_do, skipped
+    detail: str = ""
+
+    @classmethod
+    def dry_run(cls, action: DeactivateFood | RestaurantAction) -> ActionResult:
+        kind, target = _describe(action)
+        log.info("action=%s target=%s rule=%s mode=dry_run outcome=would_do", kind, target,
+                 action.rule)
+        return cls(kind, target, action.rule, "dry_run", "would_do")
+
+
+def _describe(action: DeactivateFood | RestaurantAction) -> tuple[ActionKind, str]:
+    if isinstance(action, DeactivateFood):
+        return "deactivate_food", str(action.food_id)
+    if isinstance(action, CloseRestaurant):
+        return "close_restaurant", action.restaurant_id
+    return "reopen_restaurant", action.restaurant_id
+
+
+def _insert_unless_taken(connection: sa.Connection, table: sa.Table, key: str) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def _already_canceled(result: Attempted) -> bool:
+    """Dükkango answering that the order is canceled already means our goal holds."""
+    error = result.error
+    if not isinstance(error, ApiError):
+        return False
+    text = f"{error.error or ''} {error.message or ''}".lower()
+    return "iptal" in text or "cancel" in text
+
+
+class SideEffects:
+    def __init__(self, *, engine: sa.Engine, executor: Executor) -> None:
+        self._engine = engine
+        self._executor = executor
+
+    # --- cancellations ------------------------------------------------------
+
+    def cancel_all(self, intents: Sequence[Decision]) -> list[Decision]:
+        client = self._executor.client
+
+        def cancel(decision: Decision) -> Attempted:
+            return self._executor.attempt(
+                lambda: client.cancel_order(decision.payment_key, decision.reason_id),
+                what=f"cancel order={decision.payment_key}",
+            )
+
+        finished: list[Decision] = []
+        for decision, result in self._executor.map_concurrently(cancel, intents):
+            ok = result.ok or _already_canceled(result)
+            with store.writer(self._engine) as connection, connection.begin():
+                finished.append(ledger.record_outcome(
+                    connection, decision,
+                    outcome="cancelled" if ok else "failed",
+                    attempts=result.attempts,
+                    last_error=result.error_text,
+                    now=utcnow(),
+                ))
+        return finished
+
+    # --- foods --------------------------------------------------------------
+
+    def deactivate_foods(self, foods: Iterable[DeactivateFood]) -> list[ActionResult]:
+        results = []
+        table = store.food_deactivations
+        for food in foods:
+            with store.writer(self._engine) as connection, connection.begin():
+                claimed = connection.execute(
+                    _insert_unless_taken(connection, table, "food_id").values(
+                        food_id=food.food_id, restaurant_id=food.restaurant_id, rule=food.rule,
+                        payment_key=food.payment_key, at=utcnow(), outcome="pending",
+                    )
+                ).rowcount
+            if not claimed:
+                continue  # another pass or daemon deactivated it already
+            attempted = self._executor.attempt(
+                partial(self._executor.client.deactivate_food, food.food_id),
+                what=f"deactivate food={food.food_id}",
+            )
+            with store.writer(self._engine) as connection, connection.begin():
+                connection.execute(
+                    sa.update(table).where(table.c.food_id == food.food_id).values(
+                        outcome="done" if attempted.ok else "failed",
+                        attempts=attempted.attempts, last_error=attempted.error_text,
+                    )
+                )
+            results.append(self._result(food, attempted))
+        return results
+
+    # --- restaurants --------------------------------------------------------
+
+    def apply_restaurant_actions(self, actions: Iterable[RestaurantAction]) -> list[ActionResult]:
+        results = []
+        for action in actions:
+            if isinstance(action, CloseRestaurant):
+                result = self._close(action)
+            else:
+                result = self._reopen(action)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _close(self, action: CloseRestaurant) -> ActionResult | None:
+        table = store.restaurant_closures
+        client = self._executor.client
+        with store.writer(self._engine) as connection, connection.begin():
+            claimed = connection.execute(
+                _insert_unless_taken(connection, table, "active_key").values(
+                    restaurant_id=action.restaurant_id, rule=action.rule, closed_at=utcnow(),
+                    close_outcome="pending", evidence=dict(action.evidence),
+                    active_key=action.restaurant_id,
+                ).returning(table.c.id)
+            ).scalar()
+        if claimed is None:
+            return None  # closed by us already (perhaps by a replica)
+        status = self._executor.attempt(
+            lambda: client.restaurant_status(action.restaurant_id),
+            what=f"status restaurant={action.restaurant_id}",
+        )
+        if status.ok and status.value == "Closed":
+            # Someone closed it before us: not ours, so never ours to reopen.
+            self._update_closure(claimed, close_outcome="already_closed", active_key=None)
+            return ActionResult("close_restaurant", action.restaurant_id, action.rule, "live",
+                                "skipped", "already closed by someone else")
+        attempted = (
+            self._executor.attempt(lambda: client.close_restaurant(action.restaurant_id),
+                                   what=f"close restaurant={action.restaurant_id}")
+            if status.ok else status
+        )
+        if attempted.ok:
+            self._update_closure(claimed, close_outcome="closed")
+        else:
+            self._update_closure(claimed, close_outcome="failed", active_key=None,
+                                 last_error=attempted.error_text)
+        return self._result(action, attempted)
+
+    def _reopen(self, action: ReopenRestaurant) -> ActionResult:
+        client = self._executor.client
+        status = self._executor.attempt(
+            lambda: client.restaurant_status(action.restaurant_id),
+            what=f"status restaurant={action.restaurant_id}",
+        )
+        if status.ok and status.value == "Open":
+            self._update_closure(action.closure_id, reopened_at=utcnow(),
+                                 reopen_outcome="already_open", active_key=None)
+            return ActionResult("reopen_restaurant", action.restaurant_id, action.rule, "live",
+                                "skipped", "already open again")
+        attempted = (
+            self._executor.attempt(lambda: client.open_restaurant(action.restaurant_id),
+                                   what=f"reopen restaurant={action.restaurant_id}")
+            if status.ok else status
+        )
+        if attempted.ok:
+            self._update_closure(action.closure_id, reopened_at=utcnow(),
+                                 reopen_outcome="reopened", active_key=None)
+        else:
+            self._update_closure(action.closure_id, last_error=attempted.error_text)
+        return self._result(action, attempted)
+
+    def _update_closure(self, closure_id: int, **values: Any) -> None:
+        table = store.restaurant_closures
+        with store.writer(self._engine) as connection, connection.begin():
+            connection.execute(sa.update(table).where(table.c.id == closure_id).values(**values))
+
+    @staticmethod
+    def _result(action: DeactivateFood | RestaurantAction, attempted: Attempted) -> ActionResult:
+        kind, target = _describe(action)
+        outcome = "done" if attempted.ok else "failed"
+        level = logging.INFO if attempted.ok else logging.WARNING
+        log.log(level, "action=%s target=%s rule=%s mode=live outcome=%s attempts=%d%s",
+                kind, target, action.rule, outcome, attempted.attempts,
+                f" error={attempted.error_text!r}" if attempted.error_text else "")
+        return ActionResult(kind, target, action.rule, "live", outcome,
+                            attempted.error_text or "")
