@@ -216,6 +216,7 @@ def _configure_logging(verbose: bool) -> None:
     )
     # httpx logs every request at INFO; our own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

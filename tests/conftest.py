@@ -7,10 +7,16 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from daemon.api import DukkangoClient
+    from daemon.simulator import Simulator
+    from tests.world import World
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_RULES = REPO_ROOT / "rules.yaml"
@@ -85,13 +91,6 @@ def pg_url() -> Iterator[str]:
 
 # --- the Dükkango simulator and client (daemon/simulator.py, daemon/api.py) ---------
 
-from typing import TYPE_CHECKING  # noqa: E402 - appended section, keeps the top untouched
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from daemon.api import DukkangoClient
-    from daemon.simulator import Simulator
 
 
 @pytest.fixture
@@ -130,3 +129,27 @@ def api_client(simulator: Simulator) -> Iterator[DukkangoClient]:
         rest_secret_key=simulator.rest_secret_key,
     ) as client:
         yield client
+
+
+@pytest.fixture
+def world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> Iterator[World]:
+    """A SQLite-file store, a rules.yaml and a running simulator (short cooldowns)."""
+    from tests.world import World
+
+    sim = simulator_factory(cooldown_seconds=0.2)
+    built = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}", simulator=sim)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def pg_world(
+    tmp_path: Path, pg_url: str, simulator_factory: Callable[..., Simulator]
+) -> Iterator[World]:
+    """The same world on the real PostgreSQL (skipped without AUTOCANCEL_TEST_PG_URL)."""
+    from tests.world import World
+
+    sim = simulator_factory(cooldown_seconds=0.2)
+    built = World(folder=tmp_path, store_url=pg_url, simulator=sim)
+    yield built
+    built.engine.dispose()

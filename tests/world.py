@@ -1,0 +1,204 @@
+"""A restaurant's world for end-to-end tests: a store, rules.yaml, and the simulator.
+
+Orders are written into the store the way a POS would (plain rows) and, with
+the same payment_key, into the simulator, so that a cancel call reaches an
+order Dükkango knows. The CLI runs as a real subprocess against both.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from daemon import store
+from daemon.simulator import Simulator
+from tests.conftest import run_cli
+
+HALASKARGAZI = "0ca1d2b1-a199-4960-8617-83a659d890c8"
+AKAT = "8f2b9ce2-04de-4712-842d-a39f64596fdf"
+# Halaskargazi Şube, the restaurant every distance is measured from.
+HOME = (41.0493, 28.9877)
+NEAR = (41.0520, 28.9900)  # about 0.36 km away
+
+DEFAULT_RULES = """\
+  - name: out-of-stock
+    kind: out_of_stock
+    reason_id: 1
+    deactivate_food: true
+  - name: too-far
+    kind: max_distance
+    max_km: 7.5
+    reason_id: 6
+  - name: overloaded
+    kind: congestion
+    max_active_orders: 20
+    reopen_below: 15
+    min_closed_minutes: 10
+    reason_id: 3
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+"""
+
+CONFIG_TEMPLATE = """\
+store:
+  url: {store_url}
+api:
+  base_url: {base_url}
+  timeout_seconds: {timeout}
+  max_attempts: {max_attempts}
+  backoff_seconds: 0.05
+dry_run: {dry_run}
+restaurants:
+  - id: {halaskargazi}
+    name: Halaskargazi Şube
+    latitude: {home_lat}
+    longitude: {home_lon}
+  - id: {akat}
+    name: Akat Şube
+    latitude: 41.0789
+    longitude: 29.0231
+{geocoder}safety:
+  max_cancellations_per_hour: {max_per_hour}
+  max_order_age_minutes: 180
+  never_cancel: {never_cancel}
+rules:
+{rules}"""
+
+
+class World:
+    def __init__(self, *, folder: Path, store_url: str, simulator: Simulator) -> None:
+        self.folder = folder
+        self.store_url = store_url
+        self.simulator = simulator
+        self.rules_path = folder / "rules.yaml"
+        store.upgrade(store_url)
+        self.engine = store.create_store_engine(store_url)
+        self._next_number = 1000
+        self.configure()
+
+    # --- configuration --------------------------------------------------------
+
+    def configure(
+        self,
+        rules: str = DEFAULT_RULES,
+        *,
+        dry_run: bool = False,
+        geocoder: bool = False,
+        timeout: float = 2,
+        max_attempts: int = 3,
+        max_per_hour: int = 30,
+        never_cancel: Iterable[str] = (),
+    ) -> None:
+        geocoder_block = (
+            "geocoder:\n  provider: nominatim\n"
+            f"  options: {{domain: \"127.0.0.1:{self.simulator.port}\", scheme: http, "
+            "user_agent: autocancel-tests}\n  timeout_seconds: 2\n"
+            if geocoder else ""
+        )
+        self.rules_path.write_text(
+            CONFIG_TEMPLATE.format(
+                store_url=self.store_url, base_url=self.simulator.url, timeout=timeout,
+                max_attempts=max_attempts, dry_run=str(dry_run).lower(),
+                halaskargazi=HALASKARGAZI, akat=AKAT, home_lat=HOME[0], home_lon=HOME[1],
+                geocoder=geocoder_block, max_per_hour=max_per_hour,
+                never_cancel=json.dumps(list(never_cancel)), rules=rules,
+            ),
+            encoding="utf-8",
+        )
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DUKKANGO_ACCESS_TOKEN": self.simulator.static_token or ""}
+
+    # --- the store, as a POS writes it -----------------------------------------
+
+    def add_order(
+        self,
+        key: str,
+        *,
+        restaurant_id: str = HALASKARGAZI,
+        status_id: int = 1,
+        shipping_method: str = "delivery",
+        payment_status: str | None = "ok",
+        coordinates: tuple[float, float] | None = NEAR,
+        address: str = "Dershane Sokak 4",
+        phone: str = "05335587642",
+        minutes_ago: float = 5,
+        items: Iterable[tuple[int, int]] = ((1, 1),),
+        on_platform: bool = True,
+    ) -> str:
+        """Write one order (items as (food_id, quantity)) to the store and the simulator."""
+        self._next_number += 1
+        created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(store.orders).values(
+                payment_key=key, order_number=self._next_number, restaurant_id=restaurant_id,
+                status_id=status_id, shipping_method=shipping_method, courier_type="restaurant",
+                payment_method="Kredi Kartı", payment_status=payment_status, total=100,
+                created_at=created, customer_name="Test Müşteri", customer_phone=phone,
+                address=address, address_description="",
+                latitude=coordinates[0] if coordinates else None,
+                longitude=coordinates[1] if coordinates else None, updated_at=created,
+            ))
+            for food_id, quantity in items:
+                conn.execute(sa.insert(store.order_items).values(
+                    payment_key=key, food_id=food_id, name=f"food {food_id}", quantity=quantity,
+                ))
+        if on_platform:
+            self.simulator.add_order(payment_key=key, restaurant_id=restaurant_id,
+                                     status_id=status_id)
+        return key
+
+    def set_stock(self, food_id: int, *, available: bool = True, quantity: int | None = None,
+                  restaurant_id: str = HALASKARGAZI) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(store.stock).where(store.stock.c.food_id == food_id))
+            conn.execute(sa.insert(store.stock).values(
+                food_id=food_id, restaurant_id=restaurant_id, name=f"food {food_id}",
+                available=available, quantity=quantity,
+            ))
+
+    def status_of(self, key: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                sa.select(store.orders.c.status_id).where(store.orders.c.payment_key == key)
+            ).scalar_one())
+
+    def ledger(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(store.ledger).order_by(store.ledger.c.id)).mappings()
+            return [dict(row) for row in rows]
+
+    # --- the CLI ---------------------------------------------------------------
+
+    def cli(self, *args: str, env: dict[str, str] | None = None,
+            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        command, *rest = args
+        return run_cli(command, "-c", str(self.rules_path), *rest,
+                       env={**self.env, **(env or {})}, input_text=input_text)
+
+    def once(self, *flags: str) -> list[dict[str, Any]]:
+        """``autocancel once --json``: the decision objects; fails the test on a non-zero exit."""
+        result = self.cli("once", "--json", *flags)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+    # --- what Dükkango saw -------------------------------------------------------
+
+    def cancel_calls(self) -> list[tuple[str, Any]]:
+        """(payment_key, body) of every cancel request the simulator received."""
+        return [
+            (r.path.removeprefix("orders/cancel/"), r.body)
+            for r in self.simulator.requests("PUT", "orders/cancel/")
+        ]
+
+    def api_calls(self) -> list[tuple[str, str]]:
+        """(method, path) of every API request, geocoder included."""
+        return [(r.method, r.path) for r in self.simulator.requests()]
