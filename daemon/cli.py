@@ -124,6 +124,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(keep=args.keep, verbose=args.verbose)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon import service
+
+    return service.run(_load_config_or_exit(args), dry_run=args.dry_run)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from daemon import sync
+
+    return sync.run_command(_load_config_or_exit(args), once=args.once)
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from daemon import simulator
 
@@ -166,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     once = command("once", cmd_once, "run one full pass, print one row per decision, exit")
     once.add_argument("--dry-run", action="store_true", help="decide and record, send nothing")
     once.add_argument("--json", action="store_true", help="one JSON object per decision per line")
+
+    run = command("run", cmd_run, "the daemon, in the foreground (systemd runs this)")
+    run.add_argument("--dry-run", action="store_true", help="decide and record, send nothing")
+
+    sync = command("sync", cmd_sync, "pull orders/get-current into the store")
+    sync.add_argument("--once", action="store_true", help="one poll, then exit")
 
     audit = command("audit", cmd_audit, "show the ledger: what was cancelled, why, the outcome")
     audit.add_argument("--since", metavar="ISO8601", help="only entries from this time on")
@@ -217,6 +235,7 @@ def _configure_logging(verbose: bool) -> None:
     # httpx logs every request at INFO; our own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

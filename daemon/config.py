@@ -188,6 +188,25 @@ class SafetySettings(_Section):
     max_cancel_ratio: float | None = Field(default=None, gt=0, le=1)
 
 
+class SyncSettings(_Section):
+    # Pull orders/get-current into the store inside `autocancel run`. Off by
+    # default: most restaurants have a POS that writes the store itself.
+    enabled: bool = False
+    # The API allows one get-current call per 30 seconds.
+    interval_seconds: float = Field(default=35, ge=30)
+    # Acknowledge pulled orders (orders/success). Off by default: the POS may
+    # own acknowledgement, and an order acknowledged twice is harmless but one
+    # acknowledged by us is gone from the POS's own poll.
+    acknowledge: bool = False
+
+
+class MetricsSettings(_Section):
+    # Serve Prometheus metrics from `autocancel run` on this port; None = off.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # Loopback by default: metrics are for the local scraper.
+    address: str = "127.0.0.1"
+
+
 class Config(BaseModel):
     """The validated rules.yaml. Build it with :func:`load_config`."""
 
@@ -201,6 +220,8 @@ class Config(BaseModel):
     restaurants: Annotated[tuple[Restaurant, ...], Field(strict=False, min_length=1)]
     geocoder: GeocoderSettings | None = None  # None: no geocoding
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     rules: Annotated[tuple[SerializeAsAny[Rule], ...], Field(strict=False)] = ()
     warnings: Annotated[tuple[str, ...], Field(strict=False)] = ()
 
@@ -307,6 +328,8 @@ class _Validation:
         api = self._section(data, "api", ApiSettings)
         schedule = self._section(data, "schedule", ScheduleSettings)
         safety = self._section(data, "safety", SafetySettings)
+        sync = self._section(data, "sync", SyncSettings)
+        metrics = self._section(data, "metrics", MetricsSettings)
         geocoder = None
         if data.get("geocoder") is not None:
             geocoder = self._section(data, "geocoder", GeocoderSettings)
@@ -341,6 +364,8 @@ class _Validation:
             "restaurants": tuple(r for r in restaurants or () if r is not None),
             "geocoder": geocoder,
             "safety": safety or SafetySettings(),
+            "sync": sync or SyncSettings(),
+            "metrics": metrics or MetricsSettings(),
             "rules": rules,
         }
         # Cross-checks see the best configuration we have. A broken restaurant

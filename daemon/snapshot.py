@@ -133,7 +133,9 @@ def read_snapshot(
     """
     extra = tuple(also_include)
     o, i, s, ledger = store.orders, store.order_items, store.stock, store.ledger
-    wanted: sa.ColumnElement[bool] = o.c.status_id.in_(store.ACTIVE_STATUSES)
+    wanted: sa.ColumnElement[bool] = sa.and_(
+        o.c.status_id.in_(store.ACTIVE_STATUSES), o.c.vanished_at.is_(None)
+    )
     if extra:
         wanted = sa.or_(wanted, o.c.payment_key.in_(extra))
     wanted_keys = sa.select(o.c.payment_key).where(wanted)
@@ -169,7 +171,8 @@ def read_snapshot(
         for row in order_rows
     )
     active = Counter(
-        order.restaurant_id for order in orders if order.status_id in store.ACTIVE_STATUSES
+        row["restaurant_id"] for row in order_rows
+        if row["status_id"] in store.ACTIVE_STATUSES and row["vanished_at"] is None
     )
     return Snapshot(
         taken_at=utcnow(),

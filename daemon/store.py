@@ -18,6 +18,8 @@ POS or ``autocancel sync``; the others belong to the daemon:
     Geocoder answers, including definite "no result" (null coordinates).
 ``passes``
     One row per evaluation pass, for ``autocancel status``.
+``sync_state``
+    When ``autocancel sync`` last polled get-current (its 30 s cooldown).
 
 All timestamps are aware UTC ``datetime`` values (see :class:`UTCDateTime`).
 """
@@ -77,6 +79,10 @@ orders = sa.Table(
     sa.Column("latitude", sa.Float),
     sa.Column("longitude", sa.Float),
     sa.Column("updated_at", UTCDateTime()),
+    # Ours (migration 0002), all nullable: a POS never has to write them.
+    sa.Column("raw_payload", json_type()),  # the get-current object, as received
+    sa.Column("synced_at", UTCDateTime()),  # last seen in get-current
+    sa.Column("vanished_at", UTCDateTime()),  # synced, then gone from get-current
     # The hot query: active orders by status (and restaurant, for congestion).
     sa.Index("ix_orders_status_restaurant", "status_id", "restaurant_id"),
 )
@@ -192,6 +198,15 @@ passes = sa.Table(
     sa.Column("result", sa.Text),
     sa.Column("error", sa.Text),
     sa.Index("ix_passes_started_at", "started_at"),
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("last_poll_at", UTCDateTime()),
+    sa.Column("last_success_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text),
 )
 
 CONTRACT_TABLES = ("orders", "order_items", "stock")

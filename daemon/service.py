@@ -1,0 +1,268 @@
+"""``autocancel run``: the unattended daemon.
+
+APScheduler 3 runs the evaluation pass every ``schedule.interval_seconds``
+(coalesced, never two at once; the next run is scheduled before the work
+starts, so a pass that fails never stops the schedule), the optional order
+sync, a watch on rules.yaml and the systemd watchdog heartbeat. The main
+thread only waits for signals: SIGHUP (or a changed file) reloads the rules
+between passes, SIGTERM/SIGINT stop after the pass in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from daemon import exitcodes, notify, store
+from daemon.config import Config, ConfigError, load_config
+from daemon.metrics import Metrics
+from daemon.passes import PassError, PassRunner
+from daemon.runtime import (
+    MissingCredentials,
+    credentials_present,
+    executor_factory,
+    open_store,
+    require_credentials,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_POLL_SECONDS = 1.0
+
+
+def _file_stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime, stat.st_size)
+
+
+def describe_changes(old: Config, new: Config) -> list[str]:
+    """What an operator wants to read after a reload: rules added, removed, changed."""
+    before = {rule.name: rule.model_dump() for rule in old.rules}
+    after = {rule.name: rule.model_dump() for rule in new.rules}
+    changes = [f"rule added: {name}" for name in after if name not in before]
+    changes += [f"rule removed: {name}" for name in before if name not in after]
+    changes += [
+        f"rule changed: {name}" for name in after if name in before and after[name] != before[name]
+    ]
+    for section in ("store", "api", "schedule", "dry_run", "restaurants", "geocoder", "safety",
+                    "sync", "metrics"):
+        if getattr(old, section) != getattr(new, section):
+            changes.append(f"section changed: {section}")
+    return changes or ["no change"]
+
+
+class Daemon:
+    def __init__(self, *, config: Config, dry_run: bool = False,
+                 environ: Mapping[str, str] = os.environ) -> None:
+        self._path = config.source
+        self._force_dry_run = dry_run
+        self._environ = environ
+        self._stopping = threading.Event()
+        self._reload_requested = threading.Event()
+        # Held for a whole pass; a reload takes it to swap between passes.
+        self._pass_lock = threading.Lock()
+        self._config = config
+        self._stamp = _file_stamp(self._path)
+        self._engine = open_store(config)
+        self._runner = self._build_runner(config, self._engine)
+        self._metrics = Metrics()
+        self._scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        self._pass_started: float | None = None
+        self._last_pass_finished = time.monotonic()
+
+    # --- building -----------------------------------------------------------------
+
+    def _live(self, config: Config) -> bool:
+        return not (self._force_dry_run or config.dry_run)
+
+    def _build_runner(self, config: Config, engine: sa.Engine) -> PassRunner:
+        return PassRunner(
+            config=config, engine=engine,
+            executor_factory=executor_factory(config, environ=self._environ),
+            dry_run=self._force_dry_run,
+        )
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def _pass_job(self) -> None:
+        with self._pass_lock:
+            runner = self._runner
+            self._pass_started = time.monotonic()
+            try:
+                report = runner.run_once()
+            except PassError as exc:
+                self._metrics.pass_failures.inc()
+                log.error("pass failed, no action taken: %s", exc)
+            except Exception:
+                self._metrics.pass_failures.inc()
+                log.exception("pass crashed, no further action this pass; the schedule goes on")
+            else:
+                finished = time.monotonic()
+                self._metrics.record_pass(
+                    report.decisions, report.actions, seconds=finished - self._pass_started,
+                    finished_at=time.time(),
+                )
+            finally:
+                self._pass_started = None
+                self._last_pass_finished = time.monotonic()
+
+    def _sync_job(self) -> None:
+        from daemon.api import DukkangoClient
+        from daemon.sync import Syncer
+
+        config = self._config
+        try:
+            with DukkangoClient.from_env(base_url=config.api.base_url,
+                                         timeout=config.api.timeout_seconds,
+                                         environ=self._environ) as client:
+                report = Syncer(engine=self._engine, client=client,
+                                acknowledge=config.sync.acknowledge).poll()
+        except Exception:
+            log.exception("order sync crashed; it runs again at the next interval")
+            return
+        if report.error is None:
+            log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d",
+                     report.received, report.stored, report.acknowledged, report.vanished,
+                     len(report.malformed))
+
+    def _watch_config(self) -> None:
+        stamp = _file_stamp(self._path)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            log.info("rules file %s changed on disk", self._path)
+            self._reload_requested.set()
+
+    def _heartbeat(self) -> None:
+        """WATCHDOG=1 only while passes make progress, so systemd restarts a hung loop."""
+        interval = self._config.schedule.interval_seconds
+        api = self._config.api
+        longest_pass = api.max_attempts * (api.timeout_seconds + 30) + 60
+        now = time.monotonic()
+        started = self._pass_started
+        if started is not None and now - started > longest_pass:
+            log.critical("a pass has been running for %.0f s; withholding the watchdog "
+                         "heartbeat so systemd restarts the daemon", now - started)
+            return
+        if started is None and now - self._last_pass_finished > 3 * interval + longest_pass:
+            log.critical("no pass for %.0f s; withholding the watchdog heartbeat",
+                         now - self._last_pass_finished)
+            return
+        notify.notify("WATCHDOG=1")
+
+    # --- reload ---------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Validate the file again; swap it in between passes, or keep the last good one."""
+        self._reload_requested.clear()
+        self._stamp = _file_stamp(self._path)
+        try:
+            new = load_config(self._path, environ=self._environ)
+        except ConfigError as exc:
+            for line in exc.errors:
+                log.error("%s", line)
+            log.error("reload rejected: keeping the last good rules from %s", self._path)
+            return False
+        if self._live(new) and not credentials_present(self._environ):
+            log.error("reload rejected: the new rules are live but no Dükkango credentials "
+                      "are set; keeping the last good rules")
+            return False
+        old = self._config
+        try:
+            engine = (self._engine if new.store.url == old.store.url else open_store(new))
+        except store.StoreError as exc:
+            log.error("reload rejected: %s; keeping the last good rules", exc)
+            return False
+        runner = self._build_runner(new, engine)
+        with self._pass_lock:  # between passes, never in the middle of one
+            previous_engine = self._engine
+            self._config, self._engine, self._runner = new, engine, runner
+        if engine is not previous_engine:
+            previous_engine.dispose()
+        if new.schedule.interval_seconds != old.schedule.interval_seconds:
+            self._scheduler.reschedule_job(
+                "pass", trigger=IntervalTrigger(seconds=new.schedule.interval_seconds)
+            )
+        for warning in new.warnings:
+            log.warning("%s", warning)
+        log.info("rules reloaded from %s: %s", self._path, "; ".join(describe_changes(old, new)))
+        return True
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload_requested.set()
+        else:
+            self._stopping.set()
+
+    def run(self) -> int:
+        config = self._config
+        self._scheduler.add_job(
+            self._pass_job, IntervalTrigger(seconds=config.schedule.interval_seconds),
+            id="pass", next_run_time=_now(),
+        )
+        self._scheduler.add_job(self._watch_config,
+                                IntervalTrigger(seconds=CONFIG_POLL_SECONDS), id="watch")
+        if config.sync.enabled:
+            self._scheduler.add_job(
+                self._sync_job, IntervalTrigger(seconds=config.sync.interval_seconds),
+                id="sync", next_run_time=_now(),
+            )
+        heartbeat = notify.watchdog_interval()
+        if heartbeat:
+            self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=heartbeat),
+                                    id="watchdog")
+        if config.metrics.port:
+            self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
+            log.info("metrics on http://%s:%d/metrics", config.metrics.address,
+                     config.metrics.port)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self._scheduler.start()
+        mode = "live" if self._live(config) else "dry-run"
+        log.info("autocancel running (%s) with %s: %d rules, a pass every %s s",
+                 mode, self._path, len(config.enabled_rules), config.schedule.interval_seconds)
+        notify.notify(f"READY=1\nSTATUS=running ({mode})")
+        while not self._stopping.wait(0.2):
+            if self._reload_requested.is_set():
+                self.reload()
+        notify.notify("STOPPING=1")
+        log.info("stopping: letting the pass in flight finish")
+        self._scheduler.shutdown(wait=True)
+        self._engine.dispose()
+        log.info("stopped")
+        return exitcodes.OK
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def run(config: Config, *, dry_run: bool) -> int:
+    try:
+        if not (dry_run or config.dry_run):
+            require_credentials()
+        daemon = Daemon(config=config, dry_run=dry_run)
+    except (MissingCredentials, store.StoreError) as exc:
+        log.error("%s", exc)
+        return exitcodes.RUNTIME_FAILURE
+    return daemon.run()

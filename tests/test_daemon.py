@@ -1,0 +1,240 @@
+"""``autocancel run`` as a real process: schedule, reload, signals, watchdog, metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import autocancel_executable, run_cli
+from tests.world import World
+
+PAYMENT_ONLY = """\
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+"""
+WITH_STOCK = PAYMENT_ONLY + """\
+  - name: out-of-stock
+    kind: out_of_stock
+    reason_id: 1
+"""
+
+
+class Daemon:
+    """A running ``autocancel run`` whose stderr is collected in a file."""
+
+    def __init__(self, world: World, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.log_path = world.folder / "daemon.log"
+        self._log = self.log_path.open("w")
+        full_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_"))}
+        full_env.update(world.env)
+        full_env.update(env or {})
+        self.process = subprocess.Popen(
+            [*autocancel_executable(), "run", "-c", str(world.rules_path), *extra],
+            stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_daemon(world: World) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(*extra: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(world, *extra, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+def eventually(check: Callable[[], object], *, within: float = 15, what: str = "") -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {within} s: {what}")
+
+
+def cancelled(world: World, key: str) -> Callable[[], bool]:
+    return lambda: any(k == key for k, _body in world.cancel_calls())
+
+
+def fast(world: World, rules: str = PAYMENT_ONLY) -> None:
+    world.configure(rules)
+    text = world.rules_path.read_text().replace("dry_run: false", "dry_run: false\nschedule:\n"
+                                                "  interval_seconds: 1")
+    world.rules_path.write_text(text)
+
+
+def test_run_cancels_a_new_matching_order_and_stops_cleanly_on_sigterm(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    daemon = start_daemon()
+    world.add_order("late-arrival", payment_status="failed")
+    eventually(cancelled(world, "late-arrival"), what="the new order's cancel request")
+    world.add_order("survivor", payment_status="ok")
+
+    assert daemon.stop() == 0
+    assert [k for k, _ in world.cancel_calls()] == ["late-arrival"]
+    (row,) = world.ledger()
+    assert (row["payment_key"], row["outcome"], row["reason_id"]) == ("late-arrival", "cancelled", 7)
+    assert world.status_of("late-arrival") == 6
+    assert "stopped" in daemon.log()
+
+
+def test_sighup_with_an_invalid_file_keeps_the_last_good_rules(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    daemon = start_daemon()
+    eventually(lambda: "running" in daemon.log(), what="start-up")
+    good = world.rules_path.read_text()
+    world.rules_path.write_text(good + "  - name: broken\n    kind: no_such_kind\n    reason_id: 9\n")
+    daemon.signal(signal.SIGHUP)
+    eventually(lambda: "reload rejected" in daemon.log(), what="the rejected reload")
+    log = daemon.log()
+    assert "unknown kind 'no_such_kind'" in log
+    assert "reason_id must be an integer from 1 to 8" in log or "(got 9)" in log
+
+    world.add_order("still-cancelled", payment_status="failed")
+    eventually(cancelled(world, "still-cancelled"), what="a cancel under the old rules")
+    assert daemon.stop() == 0
+
+
+def test_a_valid_change_on_disk_takes_effect_without_a_restart(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    world.set_stock(2, available=False)
+    daemon = start_daemon()
+    world.add_order("out-of-stock", items=[(2, 1)])
+    eventually(lambda: "running" in daemon.log(), what="start-up")
+    time.sleep(2)  # two passes: the order is not matched by the payment rule alone
+    assert world.cancel_calls() == []
+
+    fast(world, WITH_STOCK)  # a changed mtime, no signal
+    eventually(cancelled(world, "out-of-stock"), what="the new rule acting")
+    assert "rule added: out-of-stock" in daemon.log()
+    assert world.cancel_calls() == [("out-of-stock", {"reason_id": 1})]
+    assert daemon.stop() == 0
+
+
+def test_a_failing_pass_does_not_stop_the_schedule(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    daemon = start_daemon()
+    eventually(lambda: "running" in daemon.log(), what="start-up")
+    with world.engine.begin() as conn:  # the store "goes away" for a moment
+        conn.execute(sa.text("ALTER TABLE orders RENAME TO orders_away"))
+    eventually(lambda: "pass failed" in daemon.log(), what="a failed pass")
+    with world.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE orders_away RENAME TO orders"))
+    world.add_order("after-outage", payment_status="failed")
+    eventually(cancelled(world, "after-outage"), what="a cancel after the outage")
+    assert daemon.process.poll() is None
+    assert daemon.stop() == 0
+
+
+def test_dry_run_daemon_sends_nothing(world: World, start_daemon: Callable[..., Daemon]) -> None:
+    fast(world)
+    world.add_order("would-go", payment_status="failed")
+    daemon = start_daemon("--dry-run", env={"DUKKANGO_ACCESS_TOKEN": ""})
+    eventually(lambda: any(r["outcome"] == "would_cancel" for r in world.ledger()),
+               what="a dry-run decision")
+    assert daemon.stop() == 0
+    assert world.simulator.requests() == []
+    assert world.status_of("would-go") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_metrics_and_status_after_a_pass(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    port = _free_port()
+    world.rules_path.write_text(
+        world.rules_path.read_text() + f"metrics:\n  port: {port}\n"
+    )
+    daemon = start_daemon()
+    world.add_order("counted", payment_status="failed")
+    eventually(cancelled(world, "counted"), what="the cancel")
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            return str(reply.read().decode())
+
+    eventually(lambda: 'outcome="cancelled"' in scrape(), what="the counter")
+    metrics = scrape()
+    assert ('autocancel_decisions_total{mode="live",outcome="cancelled",reason_id="7",'
+            'rule="payment-failed"} 1.0') in metrics
+    assert "autocancel_pass_duration_seconds_count" in metrics
+    assert "autocancel_last_successful_pass_timestamp_seconds" in metrics
+
+    status = world.cli("status")
+    assert status.returncode == 0, status.stderr
+    assert "last pass:" in status.stdout and "result ok" in status.stdout
+    assert "safety budget: 29 of 30" in status.stdout
+    assert daemon.stop() == 0
+
+
+def test_systemd_notifications_ready_and_watchdog(
+    world: World, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    fast(world)
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(15)
+        daemon = start_daemon(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"})
+        messages = []
+        while not any("WATCHDOG=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert messages[0].startswith("READY=1")
+        assert daemon.stop() == 0
+        assert "STOPPING=1" in listener.recv(4096).decode()
+
+
+def test_run_refuses_live_mode_without_credentials(world: World) -> None:
+    result = run_cli("run", "-c", str(world.rules_path), timeout=30)
+    assert result.returncode == 1
+    assert "DUKKANGO_ACCESS_TOKEN" in result.stderr
