@@ -111,7 +111,9 @@ def test_run_cancels_a_new_matching_order_and_stops_cleanly_on_sigterm(
     assert daemon.stop() == 0
     assert [k for k, _ in world.cancel_calls()] == ["late-arrival"]
     (row,) = world.ledger()
-    assert (row["payment_key"], row["outcome"], row["reason_id"]) == ("late-arrival", "cancelled", 7)
+    assert (row["payment_key"], row["outcome"], row["reason_id"]) == (
+        "late-arrival", "cancelled", 7
+    )
     assert world.status_of("late-arrival") == 6
     assert "stopped" in daemon.log()
 
@@ -123,7 +125,9 @@ def test_sighup_with_an_invalid_file_keeps_the_last_good_rules(
     daemon = start_daemon()
     eventually(lambda: "running" in daemon.log(), what="start-up")
     good = world.rules_path.read_text()
-    world.rules_path.write_text(good + "  - name: broken\n    kind: no_such_kind\n    reason_id: 9\n")
+    world.rules_path.write_text(
+        good + "  - name: broken\n    kind: no_such_kind\n    reason_id: 9\n"
+    )
     daemon.signal(signal.SIGHUP)
     eventually(lambda: "reload rejected" in daemon.log(), what="the rejected reload")
     log = daemon.log()
