@@ -176,7 +176,8 @@ class Fault:
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
-            self.path_prefix is None or path.startswith(self.path_prefix.lstrip("/"))
+            self.path_prefix is None
+            or path.lstrip("/").startswith(self.path_prefix.lstrip("/"))
         )
 
 

@@ -242,7 +242,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         path,
         6,
         "unknown key 'shedule' at the top level; valid keys: api, dry_run, geocoder, "
-        "restaurants, rules, safety, schedule, store",
+        "metrics, restaurants, rules, safety, schedule, store, sync",
     )
 
 
