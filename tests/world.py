@@ -202,3 +202,113 @@ class World:
     def api_calls(self) -> list[tuple[str, str]]:
         """(method, path) of every API request, geocoder included."""
         return [(r.method, r.path) for r in self.simulator.requests()]
+
+
+# --- assertions shared by the per-rule end-to-end tests (tests/test_rule_*.py) ---------
+
+
+def requests_to(world: World, method: str, path: str) -> list[Any]:
+    """Every request the simulator received for exactly ``method path`` (no prefix match)."""
+    return [r for r in world.simulator.requests(method) if r.path == path]
+
+
+def run_sql(world: World, statement: str, **params: Any) -> None:
+    """A change made straight in the store, as a POS or an operator would."""
+    with world.engine.begin() as conn:
+        conn.execute(sa.text(statement), params)
+
+
+def ledger_rows(world: World, key: str) -> list[dict[str, Any]]:
+    return [row for row in world.ledger() if row["payment_key"] == key]
+
+
+def assert_cancelled(
+    world: World, decisions: list[dict[str, Any]], key: str, *, rule: str, kind: str,
+    reason_id: int, evidence: dict[str, Any],
+) -> None:
+    """``key`` was cancelled live, once, by ``rule``: JSON line, request, ledger, store.
+
+    ``evidence`` lists the keys that must be present with these values (more are allowed).
+    """
+    shown = [d for d in decisions if d["payment_key"] == key]
+    assert len(shown) == 1, f"{key}: expected one decision, got {shown}"
+    decision = shown[0]
+    assert (decision["rule"], decision["kind"], decision["reason_id"], decision["mode"],
+            decision["outcome"]) == (rule, kind, reason_id, "live", "cancelled"), decision
+    assert {k: decision["evidence"].get(k) for k in evidence} == evidence, decision
+    sent = requests_to(world, "PUT", f"orders/cancel/{key}")
+    assert len(sent) == 1, f"{key}: expected one cancel request, got {len(sent)}"
+    request = sent[0]
+    assert request.headers.get("access-token") == world.simulator.static_token
+    assert request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+    assert request.body == {"reason_id": reason_id}
+    assert request.status == 200
+    rows = [row for row in ledger_rows(world, key) if row["mode"] == "live"]
+    assert len(rows) == 1, f"{key}: expected one live ledger row, got {rows}"
+    row = rows[0]
+    assert (row["rule"], row["kind"], row["reason_id"], row["outcome"], row["attempts"]) == (
+        rule, kind, reason_id, "cancelled", 1), row
+    assert {k: row["evidence"].get(k) for k in evidence} == evidence, row
+    assert world.status_of(key) == 6
+    on_platform = world.simulator.order(key)
+    assert on_platform is not None
+    assert (on_platform["status_id"], on_platform.get("cancel_reason_id")) == (6, reason_id)
+
+
+def assert_untouched(
+    world: World, decisions: list[dict[str, Any]], key: str, *, status_id: int = 1
+) -> None:
+    """No rule decided anything about ``key``: no decision, no request, no ledger row."""
+    assert [d for d in decisions if d["payment_key"] == key] == []
+    assert requests_to(world, "PUT", f"orders/cancel/{key}") == []
+    assert ledger_rows(world, key) == []
+    assert world.status_of(key) == status_id
+    on_platform = world.simulator.order(key)
+    assert on_platform is None or on_platform["status_id"] == status_id
+
+
+# --- helpers for the pass and operator-command tests (tests/test_pass.py, ...) ----------
+
+#: ``env=`` for World.cli: no Dükkango credentials at all (the fixed token blanked).
+NO_CREDENTIALS = {"DUKKANGO_ACCESS_TOKEN": ""}
+
+
+def secret_keys_only(world: World) -> dict[str, str]:
+    """``env=`` for World.cli: the simulator's secret keys and no fixed access token."""
+    return {
+        "DUKKANGO_ACCESS_TOKEN": "",
+        "DUKKANGO_APP_SECRET_KEY": world.simulator.app_secret_key,
+        "DUKKANGO_REST_SECRET_KEY": world.simulator.rest_secret_key,
+    }
+
+
+def once_json(
+    world: World, *flags: str, env: dict[str, str] | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """``once --json FLAGS``: (decisions, stderr). Exit 0, and stdout only JSON objects."""
+    result = world.cli("once", "--json", *flags, env=env)
+    assert result.returncode == 0, result.stderr
+    decisions = []
+    for line in result.stdout.splitlines():
+        decoded = json.loads(line)  # any log line or table on stdout fails here
+        assert isinstance(decoded, dict), line
+        decisions.append(decoded)
+    return decisions, result.stderr
+
+
+def decision_for(decisions: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The one decision printed for ``key`` (fails when there is none or several)."""
+    shown = [d for d in decisions if d["payment_key"] == key]
+    assert len(shown) == 1, f"{key}: expected one decision, got {shown}"
+    return shown[0]
+
+
+def cancel_requests_for(world: World, key: str) -> list[Any]:
+    return requests_to(world, "PUT", f"orders/cancel/{key}")
+
+
+def point_store_at(world: World, url: str) -> None:
+    """Rewrite rules.yaml so that ``store.url`` names ``url`` (the rest unchanged)."""
+    text = world.rules_path.read_text(encoding="utf-8")
+    assert world.store_url in text
+    world.rules_path.write_text(text.replace(world.store_url, url), encoding="utf-8")

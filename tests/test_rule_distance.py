@@ -1,0 +1,110 @@
+"""max_distance, end to end: geodesic distances, pickup, geocoding and its cache in the store."""
+
+from __future__ import annotations
+
+from geopy.distance import geodesic, great_circle
+
+from tests.world import HOME, NEAR, World, assert_cancelled, assert_untouched
+
+MAX_KM = 7.5
+TOO_FAR = f"""\
+  - name: too-far
+    kind: max_distance
+    max_km: {MAX_KM}
+    reason_id: 6
+"""
+FAR = (41.1500, 29.1000)  # Kandilli-ish, about 15 km from Halaskargazi
+RULE = {"rule": "too-far", "kind": "max_distance", "reason_id": 6}
+
+
+def _km(point: tuple[float, float]) -> float:
+    return float(geodesic(HOME, point).km)
+
+
+def _borderline(*, geodesic_beyond: bool) -> tuple[float, float]:
+    """A point where geodesic and spherical great-circle distance disagree about MAX_KM.
+
+    With ``geodesic_beyond`` the geodesic distance is over the limit and the
+    great-circle one within it; otherwise the other way round. Searched along
+    bearings, keeping the point farthest (in metres) from both edges.
+    """
+    best: tuple[float, tuple[float, float]] = (0.0, HOME)
+    for bearing in range(0, 360, 30):
+        for metres in range(7450, 7552, 2):
+            found = geodesic(kilometers=metres / 1000).destination(HOME, bearing)
+            point = (found.latitude, found.longitude)
+            ellipsoid, sphere = _km(point), float(great_circle(HOME, point).km)
+            over, within = (ellipsoid, sphere) if geodesic_beyond else (sphere, ellipsoid)
+            margin = min(over - MAX_KM, MAX_KM - within)
+            if margin > best[0]:
+                best = (margin, point)
+    margin, point = best
+    assert margin > 0.003, "no point found where the two distances disagree by 3 m or more"
+    return point
+
+
+def test_far_deliveries_are_cancelled_by_geodesic_distance(world: World) -> None:
+    world.configure(TOO_FAR)
+    over_geodesically = _borderline(geodesic_beyond=True)
+    over_on_a_sphere = _borderline(geodesic_beyond=False)
+    assert great_circle(HOME, over_geodesically).km <= MAX_KM < _km(over_geodesically)
+    assert _km(over_on_a_sphere) <= MAX_KM < great_circle(HOME, over_on_a_sphere).km
+    world.add_order("far", coordinates=FAR)
+    world.add_order("near", coordinates=NEAR)
+    world.add_order("pickup-far", coordinates=FAR, shipping_method="pickup")
+    world.add_order("border-over", coordinates=over_geodesically)
+    world.add_order("border-within", coordinates=over_on_a_sphere)
+    world.add_order("no-coordinates", coordinates=None, address="Abide-i Hürriyet Cd. 12")
+
+    decisions = world.once()
+
+    assert_cancelled(world, decisions, "far", **RULE,
+                     evidence={"distance_km": round(_km(FAR), 2), "max_km": MAX_KM})
+    distance = next(d for d in decisions if d["payment_key"] == "far")["evidence"]["distance_km"]
+    assert distance > 10
+    assert distance == float(f"{distance:.2f}")  # two decimals
+    assert_cancelled(world, decisions, "border-over", **RULE,
+                     evidence={"distance_km": round(_km(over_geodesically), 2), "max_km": MAX_KM})
+    assert_untouched(world, decisions, "near")
+    assert_untouched(world, decisions, "pickup-far")
+    assert_untouched(world, decisions, "border-within")
+    assert_untouched(world, decisions, "no-coordinates")
+    assert sorted(d["payment_key"] for d in decisions) == ["border-over", "far"]
+
+    # Without a geocoder the order without coordinates is skipped, visibly.
+    explained = world.cli("explain", "no-coordinates")
+    assert explained.returncode == 0, explained.stderr
+    verdict = next(line for line in explained.stdout.splitlines() if "too-far [" in line)
+    assert "skipped" in verdict
+    assert "no coordinates" in verdict
+    assert "no geocoder" in verdict
+    assert "decision: no rule matches" in explained.stdout
+
+
+def test_geocoded_far_address_is_cancelled_and_each_address_geocoded_once(
+    world: World,
+) -> None:
+    world.configure(TOO_FAR, geocoder=True)
+    far_address, near_address = "Kandilli Yolu 15, Üsküdar", "Dershane Sokak 4, Şişli"
+    world.simulator.add_geocoder_address(far_address, *FAR)
+    world.simulator.add_geocoder_address(near_address, *NEAR)
+    world.add_order("far-1", coordinates=None, address=far_address)
+    world.add_order("far-2", coordinates=None, address=far_address)
+    world.add_order("near", coordinates=None, address=near_address)
+
+    decisions = world.once()
+
+    evidence = {"distance_km": round(_km(FAR), 2), "max_km": MAX_KM}
+    assert_cancelled(world, decisions, "far-1", **RULE, evidence=evidence)
+    assert_cancelled(world, decisions, "far-2", **RULE, evidence=evidence)
+    assert_untouched(world, decisions, "near")
+
+    # The next pass meets the same address again (a new order) and the still
+    # active near order: both answered from the cache in the store.
+    world.add_order("far-3", coordinates=None, address=far_address)
+    decisions = world.once()
+
+    assert_cancelled(world, decisions, "far-3", **RULE, evidence=evidence)
+    assert_untouched(world, decisions, "near")
+    searched = [r.query.get("q") for r in world.simulator.requests("GET", "/search")]
+    assert sorted(searched) == sorted([far_address, near_address])
