@@ -95,6 +95,11 @@ class Locator:
         for order in orders:
             if not order.is_delivery:
                 continue
+            if any(p.startswith(("latitude", "longitude", "only one of")) for p in order.problems):
+                located[order.payment_key] = Location(
+                    LocationStatus.UNKNOWN, detail="the stored coordinates are unreadable"
+                )
+                continue
             if order.coordinates is not None:
                 if valid_coordinates(*order.coordinates):
                     located[order.payment_key] = Location(LocationStatus.KNOWN, order.coordinates)

@@ -8,14 +8,15 @@ thousand, and rules are plain functions of immutable data.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
-from daemon import store
+from daemon import rowcheck, store
 from daemon.timeutil import utcnow
 
 
@@ -63,6 +64,8 @@ class Order:
     longitude: float | None = None
     updated_at: datetime | None = None
     items: tuple[Item, ...] = ()
+    # What could not be read from the row (see daemon.rowcheck); never a reason to act.
+    problems: tuple[str, ...] = ()
 
     @property
     def is_delivery(self) -> bool:
@@ -100,27 +103,88 @@ class Snapshot:
         return next((o for o in self.orders if o.payment_key == payment_key), None)
 
 
-def _order_from_row(row: sa.RowMapping, items: tuple[Item, ...]) -> Order:
+_TIMESTAMPS = ("created_at", "updated_at")
+
+
+def _order_columns() -> list[sa.ColumnElement[Any]]:
+    """Every column raw (cleaned in Python), except timestamps, which read leniently."""
+    o = store.orders
+    return [c if c.key in _TIMESTAMPS else rowcheck.raw(c)
+            for c in o.columns if c.key != "raw_payload"]
+
+
+def _order_from_row(row: sa.RowMapping, items: tuple[Item, ...],
+                    item_problems: Sequence[str]) -> Order:
+    problems = list(item_problems)
+
+    def number(name: str, read: Any) -> Any:
+        value = read(row[name])
+        if value is None and row[name] is not None:
+            problems.append(f"{name} {rowcheck.text(row[name])!r} is not a number")
+        return value
+
+    latitude, longitude = number("latitude", rowcheck.real), number("longitude", rowcheck.real)
+    if (latitude is None) != (longitude is None):
+        problems.append("only one of latitude and longitude is set")
+    if row["created_at"] is None:
+        problems.append("created_at is missing or unreadable")
     return Order(
-        payment_key=row["payment_key"],
-        restaurant_id=row["restaurant_id"],
-        status_id=row["status_id"],
-        order_number=row["order_number"],
-        shipping_method=row["shipping_method"],
-        courier_type=row["courier_type"],
-        payment_method=row["payment_method"],
-        payment_status=row["payment_status"],
-        total=row["total"],
+        payment_key=str(rowcheck.text(row["payment_key"])),
+        restaurant_id=rowcheck.text(row["restaurant_id"]) or "",
+        status_id=rowcheck.integer(row["status_id"]) or 0,
+        order_number=number("order_number", rowcheck.integer),
+        shipping_method=rowcheck.text(row["shipping_method"]),
+        courier_type=rowcheck.text(row["courier_type"]),
+        payment_method=rowcheck.text(row["payment_method"]),
+        payment_status=rowcheck.text(row["payment_status"]),
+        total=number("total", rowcheck.decimal),
         created_at=row["created_at"],
-        customer_name=row["customer_name"],
-        customer_phone=row["customer_phone"],
-        address=row["address"],
-        address_description=row["address_description"],
-        latitude=row["latitude"],
-        longitude=row["longitude"],
+        customer_name=rowcheck.text(row["customer_name"]),
+        customer_phone=rowcheck.text(row["customer_phone"]),
+        address=rowcheck.text(row["address"]),
+        address_description=rowcheck.text(row["address_description"]),
+        latitude=latitude,
+        longitude=longitude,
         updated_at=row["updated_at"],
         items=items,
+        problems=tuple(problems),
     )
+
+
+def _items(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, list[Item]], dict[str, list[str]]]:
+    items: dict[str, list[Item]] = defaultdict(list)
+    problems: dict[str, list[str]] = defaultdict(list)
+    for key, food_id, name, quantity in rows:
+        order_key = str(rowcheck.text(key))
+        food = rowcheck.integer(food_id)
+        amount = 1 if quantity is None else rowcheck.integer(quantity)
+        if food is None or amount is None:
+            problems[order_key].append(
+                f"item food_id={rowcheck.text(food_id)!r} quantity={rowcheck.text(quantity)!r} "
+                "is unreadable; ignored"
+            )
+            continue
+        if amount <= 0:
+            problems[order_key].append(f"item food_id={food} has quantity {amount}; ignored")
+            continue
+        items[order_key].append(Item(food_id=food, name=rowcheck.text(name), quantity=amount))
+    return items, problems
+
+
+def _stock(rows: Iterable[sa.RowMapping]) -> dict[int, StockLevel]:
+    levels = {}
+    for row in rows:
+        food = rowcheck.integer(row["food_id"])
+        available = rowcheck.flag(row["available"])
+        quantity = rowcheck.integer(row["quantity"])
+        if food is None or available is None or (quantity is None and row["quantity"] is not None):
+            # An unreadable stock row says nothing: the food counts as in stock.
+            rowcheck.REPORT.problem(f"stock:{rowcheck.text(row['food_id'])}",
+                                    "unreadable stock row; treated as in stock")
+            continue
+        levels[food] = StockLevel(food_id=food, name=rowcheck.text(row["name"]),
+                                  available=available, quantity=quantity)
+    return levels
 
 
 def read_snapshot(
@@ -140,14 +204,16 @@ def read_snapshot(
         wanted = sa.or_(wanted, o.c.payment_key.in_(extra))
     wanted_keys = sa.select(o.c.payment_key).where(wanted)
 
-    order_rows = connection.execute(sa.select(o).where(wanted)).mappings().all()
+    order_rows = connection.execute(sa.select(*_order_columns()).where(wanted)).mappings().all()
     item_rows = connection.execute(
-        sa.select(i.c.payment_key, i.c.food_id, i.c.name, i.c.quantity)
+        sa.select(*(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name,
+                                              i.c.quantity)))
         .where(i.c.payment_key.in_(wanted_keys))
         .order_by(i.c.id)
     ).all()
+    ordered_foods = sa.select(i.c.food_id).where(i.c.payment_key.in_(wanted_keys))
     stock_rows = connection.execute(
-        sa.select(s).where(s.c.food_id.in_(sa.select(i.c.food_id).where(i.c.payment_key.in_(wanted_keys))))
+        sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id.in_(ordered_foods))
     ).mappings().all()
     intent_rows = connection.execute(
         sa.select(ledger.c.payment_key, ledger.c.outcome).where(
@@ -161,15 +227,15 @@ def read_snapshot(
     ).mappings().all()
     deactivated = connection.execute(sa.select(store.food_deactivations.c.food_id)).scalars()
 
-    items_by_order: dict[str, list[Item]] = defaultdict(list)
-    for key, food_id, name, quantity in item_rows:
-        items_by_order[key].append(
-            Item(food_id=food_id, name=name, quantity=1 if quantity is None else quantity)
-        )
+    items_by_order, item_problems = _items(item_rows)
     orders = tuple(
-        _order_from_row(row, tuple(items_by_order.get(row["payment_key"], ())))
+        _order_from_row(row, tuple(items_by_order.get(key, ())), item_problems.get(key, ()))
         for row in order_rows
+        if (key := str(rowcheck.text(row["payment_key"])))
     )
+    for order in orders:
+        for problem in order.problems:
+            rowcheck.REPORT.problem(order.payment_key, problem)
     active = Counter(
         row["restaurant_id"] for row in order_rows
         if row["status_id"] in store.ACTIVE_STATUSES and row["vanished_at"] is None
@@ -177,15 +243,7 @@ def read_snapshot(
     return Snapshot(
         taken_at=utcnow(),
         orders=orders,
-        stock={
-            row["food_id"]: StockLevel(
-                food_id=row["food_id"],
-                name=row["name"],
-                available=bool(row["available"]),
-                quantity=row["quantity"],
-            )
-            for row in stock_rows
-        },
+        stock=_stock(stock_rows),
         live_intents=dict(intent_rows),
         closures={
             row["restaurant_id"]: Closure(

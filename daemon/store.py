@@ -222,6 +222,9 @@ def describe_url(url: str | URL) -> str:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # A POS may store bytes that are not UTF-8; one such row must not make
+    # every query that touches it fail ("Could not decode to UTF-8").
+    dbapi_connection.text_factory = lambda data: data.decode("utf-8", "replace")
     cursor = dbapi_connection.cursor()
     try:
         # WAL lets the POS write while a pass reads; busy_timeout turns a
