@@ -179,7 +179,9 @@ def plan_pass(rules: Sequence[Rule], ctx: PassContext, *, dry_run: bool) -> Plan
     snapshot: Snapshot = ctx.snapshot
     verdicts = evaluate(rules, ctx, dry_run=dry_run)
     decisions: list[Decision] = []
-    deactivations: dict[int, tuple[DeactivateFood, Mode]] = {}
+    # One candidate per food *and order*: which order's cancellation goes ahead
+    # is only known after safety, and the pass sends each food once (passes.py).
+    deactivations: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
     for order in snapshot.orders:
         if order.payment_key in snapshot.live_intents:
             continue  # decided live before: never sent again
@@ -193,7 +195,9 @@ def plan_pass(rules: Sequence[Rule], ctx: PassContext, *, dry_run: bool) -> Plan
             for effect in rule.side_effects(order, verdict):
                 if effect.food_id not in snapshot.deactivated_foods:
                     mode = rule_mode(rule, dry_run=dry_run)
-                    deactivations.setdefault(effect.food_id, (effect, mode))
+                    deactivations.setdefault(
+                        (effect.food_id, order.payment_key), (effect, mode)
+                    )
 
     actions = [
         (action, rule_mode(rule, dry_run=dry_run))

@@ -20,6 +20,9 @@ from daemon.timeutil import isoformat_z, utcnow
 from rules.base import Rule
 from rules.verdict import Verdict
 
+# How verdicts read to an operator: "matched", "no match", "skipped".
+VERDICT_WORDS = {"match": "matched", "no_match": "no match", "skipped": "skipped"}
+
 
 def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -80,7 +83,7 @@ def _print_verdicts(config: Config, verdicts: Sequence[tuple[Rule, Verdict]]) ->
             print(f"{header}: disabled")
             continue
         verdict = by_rule[rule.name]
-        line = f"{header}: {verdict.kind.value.replace('_', ' ')}"
+        line = f"{header}: {VERDICT_WORDS.get(verdict.kind.value, verdict.kind.value)}"
         print(f"{line} - {verdict.why}" if verdict.why else line)
         if verdict.evidence:
             print(f"      evidence {_json(dict(verdict.evidence))}")

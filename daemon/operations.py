@@ -51,17 +51,17 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
 def _since(text: str | None) -> datetime | None:
     if text is None:
         return None
-    try:
-        return parse_timestamp(text)
-    except ValueError:
-        raise SystemExit(
-            f"autocancel audit: error: --since {text!r} is not an ISO 8601 time "
-            "(e.g. 2026-11-30 or 2026-11-30T14:00:00Z)"
-        ) from None
+    return parse_timestamp(text)
 
 
 def audit(config: Config, *, since: str | None, fmt: str) -> int:
-    start = _since(since)
+    try:
+        start = _since(since)
+    except ValueError:
+        # A usage error (contract: exit 2), like any other bad argument.
+        print(f"autocancel audit: error: --since {since!r} is not an ISO 8601 time "
+              "(e.g. 2026-11-30 or 2026-11-30T14:00:00Z)", file=sys.stderr)
+        return exitcodes.INVALID_CONFIG
     try:
         engine = open_store(config)
         with engine.connect() as connection:

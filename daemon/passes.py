@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from daemon.safety import SafetyLimits, apply_safety
 from daemon.side_effects import ActionResult, SideEffects
 from daemon.snapshot import Snapshot, read_snapshot
 from daemon.timeutil import utcnow
+from rules.actions import DeactivateFood
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -73,6 +74,17 @@ def safety_limits(config: Config) -> SafetyLimits:
         max_order_age_minutes=config.safety.max_order_age_minutes,
         never_cancel=frozenset(config.safety.never_cancel),
     )
+
+
+def _one_per_food(
+    candidates: Iterable[tuple[DeactivateFood, Mode]],
+) -> list[tuple[DeactivateFood, Mode]]:
+    """Each food once, from the first order going ahead; a live rule's claim beats a shadow's."""
+    chosen: dict[int, tuple[DeactivateFood, Mode]] = {}
+    for food, mode in candidates:
+        if food.food_id not in chosen or (mode == "live" and chosen[food.food_id][1] != "live"):
+            chosen[food.food_id] = (food, mode)
+    return list(chosen.values())
 
 
 class PassRunner:
@@ -165,12 +177,13 @@ class PassRunner:
         intents = [d for d in recorded if ledger.is_intent(d)]
         proceeding = {d.payment_key for d in recorded if d.primary and d.outcome in
                       ("pending", "would_cancel")}
-        live_foods = [(f, m) for f, m in plan.food_deactivations
-                      if m == "live" and f.payment_key in proceeding]
+        foods = _one_per_food(
+            (f, m) for f, m in plan.food_deactivations if f.payment_key in proceeding
+        )
+        live_foods = [(f, m) for f, m in foods if m == "live"]
         live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
         dry_notes = [
-            *(ActionResult.dry_run(f) for f, m in plan.food_deactivations
-              if m == "dry_run" and f.payment_key in proceeding),
+            *(ActionResult.dry_run(f) for f, m in foods if m == "dry_run"),
             *(ActionResult.dry_run(a) for a, m in plan.restaurant_actions if m == "dry_run"),
         ]
         if self.dry_run or not (intents or live_foods or live_actions):

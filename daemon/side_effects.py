@@ -58,13 +58,19 @@ def _insert_unless_taken(connection: sa.Connection, table: sa.Table, key: str) -
     return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+# How a refusal says the order is canceled *already* (the simulator: "Order is
+# already canceled"). Merely mentioning cancelling ("cannot be cancelled") is
+# a refusal like any other: outcome failed (contract: 400 is final, failed).
+_ALREADY_CANCELED = ("already canceled", "already cancelled", "zaten iptal", "iptal edilmiş")
+
+
 def _already_canceled(result: Attempted) -> bool:
     """Dükkango answering that the order is canceled already means our goal holds."""
     error = result.error
-    if not isinstance(error, ApiError):
+    if not isinstance(error, ApiError) or error.status_code != 400:
         return False
-    text = f"{error.error or ''} {error.message or ''}".lower()
-    return "iptal" in text or "cancel" in text
+    text = f"{error.error or ''} {error.message or ''}".casefold()
+    return any(phrase in text for phrase in _ALREADY_CANCELED)
 
 
 class SideEffects:

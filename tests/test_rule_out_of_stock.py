@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.world import AKAT, World, assert_cancelled, assert_untouched, requests_to
 
 OUT_OF_STOCK = """\
@@ -128,11 +126,6 @@ def test_deactivate_food_sends_passive_once_per_unavailable_food(world: World) -
     assert sorted(_passive_calls(world)) == ["foods/status-passive/1", "foods/status-passive/3"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: plan_pass keeps the deactivation of a food from the first order that uses "
-    "it (deactivations.setdefault), and PassRunner._execute then drops it because that "
-    "order is skipped by safety; a later order that is cancelled live never deactivates it"
-))
 def test_a_skipped_order_does_not_keep_a_food_on_the_menu(world: World) -> None:
     world.configure(OUT_OF_STOCK + "    deactivate_food: true\n")
     world.set_stock(1, available=False)

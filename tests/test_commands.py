@@ -1,0 +1,252 @@
+"""The operator commands as real subprocesses: once, audit, explain, cancel, status, demo."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import run_cli
+from tests.world import (
+    World,
+    cancel_requests_for,
+    ledger_rows,
+    once_json,
+    run_sql,
+)
+
+PAYMENT_FAILED = """\
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+"""
+ONCE_FIELDS = {"payment_key", "rule", "kind", "reason_id", "mode", "outcome", "evidence"}
+AUDIT_FIELDS = ONCE_FIELDS | {"at", "reason_text", "attempts", "last_error"}
+# A local time zone far from UTC: audit times must still be UTC.
+TOKYO = {"TZ": "Asia/Tokyo"}
+
+
+def _utc(text: str) -> datetime:
+    assert text.endswith("Z"), text
+    return datetime.fromisoformat(text.removesuffix("Z") + "+00:00")
+
+
+def test_once_prints_a_table_by_default(world: World) -> None:
+    world.configure(PAYMENT_FAILED)
+    world.add_order("failed", payment_status="failed")
+    world.add_order("fine")
+
+    result = world.cli("once")
+
+    assert result.returncode == 0, result.stderr
+    header, *rows = [line for line in result.stdout.splitlines() if line.strip()]
+    assert header.split() == ["ORDER", "RULE", "REASON", "MODE", "OUTCOME", "EVIDENCE"]
+    assert len(rows) == 1
+    cells = rows[0].split()
+    assert cells[:3] == ["failed", "payment-failed", "7"]
+    assert {"live", "cancelled"} <= set(cells)
+    assert "fine" not in result.stdout
+    assert world.status_of("failed") == 6
+
+
+def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
+    world.configure(PAYMENT_FAILED)
+    world.add_order("failed", payment_status="failed")
+    world.add_order("unknown", payment_status="failed", on_platform=False)
+    before = datetime.now(UTC)
+    once_json(world, env=TOKYO)
+    boundary = datetime.now(UTC)
+    world.add_order("later", payment_status="failed")
+    once_json(world, "--dry-run")
+
+    table = world.cli("audit")
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    for column in ("AT", "ORDER", "RULE", "REASON", "MODE", "OUTCOME", "ATTEMPTS", "LAST ERROR"):
+        assert column in header
+    assert len(rows) == 3
+    assert any("unknown" in row and "failed" in row and "sipariş bulunamadı" in row
+               for row in rows)
+
+    as_json = world.cli("audit", "--format", "json", env=TOKYO)
+    assert as_json.returncode == 0, as_json.stderr
+    records = {}
+    for line in as_json.stdout.splitlines():
+        record = json.loads(line)
+        assert record.keys() >= AUDIT_FIELDS, record
+        assert type(record["reason_id"]) is int
+        assert type(record["attempts"]) is int
+        assert before - timedelta(minutes=1) <= _utc(record["at"]) <= datetime.now(UTC)
+        records[record["payment_key"]] = record
+    assert sorted(records) == ["failed", "later", "unknown"]
+    assert (records["failed"]["rule"], records["failed"]["mode"], records["failed"]["outcome"],
+            records["failed"]["attempts"], records["failed"]["last_error"]) == (
+        "payment-failed", "live", "cancelled", 1, None)
+    assert records["failed"]["reason_text"] == "Ödeme problemi"
+    assert records["failed"]["evidence"] == {"payment_status": "failed"}
+    assert records["unknown"]["outcome"] == "failed"
+    assert "sipariş bulunamadı" in records["unknown"]["last_error"]
+    assert (records["later"]["mode"], records["later"]["outcome"]) == ("dry_run", "would_cancel")
+
+    # --since: the boundary between the two passes keeps only the second pass's row.
+    as_csv = world.cli("audit", "--format", "csv", "--since", boundary.isoformat())
+    assert as_csv.returncode == 0, as_csv.stderr
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert set(reader.fieldnames or ()) >= AUDIT_FIELDS
+    [row] = list(reader)
+    assert (row["payment_key"], row["reason_id"], row["mode"], row["outcome"]) == (
+        "later", "7", "dry_run", "would_cancel")
+    assert json.loads(row["evidence"])["payment_status"] == "failed"
+
+    future = world.cli("audit", "--format", "json", "--since", "2999-01-01T00:00:00Z")
+    assert future.returncode == 0, future.stderr
+    assert future.stdout.strip() == ""
+
+    unreadable = world.cli("audit", "--since", "yesterday")
+    assert unreadable.returncode == 2  # a usage error
+    assert "yesterday" in unreadable.stderr
+    assert unreadable.stdout == ""
+
+    status = world.cli("status")
+    assert status.returncode == 0, status.stderr
+    last_pass = next(line for line in status.stdout.splitlines() if line.startswith("last pass"))
+    assert "dry_run" in last_pass  # the latest pass, not the first
+    # One cancellation went through (whether the 404'd attempt counts is the product's call).
+    budget = re.search(r"safety budget: (\d+) of 30\b", status.stdout)
+    assert budget is not None, status.stdout
+    assert int(budget.group(1)) in (28, 29)
+
+
+def test_status_before_any_pass(world: World) -> None:
+    result = world.cli("status")
+
+    assert result.returncode == 0, result.stderr
+    assert "last pass: none yet" in result.stdout
+    assert "safety budget: 30 of 30" in result.stdout
+
+
+def test_explain_lists_every_verdict_the_decision_and_the_history(world: World) -> None:
+    # Default rules: out-of-stock, too-far, overloaded, payment-failed; no geocoder.
+    world.add_order("x", payment_status="failed", coordinates=None)
+
+    before = world.cli("explain", "x")
+
+    assert before.returncode == 0, before.stderr
+    lines = before.stdout.splitlines()
+
+    def verdict(rule: str) -> str:
+        return next(line for line in lines if line.strip().startswith(f"{rule} ["))
+
+    assert ": no match" in verdict("out-of-stock")
+    assert ": skipped" in verdict("too-far")
+    assert "geocoder" in verdict("too-far")
+    assert ": no match" in verdict("overloaded")
+    assert ": matched" in verdict("payment-failed")
+    assert '"payment_status": "failed"' in before.stdout
+    decision = next(line for line in lines if line.startswith("decision:"))
+    assert "payment-failed" in decision
+    assert "reason 7" in decision
+    assert "ledger:" not in before.stdout
+    assert world.simulator.requests() == []  # explain only looks
+
+    once_json(world)
+    after = world.cli("explain", "x")
+
+    assert after.returncode == 0, after.stderr
+    history = after.stdout.split("ledger:", 1)[1]
+    assert "payment-failed" in history
+    assert "live" in history
+    assert "cancelled" in history
+    decision = next(line for line in after.stdout.splitlines() if line.startswith("decision:"))
+    assert "cancelled" in decision
+
+    unknown = world.cli("explain", "no-such-order")
+    assert unknown.returncode == 1
+    assert "no-such-order" in unknown.stderr
+
+
+def test_manual_cancel_with_yes_is_audited_and_never_doubled(world: World) -> None:
+    world.add_order("m1")
+
+    result = world.cli("cancel", "m1", "--reason", "4", "--note", "müşteri aradı", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    [request] = cancel_requests_for(world, "m1")
+    assert request.body == {"reason_id": 4}
+    assert request.status == 200
+    [row] = ledger_rows(world, "m1")
+    assert (row["rule"], row["reason_id"], row["mode"], row["outcome"], row["note"]) == (
+        "manual", 4, "live", "cancelled", "müşteri aradı")
+    assert world.status_of("m1") == 6
+    assert world.simulator.order("m1")["cancel_reason_id"] == 4
+
+    # Even if the store forgets (a POS rewrote the status), the ledger remembers.
+    run_sql(world, "UPDATE orders SET status_id = 2 WHERE payment_key = 'm1'")
+    again = world.cli("cancel", "m1", "--reason", "8", "--yes")
+
+    assert again.returncode != 0
+    assert "m1" in again.stderr
+    assert "ledger" in again.stderr
+    assert len(cancel_requests_for(world, "m1")) == 1
+    assert len(ledger_rows(world, "m1")) == 1
+
+
+def test_manual_cancel_asks_for_confirmation(world: World) -> None:
+    world.add_order("m1")
+
+    refused = world.cli("cancel", "m1", "--reason", "5", input_text="n\n")
+
+    assert refused.returncode != 0
+    assert "m1" in refused.stderr  # the question names the order
+    assert world.simulator.requests() == []
+    assert world.ledger() == []
+    assert world.status_of("m1") == 1
+
+    confirmed = world.cli("cancel", "m1", "--reason", "5", input_text="y\n")
+
+    assert confirmed.returncode == 0, confirmed.stderr
+    [request] = cancel_requests_for(world, "m1")
+    assert request.body == {"reason_id": 5}
+    assert [row["outcome"] for row in ledger_rows(world, "m1")] == ["cancelled"]
+    assert world.status_of("m1") == 6
+
+
+def test_manual_cancel_refusals(world: World) -> None:
+    world.add_order("active")
+    world.add_order("delivered", status_id=5)
+    world.add_order("canceled", status_id=6)
+
+    automatic_reason = world.cli("cancel", "active", "--reason", "1", "--yes")
+    delivered = world.cli("cancel", "delivered", "--reason", "4", "--yes")
+    canceled = world.cli("cancel", "canceled", "--reason", "4", "--yes")
+
+    assert automatic_reason.returncode == 2
+    for allowed in ("4", "5", "8"):
+        assert allowed in automatic_reason.stderr
+    assert delivered.returncode != 0
+    assert "delivered" in delivered.stderr.split("error:", 1)[1]
+    assert canceled.returncode != 0
+    assert "already canceled" in canceled.stderr
+    assert world.simulator.requests() == []
+    assert world.ledger() == []
+    assert (world.status_of("active"), world.status_of("delivered"),
+            world.status_of("canceled")) == (1, 5, 6)
+
+
+def test_demo_shows_the_cancellations_and_the_requests() -> None:
+    result = run_cli("demo")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    decisions, requests = out.split("decisions", 1)[1], out.split("requests the", 1)[1]
+    cancelled = [line.split()[0] for line in decisions.splitlines()
+                 if len(line.split()) > 4 and "cancelled" in line.split()]
+    assert "demo-payment-failed" in cancelled
+    assert "demo-out-of-stock" in cancelled
+    assert "PUT orders/cancel/demo-payment-failed {'reason_id': 7} -> 200" in requests
+    sent = [line.split()[1] for line in requests.splitlines() if "PUT orders/cancel/" in line]
+    assert sorted(sent) == sorted(f"orders/cancel/{key}" for key in cancelled)
+    for survivor in ("demo-fine", "demo-pickup-far", "demo-protected", "demo-delivered"):
+        assert f"orders/cancel/{survivor}" not in requests
