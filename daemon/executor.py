@@ -8,6 +8,7 @@ never builds a client, so it cannot send anything, not even a login.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -65,6 +66,50 @@ def _wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]
     return wait
 
 
+class CircuitOpen(DukkangoError):
+    """The API failed too often in a row; calls are paused for a while."""
+
+    retryable = True
+
+
+class CircuitBreaker:
+    """After ``threshold`` calls in a row that failed for passing reasons (5xx,
+    timeouts, refused connections, 429), stop calling for ``cool_off_seconds``
+    instead of hammering an API that is down; then let calls through again.
+    One log line when it opens and one when it closes, not one per call.
+    """
+
+    def __init__(self, *, threshold: int = 5, cool_off_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._threshold = threshold
+        self._cool_off = cool_off_seconds
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        with self._lock:
+            return (self._opened_at is not None
+                    and self._clock() - self._opened_at < self._cool_off)
+
+    def record(self, *, passing_failure: bool) -> None:
+        with self._lock:
+            if not passing_failure:
+                if self._opened_at is not None:
+                    log.warning("the Dükkango API answers again; resuming calls")
+                self._failures, self._opened_at = 0, None
+                return
+            self._failures += 1
+            if self._failures >= self._threshold and (
+                self._opened_at is None or self._clock() - self._opened_at >= self._cool_off
+            ):
+                self._opened_at = self._clock()
+                log.error("the Dükkango API failed %d calls in a row; pausing calls for %.0f s",
+                          self._failures, self._cool_off)
+
+
 class Executor:
     """Runs API calls for one pass against a live client."""
 
@@ -74,12 +119,16 @@ class Executor:
         client: DukkangoClient,
         policy: RetryPolicy | None = None,
         concurrency: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.client = client
         self._policy = policy or RetryPolicy()
         self._concurrency = max(1, concurrency)
-        self._sleep = sleep
+        # Set on shutdown: no new attempt starts and no backoff is waited out;
+        # the call in flight finishes or times out.
+        self._stop = stop or threading.Event()
+        self._breaker = breaker
 
     def __enter__(self) -> Self:
         return self
@@ -94,11 +143,25 @@ class Executor:
 
     def attempt(self, call: Callable[[], object], *, what: str) -> Attempted:
         """Run ``call`` with the retry policy; never raises a DukkangoError."""
+        if self._breaker is not None and self._breaker.is_open:
+            return Attempted(ok=False, attempts=0,
+                             error=CircuitOpen(f"{what}: not sent, the API circuit is open"))
+        if self._stop.is_set():
+            return Attempted(ok=False, attempts=0,
+                             error=CircuitOpen(f"{what}: not sent, shutting down"))
+        result = self._attempt(call, what=what)
+        if self._breaker is not None:
+            self._breaker.record(passing_failure=result.error is not None
+                                 and result.error.retryable)
+        return result
+
+    def _attempt(self, call: Callable[[], object], *, what: str) -> Attempted:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_retryable),
-            stop=tenacity.stop_after_attempt(self._policy.max_attempts),
+            stop=(tenacity.stop_after_attempt(self._policy.max_attempts)
+                  | tenacity.stop_when_event_set(self._stop)),
             wait=_wait_for(self._policy),
-            sleep=self._sleep,
+            sleep=tenacity.sleep_using_event(self._stop),
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s); retrying",
                 what, state.attempt_number, state.outcome.exception() if state.outcome else "?",

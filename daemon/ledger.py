@@ -9,7 +9,9 @@ intent and sends the call; the other sees it lost and leaves the order alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,17 +21,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon import store
 from daemon.engine import Decision, Outcome
+from daemon.snapshot import Order
 
 log = logging.getLogger(__name__)
 
 HOURLY_WINDOW = timedelta(minutes=60)
 
 
+# Who sends an intent; a restart on the same host can tell its dead self from a peer.
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
 def live_cancellations_since(connection: sa.Connection, since: datetime) -> int:
-    """Live cancellation intents recorded since ``since``: the rolling hourly cap."""
+    """Live cancellations sent or being sent since ``since``: the rolling hourly cap.
+
+    A refused call (failed) cancelled nothing and does not count.
+    """
     ledger = store.ledger
     query = sa.select(sa.func.count()).where(
-        ledger.c.intent_key.is_not(None), ledger.c.at >= since
+        ledger.c.intent_key.is_not(None), ledger.c.at >= since,
+        ledger.c.outcome.in_(("pending", "cancelled")),
     )
     return int(connection.execute(query).scalar_one())
 
@@ -56,6 +67,7 @@ def _row(decision: Decision, *, pass_id: str | None, now: datetime) -> dict[str,
         "last_error": decision.last_error,
         "note": decision.note,
         "intent_key": decision.payment_key if is_intent(decision) else None,
+        "owner": OWNER if is_intent(decision) else None,
     }
 
 
@@ -138,14 +150,21 @@ def record_outcome(
     attempts: int,
     last_error: str | None,
     now: datetime,
+    release: bool = False,
 ) -> Decision:
-    """Write an API outcome; a confirmed cancellation also marks the order canceled."""
+    """Write an API outcome; a confirmed cancellation also marks the order canceled.
+
+    ``release`` frees the order's intent key: the call failed for a reason that
+    may pass (timeouts, 5xx), so a later pass may decide about the order again.
+    A refusal (400/403/404) keeps the key: that order is never sent again.
+    """
     ledger = store.ledger
-    connection.execute(
-        sa.update(ledger)
-        .where(ledger.c.id == decision.ledger_id)
-        .values(outcome=outcome, attempts=attempts, last_error=last_error, updated_at=now)
-    )
+    values: dict[str, Any] = {
+        "outcome": outcome, "attempts": attempts, "last_error": last_error, "updated_at": now,
+    }
+    if release:
+        values["intent_key"] = None
+    connection.execute(sa.update(ledger).where(ledger.c.id == decision.ledger_id).values(**values))
     if outcome == "cancelled":
         orders = store.orders
         connection.execute(
@@ -155,6 +174,62 @@ def record_outcome(
             .values(status_id=store.CANCELED, updated_at=now)
         )
     return replace(decision, outcome=outcome, attempts=attempts, last_error=last_error)
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` is a process of this host that no longer runs."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim_orphaned_intents(
+    connection: sa.Connection, *, stale_before: datetime, now: datetime
+) -> list[sa.RowMapping]:
+    """Pending intents whose sender died (crash between intent and outcome), now ours.
+
+    An intent is orphaned when its owner is a dead process of this host, or it
+    has been pending longer than any sender could still be working on it
+    (another host). Claiming is a conditional UPDATE, so of two daemons
+    recovering at once only one resends.
+    """
+    ledger = store.ledger
+    candidates = connection.execute(
+        sa.select(ledger).where(ledger.c.intent_key.is_not(None), ledger.c.outcome == "pending")
+    ).mappings().all()
+    claimed = []
+    for row in candidates:
+        if not (_owner_is_dead(row["owner"]) or row["updated_at"] < stale_before):
+            continue
+        won = connection.execute(
+            sa.update(ledger)
+            .where(ledger.c.id == row["id"], ledger.c.outcome == "pending",
+                   ledger.c.updated_at == row["updated_at"])
+            .values(owner=OWNER, updated_at=now)
+        ).rowcount
+        if won:
+            claimed.append(row)
+    return claimed
+
+
+def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:
+    """A recorded intent as a decision again (for resending it unchanged)."""
+    order = Order(payment_key=row["payment_key"], restaurant_id=row["restaurant_id"] or "",
+                  status_id=store.RECEIVED)
+    return Decision(
+        order=order, rule=row["rule"], kind=row["kind"], reason_id=int(row["reason_id"]),
+        mode="live", outcome="pending", evidence=dict(row["evidence"] or {}),
+        attempts=int(row["attempts"]), ledger_id=int(row["id"]), note=row["note"],
+    )
 
 
 def pending_intents(connection: sa.Connection) -> list[sa.RowMapping]:

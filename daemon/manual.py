@@ -59,15 +59,14 @@ def cancel(
               f"uses {allowed}", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
     try:
-        require_credentials()
         engine = open_store(config)
-    except (MissingCredentials, store.StoreError) as exc:
+    except store.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     try:
         finished = _cancel(config, engine, payment_key, reason_id=reason_id, note=note,
                            confirm=None if assume_yes else stdin)
-    except (_Refused, PassError, sa.exc.SQLAlchemyError) as exc:
+    except (_Refused, MissingCredentials, PassError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     finally:
@@ -92,6 +91,7 @@ def _cancel(
     if refusal is not None or order is None:
         raise _Refused(f"{refusal}; nothing was cancelled")
 
+    require_credentials()  # after the refusals: they are the more useful message
     who = order.customer_name or "unknown customer"
     prompt = (f"Cancel order {payment_key} (#{order.order_number}, {who}, total "
               f"{order.total}) with reason {reason_id} ({reason_text(reason_id)})?")

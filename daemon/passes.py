@@ -12,14 +12,14 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from daemon import ledger, store
 from daemon.engine import Decision, Mode, Plan, plan_pass
-from daemon.executor import Executor
+from daemon.executor import CircuitBreaker, Executor
 from daemon.geo import Locator, build_geocoder
 from daemon.safety import SafetyLimits, apply_safety
 from daemon.side_effects import ActionResult, SideEffects
@@ -97,11 +97,13 @@ class PassRunner:
         engine: sa.Engine,
         executor_factory: Callable[[], Executor] | None,
         dry_run: bool = False,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.dry_run = dry_run or config.dry_run
         self._executor_factory = executor_factory
+        self._breaker = breaker
         self._locator = self._build_locator()
 
     def _build_locator(self) -> Locator:
@@ -139,12 +141,35 @@ class PassRunner:
 
     # --- one pass -----------------------------------------------------------
 
+    def _sender_bound(self) -> timedelta:
+        """The longest one sender may legitimately keep an intent pending."""
+        api = self.config.api
+        backoff = api.backoff_seconds * (2 ** api.max_attempts)
+        return timedelta(seconds=api.max_attempts * api.timeout_seconds + backoff + 30)
+
+    def _recover(self) -> list[Decision]:
+        """Resend, once and unchanged, live intents a crashed sender left pending."""
+        now = utcnow()
+        with store.writer(self.engine) as connection, connection.begin():
+            rows = ledger.claim_orphaned_intents(
+                connection, stale_before=now - self._sender_bound(), now=now
+            )
+        if not rows:
+            return []
+        log.warning("resending %d cancellation(s) left pending by a stopped daemon", len(rows))
+        orphans = [ledger.decision_from_row(row) for row in rows]
+        assert self._executor_factory is not None
+        with self._executor_factory() as executor:
+            return SideEffects(engine=self.engine, executor=executor).cancel_all(orphans)
+
     def run_once(self) -> PassReport:
         pass_id = str(uuid.uuid4())
         started = utcnow()
+        recovered = [] if self.dry_run or self._executor_factory is None else self._recover()
         snapshot = self.read()
         plan = self.plan(snapshot)
         now = utcnow()
+        circuit_open = self._breaker is not None and self._breaker.is_open
         try:
             with store.writer(self.engine) as connection, connection.begin():
                 used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
@@ -152,6 +177,9 @@ class PassRunner:
                     plan.decisions, safety_limits(self.config), now=now,
                     live_cancellations_last_hour=used,
                 )
+                if circuit_open:
+                    # Nothing can be sent now: decide again once the API answers.
+                    checked = [d for d in checked if not ledger.is_intent(d)]
                 recorded = ledger.record_decisions(connection, checked, pass_id=pass_id, now=now)
                 connection.execute(sa.insert(store.passes).values(
                     id=pass_id, started_at=started, mode="dry_run" if self.dry_run else "live",
@@ -162,6 +190,7 @@ class PassRunner:
             raise PassError(f"cannot record decisions in the ledger: {exc}") from exc
 
         decisions, actions = self._execute(recorded, plan)
+        decisions = [*recovered, *decisions]
         for decision in decisions:
             log_decision(decision)
         self._finish(pass_id, result="ok")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from daemon import store
 from daemon.api import ENV_ACCESS_TOKEN, ENV_APP_SECRET_KEY, ENV_REST_SECRET_KEY, DukkangoClient
 from daemon.config import Config
-from daemon.executor import Executor, RetryPolicy
+from daemon.executor import CircuitBreaker, Executor, RetryPolicy
 
 
 class MissingCredentials(Exception):
@@ -47,14 +48,19 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 
 def executor_factory(
-    config: Config, *, environ: Mapping[str, str] = os.environ
+    config: Config,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    stop: threading.Event | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> Callable[[], Executor]:
     def build() -> Executor:
         client = DukkangoClient.from_env(
             base_url=config.api.base_url, timeout=config.api.timeout_seconds, environ=environ
         )
         return Executor(
-            client=client, policy=retry_policy(config), concurrency=config.api.concurrency
+            client=client, policy=retry_policy(config), concurrency=config.api.concurrency,
+            stop=stop, breaker=breaker,
         )
 
     return build

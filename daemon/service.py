@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon import exitcodes, notify, store
 from daemon.config import Config, ConfigError, load_config
+from daemon.executor import CircuitBreaker
 from daemon.metrics import Metrics
 from daemon.passes import PassError, PassRunner
 from daemon.runtime import (
@@ -72,6 +73,8 @@ class Daemon:
         self._force_dry_run = dry_run
         self._environ = environ
         self._stopping = threading.Event()
+        # Shared by every pass: consecutive API failures pause calls (see executor).
+        self._breaker = CircuitBreaker()
         self._reload_requested = threading.Event()
         # Held for a whole pass; a reload takes it to swap between passes.
         self._pass_lock = threading.Lock()
@@ -95,8 +98,9 @@ class Daemon:
     def _build_runner(self, config: Config, engine: sa.Engine) -> PassRunner:
         return PassRunner(
             config=config, engine=engine,
-            executor_factory=executor_factory(config, environ=self._environ),
-            dry_run=self._force_dry_run,
+            executor_factory=executor_factory(config, environ=self._environ,
+                                              stop=self._stopping, breaker=self._breaker),
+            dry_run=self._force_dry_run, breaker=self._breaker,
         )
 
     # --- jobs ---------------------------------------------------------------------

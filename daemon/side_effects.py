@@ -92,13 +92,16 @@ class SideEffects:
         finished: list[Decision] = []
         for decision, result in self._executor.map_concurrently(cancel, intents):
             ok = result.ok or _already_canceled(result)
+            # Timeouts, 5xx, an open circuit: the order may be tried again later.
+            passing = not ok and result.error is not None and result.error.retryable
             with store.writer(self._engine) as connection, connection.begin():
                 finished.append(ledger.record_outcome(
                     connection, decision,
                     outcome="cancelled" if ok else "failed",
-                    attempts=result.attempts,
+                    attempts=decision.attempts + result.attempts,
                     last_error=result.error_text,
                     now=utcnow(),
+                    release=passing,
                 ))
         return finished
 
@@ -178,8 +181,19 @@ class SideEffects:
                                  last_error=attempted.error_text)
         return self._result(action, attempted)
 
-    def _reopen(self, action: ReopenRestaurant) -> ActionResult:
+    def _reopen(self, action: ReopenRestaurant) -> ActionResult | None:
+        table = store.restaurant_closures
         client = self._executor.client
+        with store.writer(self._engine) as connection, connection.begin():
+            # Only one daemon reopens: the one whose conditional update wins.
+            claimed = connection.execute(
+                sa.update(table)
+                .where(table.c.id == action.closure_id, table.c.active_key.is_not(None),
+                       table.c.reopen_outcome.is_(None))
+                .values(reopen_outcome="pending")
+            ).rowcount
+        if not claimed:
+            return None
         status = self._executor.attempt(
             lambda: client.restaurant_status(action.restaurant_id),
             what=f"status restaurant={action.restaurant_id}",
@@ -198,7 +212,9 @@ class SideEffects:
             self._update_closure(action.closure_id, reopened_at=utcnow(),
                                  reopen_outcome="reopened", active_key=None)
         else:
-            self._update_closure(action.closure_id, last_error=attempted.error_text)
+            # Not reopened: release the claim so a later pass tries again.
+            self._update_closure(action.closure_id, reopen_outcome=None,
+                                 last_error=attempted.error_text)
         return self._result(action, attempted)
 
     def _update_closure(self, closure_id: int, **values: Any) -> None:

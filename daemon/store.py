@@ -134,6 +134,8 @@ ledger = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("note", sa.Text),
     sa.Column("intent_key", sa.Text, unique=True),
+    # "host:pid" of the daemon that sends the intent (migration 0003).
+    sa.Column("owner", sa.Text),
     sa.CheckConstraint("reason_id BETWEEN 1 AND 8", name="reason_id_range"),
     sa.CheckConstraint(f"mode IN {MODES!r}", name="mode_known"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
