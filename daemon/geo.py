@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from daemon import store
+from daemon.location import Location, LocationStatus, valid_coordinates
 from daemon.snapshot import Order
 from daemon.timeutil import utcnow
 
@@ -28,35 +27,12 @@ log = logging.getLogger(__name__)
 MAX_GEOCODES_PER_PASS = 20
 
 
-class LocationStatus(StrEnum):
-    KNOWN = "known"  # coordinates were in the order
-    GEOCODED = "geocoded"  # from the geocoder (now or cached)
-    NOT_FOUND = "not_found"  # the geocoder definitely has no result
-    UNKNOWN = "unknown"  # could not find out; never act on it
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    status: LocationStatus
-    coordinates: tuple[float, float] | None = None
-    detail: str = ""
-
-
 class Geocoder(Protocol):
     def geocode(self, query: str, **kwargs: Any) -> Any: ...
 
 
 def normalize_address(text: str | None) -> str:
     return " ".join((text or "").split())
-
-
-def valid_coordinates(latitude: float | None, longitude: float | None) -> bool:
-    """A position a real delivery can have: in range, and not the (0, 0) null island."""
-    if latitude is None or longitude is None:
-        return False
-    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
-        return False
-    return not (latitude == 0.0 and longitude == 0.0)
 
 
 def build_geocoder(provider: str, options: Mapping[str, Any], timeout: float) -> Geocoder:

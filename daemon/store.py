@@ -34,15 +34,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from daemon import statuses
 from daemon.sqltypes import UTCDateTime, json_type
+
+# The store's status vocabulary (store.ACTIVE_STATUSES reads well at call sites).
+ACTIVE_STATUSES = statuses.ACTIVE_STATUSES
+RECEIVED, DELIVERED, CANCELED = statuses.RECEIVED, statuses.DELIVERED, statuses.CANCELED
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-# Order statuses (Dükkango status_id).
-RECEIVED, CONFIRMED, IN_DELIVERY, DELIVERED, CANCELED = 1, 2, 16, 5, 6
-ACTIVE_STATUSES = (RECEIVED, CONFIRMED, IN_DELIVERY)
 
 MODES = ("live", "dry_run")
 OUTCOMES = ("pending", "cancelled", "would_cancel", "failed", "skipped", "held")

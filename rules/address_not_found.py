@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from daemon.geo import LocationStatus
+from daemon.location import LocationStatus
 from rules.base import Rule, describe_rule
 from rules.registry import registry
 from rules.verdict import Verdict

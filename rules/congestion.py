@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from daemon.store import ACTIVE_STATUSES, RECEIVED
+from daemon.statuses import ACTIVE_STATUSES, RECEIVED
 from rules.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
 from rules.base import Rule
 from rules.registry import registry

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from daemon.geo import Location, LocationStatus
-from daemon.snapshot import Order, Snapshot
+from daemon.location import Location, LocationStatus
+
+if TYPE_CHECKING:
+    from daemon.snapshot import Order, Snapshot
 
 
 class Place(Protocol):

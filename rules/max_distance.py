@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from geopy.distance import geodesic
 from pydantic import Field
 
-from daemon.geo import LocationStatus
+from daemon.location import LocationStatus
 from rules.base import Rule, describe_rule
 from rules.registry import registry
 from rules.verdict import Verdict
@@ -41,6 +40,8 @@ class MaxDistanceRule(Rule):
         location = ctx.location(order)
         if location.coordinates is None:
             return Verdict.skipped(f"no position for the delivery: {location.detail}")
+        from geopy.distance import geodesic  # only passes need it, not `check`
+
         km = geodesic((restaurant.latitude, restaurant.longitude), location.coordinates).km
         evidence: dict[str, object] = {"distance_km": round(km, 2), "max_km": self.max_km}
         if location.status is LocationStatus.GEOCODED:
