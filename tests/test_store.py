@@ -290,3 +290,12 @@ def test_describe_url_never_shows_the_password() -> None:
     shown = store.describe_url("postgresql+psycopg://autocancel:s3cret@db.local/orders")
     assert "s3cret" not in shown
     assert "db.local/orders" in shown
+
+
+def test_the_head_revision_constant_matches_the_migrations() -> None:
+    from importlib import resources
+
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(resources.files("daemon") / "migrations"))
+    assert script.get_current_head() == store.HEAD_REVISION
