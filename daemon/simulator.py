@@ -37,7 +37,8 @@ error envelope with the given 5xx), ``hang`` (wait ``seconds``, then handle
 the request normally, so the action may happen after the client gave up),
 ``rate_limit`` (429), ``unauthorized`` (401), ``body`` (raw ``body`` with
 ``status``, ``content_type`` and extra ``headers``) and ``drop`` (close
-without answering).
+without answering). A ``hang`` with ``process=False`` drops the connection
+after the wait instead of handling the request.
 
 Control endpoints (not recorded): ``GET|DELETE /_sim/requests``,
 ``GET|POST|DELETE /_sim/faults``, ``GET|POST /_sim/orders``,
@@ -163,6 +164,9 @@ class Fault:
     content_type: str | None = None
     headers: dict[str, str] | None = None  # extra response headers, e.g. a Location
     seconds: float | None = None
+    # hang only: False drops the connection after the wait without handling the
+    # request, as if it never reached the API.
+    process: bool = True
     error: str | None = None
     message: str | None = None
 
@@ -449,7 +453,7 @@ class Simulator:
                     self._faults.remove(fault)
         if fault is not None and fault.kind == "hang":
             self._stopping.wait(fault.seconds if fault.seconds is not None else 5.0)
-            fault = None
+            fault = None if fault.process else Fault("drop")
         if fault is not None:
             reply = self._fault_reply(fault)
         elif split.path == GEOCODER_PATH:
