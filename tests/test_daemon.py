@@ -32,8 +32,9 @@ WITH_STOCK = PAYMENT_ONLY + """\
 class Daemon:
     """A running ``autocancel run`` whose stderr is collected in a file."""
 
-    def __init__(self, world: World, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.log_path = world.folder / "daemon.log"
+    def __init__(self, world: World, *extra: str, env: dict[str, str] | None = None,
+                 log_name: str = "daemon.log") -> None:
+        self.log_path = world.folder / log_name
         self._log = self.log_path.open("w")
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_"))}
