@@ -73,6 +73,7 @@ def safety_limits(config: Config) -> SafetyLimits:
         max_cancellations_per_hour=config.safety.max_cancellations_per_hour,
         max_order_age_minutes=config.safety.max_order_age_minutes,
         never_cancel=frozenset(config.safety.never_cancel),
+        max_cancel_ratio=config.safety.max_cancel_ratio,
     )
 
 
@@ -176,6 +177,7 @@ class PassRunner:
                 checked = apply_safety(
                     plan.decisions, safety_limits(self.config), now=now,
                     live_cancellations_last_hour=used,
+                    active_orders=sum(snapshot.active_by_restaurant.values()),
                 )
                 if circuit_open:
                     # Nothing can be sent now: decide again once the API answers.

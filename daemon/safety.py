@@ -26,6 +26,7 @@ class SafetyLimits:
     max_cancellations_per_hour: int
     max_order_age_minutes: int
     never_cancel: frozenset[str]
+    max_cancel_ratio: float | None = None
 
 
 def _phone_digits(phone: str) -> str:
@@ -70,8 +71,13 @@ def apply_safety(
     *,
     now: datetime,
     live_cancellations_last_hour: int,
+    active_orders: int | None = None,
 ) -> list[Decision]:
-    """Skip protected and too-old orders; hold live cancellations over the hourly cap."""
+    """Skip protected and too-old orders; hold live cancellations over the caps.
+
+    ``active_orders`` (the pass's snapshot) feeds ``max_cancel_ratio``; without
+    it the ratio is not applied (``explain`` looks at one order).
+    """
     checked: list[Decision] = []
     for decision in decisions:
         if not decision.primary:
@@ -87,7 +93,32 @@ def apply_safety(
             continue
         problem = _age_problem(decision, limits, now)
         checked.append(decision.with_outcome("skipped", **problem) if problem else decision)
+    checked = _hold_over_ratio(checked, limits, active_orders)
     return _hold_over_hourly_cap(checked, limits, live_cancellations_last_hour)
+
+
+def _hold_over_ratio(
+    decisions: list[Decision], limits: SafetyLimits, active_orders: int | None
+) -> list[Decision]:
+    """A pass that would cancel more than this share of the active orders holds them all.
+
+    That many at once smells of a broken rule or bad data, not of reality.
+    """
+    ratio = limits.max_cancel_ratio
+    pending = [d for d in decisions if d.primary and d.outcome == "pending"]
+    if ratio is None or not active_orders or len(pending) <= ratio * active_orders:
+        return decisions
+    log.critical(
+        "this pass would cancel %d of %d active orders, more than max_cancel_ratio %.2f: "
+        "holding every cancellation. Check the rules and the store.",
+        len(pending), active_orders, ratio,
+    )
+    return [
+        d.with_outcome("held", held_because="max_cancel_ratio", max_cancel_ratio=ratio,
+                       would_cancel=len(pending), active_orders=active_orders)
+        if d.primary and d.outcome == "pending" else d
+        for d in decisions
+    ]
 
 
 def _hold_over_hourly_cap(

@@ -98,3 +98,25 @@ def test_old_and_protected_orders_are_skipped_and_never_sent(world: World) -> No
     # The skipped order does not stand in the way of the food the cancelled one ran out of.
     assert [r.path for r in world.simulator.requests("PUT", "foods/")] == [
         "foods/status-passive/2"]
+
+
+def test_max_cancel_ratio_holds_a_suspiciously_large_pass(world: World) -> None:
+    world.configure(PAYMENT_FAILED)
+    world.rules_path.write_text(world.rules_path.read_text().replace(
+        "  never_cancel: []", "  never_cancel: []\n  max_cancel_ratio: 0.5"))
+    for n in range(3):
+        world.add_order(f"failed-{n}", payment_status="failed")
+    world.add_order("fine", payment_status="ok")
+
+    result = world.cli("once", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert world.cancel_calls() == []
+    assert "CRITICAL" in result.stderr and "max_cancel_ratio" in result.stderr
+    assert {row["outcome"] for row in world.ledger()} == {"held"}
+
+    world.add_order("fine-2", payment_status="ok")
+    world.add_order("fine-3", payment_status="ok")  # 3 of 6 is within half
+    decisions = world.once()
+    assert sorted(d["payment_key"] for d in decisions if d["outcome"] == "cancelled") == [
+        "failed-0", "failed-1", "failed-2"]
