@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -18,13 +20,34 @@ class MissingCredentials(Exception):
     """A live pass is due and no Dükkango credentials are in the environment."""
 
 
-def credentials_present(environ: Mapping[str, str] = os.environ) -> bool:
-    return bool(environ.get(ENV_ACCESS_TOKEN)) or bool(
-        environ.get(ENV_APP_SECRET_KEY) and environ.get(ENV_REST_SECRET_KEY)
+CREDENTIAL_NAMES = (ENV_ACCESS_TOKEN, ENV_APP_SECRET_KEY, ENV_REST_SECRET_KEY)
+
+
+def process_environ() -> dict[str, str]:
+    """The environment, plus systemd credentials for any secret it lacks.
+
+    With ``LoadCredential=DUKKANGO_APP_SECRET_KEY:/etc/autocancel/app.key`` in
+    the unit, systemd puts the file in $CREDENTIALS_DIRECTORY, readable only by
+    this service; the secret then never appears in the process environment.
+    """
+    merged = dict(os.environ)
+    folder = merged.get("CREDENTIALS_DIRECTORY")
+    if folder:
+        for name in CREDENTIAL_NAMES:
+            path = Path(folder) / name
+            if not merged.get(name) and path.is_file():
+                merged[name] = path.read_text(encoding="utf-8").strip()
+    return merged
+
+
+def credentials_present(environ: Mapping[str, str] | None = None) -> bool:
+    env = process_environ() if environ is None else environ
+    return bool(env.get(ENV_ACCESS_TOKEN)) or bool(
+        env.get(ENV_APP_SECRET_KEY) and env.get(ENV_REST_SECRET_KEY)
     )
 
 
-def require_credentials(environ: Mapping[str, str] = os.environ) -> None:
+def require_credentials(environ: Mapping[str, str] | None = None) -> None:
     """Fail before deciding anything: an intent recorded without credentials would be lost."""
     if not credentials_present(environ):
         raise MissingCredentials(
@@ -50,13 +73,14 @@ def retry_policy(config: Config) -> RetryPolicy:
 def executor_factory(
     config: Config,
     *,
-    environ: Mapping[str, str] = os.environ,
+    environ: Mapping[str, str] | None = None,
     stop: threading.Event | None = None,
     breaker: CircuitBreaker | None = None,
 ) -> Callable[[], Executor]:
     def build() -> Executor:
         client = DukkangoClient.from_env(
-            base_url=config.api.base_url, timeout=config.api.timeout_seconds, environ=environ
+            base_url=config.api.base_url, timeout=config.api.timeout_seconds,
+            environ=process_environ() if environ is None else environ,
         )
         return Executor(
             client=client, policy=retry_policy(config), concurrency=config.api.concurrency,
@@ -64,3 +88,27 @@ def executor_factory(
         )
 
     return build
+
+
+def warn_if_exposed(*paths: Path | str | None) -> list[str]:
+    """Warnings for files others may read or change (rules, environment file)."""
+    warnings = []
+    for candidate in paths:
+        if not candidate:
+            continue
+        path = Path(candidate)
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            warnings.append(f"{path} can be changed by other users (mode {mode & 0o777:o}); "
+                            "anyone who can edit it decides which orders are cancelled: "
+                            "chmod go-w it")
+        if mode & stat.S_IROTH and path.name.endswith(".env"):
+            warnings.append(f"{path} holds secrets and is readable by every user "
+                            f"(mode {mode & 0o777:o}): chmod 600 it")
+        elif mode & stat.S_IROTH:
+            warnings.append(f"{path} is readable by every user (mode {mode & 0o777:o}); "
+                            "chmod o-r it")
+    return warnings

@@ -34,7 +34,9 @@ from daemon.runtime import (
     credentials_present,
     executor_factory,
     open_store,
+    process_environ,
     require_credentials,
+    warn_if_exposed,
 )
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,10 @@ def describe_changes(old: Config, new: Config) -> list[str]:
 
 class Daemon:
     def __init__(self, *, config: Config, dry_run: bool = False,
-                 environ: Mapping[str, str] = os.environ) -> None:
+                 environ: Mapping[str, str] | None = None) -> None:
         self._path = config.source
         self._force_dry_run = dry_run
-        self._environ = environ
+        self._environ = process_environ() if environ is None else environ
         self._stopping = threading.Event()
         # Shared by every pass: consecutive API failures pause calls (see executor).
         self._breaker = CircuitBreaker()
@@ -262,6 +264,8 @@ def _now() -> Any:
 
 
 def run(config: Config, *, dry_run: bool) -> int:
+    for warning in warn_if_exposed(config.source, os.environ.get("AUTOCANCEL_ENV_FILE")):
+        log.warning("%s", warning)
     try:
         if not (dry_run or config.dry_run):
             require_credentials()

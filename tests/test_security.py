@@ -1,0 +1,126 @@
+"""Secrets stay secret; nothing in the code runs data; exposed files are called out."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from daemon import store
+from daemon.simulator import Simulator
+from tests.conftest import REPO_ROOT, run_cli
+from tests.test_daemon import Daemon, eventually, fast
+from tests.world import World
+
+APP_SECRET = "app-5ecret-Q7w9e1"
+REST_SECRET = "rest-5ecret-Z3x5c8"
+PAYMENT_ONLY = """\
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+"""
+
+
+def _secret_world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> World:
+    sim = simulator_factory(cooldown_seconds=0.2, app_secret_key=APP_SECRET,
+                            rest_secret_key=REST_SECRET, static_token=None)
+    world = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}",
+                  simulator=sim)
+    world.configure(PAYMENT_ONLY)
+    return world
+
+
+def _dump_store(world: World) -> str:
+    with world.engine.connect() as conn:
+        return "\n".join(
+            repr(row) for table in store.metadata.sorted_tables
+            for row in conn.execute(sa.select(table))
+        )
+
+
+def test_no_secret_or_token_in_output_logs_ledger_or_audit(
+    tmp_path: Path, simulator_factory: Callable[..., Simulator]
+) -> None:
+    world = _secret_world(tmp_path, simulator_factory)
+    keys = {"DUKKANGO_ACCESS_TOKEN": "", "DUKKANGO_APP_SECRET_KEY": APP_SECRET,
+            "DUKKANGO_REST_SECRET_KEY": REST_SECRET}
+    world.add_order("ok-order", payment_status="failed")
+    world.add_order("unknown-on-platform", payment_status="failed", on_platform=False)
+    world.add_order("server-error", payment_status="failed")
+    world.simulator.inject_fault("status", status=500, count=10,
+                                 path_prefix="orders/cancel/server-error")
+    world.simulator.inject_fault("unauthorized", count=1, path_prefix="orders/cancel/ok-order")
+
+    once = world.cli("once", "--json", env=keys)
+    world.add_order("second-pass", payment_status="failed")
+    verbose = run_cli("-v", "once", "-c", str(world.rules_path), env={**world.env, **keys})
+    assert "DEBUG" in verbose.stderr
+    audit = world.cli("audit", "--format", "json", env=keys)
+    csv = world.cli("audit", "--format", "csv", env=keys)
+    explain = world.cli("explain", "server-error", env=keys)
+    status = world.cli("status", env=keys)
+
+    tokens = {r.headers["access-token"] for r in world.simulator.requests()
+              if "access-token" in r.headers}
+    assert tokens, "the daemon logged in and used a token"
+    everything = "\n".join(
+        [result.stdout + result.stderr for result in (once, verbose, audit, csv, explain, status)]
+        + [_dump_store(world)]
+    )
+    assert "cancelled" in once.stdout and "sipariş bulunamadı" in everything
+    for secret in (APP_SECRET, REST_SECRET, *tokens):
+        assert secret not in everything
+
+
+def test_systemd_credentials_are_read_from_the_credentials_directory(
+    tmp_path: Path, simulator_factory: Callable[..., Simulator]
+) -> None:
+    world = _secret_world(tmp_path, simulator_factory)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    (credentials / "DUKKANGO_APP_SECRET_KEY").write_text(APP_SECRET + "\n")
+    (credentials / "DUKKANGO_REST_SECRET_KEY").write_text(REST_SECRET + "\n")
+    world.add_order("via-credentials", payment_status="failed")
+
+    result = world.cli("once", "--json", env={"DUKKANGO_ACCESS_TOKEN": "",
+                                              "CREDENTIALS_DIRECTORY": str(credentials)})
+
+    assert result.returncode == 0, result.stderr
+    assert world.cancel_calls() == [("via-credentials", {"reason_id": 7})]
+    assert len(world.simulator.requests("POST", "auth/login")) == 1
+
+
+def test_run_warns_when_the_rules_file_is_writable_by_others(world: World) -> None:
+    fast(world, PAYMENT_ONLY)
+    env_file = world.folder / "autocancel.env"
+    env_file.write_text("DUKKANGO_ACCESS_TOKEN=x\n")
+    env_file.chmod(0o644)
+    world.rules_path.chmod(0o666)
+    daemon = Daemon(world, env={"AUTOCANCEL_ENV_FILE": str(env_file)})
+    try:
+        eventually(lambda: "running" in daemon.log(), what="start-up")
+        log = daemon.log()
+        assert f"{world.rules_path} can be changed by other users (mode 666)" in log
+        assert f"{env_file} holds secrets and is readable by every user" in log
+        daemon.signal(signal.SIGTERM)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def test_the_code_never_executes_data() -> None:
+    forbidden = re.compile(
+        r"\beval\(|\bexec\(|\bpickle\b|\bmarshal\b|yaml\.load\(|yaml\.unsafe_load|"
+        r"yaml\.Loader\b|verify\s*=\s*False|shell\s*=\s*True"
+    )
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for folder in ("daemon", "rules")
+        for path in sorted((REPO_ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if forbidden.search(line) and not line.strip().startswith("#")
+    ]
+    assert offenders == []
