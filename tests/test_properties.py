@@ -1,0 +1,131 @@
+"""Property-based: random store rows and random API faults never break the invariants.
+
+- at most one cancellation per order succeeds towards the API;
+- no cancel request ever goes out for a delivered/canceled, protected
+  (never_cancel) or too-old order, nor for one no rule matches;
+- once the API is healthy again, the ledger's cancelled orders are exactly
+  the orders the API canceled.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon.api import DukkangoClient
+from daemon.config import load_config
+from daemon.executor import Executor, RetryPolicy
+from daemon.passes import PassRunner
+from daemon.simulator import Simulator
+from tests.world import World
+
+PROTECTED_PHONE = "05550000000"
+RULES = """\
+  - name: out-of-stock
+    kind: out_of_stock
+    reason_id: 1
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+"""
+
+orders = st.lists(
+    st.fixed_dictionaries({
+        "status_id": st.sampled_from([1, 2, 16, 5, 6]),
+        "payment_status": st.sampled_from(["ok", "failed", "pending", None]),
+        "minutes_ago": st.sampled_from([1, 60, 500]),  # 500 > max_order_age_minutes
+        "protected": st.booleans(),
+        "food": st.sampled_from([1, 2]),  # food 2 is out of stock
+        "on_platform": st.booleans(),
+    }),
+    min_size=1, max_size=8,
+)
+faults = st.lists(
+    st.fixed_dictionaries({
+        "kind": st.sampled_from(["status", "hang", "unauthorized", "body", "drop",
+                                 "rate_limit"]),
+        "count": st.integers(min_value=1, max_value=3),
+        "process": st.booleans(),
+    }),
+    max_size=4,
+)
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    with Simulator(cooldown_seconds=0) as sim:
+        yield sim
+
+
+def _inject(sim: Simulator, fault: dict[str, Any]) -> None:
+    options: dict[str, Any] = {"count": fault["count"], "path_prefix": "orders/cancel/"}
+    if fault["kind"] == "status":
+        options["status"] = 503
+    elif fault["kind"] == "hang":
+        options.update(seconds=0.5, process=fault["process"])
+    elif fault["kind"] == "body":
+        options.update(status=200, body="<html>maintenance</html>")
+    sim.inject_fault(fault["kind"], **options)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=orders, first_faults=faults, second_faults=faults)
+def test_invariants_hold_under_random_rows_and_faults(
+    simulator: Simulator, rows: list[dict[str, Any]], first_faults: list[dict[str, Any]],
+    second_faults: list[dict[str, Any]],
+) -> None:
+    simulator.reset()
+    with tempfile.TemporaryDirectory() as folder:
+        world = World(folder=Path(folder), store_url=f"sqlite:///{folder}/orders.db",
+                      simulator=simulator)
+        world.configure(RULES, timeout=0.3, max_attempts=2, never_cancel=[PROTECTED_PHONE])
+        world.set_stock(2, available=False)
+        for index, row in enumerate(rows):
+            world.add_order(
+                f"o{index}", status_id=row["status_id"], payment_status=row["payment_status"],
+                minutes_ago=row["minutes_ago"], items=[(row["food"], 1)],
+                phone=PROTECTED_PHONE if row["protected"] else "05335587642",
+                on_platform=row["on_platform"],
+            )
+        config = load_config(world.rules_path, environ={})
+
+        def executor() -> Executor:
+            client = DukkangoClient(base_url=simulator.url, timeout=0.3,
+                                    access_token=simulator.static_token)
+            return Executor(client=client, policy=RetryPolicy(
+                max_attempts=2, initial_backoff_seconds=0, rate_limit_wait_seconds=0))
+
+        runner = PassRunner(config=config, engine=world.engine, executor_factory=executor)
+        for batch in (first_faults, second_faults, []):
+            simulator.clear_faults()
+            for fault in batch:
+                _inject(simulator, fault)
+            runner.run_once()
+        simulator.clear_faults()
+        runner.run_once()  # a quiet pass: the API answers again
+
+        cancels = simulator.requests("PUT", "orders/cancel/")
+        succeeded = Counter(r.path.rsplit("/", 1)[1] for r in cancels if r.status == 200)
+        assert all(count == 1 for count in succeeded.values()), succeeded
+        eligible = {
+            f"o{i}" for i, row in enumerate(rows)
+            if row["status_id"] in (1, 2) and not row["protected"] and row["minutes_ago"] < 180
+            and (row["food"] == 2 or row["payment_status"] == "failed")
+        }
+        asked = {r.path.rsplit("/", 1)[1] for r in cancels}
+        assert asked <= eligible
+        ledger_cancelled = {r["payment_key"] for r in world.ledger() if r["outcome"] == "cancelled"}
+        platform_cancelled = {o["payment_key"] for o in simulator.orders() if o["status_id"] == 6
+                              and o["payment_key"] in asked}
+        assert ledger_cancelled == platform_cancelled
+        on_platform = {f"o{i}" for i, row in enumerate(rows) if row["on_platform"]}
+        assert ledger_cancelled == eligible & on_platform
+        world.engine.dispose()
