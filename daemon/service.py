@@ -25,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon import exitcodes, notify, store
+from daemon.changes import ChangeWatcher
 from daemon.config import Config, ConfigError, load_config
 from daemon.executor import CircuitBreaker
 from daemon.metrics import Metrics
@@ -91,6 +92,8 @@ class Daemon:
         )
         self._pass_started: float | None = None
         self._last_pass_finished = time.monotonic()
+        # Set by the change watcher; a pass clears it when it starts reading.
+        self._changed = threading.Event()
 
     # --- building -----------------------------------------------------------------
 
@@ -107,10 +110,17 @@ class Daemon:
 
     # --- jobs ---------------------------------------------------------------------
 
+    def _wake(self) -> None:
+        """Orders changed: run a pass now, or right after the one in flight."""
+        self._changed.set()
+        if self._pass_started is None and not self._stopping.is_set():
+            self._scheduler.modify_job("pass", next_run_time=_now())
+
     def _pass_job(self) -> None:
         with self._pass_lock:
             runner = self._runner
             self._pass_started = time.monotonic()
+            self._changed.clear()
             try:
                 report = runner.run_once()
             except PassError as exc:
@@ -128,6 +138,8 @@ class Daemon:
             finally:
                 self._pass_started = None
                 self._last_pass_finished = time.monotonic()
+        if self._changed.is_set():  # something changed while this pass ran
+            self._wake()
 
     def _sync_job(self) -> None:
         from daemon.api import DukkangoClient
@@ -242,6 +254,8 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self._scheduler.start()
+        ChangeWatcher(engine=lambda: self._engine, on_change=self._wake,
+                      stop=self._stopping).start()
         mode = "live" if self._live(config) else "dry-run"
         log.info("autocancel running (%s) with %s: %d rules, a pass every %s s",
                  mode, self._path, len(config.enabled_rules), config.schedule.interval_seconds)

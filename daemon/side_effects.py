@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon import ledger, store
-from daemon.api import ApiError
+from daemon.api import ApiError, BadRequest, Forbidden, NotFound
 from daemon.engine import Decision
 from daemon.executor import Attempted, Executor
 from daemon.timeutil import utcnow
@@ -92,8 +92,10 @@ class SideEffects:
         finished: list[Decision] = []
         for decision, result in self._executor.map_concurrently(cancel, intents):
             ok = result.ok or _already_canceled(result)
-            # Timeouts, 5xx, an open circuit: the order may be tried again later.
-            passing = not ok and result.error is not None and result.error.retryable
+            # Only a refusal is final (400/403/404: the platform said no). A
+            # timeout, 5xx, 401, open circuit or unreadable answer may pass:
+            # the order may be tried again on a later pass.
+            passing = not ok and not isinstance(result.error, (BadRequest, Forbidden, NotFound))
             with store.writer(self._engine) as connection, connection.begin():
                 finished.append(ledger.record_outcome(
                     connection, decision,

@@ -148,6 +148,7 @@ class RecordedRequest:
     body: Any  # parsed JSON, else the raw text, None when empty
     timestamp: datetime
     status: int  # 0 when the connection was dropped
+    reply: str = ""  # the answer's body as sent (fault bodies included)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "timestamp": self.timestamp.isoformat()}
@@ -464,9 +465,10 @@ class Simulator:
             body = recorded if is_json and isinstance(recorded, dict) else None
             reply = self._dispatch(method, path, query, headers.get("access-token", ""), body)
         status = 0 if reply is None else reply.status
+        answer = "" if reply is None else reply.body.decode("utf-8", "replace")
         with self._lock:
             self._log.append(
-                RecordedRequest(method, path, query, headers, recorded, started, status)
+                RecordedRequest(method, path, query, headers, recorded, started, status, answer)
             )
         return reply
 

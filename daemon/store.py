@@ -213,6 +213,15 @@ sync_state = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+# Bumped by triggers on the contract tables (migration 0004; SQLite only).
+change_counter = sa.Table(
+    "change_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+)
+CHANGE_CHANNEL = "autocancel_orders"  # PostgreSQL NOTIFY channel (migration 0004)
+
 CONTRACT_TABLES = ("orders", "order_items", "stock")
 
 
@@ -308,7 +317,7 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 # The newest migration. Kept as a constant so that starting a pass never
 # imports Alembic; a test checks it against the migrations folder.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 def head_revision() -> str:

@@ -179,14 +179,16 @@ class Syncer:
     def poll(self) -> SyncReport:
         """One get-current call, stored. Never raises for API or payload problems."""
         report = SyncReport()
-        now = self._clock()
         try:
             orders = self._client.current_orders()
         except DukkangoError as exc:
             report.error = str(exc)
-            self._remember(now, error=report.error)
+            # The cooldown runs from the answer, which is after the API's own clock
+            # started it: waiting from here can never be too short.
+            self._remember(self._clock(), error=report.error)
             log.warning("sync: get-current failed: %s", exc)
             return report
+        now = self._clock()
         report.received = len(orders)
         rows, items = [], {}
         for payload in orders:

@@ -95,8 +95,14 @@ class CongestionRule(Rule):
                         f"{count} active orders, capacity {self.max_active_orders}", **load
                     )
                 continue
-            # Orders other rules cancel this pass already lower the load.
-            staying = [o for o in active if o.payment_key not in going]
+            # Orders other rules cancel this pass, and orders whose cancellation
+            # is already sent or on its way (perhaps by another daemon), lower
+            # the load; choosing others in their place would cancel too many.
+            leaving = going | {
+                key for key, outcome in ctx.snapshot.live_intents.items()
+                if outcome in ("pending", "cancelled")
+            }
+            staying = [o for o in active if o.payment_key not in leaving]
             excess = len(staying) - self.max_active_orders
             # Newest received orders go first: the least work is lost, and older
             # customers have waited longest. Unknown order times are never picked.

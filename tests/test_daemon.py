@@ -243,3 +243,28 @@ def test_run_refuses_live_mode_without_credentials(world: World) -> None:
     result = run_cli("run", "-c", str(world.rules_path), timeout=30)
     assert result.returncode == 1
     assert "DUKKANGO_ACCESS_TOKEN" in result.stderr
+
+
+def slow(world: World, rules: str = PAYMENT_ONLY) -> None:
+    """The default 15 s interval: only the change signal can explain a quick reaction."""
+    world.configure(rules)
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_a_new_order_is_acted_on_long_before_the_interval(
+    store_kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    simulator_factory: Callable[..., object],
+) -> None:
+    target: World = request.getfixturevalue("world" if store_kind == "sqlite" else "pg_world")
+    slow(target)
+    daemon = Daemon(target, log_name=f"{store_kind}.log")
+    try:
+        eventually(lambda: "running" in daemon.log(), what="start-up")
+        time.sleep(1)  # the first pass is done; the next interval pass is 15 s away
+        target.add_order("noticed", payment_status="failed")
+        eventually(cancelled(target, "noticed"), within=5, what="a prompt reaction")
+        target.add_order("noticed-too", payment_status="failed")
+        eventually(cancelled(target, "noticed-too"), within=5, what="a second prompt reaction")
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()

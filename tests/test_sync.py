@@ -72,6 +72,12 @@ def test_second_sync_waits_for_the_cooldown_instead_of_hitting_429(world: World)
     world.simulator.add_order(payment_key="first")
     assert world.cli("sync", "--once").returncode == 0
     world.simulator.add_order(payment_key="second")
+    # Pretend 27 of the 30 seconds have passed, on both clocks: the second
+    # sync must wait out the last 3 instead of calling at once.
+    with world.engine.begin() as conn:
+        last = conn.execute(sa.select(store.sync_state.c.last_poll_at)).scalar_one()
+        conn.execute(sa.update(store.sync_state).values(last_poll_at=last - timedelta(seconds=27)))
+    world.simulator.cooldown_seconds = 3
 
     result = world.cli("sync", "--once")
 
