@@ -66,6 +66,8 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from daemon.reasons import REASONS
+
 log = logging.getLogger(__name__)
 
 BASE_PATH = "/api/integrations/"
@@ -82,16 +84,7 @@ STATUS_TEXT = {
     5: "Teslim Edildi",
     6: "İptal Edildi",
 }
-CANCEL_REASONS = {
-    1: "Ürün tükendi",
-    2: "Adres bulunamıyor",
-    3: "Yoğunluk nedeniyle",
-    4: "Müşteri iptal etti",
-    5: "Teknik sorun",
-    6: "Çok uzak teslimat adresi",
-    7: "Ödeme problemi",
-    8: "Diğer",
-}
+CANCEL_REASONS = REASONS  # what orders/cancel-reasons answers
 VARIABLES = {
     "paymentMethod": [
         {"key": "CASH", "name": "Nakit"},
