@@ -8,6 +8,7 @@ when a geocoder is configured and skipped otherwise. Evidence:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
     from daemon.config import Config
     from daemon.snapshot import Order
     from rules.context import PassContext
+
+
+@lru_cache(maxsize=200_000)
+def geodesic_km(origin: tuple[float, float], destination: tuple[float, float]) -> float:
+    """Geodesic (WGS 84) kilometres; remembered, since an order's position never moves.
+
+    The first pass pays for each order once; every later pass is a lookup.
+    """
+    from geopy.distance import geodesic  # only passes need geopy, not `check`
+
+    return float(geodesic(origin, destination).km)
 
 
 @registry.register("max_distance")
@@ -40,9 +52,7 @@ class MaxDistanceRule(Rule):
         location = ctx.location(order)
         if location.coordinates is None:
             return Verdict.skipped(f"no position for the delivery: {location.detail}")
-        from geopy.distance import geodesic  # only passes need it, not `check`
-
-        km = geodesic((restaurant.latitude, restaurant.longitude), location.coordinates).km
+        km = geodesic_km((restaurant.latitude, restaurant.longitude), location.coordinates)
         evidence: dict[str, object] = {"distance_km": round(km, 2), "max_km": self.max_km}
         if location.status is LocationStatus.GEOCODED:
             evidence["geocoded"] = True
