@@ -18,7 +18,7 @@ from daemon import store
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.25
 RETRY_SECONDS = 5.0
 
 

@@ -42,7 +42,7 @@ from daemon.runtime import (
 
 log = logging.getLogger(__name__)
 
-CONFIG_POLL_SECONDS = 1.0
+CONFIG_POLL_SECONDS = 2.0
 
 
 def _file_stamp(path: Path) -> tuple[float, int] | None:
@@ -79,6 +79,9 @@ class Daemon:
         # Shared by every pass: consecutive API failures pause calls (see executor).
         self._breaker = CircuitBreaker()
         self._reload_requested = threading.Event()
+        # The main thread sleeps on this alone: set by signals and the file watch,
+        # so an idle daemon wakes for nothing.
+        self._attention = threading.Event()
         # Held for a whole pass; a reload takes it to swap between passes.
         self._pass_lock = threading.Lock()
         self._config = config
@@ -166,6 +169,7 @@ class Daemon:
             self._stamp = stamp
             log.info("rules file %s changed on disk", self._path)
             self._reload_requested.set()
+            self._attention.set()
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 only while passes make progress, so systemd restarts a hung loop."""
@@ -229,6 +233,7 @@ class Daemon:
             self._reload_requested.set()
         else:
             self._stopping.set()
+        self._attention.set()
 
     def run(self) -> int:
         config = self._config
@@ -260,8 +265,10 @@ class Daemon:
         log.info("autocancel running (%s) with %s: %d rules, a pass every %s s",
                  mode, self._path, len(config.enabled_rules), config.schedule.interval_seconds)
         notify.notify(f"READY=1\nSTATUS=running ({mode})")
-        while not self._stopping.wait(0.2):
-            if self._reload_requested.is_set():
+        while not self._stopping.is_set():
+            self._attention.wait()
+            self._attention.clear()
+            if self._reload_requested.is_set() and not self._stopping.is_set():
                 self.reload()
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
