@@ -68,10 +68,11 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Params = Mapping[str, int] | None
 
-# Names of environment variables, not secrets.
-ENV_ACCESS_TOKEN = "DUKKANGO_ACCESS_TOKEN"  # noqa: S105
-ENV_APP_SECRET_KEY = "DUKKANGO_APP_SECRET_KEY"  # noqa: S105
-ENV_REST_SECRET_KEY = "DUKKANGO_REST_SECRET_KEY"  # noqa: S105
+from daemon.credentials import (  # noqa: E402  (names of environment variables)
+    ENV_ACCESS_TOKEN,
+    ENV_APP_SECRET_KEY,
+    ENV_REST_SECRET_KEY,
+)
 
 #: The docs advise renewing the 24 h token when it is within one hour of expiry.
 REFRESH_MARGIN = timedelta(hours=1)

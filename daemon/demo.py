@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon import exitcodes, report, store
-from daemon.api import ENV_ACCESS_TOKEN
 from daemon.config import load_config
+from daemon.credentials import ENV_ACCESS_TOKEN
 from daemon.passes import PassRunner
 from daemon.runtime import executor_factory
 from daemon.simulator import Simulator

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 
 from daemon import exitcodes, ledger, store
 from daemon.config import Config
+from daemon.credentials import MissingCredentials, require_credentials
 from daemon.engine import Decision
 from daemon.passes import PassError, PassRunner, log_decision
 from daemon.reasons import MANUAL_REASONS, reason_text
-from daemon.runtime import MissingCredentials, executor_factory, open_store, require_credentials
+from daemon.runtime import executor_factory, open_store
 from daemon.side_effects import SideEffects
 from daemon.snapshot import Order
 from daemon.timeutil import utcnow

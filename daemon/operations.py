@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from daemon import exitcodes, ledger, report, store
 from daemon.config import Config
+from daemon.credentials import MissingCredentials, require_credentials
 from daemon.passes import PassError, PassRunner
-from daemon.runtime import MissingCredentials, executor_factory, open_store, require_credentials
+from daemon.runtime import executor_factory, open_store
 from daemon.timeutil import isoformat_z, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from daemon import ledger, store
 from daemon.engine import Decision, Mode, Plan, plan_pass
-from daemon.executor import CircuitBreaker, Executor
 from daemon.geo import Locator, build_geocoder
 from daemon.safety import SafetyLimits, apply_safety
 from daemon.side_effects import ActionResult, SideEffects
@@ -30,6 +29,7 @@ from rules.context import PassContext
 
 if TYPE_CHECKING:
     from daemon.config import Config
+    from daemon.executor import CircuitBreaker, Executor
 
 log = logging.getLogger(__name__)
 

@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from daemon import store
-from daemon.api import ENV_ACCESS_TOKEN, ENV_APP_SECRET_KEY, ENV_REST_SECRET_KEY, DukkangoClient
 from daemon.config import Config
-from daemon.executor import CircuitBreaker, Executor, RetryPolicy
+from daemon.credentials import process_environ
 
-
-class MissingCredentials(Exception):
-    """A live pass is due and no Dükkango credentials are in the environment."""
-
-
-CREDENTIAL_NAMES = (ENV_ACCESS_TOKEN, ENV_APP_SECRET_KEY, ENV_REST_SECRET_KEY)
-
-
-def process_environ() -> dict[str, str]:
-    """The environment, plus systemd credentials for any secret it lacks.
-
-    With ``LoadCredential=DUKKANGO_APP_SECRET_KEY:/etc/autocancel/app.key`` in
-    the unit, systemd puts the file in $CREDENTIALS_DIRECTORY, readable only by
-    this service; the secret then never appears in the process environment.
-    """
-    merged = dict(os.environ)
-    folder = merged.get("CREDENTIALS_DIRECTORY")
-    if folder:
-        for name in CREDENTIAL_NAMES:
-            path = Path(folder) / name
-            if not merged.get(name) and path.is_file():
-                merged[name] = path.read_text(encoding="utf-8").strip()
-    return merged
-
-
-def credentials_present(environ: Mapping[str, str] | None = None) -> bool:
-    env = process_environ() if environ is None else environ
-    return bool(env.get(ENV_ACCESS_TOKEN)) or bool(
-        env.get(ENV_APP_SECRET_KEY) and env.get(ENV_REST_SECRET_KEY)
-    )
-
-
-def require_credentials(environ: Mapping[str, str] | None = None) -> None:
-    """Fail before deciding anything: an intent recorded without credentials would be lost."""
-    if not credentials_present(environ):
-        raise MissingCredentials(
-            f"live mode needs Dükkango credentials: set {ENV_ACCESS_TOKEN}, or both "
-            f"{ENV_APP_SECRET_KEY} and {ENV_REST_SECRET_KEY} (or use --dry-run)"
-        )
+if TYPE_CHECKING:  # the HTTP client is imported only when a live pass needs it
+    from daemon.executor import CircuitBreaker, Executor, RetryPolicy
 
 
 def open_store(config: Config) -> sa.Engine:
@@ -64,6 +26,8 @@ def open_store(config: Config) -> sa.Engine:
 
 
 def retry_policy(config: Config) -> RetryPolicy:
+    from daemon.executor import RetryPolicy
+
     return RetryPolicy(
         max_attempts=config.api.max_attempts,
         initial_backoff_seconds=config.api.backoff_seconds,
@@ -78,6 +42,9 @@ def executor_factory(
     breaker: CircuitBreaker | None = None,
 ) -> Callable[[], Executor]:
     def build() -> Executor:
+        from daemon.api import DukkangoClient
+        from daemon.executor import Executor
+
         client = DukkangoClient.from_env(
             base_url=config.api.base_url, timeout=config.api.timeout_seconds,
             environ=process_environ() if environ is None else environ,

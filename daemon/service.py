@@ -27,18 +27,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from daemon import exitcodes, notify, store
 from daemon.changes import ChangeWatcher
 from daemon.config import Config, ConfigError, load_config
+from daemon.credentials import (
+    MissingCredentials,
+    credentials_present,
+    process_environ,
+    require_credentials,
+)
 from daemon.executor import CircuitBreaker
 from daemon.metrics import Metrics
 from daemon.passes import PassError, PassRunner
-from daemon.runtime import (
-    MissingCredentials,
-    credentials_present,
-    executor_factory,
-    open_store,
-    process_environ,
-    require_credentials,
-    warn_if_exposed,
-)
+from daemon.runtime import executor_factory, open_store, warn_if_exposed
 
 log = logging.getLogger(__name__)
 

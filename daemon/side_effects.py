@@ -11,17 +11,18 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon import ledger, store
-from daemon.api import ApiError, BadRequest, Forbidden, NotFound
 from daemon.engine import Decision
-from daemon.executor import Attempted, Executor
 from daemon.timeutil import utcnow
 from rules.actions import CloseRestaurant, DeactivateFood, ReopenRestaurant, RestaurantAction
+
+if TYPE_CHECKING:  # a dry run reports actions without loading the HTTP client
+    from daemon.executor import Attempted, Executor
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,20 @@ _ALREADY_CANCELED = ("already canceled", "already cancelled", "zaten iptal", "ip
 
 def _already_canceled(result: Attempted) -> bool:
     """Dükkango answering that the order is canceled already means our goal holds."""
+    from daemon.api import ApiError
+
     error = result.error
     if not isinstance(error, ApiError) or error.status_code != 400:
         return False
     text = f"{error.error or ''} {error.message or ''}".casefold()
     return any(phrase in text for phrase in _ALREADY_CANCELED)
+
+
+def _refused(result: Attempted) -> bool:
+    """The platform said no (400/403/404): final, never sent again."""
+    from daemon.api import BadRequest, Forbidden, NotFound
+
+    return isinstance(result.error, (BadRequest, Forbidden, NotFound))
 
 
 class SideEffects:
@@ -95,7 +105,7 @@ class SideEffects:
             # Only a refusal is final (400/403/404: the platform said no). A
             # timeout, 5xx, 401, open circuit or unreadable answer may pass:
             # the order may be tried again on a later pass.
-            passing = not ok and not isinstance(result.error, (BadRequest, Forbidden, NotFound))
+            passing = not ok and not _refused(result)
             with store.writer(self._engine) as connection, connection.begin():
                 finished.append(ledger.record_outcome(
                     connection, decision,

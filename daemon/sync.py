@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from daemon import exitcodes, store
 from daemon.api import ISTANBUL, DukkangoClient, DukkangoError
 from daemon.config import Config
-from daemon.runtime import MissingCredentials, executor_factory, open_store, require_credentials
+from daemon.credentials import MissingCredentials, require_credentials
+from daemon.runtime import executor_factory, open_store
 from daemon.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
