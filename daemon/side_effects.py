@@ -177,8 +177,11 @@ class SideEffects:
             what=f"status restaurant={action.restaurant_id}",
         )
         if status.ok and status.value == "Closed":
-            # Someone closed it before us: not ours, so never ours to reopen.
-            self._update_closure(claimed, close_outcome="already_closed", active_key=None)
+            # Someone closed it before us: not ours, so never ours to reopen. The
+            # claim is withdrawn rather than kept, so an overload that lasts
+            # does not add a row every pass (the log line says what happened).
+            with store.writer(self._engine) as connection, connection.begin():
+                connection.execute(sa.delete(table).where(table.c.id == claimed))
             return ActionResult("close_restaurant", action.restaurant_id, action.rule, "live",
                                 "skipped", "already closed by someone else")
         attempted = (
