@@ -139,6 +139,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_simulator(args: argparse.Namespace) -> int:
     from daemon import simulator
 
+    if args.config:  # the stand-in needs no rules, but a file it is given is checked
+        _load_config_or_exit(args)
     return simulator.run_foreground(host=args.host, port=args.port)
 
 

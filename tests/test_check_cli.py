@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SHIPPED_RULES, run_cli
 
 BROKEN = """\
@@ -89,3 +91,22 @@ def test_every_command_validates_first(tmp_path: Path) -> None:
     assert f"{path}:3: unknown key 'stroe' at the top level" in result.stderr
     assert not (tmp_path / "x.db").exists()
     assert not (tmp_path / "orders.db").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["once"], ["once", "--dry-run"], ["run", "--dry-run"], ["audit"], ["status"],
+     ["explain", "some-key"], ["cancel", "some-key", "--reason", "4", "--yes"],
+     ["sync", "--once"], ["demo"], ["simulator", "--port", "1"]],
+    ids=" ".join,
+)
+def test_any_command_given_an_invalid_file_exits_2_before_doing_anything(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("restaurants:\n  - id: r-1\nstroe:\n  url: sqlite:///x.db\n", encoding="utf-8")
+    result = run_cli(command[0], "-c", str(path), *command[1:], cwd=tmp_path, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:3: unknown key 'stroe' at the top level" in result.stderr
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.yaml"]
