@@ -161,7 +161,6 @@ class SideEffects:
 
     def _close(self, action: CloseRestaurant) -> ActionResult | None:
         table = store.restaurant_closures
-        client = self._executor.client
         with store.writer(self._engine) as connection, connection.begin():
             claimed = connection.execute(
                 _insert_unless_taken(connection, table, "active_key").values(
@@ -172,11 +171,8 @@ class SideEffects:
             ).scalar()
         if claimed is None:
             return None  # closed by us already (perhaps by a replica)
-        status = self._executor.attempt(
-            lambda: client.restaurant_status(action.restaurant_id),
-            what=f"status restaurant={action.restaurant_id}",
-        )
-        if status.ok and status.value == "Closed":
+        attempted, already = self._switch(action.restaurant_id, to_open=False)
+        if already:
             # Someone closed it before us: not ours, so never ours to reopen. The
             # claim is withdrawn rather than kept, so an overload that lasts
             # does not add a row every pass (the log line says what happened).
@@ -184,11 +180,6 @@ class SideEffects:
                 connection.execute(sa.delete(table).where(table.c.id == claimed))
             return ActionResult("close_restaurant", action.restaurant_id, action.rule, "live",
                                 "skipped", "already closed by someone else")
-        attempted = (
-            self._executor.attempt(lambda: client.close_restaurant(action.restaurant_id),
-                                   what=f"close restaurant={action.restaurant_id}")
-            if status.ok else status
-        )
         if attempted.ok:
             self._update_closure(claimed, close_outcome="closed")
         else:
@@ -198,7 +189,6 @@ class SideEffects:
 
     def _reopen(self, action: ReopenRestaurant) -> ActionResult | None:
         table = store.restaurant_closures
-        client = self._executor.client
         with store.writer(self._engine) as connection, connection.begin():
             # Only one daemon reopens: the one whose conditional update wins.
             claimed = connection.execute(
@@ -209,20 +199,12 @@ class SideEffects:
             ).rowcount
         if not claimed:
             return None
-        status = self._executor.attempt(
-            lambda: client.restaurant_status(action.restaurant_id),
-            what=f"status restaurant={action.restaurant_id}",
-        )
-        if status.ok and status.value == "Open":
+        attempted, already = self._switch(action.restaurant_id, to_open=True)
+        if already:
             self._update_closure(action.closure_id, reopened_at=utcnow(),
                                  reopen_outcome="already_open", active_key=None)
             return ActionResult("reopen_restaurant", action.restaurant_id, action.rule, "live",
                                 "skipped", "already open again")
-        attempted = (
-            self._executor.attempt(lambda: client.open_restaurant(action.restaurant_id),
-                                   what=f"reopen restaurant={action.restaurant_id}")
-            if status.ok else status
-        )
         if attempted.ok:
             self._update_closure(action.closure_id, reopened_at=utcnow(),
                                  reopen_outcome="reopened", active_key=None)
@@ -231,6 +213,27 @@ class SideEffects:
             self._update_closure(action.closure_id, reopen_outcome=None,
                                  last_error=attempted.error_text)
         return self._result(action, attempted)
+
+    def _switch(self, restaurant_id: str, *, to_open: bool) -> tuple[Attempted, bool]:
+        """Open or close a restaurant unless the platform already shows that state.
+
+        Returns the result and whether it was that way already. Reading first
+        is what keeps us from claiming (and later undoing) someone else's close.
+        """
+        client = self._executor.client
+        status = self._executor.attempt(
+            partial(client.restaurant_status, restaurant_id),
+            what=f"status restaurant={restaurant_id}",
+        )
+        if not status.ok:
+            return status, False
+        if status.value == ("Open" if to_open else "Closed"):
+            return status, True
+        call = client.open_restaurant if to_open else client.close_restaurant
+        verb = "reopen" if to_open else "close"
+        return self._executor.attempt(
+            partial(call, restaurant_id), what=f"{verb} restaurant={restaurant_id}"
+        ), False
 
     def _update_closure(self, closure_id: int, **values: Any) -> None:
         table = store.restaurant_closures
