@@ -234,6 +234,7 @@ class Simulator:
         self.cooldown_seconds, self.token_lifetime = cooldown_seconds, token_lifetime
         self._log_level = logging.INFO if verbose else logging.DEBUG
         self._lock = threading.RLock()
+        self._in_flight = 0  # API requests received and not yet answered
         # A Nominatim-compatible /search, so geocoding is testable without internet.
         self._geocoder_addresses = dict(geocoder_addresses or {})
         self._stopping = threading.Event()
@@ -426,7 +427,23 @@ class Simulator:
 
     # --- the API --------------------------------------------------------------------
 
+    def in_flight(self) -> int:
+        """API requests received but not answered yet (e.g. held by a hang fault)."""
+        with self._lock:
+            return self._in_flight
+
     def _serve(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> _Reply | None:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._serve_counted(method, target, headers, raw)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _serve_counted(
         self, method: str, target: str, headers: dict[str, str], raw: bytes
     ) -> _Reply | None:
         split = urlsplit(target)

@@ -40,7 +40,10 @@ def _wait_for_pending_intent(world: World, key: str, timeout: float = 15) -> Non
 def _kill_mid_call(world: World, key: str) -> None:
     process = _start_once(world)
     _wait_for_pending_intent(world, key)
-    time.sleep(0.5)  # the cancel request is on the wire, its answer not yet back
+    deadline = time.monotonic() + 15
+    while world.simulator.in_flight() == 0:  # the cancel reached the (hung) API
+        assert time.monotonic() < deadline, "the cancel request never arrived"
+        time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     (row,) = world.ledger()
@@ -60,7 +63,10 @@ def test_sigkill_between_intent_and_outcome_cancels_exactly_once(
                                  path_prefix="orders/cancel/")
 
     _kill_mid_call(world, "crash")
-    time.sleep(2.5)  # let the hung request finish (or drop) on the server
+    deadline = time.monotonic() + 15
+    while world.simulator.in_flight():  # let the hung request finish (or drop) on the server
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert world.simulator.order("crash")["status_id"] == (6 if reached_the_api else 1)
 
     decisions = world.once()  # the restart
