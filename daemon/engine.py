@@ -71,7 +71,7 @@ def _guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verd
     """No rule may cancel outside its statuses, a finished order, or another's restaurant."""
     if order.status_id not in ACTIVE_STATUSES:
         return Verdict.no_match(f"status {order.status_id} is not active; never cancelled")
-    if order.status_id not in rule.statuses:
+    if not rule.allows_status(order.status_id):
         return Verdict.no_match(
             f"status {order.status_id} is not in this rule's statuses {list(rule.statuses)}"
         )

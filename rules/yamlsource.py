@@ -78,10 +78,6 @@ class Problem:
     def warning(cls, path: YamlPath, message: str, *, anchor: Anchor = "value") -> Problem:
         return cls(path=path, message=message, severity="warning", anchor=anchor)
 
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
 
 class YamlSyntaxError(Exception):
     """The text is not YAML at all; nothing else can be checked."""
