@@ -3,10 +3,16 @@
 Every call returns the ``data`` of the ``{"status": true, "data": ...}``
 envelope, or raises one of these (all importable from this module)::
 
-    DukkangoError            base; ``retryable`` says whether trying again may help
+    DukkangoError            base; ``retryable``: trying again may help; ``maybe_acted``:
+    │                        the platform may have carried the call out (answer lost)
     ├── CredentialsMissing   no access token and no complete pair of secret keys
+    ├── InvalidId            an id that cannot be one path segment ("..", "a/b"); never sent
     ├── TransportError       no usable HTTP response: refused/reset, DNS, TLS [retryable]
-    │   └── Timeout          connect/read/write took longer than the timeout  [retryable]
+    │   │                    (maybe_acted unless the connection was never made)
+    │   └── Timeout          connecting took longer than the timeout, or the answer did
+    │                        not arrive whole within it (a wall-clock deadline per request,
+    │                        so a trickling body cannot hold a call), or the wait was
+    │                        interrupted by shutdown                           [retryable]
     └── ApiError             an HTTP answer that is not a success envelope; attributes
         │                    status_code, error (the Turkish code, verbatim), message,
         │                    method, path
@@ -16,9 +22,11 @@ envelope, or raises one of these (all importable from this module)::
         ├── Forbidden        403 "URL hatalı" (invalid resource id / not accessible)
         ├── NotFound         404 "sipariş bulunamadı" / "restoran bulunamadı"
         ├── RateLimited      429 "çok fazla istek" (30 s cooldown)            [retryable]
-        ├── ServerError      5xx, whatever the body                           [retryable]
+        ├── ServerError      5xx, whatever the body               [retryable, maybe_acted]
         └── UnexpectedResponse  HTML/empty/non-JSON body, no "status", "status": true
                              without "data", 2xx with "status": false, 3xx, other 4xx
+                             (maybe_acted on a 2xx: the call went through, its answer
+                             is unreadable)
 
 Errors are classified by HTTP status first and by the ``error`` text second,
 because the Turkish error strings are not promised to be stable identifiers.
@@ -73,6 +81,7 @@ from daemon.credentials import (  # noqa: E402  (names of environment variables)
     ENV_APP_SECRET_KEY,
     ENV_REST_SECRET_KEY,
 )
+from daemon.ids import segment_problem  # noqa: E402
 
 #: The docs advise renewing the 24 h token when it is within one hour of expiry.
 REFRESH_MARGIN = timedelta(hours=1)
@@ -109,9 +118,18 @@ class DukkangoError(Exception):
 
     retryable: ClassVar[bool] = False
 
+    @property
+    def maybe_acted(self) -> bool:
+        """The request may have reached the platform and been carried out."""
+        return False
+
 
 class CredentialsMissing(DukkangoError):
     """Neither an access token nor both secret keys were provided."""
+
+
+class InvalidId(DukkangoError):
+    """An id that cannot be sent as one path segment: the request is never made."""
 
 
 class TransportError(DukkangoError):
@@ -119,11 +137,18 @@ class TransportError(DukkangoError):
 
     retryable: ClassVar[bool] = True
 
-    def __init__(self, method: str, path: str, detail: str) -> None:
+    def __init__(self, method: str, path: str, detail: str, *, connected: bool = True) -> None:
         self.method = method
         self.path = path
         self.detail = detail
+        # False only when no connection was ever made (refused, DNS, connect
+        # timeout): then the request cannot have reached the platform.
+        self.connected = connected
         super().__init__(f"{method} {path}: {detail}")
+
+    @property
+    def maybe_acted(self) -> bool:
+        return self.connected
 
 
 class Timeout(TransportError):
@@ -150,6 +175,11 @@ class ApiError(DukkangoError):
         self.message = message
         self.detail = detail
         super().__init__(self._render())
+
+    @property
+    def maybe_acted(self) -> bool:
+        # A 2xx whose body is unreadable went through; a 5xx may have, too.
+        return 200 <= self.status_code < 300 or self.status_code >= 500
 
     def _render(self) -> str:
         text = f"{self.method} {self.path}: {self.status_code}"
@@ -226,8 +256,9 @@ def _shape_error(path: str, detail: str) -> UnexpectedResponse:
 def _segment(value: str) -> str:
     # Ids come from the POS and the order store: quoting, and refusing dot
     # segments, keeps a stray "/", "?" or ".." from addressing another endpoint.
-    if value in ("", ".", ".."):
-        raise ValueError(f"invalid id {value!r}")
+    problem = segment_problem(value)
+    if problem is not None:
+        raise InvalidId(f"id {value!r} {problem}; not sent")
     return quote(value, safe="")
 
 
@@ -244,9 +275,12 @@ class DukkangoClient:
         rest_secret_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
+        # Set on shutdown: an answer still arriving is abandoned (a lost answer).
+        self._interrupt = interrupt or threading.Event()
         self._app_secret_key = app_secret_key or None
         self._rest_secret_key = rest_secret_key or None
         self._token: str | None = access_token or None
@@ -274,6 +308,7 @@ class DukkangoClient:
         timeout: float = 10.0,
         environ: Mapping[str, str] = os.environ,
         transport: httpx.BaseTransport | None = None,
+        interrupt: threading.Event | None = None,
     ) -> Self:
         """Credentials from DUKKANGO_ACCESS_TOKEN and/or DUKKANGO_*_SECRET_KEY; "" = unset."""
         return cls(
@@ -283,6 +318,7 @@ class DukkangoClient:
             app_secret_key=environ.get(ENV_APP_SECRET_KEY),
             rest_secret_key=environ.get(ENV_REST_SECRET_KEY),
             transport=transport,
+            interrupt=interrupt,
         )
 
     def __repr__(self) -> str:
@@ -458,17 +494,48 @@ class DukkangoClient:
         shown = _shown(path, params)
         started = time.perf_counter()
         try:
-            response = self._http.request(method, path, headers=headers, json=json, params=params)
+            response = self._exchange(
+                self._http.build_request(method, path, headers=headers, json=json, params=params)
+            )
         except httpx.TimeoutException as exc:
             log.debug("%s %s -> timeout after %.3fs", method, shown, time.perf_counter() - started)
-            raise Timeout(method, shown, self._redact(f"timed out ({exc!s})")) from exc
+            connected = not isinstance(exc, httpx.ConnectTimeout)
+            raise Timeout(method, shown, self._redact(f"timed out ({exc!s})"),
+                          connected=connected) from exc
         except httpx.RequestError as exc:
             log.debug("%s %s -> %s", method, shown, type(exc).__name__)
             detail = self._redact(f"{type(exc).__name__}: {exc!s}")
-            raise TransportError(method, shown, detail) from exc
+            connected = not isinstance(exc, httpx.ConnectError)
+            raise TransportError(method, shown, detail, connected=connected) from exc
         elapsed = time.perf_counter() - started
         log.debug("%s %s -> %d in %.3fs", method, shown, response.status_code, elapsed)
         return response
+
+    def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its whole answer within one wall-clock deadline.
+
+        httpx's timeouts bound each network read, so a server that sends a
+        byte a second never trips them; this bounds the call as a whole, and
+        gives up at once when shutdown is requested.
+        """
+        deadline = time.monotonic() + self.timeout
+        response = self._http.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in response.iter_raw():
+                body += chunk
+                if self._interrupt.is_set():
+                    raise httpx.ReadTimeout("interrupted by shutdown", request=request)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(
+                        f"the answer did not arrive whole within {self.timeout:g} s",
+                        request=request,
+                    )
+        finally:
+            response.close()
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=bytes(body), request=request
+        )
 
     def _redact(self, text: str) -> str:
         # Server messages and transport errors are foreign text: scrub anything

@@ -88,6 +88,13 @@ class ApiSettings(_Section):
     backoff_seconds: float = Field(default=1.0, ge=0, le=60)
     # Cancellations sent at once.
     concurrency: int = Field(default=4, ge=1, le=32)
+    # A call whose answer is lost (timeout, dropped connection, unreadable 200)
+    # may have cancelled: it counts as sent, and is resent at most this many
+    # times on later passes (each after a re-check), then failed for good.
+    lost_answer_retries: int = Field(default=3, ge=0, le=10)
+    # No new API call starts after a pass has run this long; the rest waits
+    # for the next pass (a hanging API cannot hold the daemon).
+    pass_deadline_seconds: float = Field(default=90, gt=0, le=3600)
 
     @field_validator("base_url")
     @classmethod

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from daemon.ids import segment_problem
 from daemon.snapshot import Order, Snapshot
 from daemon.store import ACTIVE_STATUSES
 from rules.actions import DeactivateFood, RestaurantAction
@@ -42,6 +43,8 @@ class Decision:
     last_error: str | None = None
     ledger_id: int | None = None
     note: str | None = None
+    # Earlier calls of this cancellation whose answer was lost (see ledger).
+    uncertain_sends: int = 0
 
     @property
     def payment_key(self) -> str:
@@ -67,7 +70,7 @@ def rule_mode(rule: Rule, *, dry_run: bool) -> Mode:
     return "dry_run" if dry_run or rule.dry_run else "live"
 
 
-def _guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdict:
+def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdict:
     """No rule may cancel outside its statuses, a finished order, or another's restaurant."""
     if order.status_id not in ACTIVE_STATUSES:
         return Verdict.no_match(f"status {order.status_id} is not active; never cancelled")
@@ -75,6 +78,8 @@ def _guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verd
         return Verdict.no_match(
             f"status {order.status_id} is not in this rule's statuses {list(rule.statuses)}"
         )
+    if segment_problem(order.payment_key) is not None:
+        return Verdict.skipped("the payment_key cannot be sent to Dükkango (bad data)")
     if order.restaurant_id not in ctx.restaurants:
         # Unknown data is never a reason to cancel (a POS bug, another branch's order).
         return Verdict.skipped(f"restaurant {order.restaurant_id!r} is not in rules.yaml")
@@ -93,7 +98,7 @@ def evaluate(
         if rule.aggregate:
             continue
         by_rule[index] = {
-            order.payment_key: _guard(rule, order, rule.evaluate(order, ctx), ctx)
+            order.payment_key: guard(rule, order, rule.evaluate(order, ctx), ctx)
             for order in orders
         }
 
@@ -109,7 +114,7 @@ def evaluate(
         if rule.aggregate:
             verdicts = rule.evaluate_all(orders, ctx, going=going)
             by_rule[index] = {
-                order.payment_key: _guard(
+                order.payment_key: guard(
                     rule,
                     order,
                     verdicts.get(order.payment_key, Verdict.no_match("not over capacity")),

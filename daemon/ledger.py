@@ -35,12 +35,17 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 def live_cancellations_since(connection: sa.Connection, since: datetime) -> int:
     """Live cancellations sent or being sent since ``since``: the rolling hourly cap.
 
-    A refused call (failed) cancelled nothing and does not count.
+    A refused call (failed) cancelled nothing and does not count; a call whose
+    answer was lost may have cancelled, so it counts whatever happened after.
     """
     ledger = store.ledger
     query = sa.select(sa.func.count()).where(
-        ledger.c.intent_key.is_not(None), ledger.c.at >= since,
-        ledger.c.outcome.in_(("pending", "cancelled")),
+        ledger.c.at >= since,
+        sa.or_(
+            sa.and_(ledger.c.intent_key.is_not(None),
+                    ledger.c.outcome.in_(("pending", "cancelled"))),
+            ledger.c.uncertain_sends > 0,
+        ),
     )
     return int(connection.execute(query).scalar_one())
 
@@ -151,19 +156,32 @@ def record_outcome(
     last_error: str | None,
     now: datetime,
     release: bool = False,
+    park: bool = False,
+    uncertain: int = 0,
+    evidence: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Write an API outcome; a confirmed cancellation also marks the order canceled.
 
-    ``release`` frees the order's intent key: the call failed for a reason that
-    may pass (timeouts, 5xx), so a later pass may decide about the order again.
-    A refusal (400/403/404) keeps the key: that order is never sent again.
+    ``release`` frees the order's intent key: the call surely did not act and
+    failed for a reason that may pass (401, 429, refused connection, open
+    circuit), so a later pass may decide about the order again. A refusal
+    (400/403/404) keeps the key: that order is never sent again. ``park``
+    keeps the intent pending with no owner: its answer was lost, so it counts
+    as sent and waits for a later pass to re-judge it and send it again.
+    ``uncertain`` adds this call's lost answers to the row's count.
     """
     ledger = store.ledger
     values: dict[str, Any] = {
-        "outcome": outcome, "attempts": attempts, "last_error": last_error, "updated_at": now,
+        "outcome": "pending" if park else outcome, "attempts": attempts,
+        "last_error": last_error, "updated_at": now,
+        "uncertain_sends": ledger.c.uncertain_sends + uncertain,
     }
     if release:
         values["intent_key"] = None
+    if park:
+        values["owner"] = None
+    if evidence is not None:
+        values["evidence"] = dict(evidence)
     connection.execute(sa.update(ledger).where(ledger.c.id == decision.ledger_id).values(**values))
     if outcome == "cancelled":
         orders = store.orders
@@ -173,7 +191,23 @@ def record_outcome(
                    orders.c.status_id.in_(store.ACTIVE_STATUSES))
             .values(status_id=store.CANCELED, updated_at=now)
         )
-    return replace(decision, outcome=outcome, attempts=attempts, last_error=last_error)
+    return replace(
+        decision, outcome=outcome, attempts=attempts, last_error=last_error,
+        evidence=decision.evidence if evidence is None else dict(evidence),
+        uncertain_sends=decision.uncertain_sends + uncertain,
+    )
+
+
+def heartbeat(connection: sa.Connection, ledger_ids: Iterable[int], *, now: datetime) -> None:
+    """Show that this daemon still works on these intents (never taken over while alive)."""
+    ledger = store.ledger
+    ids = list(ledger_ids)
+    if ids:
+        connection.execute(
+            sa.update(ledger)
+            .where(ledger.c.id.in_(ids), ledger.c.owner == OWNER, ledger.c.outcome == "pending")
+            .values(updated_at=now)
+        )
 
 
 def _owner_is_dead(owner: str | None) -> bool:
@@ -192,15 +226,17 @@ def _owner_is_dead(owner: str | None) -> bool:
     return False
 
 
-def claim_orphaned_intents(
+def claim_resendable_intents(
     connection: sa.Connection, *, stale_before: datetime, now: datetime
-) -> list[sa.RowMapping]:
-    """Pending intents whose sender died (crash between intent and outcome), now ours.
+) -> list[Decision]:
+    """Pending intents nobody is sending any more, now ours to re-judge and resend.
 
-    An intent is orphaned when its owner is a dead process of this host, or it
-    has been pending longer than any sender could still be working on it
-    (another host). Claiming is a conditional UPDATE, so of two daemons
-    recovering at once only one resends.
+    That is: intents parked after a lost answer (no owner), and orphans whose
+    sender died between intent and outcome, either a dead process of this
+    host or an owner whose heartbeat stopped before ``stale_before`` (another
+    host). An orphan's call may have left before the crash, so claiming one
+    counts it as an uncertain send. Claiming is a conditional UPDATE, so of
+    two daemons recovering at once only one resends.
     """
     ledger = store.ledger
     candidates = connection.execute(
@@ -208,27 +244,30 @@ def claim_orphaned_intents(
     ).mappings().all()
     claimed = []
     for row in candidates:
-        if not (_owner_is_dead(row["owner"]) or row["updated_at"] < stale_before):
+        parked = row["owner"] is None
+        if not (parked or _owner_is_dead(row["owner"]) or row["updated_at"] < stale_before):
             continue
+        uncertain = row["uncertain_sends"] + (0 if parked else 1)
         won = connection.execute(
             sa.update(ledger)
             .where(ledger.c.id == row["id"], ledger.c.outcome == "pending",
                    ledger.c.updated_at == row["updated_at"])
-            .values(owner=OWNER, updated_at=now)
+            .values(owner=OWNER, updated_at=now, uncertain_sends=uncertain)
         ).rowcount
         if won:
-            claimed.append(row)
+            claimed.append(replace(decision_from_row(row), uncertain_sends=uncertain))
     return claimed
 
 
 def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:
-    """A recorded intent as a decision again (for resending it unchanged)."""
+    """A recorded intent as a decision again (to re-judge and resend it)."""
     order = Order(payment_key=row["payment_key"], restaurant_id=row["restaurant_id"] or "",
                   status_id=store.RECEIVED)
     return Decision(
         order=order, rule=row["rule"], kind=row["kind"], reason_id=int(row["reason_id"]),
         mode="live", outcome="pending", evidence=dict(row["evidence"] or {}),
         attempts=int(row["attempts"]), ledger_id=int(row["id"]), note=row["note"],
+        uncertain_sends=int(row["uncertain_sends"] or 0),
     )
 
 

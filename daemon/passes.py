@@ -12,17 +12,18 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from daemon import ledger, store
 from daemon.engine import Decision, Mode, Plan, plan_pass
 from daemon.geo import Locator, build_geocoder
+from daemon.rejudge import rejudge
 from daemon.safety import SafetyLimits, apply_safety
-from daemon.side_effects import ActionResult, SideEffects
-from daemon.snapshot import Snapshot, read_snapshot
+from daemon.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects
+from daemon.snapshot import Snapshot, read_snapshot, read_stock_level
 from daemon.timeutil import utcnow
 from rules.actions import DeactivateFood
 from rules.context import PassContext
@@ -118,17 +119,24 @@ class PassRunner:
 
     # --- reading and deciding ----------------------------------------------
 
-    def read(self, *, also_include: Sequence[str] = ()) -> Snapshot:
+    def read(
+        self, *, also_include: Sequence[str] = (), restaurants: Sequence[str] | None = None
+    ) -> Snapshot:
         try:
             with store.snapshot_reader(self.engine) as connection, connection.begin():
-                return read_snapshot(connection, also_include=also_include)
+                return read_snapshot(
+                    connection, also_include=also_include, restaurants=restaurants
+                )
         except sa.exc.SQLAlchemyError as exc:
             raise PassError(f"cannot read the order store: {exc}") from exc
 
-    def context(self, snapshot: Snapshot) -> PassContext:
+    def context(self, snapshot: Snapshot, *, locate: Sequence[str] | None = None) -> PassContext:
+        """What the rules see; ``locate`` limits geocoding to those orders."""
         rules = [rule for rule in self.config.rules if rule.enabled]
         needs_locations = any(rule.needs_location for rule in rules)
-        locations = self._locator.locate_all(snapshot.orders) if needs_locations else {}
+        to_locate = (snapshot.orders if locate is None
+                     else [o for o in snapshot.orders if o.payment_key in locate])
+        locations = self._locator.locate_all(to_locate) if needs_locations else {}
         return PassContext(
             now=snapshot.taken_at,
             snapshot=snapshot,
@@ -142,31 +150,63 @@ class PassRunner:
 
     # --- one pass -----------------------------------------------------------
 
-    def _sender_bound(self) -> timedelta:
-        """The longest one sender may legitimately keep an intent pending."""
-        api = self.config.api
-        backoff = api.backoff_seconds * (2 ** api.max_attempts)
-        return timedelta(seconds=api.max_attempts * api.timeout_seconds + backoff + 30)
+    # --- deciding again right before a call (daemon/rejudge.py) ----------------
 
-    def _recover(self) -> list[Decision]:
-        """Resend, once and unchanged, live intents a crashed sender left pending."""
+    def recheck(self, decision: Decision) -> dict[str, Any] | None:
+        """None while ``decision`` still stands on the store's current data, else the change."""
+        snapshot = self.read(also_include=[decision.payment_key],
+                             restaurants=[decision.order.restaurant_id])
+        return rejudge(
+            decision, rules=self.config.rules,
+            ctx=self.context(snapshot, locate=[decision.payment_key]),
+            limits=safety_limits(self.config), now=snapshot.taken_at, dry_run=self.dry_run,
+        )
+
+    def recheck_food(self, food: DeactivateFood) -> dict[str, Any] | None:
+        """None while the food is still unavailable in the store, else the change."""
+        with self.engine.connect() as connection:
+            level = read_stock_level(connection, food.food_id)
+        if level is not None and level.unavailable:
+            return None
+        return {"skipped_because": "no_longer_qualifies",
+                "change": f"food {food.food_id} is available again"}
+
+    def _side_effects(self, executor: Executor) -> SideEffects:
+        return SideEffects(engine=self.engine, executor=executor,
+                           lost_answer_retries=self.config.api.lost_answer_retries)
+
+    def _recover(self) -> tuple[list[Decision], list[ActionResult]]:
+        """Resend what no live sender holds: lost answers and a crashed sender's intents.
+
+        Each is re-judged on current data first, like any call.
+        """
         now = utcnow()
         with store.writer(self.engine) as connection, connection.begin():
-            rows = ledger.claim_orphaned_intents(
-                connection, stale_before=now - self._sender_bound(), now=now
+            resendable = ledger.claim_resendable_intents(
+                connection, stale_before=now - TAKEOVER_AFTER, now=now
             )
-        if not rows:
-            return []
-        log.warning("resending %d cancellation(s) left pending by a stopped daemon", len(rows))
-        orphans = [ledger.decision_from_row(row) for row in rows]
+            foods_left = connection.execute(
+                sa.select(sa.func.count()).select_from(store.food_deactivations)
+                .where(store.food_deactivations.c.outcome == "retry")
+            ).scalar_one()
+        if not resendable and not foods_left:
+            return [], []
+        if resendable:
+            log.warning("re-checking %d cancellation(s) whose answer was lost or whose sender "
+                        "stopped", len(resendable))
         assert self._executor_factory is not None
         with self._executor_factory() as executor:
-            return SideEffects(engine=self.engine, executor=executor).cancel_all(orphans)
+            effects = self._side_effects(executor)
+            decisions = effects.cancel_all(resendable, recheck=self.recheck)
+            foods = effects.retry_food_deactivations(self.recheck_food) if foods_left else []
+        return decisions, foods
 
     def run_once(self) -> PassReport:
         pass_id = str(uuid.uuid4())
         started = utcnow()
-        recovered = [] if self.dry_run or self._executor_factory is None else self._recover()
+        recovered, recovered_actions = (
+            ([], []) if self.dry_run or self._executor_factory is None else self._recover()
+        )
         snapshot = self.read()
         plan = self.plan(snapshot)
         now = utcnow()
@@ -193,6 +233,7 @@ class PassRunner:
 
         decisions, actions = self._execute(recorded, plan)
         decisions = [*recovered, *decisions]
+        actions = [*recovered_actions, *actions]
         for decision in decisions:
             log_decision(decision)
         self._finish(pass_id, result="ok")
@@ -222,10 +263,10 @@ class PassRunner:
         if self._executor_factory is None:
             raise PassError("a live pass needs a Dükkango client, and none was configured")
         with self._executor_factory() as executor:
-            effects = SideEffects(engine=self.engine, executor=executor)
-            outcomes = {d.ledger_id: d for d in effects.cancel_all(intents)}
+            effects = self._side_effects(executor)
+            outcomes = {d.ledger_id: d for d in effects.cancel_all(intents, recheck=self.recheck)}
             results = [
-                *effects.deactivate_foods([f for f, _m in live_foods]),
+                *effects.deactivate_foods([f for f, _m in live_foods], recheck=self.recheck_food),
                 *effects.apply_restaurant_actions([a for a, _m in live_actions]),
                 *dry_notes,
             ]

@@ -47,11 +47,11 @@ def executor_factory(
 
         client = DukkangoClient.from_env(
             base_url=config.api.base_url, timeout=config.api.timeout_seconds,
-            environ=process_environ() if environ is None else environ,
+            environ=process_environ() if environ is None else environ, interrupt=stop,
         )
         return Executor(
             client=client, policy=retry_policy(config), concurrency=config.api.concurrency,
-            stop=stop, breaker=breaker,
+            stop=stop, breaker=breaker, deadline_seconds=config.api.pass_deadline_seconds,
         )
 
     return build

@@ -65,6 +65,14 @@ def _age_problem(
     return None
 
 
+def protection(decision: Decision, limits: SafetyLimits, now: datetime) -> dict[str, object] | None:
+    """Why no automatic rule may cancel this order now (never_cancel, age), or None."""
+    protected_by = _protected(decision, limits.never_cancel)
+    if protected_by:
+        return {"skipped_because": "never_cancel", "matched": protected_by}
+    return _age_problem(decision, limits, now)
+
+
 def apply_safety(
     decisions: Iterable[Decision],
     limits: SafetyLimits,

@@ -38,7 +38,13 @@ the request normally, so the action may happen after the client gave up),
 ``rate_limit`` (429), ``unauthorized`` (401), ``body`` (raw ``body`` with
 ``status``, ``content_type`` and extra ``headers``) and ``drop`` (close
 without answering). A ``hang`` with ``process=False`` drops the connection
-after the wait instead of handling the request.
+after the wait instead of handling the request (or, with a ``status``, answers
+that error without handling it). ``trickle`` handles the
+request, then sends the answer's headers and its body one byte every
+``seconds`` (default 1), as a broken proxy can. With ``after_effect=True`` any
+other kind handles the request first (the platform acts: an order is
+cancelled, a restaurant closed) and only then answers with the fault: the
+answer is lost, the effect is not.
 
 Control endpoints (not recorded): ``GET|DELETE /_sim/requests``,
 ``GET|POST|DELETE /_sim/faults``, ``GET|POST /_sim/orders``,
@@ -58,7 +64,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -111,7 +117,7 @@ DEFAULT_FOODS = tuple(
         (3, "Ayran", AKAT, 60),
     )
 )  # fmt: skip
-FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop")
+FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop", "trickle")
 TOO_MANY = "Çok fazla istek. Lütfen 30 saniye bekleyin."
 
 
@@ -161,6 +167,8 @@ class Fault:
     # hang only: False drops the connection after the wait without handling the
     # request, as if it never reached the API.
     process: bool = True
+    # Every kind but hang: act on the request first, then answer with the fault.
+    after_effect: bool = False
     error: str | None = None
     message: str | None = None
 
@@ -185,6 +193,8 @@ class _Reply:
     body: bytes
     content_type: str = "application/json; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+    # Seconds between the body's bytes (the trickle fault); None sends it at once.
+    trickle_seconds: float | None = None
 
 
 def _json(status: int, payload: Any) -> _Reply:
@@ -464,16 +474,16 @@ class Simulator:
                     self._faults.remove(fault)
         if fault is not None and fault.kind == "hang":
             self._stopping.wait(fault.seconds if fault.seconds is not None else 5.0)
-            fault = None if fault.process else Fault("drop")
-        if fault is not None:
+            fault = None if fault.process else Fault(
+                "status" if fault.status else "drop", status=fault.status
+            )
+        if fault is not None and not (fault.after_effect or fault.kind == "trickle"):
             reply = self._fault_reply(fault)
-        elif split.path == GEOCODER_PATH:
-            reply = self._geocode(query.get("q", ""))
-        elif not split.path.startswith(BASE_PATH):
-            reply = _Reply(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         else:
-            body = recorded if is_json and isinstance(recorded, dict) else None
-            reply = self._dispatch(method, path, query, headers.get("access-token", ""), body)
+            reply = self._answer(method, target, headers=headers, recorded=recorded,
+                                 is_json=is_json)
+            if fault is not None:
+                reply = self._fault_reply(fault, reply)
         status = 0 if reply is None else reply.status
         answer = "" if reply is None else reply.body.decode("utf-8", "replace")
         with self._lock:
@@ -481,6 +491,20 @@ class Simulator:
                 RecordedRequest(method, path, query, headers, recorded, started, status, answer)
             )
         return reply
+
+    def _answer(
+        self, method: str, target: str, *, headers: dict[str, str], recorded: Any, is_json: bool
+    ) -> _Reply:
+        """The answer a healthy platform gives (state changes included)."""
+        split = urlsplit(target)
+        full_path, path = split.path, split.path.removeprefix(BASE_PATH)
+        query = dict(parse_qsl(split.query))
+        if full_path == GEOCODER_PATH:
+            return self._geocode(query.get("q", ""))
+        if not full_path.startswith(BASE_PATH):
+            return _Reply(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+        body = recorded if is_json and isinstance(recorded, dict) else None
+        return self._dispatch(method, path, query, headers.get("access-token", ""), body)
 
     def add_geocoder_address(self, address: str, latitude: float, longitude: float) -> None:
         """Make the geocoder endpoint resolve ``address``; any other address has no result."""
@@ -496,7 +520,10 @@ class Simulator:
         return _json(200, [{"lat": str(latitude), "lon": str(longitude), "display_name": query}])
 
     @staticmethod
-    def _fault_reply(fault: Fault) -> _Reply | None:
+    def _fault_reply(fault: Fault, healthy: _Reply | None = None) -> _Reply | None:
+        if fault.kind == "trickle":
+            assert healthy is not None
+            return replace(healthy, trickle_seconds=fault.seconds or 1.0)
         if fault.kind == "rate_limit":
             return _err(429, "çok fazla istek", TOO_MANY)
         if fault.kind == "unauthorized":
@@ -743,9 +770,20 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in reply.headers:
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(reply.body)
+            if reply.trickle_seconds is None:
+                self.wfile.write(reply.body)
+            else:
+                self._trickle(reply.body, reply.trickle_seconds)
         except OSError:  # the client gave up (timeout) before the answer
             self.close_connection = True
+
+    def _trickle(self, body: bytes, seconds: float) -> None:
+        stopping = self.server.simulator._stopping
+        for index in range(len(body)):
+            self.wfile.write(body[index:index + 1])
+            self.wfile.flush()
+            if stopping.wait(seconds):
+                return
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 

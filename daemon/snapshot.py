@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon import rowcheck, store
+from daemon.ids import segment_problem
 from daemon.timeutil import utcnow
 
 
@@ -128,6 +129,9 @@ def _order_from_row(row: sa.RowMapping, items: tuple[Item, ...],
         problems.append("only one of latitude and longitude is set")
     if row["created_at"] is None:
         problems.append("created_at is missing or unreadable")
+    key_problem = segment_problem(str(rowcheck.text(row["payment_key"])))
+    if key_problem is not None:
+        problems.append(f"payment_key {key_problem}: it cannot be sent to Dükkango")
     return Order(
         payment_key=str(rowcheck.text(row["payment_key"])),
         restaurant_id=rowcheck.text(row["restaurant_id"]) or "",
@@ -187,19 +191,35 @@ def _stock(rows: Iterable[sa.RowMapping]) -> dict[int, StockLevel]:
     return levels
 
 
+def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | None:
+    """One food's stock row as the rules read it (None: no row, or an unreadable one)."""
+    s = store.stock
+    rows = connection.execute(
+        sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id == food_id)
+    ).mappings().all()
+    return _stock(rows).get(food_id)
+
+
 def read_snapshot(
-    connection: sa.Connection, *, also_include: Iterable[str] = ()
+    connection: sa.Connection,
+    *,
+    also_include: Iterable[str] = (),
+    restaurants: Iterable[str] | None = None,
 ) -> Snapshot:
     """Read the active orders with their items, stock and the daemon's own state.
 
     ``also_include`` adds orders by key whatever their status (``explain``
     and ``cancel`` look at orders that may no longer be active).
+    ``restaurants`` narrows the active orders to those restaurants (the
+    re-check before a call needs one restaurant, not the whole chain).
     """
     extra = tuple(also_include)
     o, i, s, ledger = store.orders, store.order_items, store.stock, store.ledger
     wanted: sa.ColumnElement[bool] = sa.and_(
         o.c.status_id.in_(store.ACTIVE_STATUSES), o.c.vanished_at.is_(None)
     )
+    if restaurants is not None:
+        wanted = sa.and_(wanted, o.c.restaurant_id.in_(tuple(restaurants)))
     if extra:
         wanted = sa.or_(wanted, o.c.payment_key.in_(extra))
     wanted_keys = sa.select(o.c.payment_key).where(wanted)

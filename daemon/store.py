@@ -138,6 +138,8 @@ ledger = sa.Table(
     sa.Column("intent_key", sa.Text, unique=True),
     # "host:pid" of the daemon that sends the intent (migration 0003).
     sa.Column("owner", sa.Text),
+    # Calls of this cancellation whose answer was lost: they may have acted (0005).
+    sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.CheckConstraint("reason_id BETWEEN 1 AND 8", name="reason_id_range"),
     sa.CheckConstraint(f"mode IN {MODES!r}", name="mode_known"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
@@ -317,7 +319,7 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 # The newest migration. Kept as a constant so that starting a pass never
 # imports Alembic; a test checks it against the migrations folder.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 def head_revision() -> str:

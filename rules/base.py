@@ -146,6 +146,15 @@ class Rule(BaseModel):
         """Verdicts for all orders at once; ``going`` are orders other live rules cancel."""
         return {order.payment_key: self.evaluate(order, ctx) for order in orders}
 
+    def rejudge(self, order: Order, ctx: PassContext) -> Verdict:
+        """The verdict again, on current data, right before the cancellation is sent.
+
+        ``ctx.snapshot`` holds at least the order's restaurant, and the order's
+        own intent is among ``live_intents``. Per-order rules judge as in a
+        pass; a load rule asks whether the order still must go.
+        """
+        return self.evaluate(order, ctx)
+
     def side_effects(self, order: Order, verdict: Verdict) -> Sequence[DeactivateFood]:
         """Menu changes to make when this rule's match on ``order`` goes ahead."""
         return ()

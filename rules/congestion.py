@@ -130,6 +130,33 @@ class CongestionRule(Rule):
                     )
         return verdicts
 
+    def rejudge(self, order: Order, ctx: PassContext) -> Verdict:
+        """Still beyond capacity, counting every other order already leaving?
+
+        Not "is it still among the newest": an order arriving meanwhile would
+        otherwise push the chosen one out, pass after pass, and an overloaded
+        restaurant would never shed load.
+        """
+        leaving = {
+            key for key, outcome in ctx.snapshot.live_intents.items()
+            if outcome in ("pending", "cancelled") and key != order.payment_key
+        }
+        staying = [
+            o for o in ctx.snapshot.orders
+            if o.restaurant_id == order.restaurant_id and o.status_id in ACTIVE_STATUSES
+            and o.payment_key not in leaving
+        ]
+        load = self._load(len(staying))
+        if len(staying) <= self.max_active_orders:
+            return Verdict.no_match(
+                f"the restaurant is no longer over capacity ({len(staying)} active orders "
+                f"staying, capacity {self.max_active_orders})", **load,
+            )
+        if order.status_id != RECEIVED or order.created_at is None:
+            return Verdict.no_match(f"status {order.status_id}: no longer a received order",
+                                    **load)
+        return Verdict.match("still beyond capacity", **load)
+
     def restaurant_actions(self, ctx: PassContext) -> Sequence[RestaurantAction]:
         snapshot = ctx.snapshot
         actions: list[RestaurantAction] = []

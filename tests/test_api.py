@@ -26,6 +26,7 @@ from daemon.api import (
     DukkangoClient,
     DukkangoError,
     Forbidden,
+    InvalidId,
     MissingField,
     NotFound,
     RateLimited,
@@ -416,12 +417,14 @@ def test_base_url_trailing_slash_is_optional(sim: Simulator, make_client: MakeCl
 
 def test_ids_cannot_escape_their_path_segment(sim: Simulator, make_client: MakeClient) -> None:
     client = make_client(sim)
-    with pytest.raises(NotFound):
-        client.cancel_order("x/../../restaurants/status/close/" + AKAT, 4)
-    assert sim.restaurant_status(AKAT) == "Open"
-    assert api_calls(sim)[-1].path.startswith("orders/cancel/x%2F..%2F")
-    with pytest.raises(ValueError, match="invalid id"):
+    before = len(api_calls(sim))
+    for hostile in ("x/../../restaurants/status/close/" + AKAT, "..", ".", "a?b", "a#b", "a b"):
+        with pytest.raises(InvalidId, match="not sent"):
+            client.cancel_order(hostile, 4)
+    with pytest.raises(InvalidId):
         client.acknowledge_order("..")
+    assert sim.restaurant_status(AKAT) == "Open"
+    assert len(api_calls(sim)) == before  # nothing left the client
 
 
 # --- errors ---------------------------------------------------------------------------

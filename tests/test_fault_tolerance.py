@@ -51,8 +51,11 @@ def test_an_api_outage_opens_the_circuit_instead_of_a_flood_then_recovers(
     time.sleep(2)
     assert len(world.simulator.requests("PUT", "orders/cancel/")) == sent_while_open
     assert daemon.log().count("pausing calls") == 1
-    assert all(row["outcome"] == "failed" and row["intent_key"] is None
-               for row in world.ledger())
+    for row in world.ledger():
+        # A 503 may have cancelled: counted as sent, kept for a re-checked resend.
+        # An order the open circuit kept back surely was not sent: released.
+        assert (row["outcome"], row["intent_key"] is not None, row["uncertain_sends"] > 0) in (
+            ("pending", True, True), ("failed", False, False)), row
     assert daemon.process.poll() is None
     assert daemon.stop() == 0
 

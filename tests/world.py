@@ -54,7 +54,7 @@ api:
   timeout_seconds: {timeout}
   max_attempts: {max_attempts}
   backoff_seconds: 0.05
-dry_run: {dry_run}
+{api_extra}dry_run: {dry_run}
 restaurants:
   - id: {halaskargazi}
     name: Halaskargazi Şube
@@ -95,6 +95,7 @@ class World:
         max_attempts: int = 3,
         max_per_hour: int = 30,
         never_cancel: Iterable[str] = (),
+        api_extra: dict[str, object] | None = None,
     ) -> None:
         geocoder_block = (
             "geocoder:\n  provider: nominatim\n"
@@ -109,6 +110,9 @@ class World:
                 halaskargazi=HALASKARGAZI, akat=AKAT, home_lat=HOME[0], home_lon=HOME[1],
                 geocoder=geocoder_block, max_per_hour=max_per_hour,
                 never_cancel=json.dumps(list(never_cancel)), rules=rules,
+                api_extra="".join(
+                    f"  {key}: {json.dumps(value)}\n" for key, value in (api_extra or {}).items()
+                ),
             ),
             encoding="utf-8",
         )

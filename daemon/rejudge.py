@@ -1,0 +1,80 @@
+"""Deciding again, on current data, right before a cancellation is sent.
+
+Between the snapshot and the call there are seconds (a slow geocoder), minutes
+(backoff, a lost answer resent on a later pass) or a crash. Before every
+attempt, the first included, the order is read again and judged by the same
+rule, with the same guards and safety protections as a pass. If it no longer
+qualifies, the call is not sent and the evidence says what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from daemon.engine import Decision, guard, rule_mode
+from daemon.safety import SafetyLimits, protection
+
+if TYPE_CHECKING:
+    from rules.base import Rule
+    from rules.context import PassContext
+
+
+def _now_facts(decision: Decision, ctx: PassContext) -> dict[str, Any]:
+    order = ctx.snapshot.order(decision.payment_key)
+    if order is None:
+        return {}
+    return {"status_id": order.status_id, "payment_status": order.payment_status}
+
+
+def _changed(decision: Decision, ctx: PassContext, change: str, **more: Any) -> dict[str, Any]:
+    return {
+        "skipped_because": "no_longer_qualifies",
+        "change": change,
+        "now": _now_facts(decision, ctx),
+        # An earlier call whose answer was lost (or a crash mid-call) may have
+        # cancelled it already: the operator must know to look on the platform.
+        "may_have_reached_platform": decision.uncertain_sends > 0,
+        **more,
+    }
+
+
+def _rule_change(name: str, rule: Rule | None, *, dry_run: bool) -> str | None:
+    """What a reload did to the rule behind a decision, if anything."""
+    if rule is None:
+        return f"rule {name!r} is no longer in rules.yaml"
+    if not rule.enabled:
+        return f"rule {name!r} is disabled now"
+    if rule_mode(rule, dry_run=dry_run) != "live":
+        return f"rule {name!r} is in dry-run now"
+    return None
+
+
+def rejudge(
+    decision: Decision,
+    *,
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    limits: SafetyLimits,
+    now: datetime,
+    dry_run: bool,
+) -> dict[str, Any] | None:
+    """None while ``decision`` still stands on ``ctx``; otherwise why it does not."""
+    rule = next((r for r in rules if r.name == decision.rule), None)
+    rule_change = _rule_change(decision.rule, rule, dry_run=dry_run)
+    if rule_change is not None or rule is None:
+        return _changed(decision, ctx, rule_change or "")
+    order = ctx.snapshot.order(decision.payment_key)
+    if order is None:
+        return _changed(decision, ctx, "the order is no longer in the store")
+    verdict = guard(rule, order, rule.rejudge(order, ctx), ctx)
+    if not verdict.matched:
+        return _changed(decision, ctx, verdict.why or f"rule {rule.name!r} no longer matches",
+                        rule_verdict=verdict.kind.value)
+    problem = protection(replace(decision, order=order), limits, now)
+    if problem is not None:
+        return _changed(decision, ctx, "a safety protection applies now", safety=problem)
+    return None
+
