@@ -145,7 +145,7 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
                     world.set_stock(2, available=True)
                     restocked = True
                 elif index < len(rows):
-                    run_sql(world, f"UPDATE orders SET {CHANGES[change]} "  # noqa: S608
+                    run_sql(world, f"UPDATE orders SET {CHANGES[change]} "
                                    "WHERE payment_key = :key", key=f"{prefix}-o{index}")
                     final[index].update(
                         {"paid": {"payment_status": "ok"}, "picked_up": {"status_id": 16},
