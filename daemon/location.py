@@ -18,6 +18,9 @@ class Location:
     status: LocationStatus
     coordinates: tuple[float, float] | None = None
     detail: str = ""
+    # Bad data behind an unknown position (a garbage geocoder answer, ...):
+    # logged once per order, never a reason to act.
+    problem: str = ""
 
 
 def valid_coordinates(latitude: float | None, longitude: float | None) -> bool:

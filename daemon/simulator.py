@@ -40,10 +40,16 @@ the request normally, so the action may happen after the client gave up),
 without answering). A ``hang`` with ``process=False`` drops the connection
 after the wait instead of handling the request.
 
+The geocoder (``GET /search``, Nominatim's) resolves the addresses it was
+given; any other address has no result. An address may instead be given a raw
+reply body, sent verbatim (a geocoder that answers garbage: ``"lat": "abc"``,
+an object instead of a list, ...).
+
 Control endpoints (not recorded): ``GET|DELETE /_sim/requests``,
 ``GET|POST|DELETE /_sim/faults``, ``GET|POST /_sim/orders``,
 ``GET /_sim/orders/{payment_key}``, ``GET /_sim/state``, ``POST /_sim/reset``,
-``POST /_sim/revoke-tokens``.
+``POST /_sim/revoke-tokens``, ``POST /_sim/geocoder`` (``{address, latitude,
+longitude}`` or ``{address, body}``, one or a list).
 """
 
 from __future__ import annotations
@@ -237,6 +243,7 @@ class Simulator:
         self._in_flight = 0  # API requests received and not yet answered
         # A Nominatim-compatible /search, so geocoding is testable without internet.
         self._geocoder_addresses = dict(geocoder_addresses or {})
+        self._geocoder_replies: dict[str, str] = {}  # address -> raw body, sent verbatim
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -487,9 +494,18 @@ class Simulator:
         with self._lock:
             self._geocoder_addresses[address] = (latitude, longitude)
 
-    def _geocode(self, query: str) -> _Reply:
+    def add_geocoder_reply(self, address: str, body: str) -> None:
+        """Make the geocoder endpoint answer ``address`` with ``body`` as it is (JSON type)."""
         with self._lock:
-            found = self._geocoder_addresses.get(" ".join(query.split()))
+            self._geocoder_replies[address] = body
+
+    def _geocode(self, query: str) -> _Reply:
+        address = " ".join(query.split())
+        with self._lock:
+            found = self._geocoder_addresses.get(address)
+            raw = self._geocoder_replies.get(address)
+        if raw is not None:
+            return _Reply(200, raw.encode())
         if found is None:
             return _json(200, [])
         latitude, longitude = found
@@ -683,6 +699,19 @@ class Simulator:
             self.reset()
             return {"reset": True}
 
+        def post_geocoder(body: Any) -> dict[str, Any]:
+            added = _many(body, "addresses")
+            for spec in added:
+                if "address" not in spec:
+                    raise ValueError("each geocoder entry needs an 'address'")
+                if "body" in spec:
+                    self.add_geocoder_reply(str(spec["address"]), str(spec["body"]))
+                else:
+                    self.add_geocoder_address(
+                        str(spec["address"]), float(spec["latitude"]), float(spec["longitude"])
+                    )
+            return {"added": len(added)}
+
         return {
             ("GET", "requests"): lambda q, b, k: {"requests": logged(q)},
             ("DELETE", "requests"): lambda q, b, k: {"cleared": self.clear_requests()},
@@ -697,6 +726,7 @@ class Simulator:
             ("GET", "state"): lambda q, b, k: self.state(),
             ("POST", "reset"): lambda q, b, k: reset(),
             ("POST", "revoke-tokens"): lambda q, b, k: {"revoked": self.revoke_tokens()},
+            ("POST", "geocoder"): lambda q, b, k: post_geocoder(b),
         }
 
 

@@ -514,6 +514,27 @@ def test_control_requests_state_revoke_reset(sim: Simulator, http: httpx.Client)
     assert http.get(f"{sim.control_url}/nothing").status_code == 404
 
 
+def test_control_geocoder_addresses_and_raw_replies(sim: Simulator, http: httpx.Client) -> None:
+    added = control(http, sim, "POST", "geocoder", [
+        {"address": "Dershane Sokak 4", "latitude": 41.052, "longitude": 28.99},
+        {"address": "Bozuk Sokak 1", "body": '[{"lat": "abc", "lon": "28.99"}]'},
+    ])
+    assert added == {"added": 2}
+
+    def search(address: str) -> httpx.Response:
+        return http.get(f"http://{sim.host}:{sim.port}/search", params={"q": address})
+
+    found = search("Dershane  Sokak 4")
+    assert found.json() == [{"lat": "41.052", "lon": "28.99", "display_name": "Dershane  Sokak 4"}]
+    garbage = search("Bozuk Sokak 1")
+    assert garbage.text == '[{"lat": "abc", "lon": "28.99"}]'
+    assert garbage.headers["content-type"].startswith("application/json")
+    assert search("Olmayan Sokak").json() == []
+    for bad in ({"latitude": 1, "longitude": 2}, {"address": "x", "latitude": "north"}):
+        response = http.post(f"{sim.control_url}/geocoder", json=bad)
+        assert response.status_code == 400, bad
+
+
 # --- autocancel simulator ---------------------------------------------------------------
 
 
