@@ -157,7 +157,7 @@ class World:
         return key
 
     def set_stock(self, food_id: int, *, available: bool = True, quantity: int | None = None,
-                  restaurant_id: str = HALASKARGAZI) -> None:
+                  restaurant_id: str | None = HALASKARGAZI) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(store.stock).where(store.stock.c.food_id == food_id))
             conn.execute(sa.insert(store.stock).values(
