@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from daemon import rowcheck, store
-from daemon.location import Location, LocationStatus, valid_coordinates
+from daemon.location import Location, LocationStatus, implausible, valid_coordinates
 from daemon.snapshot import Order
 from daemon.timeutil import utcnow
 
@@ -54,11 +54,17 @@ class Locator:
         geocoder: Geocoder | None,
         provider: str = "",
         max_lookups: int = MAX_GEOCODES_PER_PASS,
+        origins: Mapping[str, tuple[float, float]] | None = None,
+        max_plausible_km: float | None = None,
     ) -> None:
         self._engine = engine
         self._geocoder = geocoder
         self._provider = provider
         self._max_lookups = max_lookups
+        # restaurant_id -> where its deliveries start; positions implausibly far
+        # from there are refused (see daemon.location.implausible).
+        self._origins = dict(origins or {})
+        self._max_plausible_km = max_plausible_km
 
     @property
     def geocoding_enabled(self) -> bool:
@@ -68,9 +74,8 @@ class Locator:
         """Positions for every delivery order, keyed by payment_key."""
         located: dict[str, Location] = {}
         to_geocode: dict[str, list[str]] = {}
-        for order in orders:
-            if not order.is_delivery:
-                continue
+        deliveries = [order for order in orders if order.is_delivery]
+        for order in deliveries:
             found = self._without_lookup(order)
             if isinstance(found, Location):
                 located[order.payment_key] = found
@@ -81,10 +86,18 @@ class Locator:
             for query, keys in to_geocode.items():
                 for key in keys:
                     located[key] = answers[query]
-        for key, location in located.items():
+        for order in deliveries:
+            location = self._plausible(order, located[order.payment_key])
+            located[order.payment_key] = location
             if location.problem:
-                rowcheck.REPORT.problem(key, location.problem)
+                rowcheck.REPORT.problem(order.payment_key, location.problem)
         return located
+
+    def _plausible(self, order: Order, location: Location) -> Location:
+        if self._max_plausible_km is None:
+            return location
+        origin = self._origins.get(order.restaurant_id)
+        return implausible(location, origin, self._max_plausible_km) or location
 
     def _without_lookup(self, order: Order) -> Location | str:
         """The order's position from its own row, or the address query to geocode."""

@@ -68,7 +68,7 @@ restaurants:
   max_cancellations_per_hour: {max_per_hour}
   max_order_age_minutes: 180
   never_cancel: {never_cancel}
-rules:
+{plausible}rules:
 {rules}"""
 
 
@@ -95,6 +95,7 @@ class World:
         max_attempts: int = 3,
         max_per_hour: int = 30,
         never_cancel: Iterable[str] = (),
+        max_plausible_km: float | None = None,
     ) -> None:
         geocoder_block = (
             "geocoder:\n  provider: nominatim\n"
@@ -109,6 +110,8 @@ class World:
                 halaskargazi=HALASKARGAZI, akat=AKAT, home_lat=HOME[0], home_lon=HOME[1],
                 geocoder=geocoder_block, max_per_hour=max_per_hour,
                 never_cancel=json.dumps(list(never_cancel)), rules=rules,
+                plausible="" if max_plausible_km is None
+                else f"  max_plausible_km: {max_plausible_km}\n",
             ),
             encoding="utf-8",
         )
