@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from daemon import rowcheck, store
+from daemon import redaction, rowcheck, store
 from daemon.location import Location, LocationStatus, implausible, valid_coordinates
 from daemon.snapshot import Order
 from daemon.timeutil import utcnow
@@ -39,6 +39,7 @@ def build_geocoder(provider: str, options: Mapping[str, Any], timeout: float) ->
     """A geopy geocoder by service name (``nominatim``, ``photon``, ``googlev3`` ...)."""
     from geopy.geocoders import get_geocoder_for_service
 
+    redaction.register_options(options)  # geopy logs its request URLs, api key included
     geocoder_class = get_geocoder_for_service(provider)
     geocoder: Geocoder = geocoder_class(**dict(options), timeout=timeout)
     return geocoder

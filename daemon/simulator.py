@@ -36,14 +36,17 @@ and path prefix (relative, e.g. ``orders/cancel``); kinds: ``status`` (an
 error envelope with the given 5xx), ``hang`` (wait ``seconds``, then handle
 the request normally, so the action may happen after the client gave up),
 ``rate_limit`` (429), ``unauthorized`` (401), ``body`` (raw ``body`` with
-``status``, ``content_type`` and extra ``headers``) and ``drop`` (close
-without answering). A ``hang`` with ``process=False`` drops the connection
-after the wait instead of handling the request.
+``status``, ``content_type`` and extra ``headers``), ``drop`` (close
+without answering) and ``echo`` (handle the request normally, but send its
+headers back as response headers, ``Access-Token`` included, as a debugging
+proxy might). A ``hang`` with ``process=False`` drops the connection after
+the wait instead of handling the request.
 
-The geocoder (``GET /search``, Nominatim's) resolves the addresses it was
-given; any other address has no result. An address may instead be given a raw
-reply body, sent verbatim (a geocoder that answers garbage: ``"lat": "abc"``,
-an object instead of a list, ...).
+The geocoder (``GET /search``, Nominatim's, and ``GET /nominatim/v1/search``,
+OpenMapQuest's, which takes an api key) resolves the addresses it was given;
+any other address has no result. An address may instead be given a raw reply
+body, sent verbatim (a geocoder that answers garbage: ``"lat": "abc"``, an
+object instead of a list, ...).
 
 Control endpoints (not recorded): ``GET|DELETE /_sim/requests``,
 ``GET|POST|DELETE /_sim/faults``, ``GET|POST /_sim/orders``,
@@ -64,7 +67,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +82,8 @@ log = logging.getLogger(__name__)
 BASE_PATH = "/api/integrations/"
 CONTROL_PATH = "/_sim/"
 GEOCODER_PATH = "/search"  # Nominatim's; point geopy at domain 127.0.0.1:PORT, scheme http
+# The same answers where geopy's OpenMapQuest asks (a Nominatim that takes an api_key).
+GEOCODER_PATHS = (GEOCODER_PATH, "/nominatim/v1/search")
 DEFAULT_APP_SECRET_KEY = "sim-app-secret"  # noqa: S105 - fake, printed on purpose
 DEFAULT_REST_SECRET_KEY = "sim-rest-secret"  # noqa: S105
 DEFAULT_STATIC_TOKEN = "sim-static-token"  # noqa: S105
@@ -117,7 +122,10 @@ DEFAULT_FOODS = tuple(
         (3, "Ayran", AKAT, 60),
     )
 )  # fmt: skip
-FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop")
+FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop", "echo")
+# Request headers an echo fault does not send back: the answer's own framing.
+_NOT_ECHOED = frozenset({"host", "content-length", "content-type", "connection",
+                         "transfer-encoding", "keep-alive", "expect", "accept-encoding"})
 TOO_MANY = "Çok fazla istek. Lütfen 30 saniye bekleyin."
 
 
@@ -472,15 +480,22 @@ class Simulator:
         if fault is not None and fault.kind == "hang":
             self._stopping.wait(fault.seconds if fault.seconds is not None else 5.0)
             fault = None if fault.process else Fault("drop")
+        echo = fault is not None and fault.kind == "echo"
+        if echo:
+            fault = None  # answered normally, with the request's headers added
         if fault is not None:
             reply = self._fault_reply(fault)
-        elif split.path == GEOCODER_PATH:
+        elif split.path in GEOCODER_PATHS:
             reply = self._geocode(query.get("q", ""))
         elif not split.path.startswith(BASE_PATH):
             reply = _Reply(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         else:
             body = recorded if is_json and isinstance(recorded, dict) else None
             reply = self._dispatch(method, path, query, headers.get("access-token", ""), body)
+        if echo and reply is not None:
+            echoed = tuple((name.title(), value) for name, value in headers.items()
+                           if name not in _NOT_ECHOED)
+            reply = replace(reply, headers=reply.headers + echoed)
         status = 0 if reply is None else reply.status
         answer = "" if reply is None else reply.body.decode("utf-8", "replace")
         with self._lock:

@@ -414,6 +414,21 @@ def test_fault_kinds(
     assert call(http, sim, "GET", "restaurants/get").status_code == 200  # count=1 is used up
 
 
+def test_echo_answers_normally_and_sends_the_request_headers_back(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    sim.inject_fault("echo", count=2)
+    response = call(http, sim, "GET", "restaurants/get", headers={"X-Trace": "t-1"})
+    assert response.status_code == 200 and response.json()["status"] is True
+    assert response.headers["access-token"] == TOKEN
+    assert response.headers["x-trace"] == "t-1"
+    assert response.headers["content-type"].startswith("application/json")
+    geocoder = http.get(f"http://{sim.host}:{sim.port}/nominatim/v1/search",
+                        params={"q": "Olmayan Sokak", "key": "k"}, headers={"Access-Token": "x"})
+    assert geocoder.json() == [] and geocoder.headers["access-token"] == "x"
+    assert "access-token" not in call(http, sim, "GET", "restaurants/get").headers  # used up
+
+
 def test_drop_closes_without_an_answer(sim: Simulator, http: httpx.Client) -> None:
     sim.inject_fault("drop")
     with pytest.raises(httpx.RemoteProtocolError):
