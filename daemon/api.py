@@ -70,7 +70,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from daemon import __version__
+from daemon import __version__, redaction
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -285,6 +285,7 @@ class DukkangoClient:
         self._rest_secret_key = rest_secret_key or None
         self._token: str | None = access_token or None
         self._fixed_token = self._token is not None
+        redaction.register(self._app_secret_key, self._rest_secret_key, self._token)
         self._token_expires: datetime | None = None
         self._clock = clock or _utcnow
         self._auth_lock = threading.Lock()
@@ -449,6 +450,7 @@ class DukkangoClient:
             raise UnexpectedResponse(
                 status_code=200, method="POST", path=path, detail="login answer has no access_token"
             )
+        redaction.register(token)  # before anything could log it
         self._token = token
         self._token_expires = self._parse_expiry(data.get("expiration_date"))
 

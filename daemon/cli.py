@@ -234,6 +234,13 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr
     )
+    # Libraries log URLs and headers at DEBUG (geopy: ...&key=API_KEY): every
+    # record goes through the redactor, which knows the credentials from here on.
+    from daemon import credentials, redaction
+
+    environ = credentials.process_environ()
+    redaction.register(*(environ.get(name) for name in credentials.CREDENTIAL_NAMES))
+    redaction.install(logging.getLogger().handlers)
     # httpx logs every request at INFO; our own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

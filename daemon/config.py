@@ -193,6 +193,10 @@ class SafetySettings(_Section):
     ] = ()
     # At most this share of the active orders cancelled in one pass; None = no cap.
     max_cancel_ratio: float | None = Field(default=None, gt=0, le=1)
+    # A delivery position farther than this from its restaurant (swapped
+    # latitude and longitude, a same-named street in another city) is bad
+    # data: unknown, never a distance match. Kilometres.
+    max_plausible_km: float = Field(default=100.0, gt=0)
 
 
 class SyncSettings(_Section):

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.location import Location, LocationStatus, valid_coordinates
+from daemon import redaction, rowcheck, store
+from daemon.location import Location, LocationStatus, implausible, valid_coordinates
 from daemon.snapshot import Order
 from daemon.timeutil import utcnow
 
@@ -39,6 +39,7 @@ def build_geocoder(provider: str, options: Mapping[str, Any], timeout: float) ->
     """A geopy geocoder by service name (``nominatim``, ``photon``, ``googlev3`` ...)."""
     from geopy.geocoders import get_geocoder_for_service
 
+    redaction.register_options(options)  # geopy logs its request URLs, api key included
     geocoder_class = get_geocoder_for_service(provider)
     geocoder: Geocoder = geocoder_class(**dict(options), timeout=timeout)
     return geocoder
@@ -54,11 +55,17 @@ class Locator:
         geocoder: Geocoder | None,
         provider: str = "",
         max_lookups: int = MAX_GEOCODES_PER_PASS,
+        origins: Mapping[str, tuple[float, float]] | None = None,
+        max_plausible_km: float | None = None,
     ) -> None:
         self._engine = engine
         self._geocoder = geocoder
         self._provider = provider
         self._max_lookups = max_lookups
+        # restaurant_id -> where its deliveries start; positions implausibly far
+        # from there are refused (see daemon.location.implausible).
+        self._origins = dict(origins or {})
+        self._max_plausible_km = max_plausible_km
 
     @property
     def geocoding_enabled(self) -> bool:
@@ -68,40 +75,50 @@ class Locator:
         """Positions for every delivery order, keyed by payment_key."""
         located: dict[str, Location] = {}
         to_geocode: dict[str, list[str]] = {}
-        for order in orders:
-            if not order.is_delivery:
-                continue
-            if any(p.startswith(("latitude", "longitude", "only one of")) for p in order.problems):
-                located[order.payment_key] = Location(
-                    LocationStatus.UNKNOWN, detail="the stored coordinates are unreadable"
-                )
-                continue
-            if order.coordinates is not None:
-                if valid_coordinates(*order.coordinates):
-                    located[order.payment_key] = Location(LocationStatus.KNOWN, order.coordinates)
-                    continue
-                located[order.payment_key] = Location(
-                    LocationStatus.UNKNOWN,
-                    detail=f"coordinates {order.coordinates} are not a real position",
-                )
-                continue
-            query = normalize_address(order.address)
-            if not query:
-                located[order.payment_key] = Location(
-                    LocationStatus.UNKNOWN, detail="no coordinates and no address text"
-                )
-            elif self._geocoder is None:
-                located[order.payment_key] = Location(
-                    LocationStatus.UNKNOWN, detail="no coordinates and no geocoder configured"
-                )
+        deliveries = [order for order in orders if order.is_delivery]
+        for order in deliveries:
+            found = self._without_lookup(order)
+            if isinstance(found, Location):
+                located[order.payment_key] = found
             else:
-                to_geocode.setdefault(query, []).append(order.payment_key)
+                to_geocode.setdefault(found, []).append(order.payment_key)
         if to_geocode:
             answers = self._resolve(list(to_geocode))
             for query, keys in to_geocode.items():
                 for key in keys:
                     located[key] = answers[query]
+        for order in deliveries:
+            location = self._plausible(order, located[order.payment_key])
+            located[order.payment_key] = location
+            if location.problem:
+                rowcheck.REPORT.problem(order.payment_key, location.problem)
         return located
+
+    def _plausible(self, order: Order, location: Location) -> Location:
+        if self._max_plausible_km is None:
+            return location
+        origin = self._origins.get(order.restaurant_id)
+        return implausible(location, origin, self._max_plausible_km) or location
+
+    def _without_lookup(self, order: Order) -> Location | str:
+        """The order's position from its own row, or the address query to geocode."""
+        if any(p.startswith(("latitude", "longitude", "only one of")) for p in order.problems):
+            return Location(LocationStatus.UNKNOWN, detail="the stored coordinates are unreadable")
+        if order.coordinates is not None:
+            if valid_coordinates(*order.coordinates):
+                return Location(LocationStatus.KNOWN, order.coordinates)
+            return Location(
+                LocationStatus.UNKNOWN,
+                detail=f"coordinates {order.coordinates} are not a real position",
+            )
+        query = normalize_address(order.address)
+        if not query:
+            return Location(LocationStatus.UNKNOWN, detail="no coordinates and no address text")
+        if self._geocoder is None:
+            return Location(
+                LocationStatus.UNKNOWN, detail="no coordinates and no geocoder configured"
+            )
+        return query
 
     def _resolve(self, queries: list[str]) -> dict[str, Location]:
         cache = store.geocode_cache
@@ -144,12 +161,15 @@ class Locator:
         except GeopyError as exc:
             log.warning("geocoder %s failed for an address: %s", self._provider, exc)
             return Location(LocationStatus.UNKNOWN, detail=f"geocoder failed: {exc}")
+        except Exception as exc:
+            # geopy's parsers trust the answer's shape: "lat": "abc", an object
+            # instead of a list or a list of strings fail with whatever Python
+            # raises (ValueError, TypeError, AttributeError ...). Whatever it is,
+            # it concerns this address only and must not stop the pass.
+            return _unreadable(f"{type(exc).__name__}: {exc}")
         if result is None:
             return Location(LocationStatus.NOT_FOUND, detail="the geocoder has no result")
-        coordinates = (float(result.latitude), float(result.longitude))
-        if not valid_coordinates(*coordinates):
-            return Location(LocationStatus.UNKNOWN, detail="the geocoder answered (0, 0)")
-        return Location(LocationStatus.GEOCODED, coordinates)
+        return _position_from(result)
 
     def _remember(self, rows: list[dict[str, Any]]) -> None:
         cache = store.geocode_cache
@@ -161,6 +181,22 @@ class Locator:
         except sa.exc.SQLAlchemyError as exc:
             # Only a cache: the next pass asks the geocoder again.
             log.warning("could not cache geocoder answers: %s", exc)
+
+
+def _unreadable(why: str) -> Location:
+    detail = f"the geocoder's answer is unreadable ({why[:200]})"
+    return Location(LocationStatus.UNKNOWN, detail=detail, problem=detail)
+
+
+def _position_from(result: Any) -> Location:
+    """The answer's position, checked: finite numbers, in range, not (0, 0)."""
+    latitude = rowcheck.real(getattr(result, "latitude", None))
+    longitude = rowcheck.real(getattr(result, "longitude", None))
+    if latitude is None or longitude is None:
+        return _unreadable("no finite latitude and longitude")
+    if not valid_coordinates(latitude, longitude):
+        return _unreadable(f"({latitude}, {longitude}) is not a real position")
+    return Location(LocationStatus.GEOCODED, (latitude, longitude))
 
 
 def _cached_location(row: sa.RowMapping) -> Location:

@@ -110,12 +110,21 @@ class PassRunner:
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
-        if geocoder_config is None:
-            return Locator(engine=self.engine, geocoder=None)
-        geocoder = build_geocoder(
-            geocoder_config.provider, geocoder_config.options, geocoder_config.timeout_seconds
+        geocoder = None
+        if geocoder_config is not None:
+            geocoder = build_geocoder(
+                geocoder_config.provider, geocoder_config.options, geocoder_config.timeout_seconds
+            )
+        return Locator(
+            engine=self.engine,
+            geocoder=geocoder,
+            provider=geocoder_config.provider if geocoder_config is not None else "",
+            origins={
+                r.id: (r.latitude, r.longitude) for r in self.config.restaurants
+                if r.latitude is not None and r.longitude is not None
+            },
+            max_plausible_km=self.config.safety.max_plausible_km,
         )
-        return Locator(engine=self.engine, geocoder=geocoder, provider=geocoder_config.provider)
 
     # --- reading and deciding ----------------------------------------------
 

@@ -36,20 +36,29 @@ and path prefix (relative, e.g. ``orders/cancel``); kinds: ``status`` (an
 error envelope with the given 5xx), ``hang`` (wait ``seconds``, then handle
 the request normally, so the action may happen after the client gave up),
 ``rate_limit`` (429), ``unauthorized`` (401), ``body`` (raw ``body`` with
-``status``, ``content_type`` and extra ``headers``) and ``drop`` (close
-without answering). A ``hang`` with ``process=False`` drops the connection
-after the wait instead of handling the request (or, with a ``status``, answers
-that error without handling it). ``trickle`` handles the
-request, then sends the answer's headers and its body one byte every
-``seconds`` (default 1), as a broken proxy can. With ``after_effect=True`` any
-other kind handles the request first (the platform acts: an order is
-cancelled, a restaurant closed) and only then answers with the fault: the
-answer is lost, the effect is not.
+``status``, ``content_type`` and extra ``headers``), ``drop`` (close
+without answering) and ``echo`` (handle the request normally, but send its
+headers back as response headers, ``Access-Token`` included, as a debugging
+proxy might). A ``hang`` with ``process=False`` drops the connection after
+the wait instead of handling the request (or, with a ``status``, answers that
+error without handling it). ``trickle`` handles the request, then sends the
+answer's headers and its body one byte every ``seconds`` (default 1), as a
+broken proxy can. With ``after_effect=True`` any other kind handles the
+request first (the platform acts: an order is cancelled, a restaurant
+closed) and only then answers with the fault: the answer is lost, the
+effect is not.
+
+The geocoder (``GET /search``, Nominatim's, and ``GET /nominatim/v1/search``,
+OpenMapQuest's, which takes an api key) resolves the addresses it was given;
+any other address has no result. An address may instead be given a raw reply
+body, sent verbatim (a geocoder that answers garbage: ``"lat": "abc"``, an
+object instead of a list, ...).
 
 Control endpoints (not recorded): ``GET|DELETE /_sim/requests``,
 ``GET|POST|DELETE /_sim/faults``, ``GET|POST /_sim/orders``,
 ``GET /_sim/orders/{payment_key}``, ``GET /_sim/state``, ``POST /_sim/reset``,
-``POST /_sim/revoke-tokens``.
+``POST /_sim/revoke-tokens``, ``POST /_sim/geocoder`` (``{address, latitude,
+longitude}`` or ``{address, body}``, one or a list).
 """
 
 from __future__ import annotations
@@ -79,6 +88,8 @@ log = logging.getLogger(__name__)
 BASE_PATH = "/api/integrations/"
 CONTROL_PATH = "/_sim/"
 GEOCODER_PATH = "/search"  # Nominatim's; point geopy at domain 127.0.0.1:PORT, scheme http
+# The same answers where geopy's OpenMapQuest asks (a Nominatim that takes an api_key).
+GEOCODER_PATHS = (GEOCODER_PATH, "/nominatim/v1/search")
 DEFAULT_APP_SECRET_KEY = "sim-app-secret"  # noqa: S105 - fake, printed on purpose
 DEFAULT_REST_SECRET_KEY = "sim-rest-secret"  # noqa: S105
 DEFAULT_STATIC_TOKEN = "sim-static-token"  # noqa: S105
@@ -117,7 +128,10 @@ DEFAULT_FOODS = tuple(
         (3, "Ayran", AKAT, 60),
     )
 )  # fmt: skip
-FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop", "trickle")
+FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop", "trickle", "echo")
+# Request headers an echo fault does not send back: the answer's own framing.
+_NOT_ECHOED = frozenset({"host", "content-length", "content-type", "connection",
+                         "transfer-encoding", "keep-alive", "expect", "accept-encoding"})
 TOO_MANY = "Çok fazla istek. Lütfen 30 saniye bekleyin."
 
 
@@ -247,6 +261,7 @@ class Simulator:
         self._in_flight = 0  # API requests received and not yet answered
         # A Nominatim-compatible /search, so geocoding is testable without internet.
         self._geocoder_addresses = dict(geocoder_addresses or {})
+        self._geocoder_replies: dict[str, str] = {}  # address -> raw body, sent verbatim
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -477,6 +492,9 @@ class Simulator:
             fault = None if fault.process else Fault(
                 "status" if fault.status else "drop", status=fault.status
             )
+        echo = fault is not None and fault.kind == "echo"
+        if echo:
+            fault = None  # answered normally, with the request's headers added
         if fault is not None and not (fault.after_effect or fault.kind == "trickle"):
             reply = self._fault_reply(fault)
         else:
@@ -484,6 +502,10 @@ class Simulator:
                                  is_json=is_json)
             if fault is not None:
                 reply = self._fault_reply(fault, reply)
+        if echo and reply is not None:
+            echoed = tuple((name.title(), value) for name, value in headers.items()
+                           if name not in _NOT_ECHOED)
+            reply = replace(reply, headers=reply.headers + echoed)
         status = 0 if reply is None else reply.status
         answer = "" if reply is None else reply.body.decode("utf-8", "replace")
         with self._lock:
@@ -499,7 +521,7 @@ class Simulator:
         split = urlsplit(target)
         full_path, path = split.path, split.path.removeprefix(BASE_PATH)
         query = dict(parse_qsl(split.query))
-        if full_path == GEOCODER_PATH:
+        if full_path in GEOCODER_PATHS:
             return self._geocode(query.get("q", ""))
         if not full_path.startswith(BASE_PATH):
             return _Reply(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
@@ -511,9 +533,18 @@ class Simulator:
         with self._lock:
             self._geocoder_addresses[address] = (latitude, longitude)
 
-    def _geocode(self, query: str) -> _Reply:
+    def add_geocoder_reply(self, address: str, body: str) -> None:
+        """Make the geocoder endpoint answer ``address`` with ``body`` as it is (JSON type)."""
         with self._lock:
-            found = self._geocoder_addresses.get(" ".join(query.split()))
+            self._geocoder_replies[address] = body
+
+    def _geocode(self, query: str) -> _Reply:
+        address = " ".join(query.split())
+        with self._lock:
+            found = self._geocoder_addresses.get(address)
+            raw = self._geocoder_replies.get(address)
+        if raw is not None:
+            return _Reply(200, raw.encode())
         if found is None:
             return _json(200, [])
         latitude, longitude = found
@@ -710,6 +741,19 @@ class Simulator:
             self.reset()
             return {"reset": True}
 
+        def post_geocoder(body: Any) -> dict[str, Any]:
+            added = _many(body, "addresses")
+            for spec in added:
+                if "address" not in spec:
+                    raise ValueError("each geocoder entry needs an 'address'")
+                if "body" in spec:
+                    self.add_geocoder_reply(str(spec["address"]), str(spec["body"]))
+                else:
+                    self.add_geocoder_address(
+                        str(spec["address"]), float(spec["latitude"]), float(spec["longitude"])
+                    )
+            return {"added": len(added)}
+
         return {
             ("GET", "requests"): lambda q, b, k: {"requests": logged(q)},
             ("DELETE", "requests"): lambda q, b, k: {"cleared": self.clear_requests()},
@@ -724,6 +768,7 @@ class Simulator:
             ("GET", "state"): lambda q, b, k: self.state(),
             ("POST", "reset"): lambda q, b, k: reset(),
             ("POST", "revoke-tokens"): lambda q, b, k: {"revoked": self.revoke_tokens()},
+            ("POST", "geocoder"): lambda q, b, k: post_geocoder(b),
         }
 
 

@@ -34,6 +34,11 @@ class StockLevel:
     name: str | None
     available: bool
     quantity: int | None  # None = not counted
+    restaurant_id: str | None = None  # None = the row speaks for every restaurant
+
+    def speaks_for(self, restaurant_id: str) -> bool:
+        """A row names its restaurant's kitchen only; another's stock says nothing."""
+        return self.restaurant_id is None or self.restaurant_id == restaurant_id
 
     @property
     def unavailable(self) -> bool:
@@ -186,8 +191,9 @@ def _stock(rows: Iterable[sa.RowMapping]) -> dict[int, StockLevel]:
             rowcheck.REPORT.problem(f"stock:{rowcheck.text(row['food_id'])}",
                                     "unreadable stock row; treated as in stock")
             continue
+        owner = (rowcheck.text(row["restaurant_id"]) or "").strip() or None
         levels[food] = StockLevel(food_id=food, name=rowcheck.text(row["name"]),
-                                  available=available, quantity=quantity)
+                                  available=available, quantity=quantity, restaurant_id=owner)
     return levels
 
 
@@ -198,6 +204,35 @@ def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | No
         sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id == food_id)
     ).mappings().all()
     return _stock(rows).get(food_id)
+
+
+def _foreign_stock(restaurant_id: str, items: Iterable[Item],
+                   stock: Mapping[int, StockLevel]) -> list[str]:
+    """Items whose stock row is another restaurant's: bad data, never a shortage."""
+    foreign = {
+        item.food_id: level.restaurant_id for item in items
+        if (level := stock.get(item.food_id)) is not None and not level.speaks_for(restaurant_id)
+    }
+    return [
+        f"item food_id={food}: its stock row is restaurant {owner}'s, not {restaurant_id}'s; "
+        "ignored"
+        for food, owner in sorted(foreign.items())
+    ]
+
+
+def _orders(order_rows: Iterable[sa.RowMapping], item_rows: Iterable[Sequence[Any]],
+            stock: Mapping[int, StockLevel]) -> tuple[Order, ...]:
+    items_by_order, item_problems = _items(item_rows)
+    orders = []
+    for row in order_rows:
+        key = str(rowcheck.text(row["payment_key"]))
+        if not key:
+            continue
+        items = tuple(items_by_order.get(key, ()))
+        restaurant_id = rowcheck.text(row["restaurant_id"]) or ""
+        problems = [*item_problems.get(key, ()), *_foreign_stock(restaurant_id, items, stock)]
+        orders.append(_order_from_row(row, items, problems))
+    return tuple(orders)
 
 
 def read_snapshot(
@@ -247,12 +282,8 @@ def read_snapshot(
     ).mappings().all()
     deactivated = connection.execute(sa.select(store.food_deactivations.c.food_id)).scalars()
 
-    items_by_order, item_problems = _items(item_rows)
-    orders = tuple(
-        _order_from_row(row, tuple(items_by_order.get(key, ())), item_problems.get(key, ()))
-        for row in order_rows
-        if (key := str(rowcheck.text(row["payment_key"])))
-    )
+    stock = _stock(stock_rows)
+    orders = _orders(order_rows, item_rows, stock)
     for order in orders:
         for problem in order.problems:
             rowcheck.REPORT.problem(order.payment_key, problem)
@@ -263,7 +294,7 @@ def read_snapshot(
     return Snapshot(
         taken_at=utcnow(),
         orders=orders,
-        stock=_stock(stock_rows),
+        stock=stock,
         live_intents=dict(intent_rows),
         closures={
             row["restaurant_id"]: Closure(

@@ -252,6 +252,20 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _on_postgresql_connect(dbapi_connection: Any, _record: Any) -> None:
+    # PostgreSQL turns a naive timestamp into an instant (and an instant into a
+    # `timestamp` column's naive value) in the *session's* TimeZone, which
+    # comes from the server, the database, the role or the URL: on a server set
+    # to Europe/Istanbul a naive UTC time would be read three hours off. Naive
+    # means UTC here (contract), so every session of the store says so, last.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()  # a rolled-back SET would not stick
+
+
 def _take_over_sqlite_transactions(engine: Engine) -> None:
     """Let SQLAlchemy, not pysqlite, decide where transactions begin.
 
@@ -289,7 +303,10 @@ def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
         _take_over_sqlite_transactions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(parsed, **kwargs)
+    engine = sa.create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        sa.event.listen(engine, "connect", _on_postgresql_connect)
+    return engine
 
 
 def snapshot_reader(engine: Engine) -> sa.Connection:

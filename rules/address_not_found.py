@@ -39,8 +39,9 @@ class AddressNotFoundRule(Rule):
             return Verdict.match(location.detail, address=order.address or "")
         if location.status is LocationStatus.GEOCODED:
             return Verdict.no_match("the geocoder found the address")
-        # A geocoder that failed or timed out is "unknown", never "not found".
-        return Verdict.skipped(location.detail)
+        # A geocoder that failed or timed out, or an implausible answer, is
+        # "unknown", never "not found".
+        return Verdict.skipped(location.detail, **location.evidence)
 
     def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
         problems = super().validate_against(config, at=at)

@@ -8,12 +8,11 @@ when a geocoder is configured and skipped otherwise. Evidence:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from daemon.location import LocationStatus
+from daemon.location import LocationStatus, geodesic_km
 from rules.base import Rule, describe_rule
 from rules.registry import registry
 from rules.verdict import Verdict
@@ -23,17 +22,6 @@ if TYPE_CHECKING:
     from daemon.config import Config
     from daemon.snapshot import Order
     from rules.context import PassContext
-
-
-@lru_cache(maxsize=200_000)
-def geodesic_km(origin: tuple[float, float], destination: tuple[float, float]) -> float:
-    """Geodesic (WGS 84) kilometres; remembered, since an order's position never moves.
-
-    The first pass pays for each order once; every later pass is a lookup.
-    """
-    from geopy.distance import geodesic  # only passes need geopy, not `check`
-
-    return float(geodesic(origin, destination).km)
 
 
 @registry.register("max_distance")
@@ -51,7 +39,9 @@ class MaxDistanceRule(Rule):
             return Verdict.skipped("the restaurant has no coordinates in rules.yaml")
         location = ctx.location(order)
         if location.coordinates is None:
-            return Verdict.skipped(f"no position for the delivery: {location.detail}")
+            return Verdict.skipped(
+                f"no position for the delivery: {location.detail}", **location.evidence
+            )
         km = geodesic_km((restaurant.latitude, restaurant.longitude), location.coordinates)
         evidence: dict[str, object] = {"distance_km": round(km, 2), "max_km": self.max_km}
         if location.status is LocationStatus.GEOCODED:
@@ -62,6 +52,18 @@ class MaxDistanceRule(Rule):
 
     def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
         problems = super().validate_against(config, at=at)
+        plausible = config.safety.max_plausible_km
+        if self.max_km >= plausible:
+            # Beyond the plausible distance a position is bad data, so this
+            # radius could never cancel anything out there.
+            problems.append(
+                Problem.error(
+                    (*at, "max_km"),
+                    f"{describe_rule(at, self.name)}: max_km {self.max_km:g} must be smaller "
+                    f"than safety.max_plausible_km ({plausible:g}); positions farther than "
+                    "that are treated as bad data",
+                )
+            )
         if not self.enabled:
             # A disabled distance rule measures nothing; operators often disable
             # it precisely because the coordinates are not known yet.

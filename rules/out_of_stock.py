@@ -1,7 +1,10 @@
 """``out_of_stock``: an order with an item the ``stock`` table says is out.
 
 An item is out of stock when its food is unavailable, or counted and fewer
-than ordered (DESIGN.md, `stock`). Evidence: ``{"food_ids": [...]}``.
+than ordered (DESIGN.md, `stock`). A stock row with a ``restaurant_id``
+speaks only for that restaurant: for another restaurant's order it is bad
+data (the snapshot logs it) and the item counts as having no stock row.
+Evidence: ``{"food_ids": [...]}``.
 """
 
 from __future__ import annotations
@@ -36,22 +39,30 @@ class OutOfStockRule(Rule):
         for item in order.items:
             if item.quantity > 0:  # a zero or negative line is bad data, never a shortage
                 ordered[item.food_id] += item.quantity
-        short = []
+        short, ignored = [], []
         for food_id, quantity in sorted(ordered.items()):
             level = ctx.snapshot.stock.get(food_id)
-            if level is not None and level.short_for(quantity):
+            if level is None:
+                continue
+            if not level.speaks_for(order.restaurant_id):
+                # Another restaurant's row (bad data, logged by the snapshot): no stock row.
+                ignored.append(food_id)
+            elif level.short_for(quantity):
                 short.append({
                     "food_id": food_id, "name": level.name, "ordered": quantity,
                     "available": level.available, "in_stock": level.quantity,
                 })
+        extra = {"ignored_food_ids": ignored} if ignored else {}
         if not short:
-            return Verdict.no_match(
-                "every item is in stock (a food without a stock row counts as in stock)"
-            )
+            why = "every item is in stock (a food without a stock row counts as in stock)"
+            if ignored:
+                why += f"; the stock rows of foods {ignored} are another restaurant's, ignored"
+            return Verdict.no_match(why, **extra)
         return Verdict.match(
             f"{len(short)} item(s) out of stock",
             food_ids=[entry["food_id"] for entry in short],
             foods=short,
+            **extra,
         )
 
     def side_effects(self, order: Order, verdict: Verdict) -> Sequence[DeactivateFood]:

@@ -100,6 +100,7 @@ def test_shipped_rules_yaml_loads_with_every_kind_and_no_warnings() -> None:
     assert config.safety.max_order_age_minutes == 180
     assert config.safety.never_cancel == ()
     assert config.safety.max_cancel_ratio is None
+    assert config.safety.max_plausible_km == 100
     (restaurant,) = config.restaurants
     assert restaurant.id == "0ca1d2b1-a199-4960-8617-83a659d890c8"
     assert (restaurant.latitude, restaurant.longitude) == (41.0493, 28.9877)
@@ -148,6 +149,7 @@ rules:
     assert config.api.base_url == DEFAULT_BASE_URL
     assert config.schedule.interval_seconds == 15
     assert config.safety.max_cancellations_per_hour == 30
+    assert config.safety.max_plausible_km == 100
     assert config.source == path
 
 
@@ -397,6 +399,35 @@ def test_phone_numbers_must_be_quoted(tmp_path: Path) -> None:
         7,
         "safety.never_cancel[0] must be text (got 05321234567); put it in quotes",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("0", "safety.max_plausible_km must be greater than 0 (got 0)"),
+        ("-5", "safety.max_plausible_km must be greater than 0 (got -5)"),
+        ('"far"', "safety.max_plausible_km must be a number greater than 0 (got string 'far')"),
+        (".inf", "safety.max_plausible_km"),
+    ],
+)
+def test_max_plausible_km_is_a_positive_number(tmp_path: Path, value: str, fragment: str) -> None:
+    path = write(tmp_path, RESTAURANT + f"safety:\n  max_plausible_km: {value}\n")
+    assert_reported(errors_of(path), path, 7, fragment)
+
+
+def test_max_plausible_km_is_configurable_and_must_exceed_max_km(tmp_path: Path) -> None:
+    rule = "rules:\n  - name: too-far\n    kind: max_distance\n    reason_id: 6\n    max_km: {}\n"
+    path = write(tmp_path, RESTAURANT + "safety:\n  max_plausible_km: 40.5\n" + rule.format(12))
+    assert load(path).safety.max_plausible_km == 40.5
+
+    # A radius beyond the plausible distance could never cancel anything out there.
+    path = write(tmp_path, RESTAURANT + "safety:\n  max_plausible_km: 40\n" + rule.format(50))
+    errors = errors_of(path)
+    assert_reported(
+        errors, path, 12, "rules[0] (too-far): max_km 50 must be smaller than "
+        "safety.max_plausible_km (40)"
+    )
+    assert len(errors) == 1, errors
 
 
 def test_reopen_below_must_be_smaller_than_max_active_orders(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geopy.distance import geodesic, great_circle
 
-from tests.world import HOME, NEAR, World, assert_cancelled, assert_untouched
+from tests.world import HOME, NEAR, World, assert_cancelled, assert_untouched, once_json
 
 MAX_KM = 7.5
 TOO_FAR = f"""\
@@ -108,3 +108,76 @@ def test_geocoded_far_address_is_cancelled_and_each_address_geocoded_once(
     assert_untouched(world, decisions, "near")
     searched = [r.query.get("q") for r in world.simulator.requests("GET", "/search")]
     assert sorted(searched) == sorted([far_address, near_address])
+
+
+ADDRESS_NOT_FOUND = """\
+  - name: address-not-found
+    kind: address_not_found
+    reason_id: 2
+"""
+SWAPPED = (NEAR[1], NEAR[0])  # latitude and longitude swapped: in the Syrian desert
+IZMIR = (38.4237, 27.1428)  # a street of the same name, about 330 km away
+
+
+def _verdicts(world: World, key: str) -> dict[str, str]:
+    """``explain KEY``: rule name -> its verdict line and the evidence line after it."""
+    explained = world.cli("explain", key)
+    assert explained.returncode == 0, explained.stderr
+    lines = explained.stdout.splitlines()
+    verdicts = {}
+    for number, line in enumerate(lines):
+        if " [" in line and line.startswith("  ") and not line.startswith("   "):
+            following = lines[number + 1] if number + 1 < len(lines) else ""
+            evidence = following if following.strip().startswith("evidence") else ""
+            verdicts[line.split(" [")[0].strip()] = f"{line}\n{evidence}"
+    assert "decision: no rule matches" in explained.stdout
+    return verdicts
+
+
+def test_implausibly_far_positions_are_bad_data_not_too_far(world: World) -> None:
+    world.configure(ADDRESS_NOT_FOUND + TOO_FAR, geocoder=True)
+    assert _km(SWAPPED) > 1_000 and 300 < _km(IZMIR) < 400
+    izmir_address, far_address = "Cumhuriyet Caddesi 1", "Kandilli Yolu 15, Üsküdar"
+    world.simulator.add_geocoder_address(izmir_address, *IZMIR)
+    world.simulator.add_geocoder_address(far_address, *FAR)
+    world.add_order("swapped", coordinates=SWAPPED)
+    world.add_order("far", coordinates=FAR)
+    world.add_order("geocoded-izmir", coordinates=None, address=izmir_address)
+    world.add_order("geocoded-far", coordinates=None, address=far_address)
+
+    decisions, stderr = once_json(world)
+
+    evidence = {"distance_km": round(_km(FAR), 2), "max_km": MAX_KM}
+    assert_cancelled(world, decisions, "far", **RULE, evidence=evidence)
+    assert_cancelled(world, decisions, "geocoded-far", **RULE, evidence=evidence)
+    assert_untouched(world, decisions, "swapped")
+    assert_untouched(world, decisions, "geocoded-izmir")
+    for key, km in (("swapped", _km(SWAPPED)), ("geocoded-izmir", _km(IZMIR))):
+        logged = [line for line in stderr.splitlines() if f"order={key} " in line]
+        assert len(logged) == 1, stderr
+        assert f"{km:.0f} km" in logged[0] and "100" in logged[0]
+
+    swapped = _verdicts(world, "swapped")
+    assert "skipped" in swapped["too-far"] and "implausible" in swapped["too-far"]
+    assert '"max_plausible_km": 100' in swapped["too-far"]
+    assert f'"implausible_km": {round(_km(SWAPPED), 2)}' in swapped["too-far"]
+    izmir = _verdicts(world, "geocoded-izmir")
+    assert "skipped" in izmir["too-far"] and "implausible" in izmir["too-far"]
+    # Found, but somewhere no delivery goes: not "not found" either.
+    assert "skipped" in izmir["address-not-found"], izmir
+    assert "implausible" in izmir["address-not-found"]
+
+
+def test_the_plausible_distance_is_configurable(world: World) -> None:
+    world.configure(TOO_FAR, max_plausible_km=12)
+    found = geodesic(kilometers=10).destination(HOME, 0)
+    ten_km = (found.latitude, found.longitude)
+    world.add_order("ten-km", coordinates=ten_km)  # beyond 7.5 km, within this operator's 12
+    world.add_order("far", coordinates=FAR)  # 15 km: more than 12, implausible here
+
+    decisions, _ = once_json(world)
+
+    assert_cancelled(world, decisions, "ten-km", **RULE,
+                     evidence={"distance_km": round(_km(ten_km), 2), "max_km": MAX_KM})
+    assert_untouched(world, decisions, "far")
+    assert '"max_plausible_km": 12' in _verdicts(world, "far")["too-far"]

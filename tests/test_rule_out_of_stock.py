@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.world import AKAT, World, assert_cancelled, assert_untouched, requests_to
+from tests.world import (
+    AKAT,
+    HALASKARGAZI,
+    World,
+    assert_cancelled,
+    assert_untouched,
+    once_json,
+    requests_to,
+)
 
 OUT_OF_STOCK = """\
   - name: out-of-stock
@@ -139,3 +147,34 @@ def test_a_skipped_order_does_not_keep_a_food_on_the_menu(world: World) -> None:
                      reason_id=1, evidence={"food_ids": [1]})
     assert [d["outcome"] for d in decisions if d["payment_key"] == "old"] == ["skipped"]
     assert _passive_calls(world) == ["foods/status-passive/1"]
+
+
+def test_a_stock_row_speaks_only_for_its_own_restaurant(world: World) -> None:
+    world.configure(OUT_OF_STOCK + "    deactivate_food: true\n")
+    world.set_stock(3, available=False, restaurant_id=AKAT)  # Akat's Ayran is gone
+    world.set_stock(2, quantity=0, restaurant_id=None)  # no restaurant: speaks for all
+    world.add_order("akat", restaurant_id=AKAT, items=[(3, 1)])
+    # A Halaskargazi order naming food 3 (a POS bug, or a food both sell): Akat's
+    # stock says nothing about Halaskargazi's kitchen.
+    world.add_order("halaskargazi", restaurant_id=HALASKARGAZI, items=[(3, 1)])
+    world.add_order("any-h", restaurant_id=HALASKARGAZI, items=[(2, 1)])
+    world.add_order("any-a", restaurant_id=AKAT, items=[(2, 1)])
+
+    decisions, stderr = once_json(world)
+
+    rule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
+    assert_cancelled(world, decisions, "akat", **rule, evidence={"food_ids": [3]})
+    assert_cancelled(world, decisions, "any-h", **rule, evidence={"food_ids": [2]})
+    assert_cancelled(world, decisions, "any-a", **rule, evidence={"food_ids": [2]})
+    assert_untouched(world, decisions, "halaskargazi")
+    assert sorted(_passive_calls(world)) == ["foods/status-passive/2", "foods/status-passive/3"]
+    # The mismatch is bad data: logged once, with the order and both restaurants.
+    logged = [line for line in stderr.splitlines() if "order=halaskargazi " in line]
+    assert len(logged) == 1, stderr
+    assert "food_id=3" in logged[0] and AKAT in logged[0] and HALASKARGAZI in logged[0]
+
+    explained = world.cli("explain", "halaskargazi")
+    assert explained.returncode == 0, explained.stderr
+    verdict = next(line for line in explained.stdout.splitlines() if "out-of-stock [" in line)
+    assert "no match" in verdict and "another restaurant" in verdict
+    assert "decision: no rule matches" in explained.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import signal
 from collections.abc import Callable
@@ -73,6 +75,107 @@ def test_no_secret_or_token_in_output_logs_ledger_or_audit(
     assert "cancelled" in once.stdout and "sipariş bulunamadı" in everything
     for secret in (APP_SECRET, REST_SECRET, *tokens):
         assert secret not in everything
+
+
+GEOCODER_KEY = "geo-k3y-Secret-77"
+STATIC_TOKEN = "static-t0ken-Secret-55"
+ADDRESS_AND_PAYMENT = PAYMENT_ONLY + """\
+  - name: address-not-found
+    kind: address_not_found
+    reason_id: 2
+"""
+
+
+def test_verbose_logs_of_every_library_never_show_a_secret(
+    tmp_path: Path, simulator_factory: Callable[..., Simulator]
+) -> None:
+    sim = simulator_factory(cooldown_seconds=0.2, app_secret_key=APP_SECRET,
+                            rest_secret_key=REST_SECRET, static_token=STATIC_TOKEN)
+    world = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}",
+                  simulator=sim)
+    # A geocoder that takes an api key (OpenMapQuest: Nominatim with ?key=...);
+    # geopy logs every request URL at DEBUG.
+    world.configure(ADDRESS_AND_PAYMENT, geocoder=True)
+    text = world.rules_path.read_text(encoding="utf-8")
+    world.rules_path.write_text(
+        text.replace("provider: nominatim", "provider: openmapquest")
+        .replace("scheme: http,", f"scheme: http, api_key: {GEOCODER_KEY},"),
+        encoding="utf-8",
+    )
+    # Every answer echoes the request's headers, Access-Token included, and
+    # httpcore logs response headers at DEBUG.
+    sim.inject_fault("echo", count=1000)
+    keys = {"DUKKANGO_ACCESS_TOKEN": "", "DUKKANGO_APP_SECRET_KEY": APP_SECRET,
+            "DUKKANGO_REST_SECRET_KEY": REST_SECRET}
+    world.add_order("failed-payment", payment_status="failed")
+    world.add_order("no-such-address", coordinates=None, address="Olmayan Sokak 9")
+
+    logged_in = run_cli("-v", "once", "-c", str(world.rules_path), env=keys)
+    world.add_order("second-pass", payment_status="failed")
+    fixed = run_cli("-v", "once", "-c", str(world.rules_path),
+                    env={"DUKKANGO_ACCESS_TOKEN": STATIC_TOKEN})
+
+    assert logged_in.returncode == 0, logged_in.stderr
+    assert fixed.returncode == 0, fixed.stderr
+    assert sorted(key for key, _ in world.cancel_calls()) == [
+        "failed-payment", "no-such-address", "second-pass"
+    ]
+    searches = world.simulator.requests("GET", "/nominatim/v1/search")
+    assert searches and all(r.query.get("key") == GEOCODER_KEY for r in searches)
+    tokens = {r.headers["access-token"] for r in world.simulator.requests()
+              if "access-token" in r.headers}
+    assert len(tokens) == 2, "a login token and the fixed one were used"
+    everything = "\n".join(r.stdout + r.stderr for r in (logged_in, fixed))
+    # The lines are there, with the secrets masked.
+    assert "OpenMapQuest.geocode" in everything and "key=***" in everything
+    assert "(b'Access-Token', b'***')" in everything
+    for secret in (APP_SECRET, REST_SECRET, GEOCODER_KEY, *tokens):
+        assert secret not in everything
+
+
+def test_the_redactor_rewrites_messages_arguments_exceptions_and_stacks() -> None:
+    """One handler, as the CLI sets it up: records of any logger pass the redactor."""
+    from daemon.redaction import Redactor
+
+    redactor = Redactor()
+    redactor.register("registered-Secret/1 x", "", "abc")  # too short ones are ignored
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redactor)
+    foreign = logging.getLogger("some.library")
+    foreign.addHandler(handler)
+    foreign.propagate = False
+    try:
+        foreign.warning("odd text %s and %r", "-registered-Secret/1 x-", {"n": 1})
+        foreign.warning("encoded: %s", "q=registered-Secret%2F1+x")
+        foreign.warning("GET https://geo.example/search?q=a&api_key=k1k1&key=k2k2&token=k3k3")
+        foreign.warning("?access_token=k4k4&password=k5k5&secret=k6k6&client_secret=k7k7#x")
+        foreign.warning("Access-Token: k8k8 and {'access-token': 'k9k9'}")
+        foreign.warning("Authorization: Bearer k10k10; postgresql://app:k11k11@db/orders")
+        try:
+            raise ValueError("boom with registered-Secret/1 x inside")
+        except ValueError:
+            foreign.exception("failed at %s", "?key=k12k12")
+        foreign.warning("with stack", stack_info=True, extra={"unused": "registered-Secret/1 x"})
+        foreign.warning("unformattable %s %s", "registered-Secret/1 x")
+        foreign.warning("short values stay: abc")
+    finally:
+        foreign.removeHandler(handler)
+        foreign.propagate = True
+    written = stream.getvalue()
+
+    assert "registered-Secret" not in written
+    for number in range(1, 13):
+        assert f"k{number}k{number}" not in written, number
+    assert "odd text -***- and {'n': 1}" in written
+    assert "encoded: q=***" in written
+    assert "?q=a&api_key=***&key=***&token=***" in written
+    assert "?access_token=***&password=***&secret=***&client_secret=***#x" in written
+    assert "Access-Token: *** and {'access-token': '***'}" in written
+    assert "Authorization: Bearer ***; postgresql://app:***@db/orders" in written
+    assert "failed at ?key=***" in written and "ValueError: boom with *** inside" in written
+    assert "Traceback" in written and "Stack (most recent call last)" in written
+    assert "unformattable" in written and "short values stay: abc" in written
 
 
 def test_systemd_credentials_are_read_from_the_credentials_directory(

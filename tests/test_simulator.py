@@ -414,6 +414,21 @@ def test_fault_kinds(
     assert call(http, sim, "GET", "restaurants/get").status_code == 200  # count=1 is used up
 
 
+def test_echo_answers_normally_and_sends_the_request_headers_back(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    sim.inject_fault("echo", count=2)
+    response = call(http, sim, "GET", "restaurants/get", headers={"X-Trace": "t-1"})
+    assert response.status_code == 200 and response.json()["status"] is True
+    assert response.headers["access-token"] == TOKEN
+    assert response.headers["x-trace"] == "t-1"
+    assert response.headers["content-type"].startswith("application/json")
+    geocoder = http.get(f"http://{sim.host}:{sim.port}/nominatim/v1/search",
+                        params={"q": "Olmayan Sokak", "key": "k"}, headers={"Access-Token": "x"})
+    assert geocoder.json() == [] and geocoder.headers["access-token"] == "x"
+    assert "access-token" not in call(http, sim, "GET", "restaurants/get").headers  # used up
+
+
 def test_drop_closes_without_an_answer(sim: Simulator, http: httpx.Client) -> None:
     sim.inject_fault("drop")
     with pytest.raises(httpx.RemoteProtocolError):
@@ -512,6 +527,27 @@ def test_control_requests_state_revoke_reset(sim: Simulator, http: httpx.Client)
     assert sim.restaurant_status(AKAT) == "Open" and sim.food_active(2)
     assert call(http, sim, "GET", "restaurants/get").status_code == 200
     assert http.get(f"{sim.control_url}/nothing").status_code == 404
+
+
+def test_control_geocoder_addresses_and_raw_replies(sim: Simulator, http: httpx.Client) -> None:
+    added = control(http, sim, "POST", "geocoder", [
+        {"address": "Dershane Sokak 4", "latitude": 41.052, "longitude": 28.99},
+        {"address": "Bozuk Sokak 1", "body": '[{"lat": "abc", "lon": "28.99"}]'},
+    ])
+    assert added == {"added": 2}
+
+    def search(address: str) -> httpx.Response:
+        return http.get(f"http://{sim.host}:{sim.port}/search", params={"q": address})
+
+    found = search("Dershane  Sokak 4")
+    assert found.json() == [{"lat": "41.052", "lon": "28.99", "display_name": "Dershane  Sokak 4"}]
+    garbage = search("Bozuk Sokak 1")
+    assert garbage.text == '[{"lat": "abc", "lon": "28.99"}]'
+    assert garbage.headers["content-type"].startswith("application/json")
+    assert search("Olmayan Sokak").json() == []
+    for bad in ({"latitude": 1, "longitude": 2}, {"address": "x", "latitude": "north"}):
+        response = http.post(f"{sim.control_url}/geocoder", json=bad)
+        assert response.status_code == 400, bad
 
 
 # --- autocancel simulator ---------------------------------------------------------------

@@ -68,7 +68,7 @@ restaurants:
   max_cancellations_per_hour: {max_per_hour}
   max_order_age_minutes: 180
   never_cancel: {never_cancel}
-rules:
+{plausible}rules:
 {rules}"""
 
 
@@ -96,6 +96,7 @@ class World:
         max_per_hour: int = 30,
         never_cancel: Iterable[str] = (),
         api_extra: dict[str, object] | None = None,
+        max_plausible_km: float | None = None,
     ) -> None:
         geocoder_block = (
             "geocoder:\n  provider: nominatim\n"
@@ -113,6 +114,8 @@ class World:
                 api_extra="".join(
                     f"  {key}: {json.dumps(value)}\n" for key, value in (api_extra or {}).items()
                 ),
+                plausible="" if max_plausible_km is None
+                else f"  max_plausible_km: {max_plausible_km}\n",
             ),
             encoding="utf-8",
         )
@@ -161,7 +164,7 @@ class World:
         return key
 
     def set_stock(self, food_id: int, *, available: bool = True, quantity: int | None = None,
-                  restaurant_id: str = HALASKARGAZI) -> None:
+                  restaurant_id: str | None = HALASKARGAZI) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(store.stock).where(store.stock.c.food_id == food_id))
             conn.execute(sa.insert(store.stock).values(
