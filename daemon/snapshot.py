@@ -97,7 +97,12 @@ class Snapshot:
     live_intents: Mapping[str, str]
     closures: Mapping[str, Closure]
     deactivated_foods: frozenset[int]
+    # A raw count, stale orders included; the load is daemon.planning's RestaurantLoad.
     active_by_restaurant: Mapping[str, int] = field(default_factory=dict)
+    # Orders read only because a command asked for them by key (``also_include``)
+    # that a pass would not read (finished, or vanished from get-current): judged
+    # for ``explain``, never part of a restaurant's load, never cancelled.
+    looked_up: frozenset[str] = frozenset()
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)
@@ -236,10 +241,14 @@ def read_snapshot(
     for order in orders:
         for problem in order.problems:
             rowcheck.REPORT.problem(order.payment_key, problem)
-    active = Counter(
-        row["restaurant_id"] for row in order_rows
+    in_pass = [
+        row for row in order_rows
         if row["status_id"] in store.ACTIVE_STATUSES and row["vanished_at"] is None
-    )
+    ]
+    active = Counter(row["restaurant_id"] for row in in_pass)
+    looked_up = {order.payment_key for order in orders} - {
+        str(rowcheck.text(row["payment_key"])) for row in in_pass
+    }
     return Snapshot(
         taken_at=utcnow(),
         orders=orders,
@@ -256,6 +265,7 @@ def read_snapshot(
         },
         deactivated_foods=frozenset(deactivated),
         active_by_restaurant=dict(active),
+        looked_up=frozenset(looked_up),
     )
 
 
