@@ -120,7 +120,9 @@ def plan_pass(
         decisions=tuple(_as_dry_run(d) if dry_run else d for d in safety.decisions),
         loads=loads,
         restaurant_actions=_restaurant_actions(rules, ctx, loads, safety, dry_run=dry_run),
-        food_deactivations=_food_deactivations(verdicts, snapshot, safety, dry_run=dry_run),
+        food_deactivations=_food_deactivations(
+            verdicts, snapshot, safety.decisions, dry_run=dry_run
+        ),
         verdicts=verdicts,
         rule_modes={rule.name: rule_mode(rule, dry_run=dry_run) for rule in rules},
         hourly_used=hourly_used,
@@ -201,8 +203,6 @@ def _restaurant_actions(
     *,
     dry_run: bool,
 ) -> tuple[tuple[RestaurantAction, Mode], ...]:
-    if safety.pass_held:
-        return ()
     return tuple(
         (action, rule_mode(rule, dry_run=dry_run))
         for rule in rules
@@ -215,16 +215,15 @@ def _restaurant_actions(
 def _food_deactivations(
     verdicts: Mapping[str, Sequence[tuple[Rule, Verdict]]],
     snapshot: Snapshot,
-    safety: SafetyResult,
+    decisions: Iterable[Decision],
     *,
     dry_run: bool,
 ) -> tuple[tuple[DeactivateFood, Mode], ...]:
     """Foods to deactivate, from every matching rule of each order whose decision goes ahead."""
     candidates: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
-    for decision in safety.decisions:
+    for decision in decisions:
+        # A held decision is not going ahead, so a held scope deactivates nothing.
         if not decision.primary or decision.outcome not in ("pending", "would_cancel"):
-            continue
-        if safety.holds(decision.order.restaurant_id):
             continue
         for rule, verdict in verdicts[decision.payment_key]:
             if not verdict.matched:

@@ -248,16 +248,32 @@ def test_a_ratio_hold_neither_closes_nor_reopens() -> None:
     assert reopens(plan([OVERLOADED, PAYMENT], context(quiet, closures=closed))) == [HAL]
 
 
-def test_a_held_restaurant_does_not_stop_another_from_closing() -> None:
-    hal = [order(f"hal-{n}", payment_status="failed") for n in range(3)]
-    akat = fill("akat-", 21, restaurant=AKAT, status=2)  # overloaded, nothing to cancel
+def test_a_held_restaurant_takes_no_side_effect_and_another_still_acts() -> None:
+    # Halaskargazi: every order would be cancelled (held), and a reopen is due.
+    hal = [
+        order("hal-stock", out_of_stock=True),
+        *(order(f"hal-{n}", payment_status="failed") for n in range(2)),
+    ]
+    closed = {
+        HAL: Closure(id=1, restaurant_id=HAL, rule="overloaded", closed_at=NOW - timedelta(hours=1))
+    }
+    # Akat: overloaded with accepted orders, and one out of stock.
+    akat = [
+        order("akat-stock", restaurant=AKAT, status=2, out_of_stock=True),
+        *fill("akat-", 21, restaurant=AKAT, status=2),
+    ]
 
     result = plan(
-        [PAYMENT, OVERLOADED], context([*hal, *akat]), limits=with_limits(max_cancel_ratio=0.5)
+        [OUT_OF_STOCK, PAYMENT, OVERLOADED],
+        context([*hal, *akat], closures=closed),
+        limits=with_limits(max_cancel_ratio=0.5),
     )
 
     assert result.held_restaurants == frozenset({HAL})
+    assert not result.held
+    assert reopens(result) == []
     assert closes(result) == [AKAT]
+    assert [f.payment_key for f, _mode in result.food_deactivations] == ["akat-stock"]
 
 
 # --- 12. stale orders are not load ---------------------------------------------------------
