@@ -191,7 +191,8 @@ class SafetySettings(_Section):
     never_cancel: Annotated[
         tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)
     ] = ()
-    # At most this share of the active orders cancelled in one pass; None = no cap.
+    # At most this share of the orders the daemon may act on cancelled in one pass,
+    # per restaurant and per pass (daemon/safety.py); None = no cap.
     max_cancel_ratio: float | None = Field(default=None, gt=0, le=1)
     # A delivery position farther than this from its restaurant (swapped
     # latitude and longitude, a same-named street in another city) is bad

@@ -1,23 +1,24 @@
-"""The rule engine: from a snapshot to one decision per order. Pure; no I/O.
+"""The rule engine: verdicts and one decision per order. Pure; no I/O.
 
 Every enabled rule gives a verdict on every order (kept for ``explain``);
 the decision for an order is the first matching *live* rule in file order,
 and matches of shadow (dry-run) rules are kept beside it as ``would_cancel``.
-Rules that judge a restaurant's whole load (congestion) run after the
-per-order rules, so they can leave alone orders that are going anyway.
+Rules that judge a restaurant's whole load (congestion) are evaluated after
+the per-order rules, on the loads the planner computes from them.
+The order of those steps, safety, and the side effects belong to
+``daemon.planning``, the one planner every command runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from daemon.ids import segment_problem
-from daemon.snapshot import Order, Snapshot
+from daemon.snapshot import Order
 from daemon.store import ACTIVE_STATUSES
-from rules.actions import DeactivateFood, RestaurantAction
-from rules.context import PassContext
+from rules.context import PassContext, RestaurantLoad
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -54,18 +55,6 @@ class Decision:
         return replace(self, outcome=outcome, evidence={**self.evidence, **evidence})
 
 
-@dataclass(frozen=True)
-class Plan:
-    decisions: tuple[Decision, ...]
-    restaurant_actions: tuple[tuple[RestaurantAction, Mode], ...] = ()
-    food_deactivations: tuple[tuple[DeactivateFood, Mode], ...] = ()
-    verdicts: Mapping[str, tuple[tuple[Rule, Verdict], ...]] = field(default_factory=dict)
-
-    @property
-    def primary(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.primary)
-
-
 def rule_mode(rule: Rule, *, dry_run: bool) -> Mode:
     return "dry_run" if dry_run or rule.dry_run else "live"
 
@@ -74,6 +63,8 @@ def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdi
     """No rule may cancel outside its statuses, a finished order, or another's restaurant."""
     if order.status_id not in ACTIVE_STATUSES:
         return Verdict.no_match(f"status {order.status_id} is not active; never cancelled")
+    if order.payment_key in ctx.snapshot.looked_up:
+        return Verdict.no_match("vanished from Dükkango's current orders; no longer active")
     if not rule.allows_status(order.status_id):
         return Verdict.no_match(
             f"status {order.status_id} is not in this rule's statuses {list(rule.statuses)}"
@@ -86,48 +77,57 @@ def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdi
     return verdict
 
 
-def evaluate(
-    rules: Sequence[Rule], ctx: PassContext, *, dry_run: bool
-) -> dict[str, list[tuple[Rule, Verdict]]]:
-    """Every enabled rule's verdict on every order in the snapshot, in file order."""
-    orders = ctx.snapshot.orders
-    by_rule: dict[int, Mapping[str, Verdict]] = {}
-    enabled = [(index, rule) for index, rule in enumerate(rules) if rule.enabled]
+# Verdicts of one pass, by the rule's index in the file, then payment_key.
+RuleVerdicts = dict[int, Mapping[str, Verdict]]
 
-    for index, rule in enabled:
-        if rule.aggregate:
-            continue
-        by_rule[index] = {
-            order.payment_key: guard(rule, order, rule.evaluate(order, ctx), ctx)
-            for order in orders
-        }
 
-    # Orders a live per-order rule will cancel anyway: load rules count them gone.
-    going = frozenset(
-        key
-        for index, rule in enabled
-        if index in by_rule and rule_mode(rule, dry_run=dry_run) == "live"
-        for key, verdict in by_rule[index].items()
-        if verdict.matched and key not in ctx.snapshot.live_intents
-    )
-    for index, rule in enabled:
-        if rule.aggregate:
-            verdicts = rule.evaluate_all(orders, ctx, going=going)
-            by_rule[index] = {
-                order.payment_key: guard(
-                    rule,
-                    order,
-                    verdicts.get(order.payment_key, Verdict.no_match("not over capacity")),
-                    ctx,
-                )
-                for order in orders
-            }
+def _enabled(rules: Sequence[Rule]) -> list[tuple[int, Rule]]:
+    return [(index, rule) for index, rule in enumerate(rules) if rule.enabled]
 
+
+def evaluate_orders(rules: Sequence[Rule], ctx: PassContext) -> RuleVerdicts:
+    """The verdicts of every enabled per-order rule (not the load rules) on every order."""
     return {
-        order.payment_key: [
+        index: {
+            order.payment_key: guard(rule, order, rule.evaluate(order, ctx), ctx)
+            for order in ctx.snapshot.orders
+        }
+        for index, rule in _enabled(rules)
+        if not rule.aggregate
+    }
+
+
+def evaluate_loads(
+    rules: Sequence[Rule], ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+) -> RuleVerdicts:
+    """The verdicts of every enabled load rule (congestion), given the pass's loads."""
+    by_rule: RuleVerdicts = {}
+    for index, rule in _enabled(rules):
+        if not rule.aggregate:
+            continue
+        verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
+        by_rule[index] = {
+            order.payment_key: guard(
+                rule,
+                order,
+                verdicts.get(order.payment_key, Verdict.no_match("not an order of a listed load")),
+                ctx,
+            )
+            for order in ctx.snapshot.orders
+        }
+    return by_rule
+
+
+def verdicts_by_order(
+    rules: Sequence[Rule], ctx: PassContext, by_rule: RuleVerdicts
+) -> dict[str, tuple[tuple[Rule, Verdict], ...]]:
+    """Every enabled rule's verdict on each order, in file order (for decisions and explain)."""
+    enabled = _enabled(rules)
+    return {
+        order.payment_key: tuple(
             (rule, by_rule[index][order.payment_key]) for index, rule in enabled
-        ]
-        for order in orders
+        )
+        for order in ctx.snapshot.orders
     }
 
 
@@ -139,15 +139,18 @@ def _other_matches(matches: Iterable[tuple[Rule, Verdict]], chosen: Rule) -> lis
     ]
 
 
-def decide_order(
-    order: Order, verdicts: Sequence[tuple[Rule, Verdict]], *, dry_run: bool
-) -> list[Decision]:
-    """The order's decision (first live match wins) and its shadow matches."""
+def decide_order(order: Order, verdicts: Sequence[tuple[Rule, Verdict]]) -> list[Decision]:
+    """The order's decision (first live match wins) and its shadow matches.
+
+    Modes are the rules' own: the global dry-run switch is applied after the
+    safety limits (daemon.planning), so a dry run decides exactly what a live
+    pass would.
+    """
     matches = [(rule, verdict) for rule, verdict in verdicts if verdict.matched]
     if not matches:
         return []
-    live = [(r, v) for r, v in matches if rule_mode(r, dry_run=dry_run) == "live"]
-    shadows = [(r, v) for r, v in matches if rule_mode(r, dry_run=dry_run) == "dry_run"]
+    live = [(r, v) for r, v in matches if not r.dry_run]
+    shadows = [(r, v) for r, v in matches if r.dry_run]
     chosen_rule, chosen_verdict = live[0] if live else shadows[0]
     evidence = dict(chosen_verdict.evidence)
     others = _other_matches(matches, chosen_rule)
@@ -177,42 +180,3 @@ def decide_order(
         if live  # without a live match the first shadow is the primary decision
     ]
     return [primary, *shadow_decisions]
-
-
-def plan_pass(rules: Sequence[Rule], ctx: PassContext, *, dry_run: bool) -> Plan:
-    """Decisions for every order not decided live before, plus the side effects."""
-    snapshot: Snapshot = ctx.snapshot
-    verdicts = evaluate(rules, ctx, dry_run=dry_run)
-    decisions: list[Decision] = []
-    # One candidate per food *and order*: which order's cancellation goes ahead
-    # is only known after safety, and the pass sends each food once (passes.py).
-    deactivations: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
-    for order in snapshot.orders:
-        if order.payment_key in snapshot.live_intents:
-            continue  # decided live before: never sent again
-        order_decisions = decide_order(order, verdicts[order.payment_key], dry_run=dry_run)
-        decisions.extend(order_decisions)
-        if not order_decisions:
-            continue
-        for rule, verdict in verdicts[order.payment_key]:
-            if not verdict.matched:
-                continue
-            for effect in rule.side_effects(order, verdict):
-                if effect.food_id not in snapshot.deactivated_foods:
-                    mode = rule_mode(rule, dry_run=dry_run)
-                    deactivations.setdefault(
-                        (effect.food_id, order.payment_key), (effect, mode)
-                    )
-
-    actions = [
-        (action, rule_mode(rule, dry_run=dry_run))
-        for rule in rules
-        if rule.enabled
-        for action in rule.restaurant_actions(ctx)
-    ]
-    return Plan(
-        decisions=tuple(decisions),
-        restaurant_actions=tuple(actions),
-        food_deactivations=tuple(deactivations.values()),
-        verdicts={key: tuple(value) for key, value in verdicts.items()},
-    )

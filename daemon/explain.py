@@ -10,15 +10,13 @@ import sqlalchemy as sa
 
 from daemon import exitcodes, ledger, store
 from daemon.config import Config
-from daemon.engine import decide_order, evaluate
-from daemon.passes import PassError, PassRunner, safety_limits
+from daemon.engine import Decision
+from daemon.passes import PassError, PassRunner
+from daemon.planning import Plan
 from daemon.reasons import reason_text
 from daemon.runtime import open_store
-from daemon.safety import apply_safety
 from daemon.snapshot import Order
-from daemon.timeutil import isoformat_z, utcnow
-from rules.base import Rule
-from rules.verdict import Verdict
+from daemon.timeutil import isoformat_z
 
 # How verdicts read to an operator: "matched", "no match", "skipped".
 VERDICT_WORDS = {"match": "matched", "no_match": "no match", "skipped": "skipped"}
@@ -35,49 +33,56 @@ def explain(config: Config, payment_key: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     try:
-        runner = PassRunner(config=config, engine=engine, executor_factory=None, dry_run=True)
+        # The very planner, limits, clock and mode a pass runs: explain cannot
+        # tell another story than the pass (or the dry run) does.
+        runner = PassRunner(config=config, engine=engine, executor_factory=None)
         snapshot = runner.read(also_include=[payment_key])
         order = snapshot.order(payment_key)
         if order is None:
-            print(f"error: no order {payment_key} in the store {store.describe_url(engine.url)}",
-                  file=sys.stderr)
+            print(
+                f"error: no order {payment_key} in the store {store.describe_url(engine.url)}",
+                file=sys.stderr,
+            )
             return exitcodes.RUNTIME_FAILURE
-        ctx = runner.context(snapshot)
+        plan = runner.plan(snapshot)
         with engine.connect() as connection:
             history = ledger.audit_rows(connection, payment_keys=[payment_key])
-            used = ledger.live_cancellations_since(connection, utcnow() - ledger.HOURLY_WINDOW)
     except (PassError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     finally:
         engine.dispose()
 
-    verdicts = evaluate(config.rules, ctx, dry_run=config.dry_run)[payment_key]
     _print_order(order)
-    _print_verdicts(config, verdicts)
+    _print_verdicts(config, plan, payment_key)
+    _print_load(config, plan, order)
     if payment_key in snapshot.live_intents:
-        print(f"decision: already decided live (outcome {snapshot.live_intents[payment_key]}); "
-              "never sent again")
+        print(
+            f"decision: already decided live (outcome {snapshot.live_intents[payment_key]}); "
+            "never sent again"
+        )
     else:
-        _print_decision(config, order, verdicts, used)
+        _print_decision(plan.decision_for(payment_key))
     _print_history(history)
     return exitcodes.OK
 
 
 def _print_order(order: Order) -> None:
     print(f"order {order.payment_key} (#{order.order_number}) restaurant {order.restaurant_id}")
-    print(f"  status {order.status_id}, {order.shipping_method or 'unknown shipping'}, "
-          f"payment {order.payment_status or 'unknown'}, created "
-          f"{isoformat_z(order.created_at) if order.created_at else 'unknown'}")
+    print(
+        f"  status {order.status_id}, {order.shipping_method or 'unknown shipping'}, "
+        f"payment {order.payment_status or 'unknown'}, created "
+        f"{isoformat_z(order.created_at) if order.created_at else 'unknown'}"
+    )
     items = ", ".join(f"{i.quantity}x {i.name or ''} (food {i.food_id})" for i in order.items)
     print(f"  items: {items or 'none'}")
 
 
-def _print_verdicts(config: Config, verdicts: Sequence[tuple[Rule, Verdict]]) -> None:
-    by_rule = {rule.name: verdict for rule, verdict in verdicts}
+def _print_verdicts(config: Config, plan: Plan, payment_key: str) -> None:
+    by_rule = {rule.name: verdict for rule, verdict in plan.verdicts[payment_key]}
     print("rules (in file order):")
     for rule in config.rules:
-        mode = "dry-run" if (config.dry_run or rule.dry_run) else "live"
+        mode = {"dry_run": "dry-run"}.get(plan.rule_modes[rule.name], "live")
         header = f"  {rule.name} [{rule.kind}, reason {rule.reason_id}, {mode}]"
         if not rule.enabled:
             print(f"{header}: disabled")
@@ -89,21 +94,38 @@ def _print_verdicts(config: Config, verdicts: Sequence[tuple[Rule, Verdict]]) ->
             print(f"      evidence {_json(dict(verdict.evidence))}")
 
 
-def _print_decision(
-    config: Config, order: Order, verdicts: Sequence[tuple[Rule, Verdict]], used: int
-) -> None:
-    decisions = decide_order(order, verdicts, dry_run=config.dry_run)
-    checked = apply_safety(decisions, safety_limits(config), now=utcnow(),
-                           live_cancellations_last_hour=used)
-    primary = next((d for d in checked if d.primary), None)
+def _print_load(config: Config, plan: Plan, order: Order) -> None:
+    load = plan.loads.get(order.restaurant_id)
+    if load is None:
+        return  # not a listed restaurant: no load of ours
+    names = {r.id: r.name for r in config.restaurants}
+    print(
+        f"load of {names.get(load.restaurant_id) or load.restaurant_id} this pass: "
+        f"{load.load} (of {load.active} active: {len(load.stale)} stale, older than "
+        f"{config.safety.max_order_age_minutes} min; {len(load.leaving)} leaving anyway)"
+    )
+    if plan.holds(order.restaurant_id):
+        scope = "this pass" if plan.held else "this restaurant"
+        print(
+            f"held: a safety brake holds {scope}; no cancellation, closure, reopening or "
+            "food change goes out for it"
+        )
+
+
+def _print_decision(primary: Decision | None) -> None:
     if primary is None:
         print("decision: no rule matches; the order is left alone")
         return
     outcome = {"pending": "would be cancelled now"}.get(primary.outcome, primary.outcome)
-    print(f"decision: {primary.rule} -> reason {primary.reason_id} "
-          f"({reason_text(primary.reason_id)}), {primary.mode}, {outcome}")
-    safety = {k: v for k, v in primary.evidence.items()
-              if k.endswith("_because") or k in ("matched", "age_minutes")}
+    print(
+        f"decision: {primary.rule} -> reason {primary.reason_id} "
+        f"({reason_text(primary.reason_id)}), {primary.mode}, {outcome}"
+    )
+    safety = {
+        k: v
+        for k, v in primary.evidence.items()
+        if k.endswith("_because") or k in ("matched", "age_minutes")
+    }
     if safety:
         print(f"      safety {_json(safety)}")
 
@@ -113,6 +135,8 @@ def _print_history(history: Sequence[sa.RowMapping]) -> None:
         return
     print("ledger:")
     for row in history:
-        print(f"  {isoformat_z(row['at'])} {row['rule']} {row['mode']} {row['outcome']}"
-              f" attempts={row['attempts']}"
-              + (f" error={row['last_error']}" if row["last_error"] else ""))
+        print(
+            f"  {isoformat_z(row['at'])} {row['rule']} {row['mode']} {row['outcome']}"
+            f" attempts={row['attempts']}"
+            + (f" error={row['last_error']}" if row["last_error"] else "")
+        )

@@ -11,8 +11,11 @@ import sqlalchemy as sa
 from daemon import exitcodes, ledger, report, store
 from daemon.config import Config
 from daemon.credentials import MissingCredentials, require_credentials
-from daemon.passes import PassError, PassRunner
+from daemon.passes import PassError, PassRunner, safety_limits
+from daemon.planning import orders_by_restaurant
 from daemon.runtime import executor_factory, open_store
+from daemon.safety import protections
+from daemon.snapshot import Snapshot, read_snapshot
 from daemon.timeutil import isoformat_z, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,7 @@ def status(config: Config) -> int:
                 .where(store.restaurant_closures.c.active_key.is_not(None))
             ).mappings().all()
             used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+            loads = _stale_by_restaurant(config, read_snapshot(connection), now)
     except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: cannot read the store: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
@@ -113,6 +117,33 @@ def status(config: Config) -> int:
     print(f"closures in force: {len(closures)}")
     for row in closures:
         print(f"  {row['restaurant_id']} closed {isoformat_z(row['closed_at'])} by {row['rule']}")
+    _print_loads(config, loads)
     limit = config.safety.max_cancellations_per_hour
     print(f"safety budget: {max(0, limit - used)} of {limit} cancellations left this hour")
     return exitcodes.OK
+
+
+def _stale_by_restaurant(
+    config: Config, snapshot: Snapshot, now: datetime
+) -> dict[str, tuple[int, int]]:
+    """(active, stale) orders per listed restaurant, by the planner's own definitions.
+
+    The rest of a load (the orders leaving) needs the rules' verdicts, positions
+    included; ``explain`` shows a restaurant's whole load as the pass computes it.
+    """
+    limits = safety_limits(config)
+    restaurant_ids = [r.id for r in config.restaurants]
+    counts = {}
+    for restaurant_id, orders in orders_by_restaurant(snapshot, restaurant_ids).items():
+        protected = protections(orders, limits, now)
+        counts[restaurant_id] = (len(orders), sum(1 for p in protected.values() if p.stale))
+    return counts
+
+
+def _print_loads(config: Config, loads: dict[str, tuple[int, int]]) -> None:
+    age = config.safety.max_order_age_minutes
+    print("orders by restaurant:")
+    for restaurant in config.restaurants:
+        active, stale = loads.get(restaurant.id, (0, 0))
+        print(f"  {restaurant.name or restaurant.id} ({restaurant.id}): {active} active, "
+              f"{stale} stale (older than {age} min; not counted as load, never cancelled)")

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from daemon import ledger, store
-from daemon.engine import Decision, Mode, Plan, plan_pass
+from daemon.engine import Decision, Mode
 from daemon.geo import Locator, build_geocoder
+from daemon.planning import Plan, plan_pass
 from daemon.rejudge import rejudge
-from daemon.safety import SafetyLimits, apply_safety
+from daemon.safety import SafetyLimits
 from daemon.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects
 from daemon.snapshot import Snapshot, read_snapshot, read_stock_level
 from daemon.timeutil import utcnow
@@ -154,8 +155,25 @@ class PassRunner:
             geocoding_enabled=self._locator.geocoding_enabled,
         )
 
+    def hourly_usage(self, now: datetime) -> int:
+        """Live cancellations in the rolling hour before the pass clock ``now``."""
+        try:
+            with self.engine.connect() as connection:
+                return ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+        except sa.exc.SQLAlchemyError as exc:
+            raise PassError(f"cannot read the ledger: {exc}") from exc
+
+    def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
+        """The one planner, with this runner's rules, limits and mode (daemon.planning)."""
+        return plan_pass(
+            self.config.rules, ctx, safety_limits(self.config),
+            hourly_used=hourly_used, dry_run=self.dry_run,
+        )
+
     def plan(self, snapshot: Snapshot) -> Plan:
-        return plan_pass(self.config.rules, self.context(snapshot), dry_run=self.dry_run)
+        """What a pass on ``snapshot`` would do (``explain`` and the benchmarks use it)."""
+        ctx = self.context(snapshot)
+        return self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
 
     # --- one pass -----------------------------------------------------------
 
@@ -217,17 +235,18 @@ class PassRunner:
             ([], []) if self.dry_run or self._executor_factory is None else self._recover()
         )
         snapshot = self.read()
-        plan = self.plan(snapshot)
-        now = utcnow()
+        ctx = self.context(snapshot)
+        plan = self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
+        now = plan.now  # one pass clock, for the plan and the ledger alike
         circuit_open = self._breaker is not None and self._breaker.is_open
         try:
             with store.writer(self.engine) as connection, connection.begin():
                 used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
-                checked = apply_safety(
-                    plan.decisions, safety_limits(self.config), now=now,
-                    live_cancellations_last_hour=used,
-                    active_orders=sum(snapshot.active_by_restaurant.values()),
-                )
+                if used != plan.hourly_used:
+                    # Another daemon cancelled since the budget was read: plan again
+                    # (pure and quick) on what it left, inside the write lock.
+                    plan = self.plan_for(ctx, hourly_used=used)
+                checked = list(plan.decisions)
                 if circuit_open:
                     # Nothing can be sent now: decide again once the API answers.
                     checked = [d for d in checked if not ledger.is_intent(d)]

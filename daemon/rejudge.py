@@ -10,7 +10,6 @@ qualifies, the call is not sent and the evidence says what changed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +72,9 @@ def rejudge(
     if not verdict.matched:
         return _changed(decision, ctx, verdict.why or f"rule {rule.name!r} no longer matches",
                         rule_verdict=verdict.kind.value)
-    problem = protection(replace(decision, order=order), limits, now)
-    if problem is not None:
-        return _changed(decision, ctx, "a safety protection applies now", safety=problem)
+    protected = protection(order, limits, now)
+    if protected is not None:
+        return _changed(decision, ctx, "a safety protection applies now",
+                        safety=dict(protected.evidence))
     return None
 

@@ -7,9 +7,9 @@ thousand, and rules are plain functions of immutable data.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -103,7 +103,10 @@ class Snapshot:
     live_intents: Mapping[str, str]
     closures: Mapping[str, Closure]
     deactivated_foods: frozenset[int]
-    active_by_restaurant: Mapping[str, int] = field(default_factory=dict)
+    # Orders read only because a command asked for them by key (``also_include``)
+    # that a pass would not read (finished, or vanished from get-current): judged
+    # for ``explain``, never part of a restaurant's load, never cancelled.
+    looked_up: frozenset[str] = frozenset()
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)
@@ -287,10 +290,13 @@ def read_snapshot(
     for order in orders:
         for problem in order.problems:
             rowcheck.REPORT.problem(order.payment_key, problem)
-    active = Counter(
-        row["restaurant_id"] for row in order_rows
+    in_pass = [
+        row for row in order_rows
         if row["status_id"] in store.ACTIVE_STATUSES and row["vanished_at"] is None
-    )
+    ]
+    looked_up = {order.payment_key for order in orders} - {
+        str(rowcheck.text(row["payment_key"])) for row in in_pass
+    }
     return Snapshot(
         taken_at=utcnow(),
         orders=orders,
@@ -306,7 +312,7 @@ def read_snapshot(
             for row in closure_rows
         },
         deactivated_foods=frozenset(deactivated),
-        active_by_restaurant=dict(active),
+        looked_up=frozenset(looked_up),
     )
 
 

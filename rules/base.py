@@ -37,7 +37,7 @@ from rules.yamlsource import Problem, YamlPath
 if TYPE_CHECKING:
     from daemon.config import Config
     from daemon.snapshot import Order
-    from rules.context import PassContext
+    from rules.context import PassContext, RestaurantLoad
 
 # Status ids an automatic rule may cancel (DESIGN.md, `orders.status_id`).
 CANCELABLE_STATUSES: Final = {1: "received", 2: "confirmed", 16: "in delivery"}
@@ -141,9 +141,9 @@ class Rule(BaseModel):
         raise NotImplementedError(f"{type(self).__name__} does not evaluate single orders")
 
     def evaluate_all(
-        self, orders: Sequence[Order], ctx: PassContext, *, going: frozenset[str]
+        self, orders: Sequence[Order], ctx: PassContext, *, loads: Mapping[str, RestaurantLoad]
     ) -> Mapping[str, Verdict]:
-        """Verdicts for all orders at once; ``going`` are orders other live rules cancel."""
+        """Verdicts for all orders at once, given each listed restaurant's load this pass."""
         return {order.payment_key: self.evaluate(order, ctx) for order in orders}
 
     def rejudge(self, order: Order, ctx: PassContext) -> Verdict:
@@ -159,8 +159,10 @@ class Rule(BaseModel):
         """Menu changes to make when this rule's match on ``order`` goes ahead."""
         return ()
 
-    def restaurant_actions(self, ctx: PassContext) -> Sequence[RestaurantAction]:
-        """Restaurants to close or reopen in this pass."""
+    def restaurant_actions(
+        self, ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+    ) -> Sequence[RestaurantAction]:
+        """Restaurants to close or reopen in this pass, judged on the same loads as the orders."""
         return ()
 
     def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:

@@ -1,16 +1,18 @@
 """``congestion``: more active orders than a restaurant can cook.
 
-Per restaurant, active orders (status 1, 2, 16) over ``max_active_orders``
-close the restaurant once (when ``close_restaurant``) and cancel the newest
-status-1 orders beyond capacity. Reopening has hysteresis: only below
-``reopen_below``, never sooner than ``min_closed_minutes`` after closing, and
-never for a restaurant someone else closed. Evidence:
-``{"active_orders": 23, "max_active_orders": 20}``.
+Per restaurant, a load over ``max_active_orders`` closes the restaurant once
+(when ``close_restaurant``) and cancels the newest status-1 orders beyond
+capacity. Reopening has hysteresis: only below ``reopen_below``, never sooner
+than ``min_closed_minutes`` after closing, and never for a restaurant someone
+else closed. The load is the planner's :class:`rules.context.RestaurantLoad`:
+active orders (status 1, 2, 16), less stale ones (older than
+``max_order_age_minutes``), less the ones leaving anyway. Evidence:
+``{"active_orders": 23, "max_active_orders": 20, "stale_orders": 0, "leaving_orders": 1}``
+(``active_orders`` is that load).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,8 +26,8 @@ from rules.registry import registry
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
-    from daemon.snapshot import Order
-    from rules.context import PassContext
+    from daemon.snapshot import Closure, Order
+    from rules.context import PassContext, RestaurantLoad
 
 
 def default_reopen_below(max_active_orders: int) -> int:
@@ -75,59 +77,15 @@ class CongestionRule(Rule):
 
     aggregate: ClassVar[bool] = True
 
-    def _load(self, count: int) -> dict[str, int]:
-        return {"active_orders": count, "max_active_orders": self.max_active_orders}
+    def _evidence(self, load: RestaurantLoad) -> dict[str, int]:
+        return {**load.evidence(), "max_active_orders": self.max_active_orders}
 
     def evaluate_all(
-        self, orders: Sequence[Order], ctx: PassContext, *, going: frozenset[str]
+        self, orders: Sequence[Order], ctx: PassContext, *, loads: Mapping[str, RestaurantLoad]
     ) -> Mapping[str, Verdict]:
-        by_restaurant: dict[str, list[Order]] = defaultdict(list)
-        for order in orders:
-            if order.status_id in ACTIVE_STATUSES:
-                by_restaurant[order.restaurant_id].append(order)
         verdicts: dict[str, Verdict] = {}
-        for active in by_restaurant.values():
-            count = len(active)
-            load = self._load(count)
-            if count <= self.max_active_orders:
-                for order in active:
-                    verdicts[order.payment_key] = Verdict.no_match(
-                        f"{count} active orders, capacity {self.max_active_orders}", **load
-                    )
-                continue
-            # Orders other rules cancel this pass, and orders whose cancellation
-            # is already sent or on its way (perhaps by another daemon), lower
-            # the load; choosing others in their place would cancel too many.
-            leaving = going | {
-                key for key, outcome in ctx.snapshot.live_intents.items()
-                if outcome in ("pending", "cancelled")
-            }
-            staying = [o for o in active if o.payment_key not in leaving]
-            excess = len(staying) - self.max_active_orders
-            # Newest received orders go first: the least work is lost, and older
-            # customers have waited longest. Unknown order times are never picked.
-            candidates = sorted(
-                (o for o in staying
-                 if o.status_id == RECEIVED and RECEIVED in self.statuses
-                 and o.created_at is not None
-                 and o.payment_key not in ctx.snapshot.live_intents),
-                key=lambda o: (o.created_at, o.order_number or 0, o.payment_key),
-                reverse=True,
-            )
-            chosen = {o.payment_key for o in candidates[: max(0, excess)]}
-            for order in active:
-                if order.payment_key in chosen:
-                    verdicts[order.payment_key] = Verdict.match(
-                        f"one of the {len(chosen)} newest received orders beyond capacity",
-                        **load,
-                    )
-                else:
-                    verdicts[order.payment_key] = Verdict.no_match(
-                        f"{count} active orders over capacity {self.max_active_orders}, but "
-                        "this order is kept (older, already accepted, or cancelled by another "
-                        "rule)",
-                        **load,
-                    )
+        for load in loads.values():
+            verdicts.update(self._judge(load))
         return verdicts
 
     def rejudge(self, order: Order, ctx: PassContext) -> Verdict:
@@ -146,7 +104,7 @@ class CongestionRule(Rule):
             if o.restaurant_id == order.restaurant_id and o.status_id in ACTIVE_STATUSES
             and o.payment_key not in leaving
         ]
-        load = self._load(len(staying))
+        load = {"active_orders": len(staying), "max_active_orders": self.max_active_orders}
         if len(staying) <= self.max_active_orders:
             return Verdict.no_match(
                 f"the restaurant is no longer over capacity ({len(staying)} active orders "
@@ -157,27 +115,100 @@ class CongestionRule(Rule):
                                     **load)
         return Verdict.match("still beyond capacity", **load)
 
-    def restaurant_actions(self, ctx: PassContext) -> Sequence[RestaurantAction]:
-        snapshot = ctx.snapshot
+    def _judge(self, load: RestaurantLoad) -> dict[str, Verdict]:
+        """Every active order of one restaurant: chosen, kept, or not part of the load."""
+        evidence = self._evidence(load)
+        verdicts = {key: Verdict.no_match(_STALE, **evidence) for key in load.stale}
+        verdicts.update({key: Verdict.no_match(_LEAVING, **evidence) for key in load.leaving})
+        excess = load.load - self.max_active_orders
+        if excess <= 0:
+            why = f"{load.load} orders of load, capacity {self.max_active_orders}"
+            verdicts.update(
+                {o.payment_key: Verdict.no_match(why, **evidence) for o in load.staying}
+            )
+            return verdicts
+        chosen = {o.payment_key for o in self._newest_received(load)[:excess]}
+        kept = (
+            f"{load.load} orders of load over capacity {self.max_active_orders}, but this order "
+            "is kept (older, already accepted, protected by safety, or of unknown time)"
+        )
+        for order in load.staying:
+            verdicts[order.payment_key] = (
+                Verdict.match(
+                    f"one of the {len(chosen)} newest received orders beyond capacity", **evidence
+                )
+                if order.payment_key in chosen
+                else Verdict.no_match(kept, **evidence)
+            )
+        return verdicts
+
+    def _newest_received(self, load: RestaurantLoad) -> list[Order]:
+        """Orders congestion may cancel, newest first.
+
+        Newest received orders go first: the least work is lost, and older
+        customers have waited longest. Only orders the daemon may act on
+        (safety allows it; never decided live) are candidates, so the orders
+        chosen are the orders that actually leave; that excludes unknown times.
+        """
+        candidates = [
+            o
+            for o in load.staying
+            if o.status_id == RECEIVED
+            and RECEIVED in self.statuses
+            and o.payment_key in load.actionable
+            and o.created_at is not None
+        ]
+        return sorted(
+            candidates,
+            key=lambda o: (o.created_at, o.order_number or 0, o.payment_key),
+            reverse=True,
+        )
+
+    def restaurant_actions(
+        self, ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+    ) -> Sequence[RestaurantAction]:
+        # The same load as the choice of orders above: after the orders leaving
+        # anyway, before congestion's own cancellations. Overloaded means both
+        # "cancel the excess" and "close"; a restaurant whose excess is all
+        # accepted orders is closed with nothing cancelled.
         actions: list[RestaurantAction] = []
-        for restaurant_id in sorted(set(snapshot.active_by_restaurant) | set(snapshot.closures)):
-            if restaurant_id not in ctx.restaurants:
-                continue  # not ours to open or close
-            count = snapshot.active_by_restaurant.get(restaurant_id, 0)
-            closure = snapshot.closures.get(restaurant_id)
-            if closure is None:
-                if self.close_restaurant and count > self.max_active_orders:
-                    actions.append(CloseRestaurant(restaurant_id, self.name, self._load(count)))
-                continue
-            if closure.rule != self.name:
-                continue  # another congestion rule owns this closure
-            closed_for = ctx.now - closure.closed_at
-            if count < self.reopen_below and closed_for >= timedelta(
-                minutes=self.min_closed_minutes
-            ):
-                actions.append(ReopenRestaurant(
-                    restaurant_id, self.name, closure.id,
-                    {**self._load(count), "reopen_below": self.reopen_below,
-                     "closed_minutes": round(closed_for.total_seconds() / 60, 1)},
-                ))
+        for restaurant_id, load in sorted(loads.items()):
+            action = self._open_or_close(ctx, load, ctx.snapshot.closures.get(restaurant_id))
+            if action is not None:
+                actions.append(action)
         return actions
+
+    def _open_or_close(
+        self, ctx: PassContext, load: RestaurantLoad, closure: Closure | None
+    ) -> RestaurantAction | None:
+        if closure is None:
+            if self.close_restaurant and load.load > self.max_active_orders:
+                return CloseRestaurant(load.restaurant_id, self.name, self._evidence(load))
+            return None
+        if closure.rule != self.name:
+            return None  # another congestion rule owns this closure
+        closed_for = ctx.now - closure.closed_at
+        if load.load >= self.reopen_below or closed_for < timedelta(
+            minutes=self.min_closed_minutes
+        ):
+            return None
+        return ReopenRestaurant(
+            load.restaurant_id,
+            self.name,
+            closure.id,
+            {
+                **self._evidence(load),
+                "reopen_below": self.reopen_below,
+                "closed_minutes": round(closed_for.total_seconds() / 60, 1),
+            },
+        )
+
+
+_STALE = (
+    "older than max_order_age_minutes: abandoned in the POS, not counted as load "
+    "and never cancelled"
+)
+_LEAVING = (
+    "leaving anyway (cancelled by another rule this pass, or its cancellation is already "
+    "on its way): not counted as load"
+)

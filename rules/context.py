@@ -1,4 +1,10 @@
-"""Everything a rule may look at during one pass, read-only."""
+"""Everything a rule may look at during one pass, read-only.
+
+:class:`RestaurantLoad` is computed once per pass by the planner
+(``daemon.planning``) and handed to every consumer: congestion's choice of
+orders, its close/reopen decision, ``explain`` and ``status``. Nobody counts
+a restaurant's orders a second time, so nobody counts them differently.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,41 @@ class Place(Protocol):
     def latitude(self) -> float | None: ...
     @property
     def longitude(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RestaurantLoad:
+    """One listed restaurant's orders in one pass, and what the kitchen still has to cook.
+
+    ``active`` orders (status 1, 2, 16) split into ``stale`` ones (older than
+    ``max_order_age_minutes``: abandoned in the POS, not cooking), ``leaving``
+    ones (cancelled this pass by a live per-order rule and not protected by
+    safety, or with a live cancellation already pending or confirmed), and the
+    ``staying`` rest: the load. ``actionable`` are the active orders the daemon
+    may act on at all (safety allows it, never decided live before): what the
+    ``max_cancel_ratio`` brake counts, and where congestion may choose.
+    """
+
+    restaurant_id: str
+    active: int
+    stale: frozenset[str]
+    leaving: frozenset[str]
+    staying: tuple[Order, ...]
+    actionable: frozenset[str]
+
+    @property
+    def load(self) -> int:
+        """The number compared with capacities: active, less stale, less leaving."""
+        return len(self.staying)
+
+    def evidence(self) -> dict[str, int]:
+        # active_orders is the load itself (the contract's example compares it
+        # with max_active_orders); the counts left out of it are shown beside.
+        return {
+            "active_orders": self.load,
+            "stale_orders": len(self.stale),
+            "leaving_orders": len(self.leaving),
+        }
 
 
 @dataclass(frozen=True)
