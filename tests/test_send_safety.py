@@ -433,3 +433,20 @@ def test_a_food_back_in_stock_is_not_deactivated_on_retry(world: World) -> None:
 
     assert requests_to(world, "PUT", "foods/status-passive/2") == []
     assert world.simulator.food_active(2)
+
+
+def test_no_call_starts_after_the_pass_deadline() -> None:
+    from daemon.api import DukkangoClient
+    from daemon.executor import Executor, NotSent
+
+    now = [0.0]
+    calls: list[str] = []
+    client = DukkangoClient(base_url="http://127.0.0.1:9", access_token="t")
+    with Executor(client=client, deadline_seconds=30, clock=lambda: now[0]) as executor:
+        assert executor.attempt(lambda: calls.append("early"), what="early").ok
+        now[0] = 31.0
+        late = executor.attempt(lambda: calls.append("late"), what="late", mutation=True)
+
+    assert calls == ["early"]
+    assert isinstance(late.error, NotSent) and "ran out of time" in str(late.error)
+    assert not late.answer_lost  # surely not sent: a later pass decides afresh
