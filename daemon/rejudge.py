@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from daemon.engine import Decision, guard, rule_mode
-from daemon.safety import SafetyLimits, protection
+from daemon.planning import IN_FLIGHT, restaurant_loads
+from daemon.safety import SafetyLimits, protection, protections
 
 if TYPE_CHECKING:
     from rules.base import Rule
-    from rules.context import PassContext
+    from rules.context import PassContext, RestaurantLoad
 
 
 def _now_facts(decision: Decision, ctx: PassContext) -> dict[str, Any]:
@@ -38,6 +39,18 @@ def _changed(decision: Decision, ctx: PassContext, change: str, **more: Any) -> 
         "may_have_reached_platform": decision.uncertain_sends > 0,
         **more,
     }
+
+
+def _load_now(
+    decision: Decision, ctx: PassContext, limits: SafetyLimits, now: datetime
+) -> RestaurantLoad | None:
+    """The restaurant's load now: every order on its way out but this one leaves."""
+    leaving = frozenset(
+        key for key, outcome in ctx.snapshot.live_intents.items()
+        if outcome in IN_FLIGHT and key != decision.payment_key
+    )
+    loads = restaurant_loads(ctx, protections(ctx.snapshot.orders, limits, now), leaving)
+    return loads.get(decision.order.restaurant_id)
 
 
 def _rule_change(name: str, rule: Rule | None, *, dry_run: bool) -> str | None:
@@ -68,7 +81,8 @@ def rejudge(
     order = ctx.snapshot.order(decision.payment_key)
     if order is None:
         return _changed(decision, ctx, "the order is no longer in the store")
-    verdict = guard(rule, order, rule.rejudge(order, ctx), ctx)
+    load = _load_now(decision, ctx, limits, now) if rule.aggregate else None
+    verdict = guard(rule, order, rule.rejudge(order, ctx, load), ctx)
     if not verdict.matched:
         return _changed(decision, ctx, verdict.why or f"rule {rule.name!r} no longer matches",
                         rule_verdict=verdict.kind.value)

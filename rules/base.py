@@ -146,12 +146,13 @@ class Rule(BaseModel):
         """Verdicts for all orders at once, given each listed restaurant's load this pass."""
         return {order.payment_key: self.evaluate(order, ctx) for order in orders}
 
-    def rejudge(self, order: Order, ctx: PassContext) -> Verdict:
+    def rejudge(self, order: Order, ctx: PassContext, load: RestaurantLoad | None) -> Verdict:
         """The verdict again, on current data, right before the cancellation is sent.
 
-        ``ctx.snapshot`` holds at least the order's restaurant, and the order's
-        own intent is among ``live_intents``. Per-order rules judge as in a
-        pass; a load rule asks whether the order still must go.
+        ``ctx.snapshot`` holds at least the order's restaurant; ``load`` is its
+        load now, counting every other order already on its way out (not this
+        one). Per-order rules judge as in a pass; a load rule asks whether the
+        order still must go.
         """
         return self.evaluate(order, ctx)
 

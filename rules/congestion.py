@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from daemon.statuses import ACTIVE_STATUSES, RECEIVED
+from daemon.statuses import RECEIVED
 from rules.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
 from rules.base import Rule
 from rules.registry import registry
@@ -88,32 +88,25 @@ class CongestionRule(Rule):
             verdicts.update(self._judge(load))
         return verdicts
 
-    def rejudge(self, order: Order, ctx: PassContext) -> Verdict:
+    def rejudge(self, order: Order, ctx: PassContext, load: RestaurantLoad | None) -> Verdict:
         """Still beyond capacity, counting every other order already leaving?
 
         Not "is it still among the newest": an order arriving meanwhile would
         otherwise push the chosen one out, pass after pass, and an overloaded
         restaurant would never shed load.
         """
-        leaving = {
-            key for key, outcome in ctx.snapshot.live_intents.items()
-            if outcome in ("pending", "cancelled") and key != order.payment_key
-        }
-        staying = [
-            o for o in ctx.snapshot.orders
-            if o.restaurant_id == order.restaurant_id and o.status_id in ACTIVE_STATUSES
-            and o.payment_key not in leaving
-        ]
-        load = {"active_orders": len(staying), "max_active_orders": self.max_active_orders}
-        if len(staying) <= self.max_active_orders:
+        if load is None:
+            return Verdict.no_match("the restaurant is not in rules.yaml any more")
+        evidence = self._evidence(load)
+        if load.load <= self.max_active_orders:
             return Verdict.no_match(
-                f"the restaurant is no longer over capacity ({len(staying)} active orders "
-                f"staying, capacity {self.max_active_orders})", **load,
+                f"the restaurant is no longer over capacity ({load.load} orders of load, "
+                f"capacity {self.max_active_orders})", **evidence,
             )
         if order.status_id != RECEIVED or order.created_at is None:
             return Verdict.no_match(f"status {order.status_id}: no longer a received order",
-                                    **load)
-        return Verdict.match("still beyond capacity", **load)
+                                    **evidence)
+        return Verdict.match("still beyond capacity", **evidence)
 
     def _judge(self, load: RestaurantLoad) -> dict[str, Verdict]:
         """Every active order of one restaurant: chosen, kept, or not part of the load."""
