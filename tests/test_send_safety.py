@@ -13,7 +13,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,6 +70,26 @@ def start(world: World, *args: str) -> subprocess.Popen[str]:
         [*autocancel_executable(), command, "-c", str(world.rules_path), *rest],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+@contextmanager
+def running(world: World, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """A CLI process for the duration of the block; killed if the test left it running."""
+    process = start(world, *args)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def stop_promptly(process: subprocess.Popen[str]) -> None:
+    """SIGTERM ends the daemon within seconds, whatever it was waiting for."""
+    stopped_at = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    assert time.monotonic() - stopped_at < 8
 
 
 def platform_cancelled(world: World) -> list[str]:
@@ -291,8 +312,7 @@ def test_an_intent_whose_owner_waits_out_429s_is_not_taken_over(world: World) ->
     world.configure(PAYMENT_FAILED, max_attempts=3)
     world.add_order("busy", payment_status="failed")
     world.simulator.inject_fault("rate_limit", count=100, path_prefix="orders/cancel/")
-    owner = start(world, "run")
-    try:
+    with running(world, "run") as owner:
         wait_until(lambda: len(cancel_requests_for(world, "busy")) == 1, "the first 429")
         # Time passes while the owner waits: its intent looks old ...
         run_sql(world, "UPDATE ledger SET updated_at = datetime('now', '-2 hours') "
@@ -304,15 +324,7 @@ def test_an_intent_whose_owner_waits_out_429s_is_not_taken_over(world: World) ->
         assert second.returncode == 0, second.stderr
         assert second.stdout.strip() == ""
         assert len(cancel_requests_for(world, "busy")) == 1
-        # SIGTERM interrupts the owner's 30 s wait at once.
-        stopped_at = time.monotonic()
-        owner.send_signal(signal.SIGTERM)
-        assert owner.wait(timeout=10) == 0
-        assert time.monotonic() - stopped_at < 8
-    finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait()
+        stop_promptly(owner)  # SIGTERM interrupts the owner's 30 s wait at once
     world.simulator.clear_faults()
 
     decisions, _ = once_json(world)  # the owner stopped: the order is sent once more, once
@@ -354,19 +366,11 @@ def test_sigterm_stops_the_daemon_during_a_trickling_answer(world: World) -> Non
     world.add_order("trickle", payment_status="failed")
     world.simulator.inject_fault("trickle", count=100, seconds=1, method="PUT",
                                  path_prefix="orders/cancel/")
-    daemon = start(world, "run")
-    try:
+    with running(world, "run") as daemon:
         # The simulator records a request once it has acted on it; the answer
         # then trickles out on the wire.
         wait_until(lambda: len(cancel_requests_for(world, "trickle")) == 1, "the trickle")
-        stopped_at = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=15) == 0
-        assert time.monotonic() - stopped_at < 8
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+        stop_promptly(daemon)
     [row] = ledger_rows(world, "trickle")
     assert row["outcome"] == "pending"  # the answer was lost: counted as sent
 
