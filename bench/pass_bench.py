@@ -17,6 +17,11 @@ steady pass
     Median of N passes of one ``PassRunner(..., dry_run=True)`` after a warm-up.
 orders/s
     Active orders / steady pass.
+raw floor
+    ``bench.floor``: one statement through the plain driver (active orders
+    joined with items and stock), rows to tuples, a haversine per delivery and
+    the same decisions counted, in plain Python (median of N). Every pass
+    figure is also printed as a ratio to it: the least any pass must do.
 floor
     ``read_snapshot`` inside ``store.snapshot_reader`` (median of N): the
     snapshot query with its conversion to ``Order`` objects, which any pass pays.
@@ -27,7 +32,9 @@ statements
     ``before_cursor_execute`` events during one steady pass (an executemany
     counts once).
 once
-    ``autocancel once --dry-run -c rules.yaml`` as a subprocess: wall time,
+    ``autocancel once --dry-run -c rules.yaml`` as a subprocess, on the chain
+    store and on an empty store with the same rules file; ``(once - once on
+    the empty store) / raw floor`` is the cold pass's cost in floors. Wall time,
     start-up to first pass (the pass's ``passes.started_at`` minus the spawn
     time) and peak RSS (``os.wait4`` rusage).
 idle CPU
@@ -60,7 +67,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.generate import Generated, StoreSpec, default_rules_path, drop_store, generate
+from bench.floor import FloorRules
+from bench.floor import measure as measure_raw_floor
+from bench.generate import (
+    Generated,
+    StoreSpec,
+    create_empty_store,
+    default_rules_path,
+    drop_store,
+    generate,
+)
 from daemon import store
 from daemon.config import load_config
 from daemon.passes import PassRunner
@@ -340,6 +356,8 @@ class Result:
     steady_pass_s: float
     steady_passes: list[float]
     orders_per_s: float
+    raw_floor_s: float
+    raw_floor_decisions: int
     floor_s: float
     bare_sql_s: float
     pass_over_floor: float
@@ -347,7 +365,16 @@ class Result:
     statements: int
     snapshot_statements: int
     once: dict[str, float]
+    once_empty: dict[str, float]
     idle: dict[str, float] | None
+
+    @property
+    def steady_over_raw(self) -> float:
+        return self.steady_pass_s / self.raw_floor_s
+
+    @property
+    def once_over_raw(self) -> float:
+        return (self.once["wall_s"] - self.once_empty["wall_s"]) / self.raw_floor_s
 
 
 def bench_store(
@@ -391,7 +418,21 @@ def bench_store(
     finally:
         engine.dispose()
 
+    raw_floor, raw_all, raw_decisions = measure_raw_floor(
+        url, FloorRules.from_file(rules), repeat=passes
+    )
+    log(f"  raw floor (plain driver, one statement): median {raw_floor:.3f} s "
+        f"({', '.join(f'{t:.3f}' for t in raw_all)}), {raw_decisions} decisions; "
+        f"steady pass = {steady / raw_floor:.1f}x the raw floor")
     once = measure_once(rules, url)
+    empty_url, empty_rules = _empty_twin(url, rules)
+    try:
+        once_empty = measure_once(empty_rules, empty_url)
+    finally:
+        drop_store(empty_url)
+        empty_rules.unlink(missing_ok=True)
+    log(f"  once --dry-run on an empty store with the same rules: {once_empty['wall_s']:.2f} s; "
+        f"(once - empty) / raw floor = {(once['wall_s'] - once_empty['wall_s']) / raw_floor:.1f}")
     log(f"  once --dry-run: wall {once['wall_s']:.2f} s, start-up to first pass "
         f"{once['startup_s']:.2f} s, max RSS {once['max_rss_mb']:.0f} MB")
     idle = None
@@ -406,28 +447,40 @@ def bench_store(
         decisions=len(report.primary), generate_s=generated.seconds,
         first_pass_s=first["seconds"], first_pass_statements=first["statements"],
         cold_pass_s=cold["seconds"], steady_pass_s=steady, steady_passes=steady_all,
-        orders_per_s=report.orders_seen / steady, floor_s=floor, bare_sql_s=bare,
+        orders_per_s=report.orders_seen / steady, raw_floor_s=raw_floor,
+        raw_floor_decisions=raw_decisions, floor_s=floor, bare_sql_s=bare,
         pass_over_floor=steady / floor, pass_over_sql=steady / bare,
         statements=len(pass_statements), snapshot_statements=len(snapshot_statements),
-        once=once, idle=idle,
+        once=once, once_empty=once_empty, idle=idle,
     )
     return result, generated
+
+
+def _empty_twin(url: str, rules: Path) -> tuple[str, Path]:
+    """An empty store beside ``url`` and a copy of ``rules`` pointing at it."""
+    empty_url = (url.replace(".db", "-empty.db") if url.startswith("sqlite")
+                 else url.replace("search_path%3D", "search_path%3Dempty_"))
+    create_empty_store(empty_url)
+    twin = rules.with_name(f"empty-{rules.name}")
+    twin.write_text(rules.read_text(encoding="utf-8").replace(url, empty_url), encoding="utf-8")
+    return empty_url, twin
 
 
 # --- output -------------------------------------------------------------------
 
 
 def pass_table(results: Sequence[Result]) -> str:
-    header = ("| backend | store | active | decisions | first pass | cold pass | steady pass "
-              "| orders/s | floor (read_snapshot) | bare SQL | pass/floor | pass/SQL "
-              "| statements/pass |")
+    header = ("| backend | store | active | decisions | raw floor | steady pass "
+              "| **steady / raw floor** | **(once - empty once) / raw floor** | first pass "
+              "| cold pass | orders/s | read_snapshot | bare SQL | statements/pass |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.store} | {r.active_orders} | {r.decisions} "
-            f"| {r.first_pass_s:.3f} s | {r.cold_pass_s:.3f} s | {r.steady_pass_s:.3f} s "
+            f"| {r.raw_floor_s:.3f} s | {r.steady_pass_s:.3f} s | {r.steady_over_raw:.1f}x "
+            f"| {r.once_over_raw:.1f} | {r.first_pass_s:.3f} s | {r.cold_pass_s:.3f} s "
             f"| {r.orders_per_s:,.0f} | {r.floor_s:.3f} s | {r.bare_sql_s:.3f} s "
-            f"| {r.pass_over_floor:.2f}x | {r.pass_over_sql:.2f}x | {r.statements} |"
+            f"| {r.statements} |"
         )
     return "\n".join(lines)
 
@@ -563,7 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(import_table(imports))
     if args.json:
         args.json.write_text(json.dumps(
-            {"results": [asdict(r) for r in results], "imports": imports}, indent=2
+            {"results": [{**asdict(r), "steady_over_raw": r.steady_over_raw,
+                          "once_over_raw": r.once_over_raw} for r in results],
+             "imports": imports}, indent=2
         ))
     return 0
 
