@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon import exitcodes, notify, store
+from daemon import exitcodes, notify, store, storefile
 from daemon.changes import ChangeWatcher
 from daemon.config import Config, ConfigError, load_config
 from daemon.credentials import (
@@ -285,6 +285,9 @@ def _now() -> Any:
 def run(config: Config, *, dry_run: bool) -> int:
     for warning in warn_if_exposed(config.source, os.environ.get("AUTOCANCEL_ENV_FILE")):
         log.warning("%s", warning)
+    if (store_path := storefile.sqlite_file(config.store.url)) is not None:
+        for warning in storefile.sharing_problems(store_path):
+            log.warning("%s", warning)
     try:
         if not (dry_run or config.dry_run):
             require_credentials()

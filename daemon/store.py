@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from daemon import statuses
+from daemon import statuses, storefile
 from daemon.sqltypes import UTCDateTime, json_type
 
 # The store's status vocabulary (store.ACTIVE_STATUSES reads well at call sites).
@@ -290,14 +289,14 @@ def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for the store, tuned per backend."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            folder = Path(database).parent
-            if not folder.is_dir():
+        database = storefile.sqlite_file(str(url))
+        if database is not None:
+            if not database.parent.is_dir():
                 raise StoreError(
                     f"the folder of the SQLite store {database} does not exist; "
                     "create it or fix store.url"
                 )
+            storefile.create_if_missing(database)
         engine = sa.create_engine(parsed, **kwargs)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
         _take_over_sqlite_transactions(engine)
