@@ -136,14 +136,15 @@ class Daemon:
                                          timeout=config.api.timeout_seconds,
                                          environ=self._environ) as client:
                 report = Syncer(engine=self._engine, client=client,
-                                acknowledge=config.sync.acknowledge).poll()
+                                acknowledge=config.sync.acknowledge,
+                                owns=config.sync.owns).poll()
         except Exception:
             log.exception("order sync crashed; it runs again at the next interval")
             return
         if report.error is None:
-            log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d",
-                     report.received, report.stored, report.acknowledged, report.vanished,
-                     len(report.malformed))
+            log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d "
+                     "conflicts=%d", report.received, report.stored, report.acknowledged,
+                     report.vanished, len(report.malformed), report.conflicts)
 
     def _watch_config(self) -> None:
         stamp = _file_stamp(self._path)

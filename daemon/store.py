@@ -84,6 +84,8 @@ orders = sa.Table(
     sa.Column("raw_payload", json_type()),  # the get-current object, as received
     sa.Column("synced_at", UTCDateTime()),  # last seen in get-current
     sa.Column("vanished_at", UTCDateTime()),  # synced, then gone from get-current
+    # 'sync' when autocancel sync created the order (0008): the orders sync owns.
+    sa.Column("created_by", sa.Text),
     # The hot query: active orders by status (and restaurant, for congestion).
     sa.Index("ix_orders_status_restaurant", "status_id", "restaurant_id"),
 )
@@ -335,7 +337,7 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 # The newest migration. Kept as a constant so that starting a pass never
 # imports Alembic; a test checks it against the migrations folder.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0008"
 
 
 def head_revision() -> str:
