@@ -16,15 +16,17 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon import exitcodes, notify, reloading, store, storefile
+from daemon import decisionlog, exitcodes, notify, reloading, rowcheck, store, storefile
 from daemon.changes import ChangeWatcher
 from daemon.config import Config, ConfigError, load_config
 from daemon.credentials import (
@@ -75,6 +77,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
+        self._scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES)
         self._pass_started: float | None = None
         self._last_pass_finished = time.monotonic()
         # Set by the change watcher; a pass clears it when it starts reading.
@@ -145,6 +148,12 @@ class Daemon:
             log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d "
                      "conflicts=%d", report.received, report.stored, report.acknowledged,
                      report.vanished, len(report.malformed), report.conflicts)
+
+    @staticmethod
+    def _still_running(event: JobSubmissionEvent) -> None:
+        # Replaces APScheduler's WARNING (see _quiet_scheduler), for -v only.
+        log.debug("job %s still running when due again; it runs next once it is done "
+                  "(never two at once)", event.job_id)
 
     def _watch_config(self) -> None:
         stamp = _file_stamp(self._path)
@@ -314,7 +323,25 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
+# A row that stays broken, or a shadow match still waiting, is said again a
+# day later: the journal may have rotated, the operator may have missed it.
+REPEAT_UNCHANGED_AFTER = timedelta(days=1)
+
+
+def _quiet_scheduler() -> None:
+    """APScheduler's own warnings are nothing an operator can act on.
+
+    Its only WARNINGs are "maximum number of running instances reached" (a
+    pass outlasting its interval: by design the next one waits, coalesced)
+    and a failing job store (ours is in memory). Errors still show.
+    """
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
 def run(config: Config, *, dry_run: bool) -> int:
+    _quiet_scheduler()
+    rowcheck.REPORT.repeat_every(REPEAT_UNCHANGED_AFTER)
+    decisionlog.repeat_every(REPEAT_UNCHANGED_AFTER)
     for warning in warn_if_exposed(config.source, os.environ.get("AUTOCANCEL_ENV_FILE")):
         log.warning("%s", warning)
     if (store_path := storefile.sqlite_file(config.store.url)) is not None:
