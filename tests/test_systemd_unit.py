@@ -80,7 +80,8 @@ def test_env_example_holds_no_secret_values() -> None:
             assert line.endswith("="), "the example must not carry a secret"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not found")
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze not found: apt-get install systemd (.ci/run does)")
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     # verify checks that commands exist: point them at the installed script.
     script = autocancel_executable()[0]
