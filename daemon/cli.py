@@ -154,6 +154,10 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help=f"rules file (default: $AUTOCANCEL_CONFIG or ./{DEFAULT_CONFIG})",
     )
+    # -v after the command name too (`autocancel once -v`). SUPPRESS: when it is
+    # not given here, the value from before the command name stands.
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log at DEBUG level")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -200,6 +200,9 @@ class SafetySettings(_Section):
     max_plausible_km: float = Field(default=100.0, gt=0)
 
 
+SyncOwnership = Literal["synced", "all"]
+
+
 class SyncSettings(_Section):
     # Pull orders/get-current into the store inside `autocancel run`. Off by
     # default: most restaurants have a POS that writes the store itself.
@@ -210,6 +213,10 @@ class SyncSettings(_Section):
     # own acknowledgement, and an order acknowledged twice is harmless but one
     # acknowledged by us is gone from the POS's own poll.
     acknowledge: bool = False
+    # Which orders sync may update from Dükkango: "synced", only those it
+    # created (in a POS's order it only fills empty columns and reports
+    # disagreements), or "all", for a store no POS writes.
+    owns: SyncOwnership = "synced"
 
 
 class MetricsSettings(_Section):

@@ -35,7 +35,8 @@ def explain(config: Config, payment_key: str) -> int:
     try:
         # The very planner, limits, clock and mode a pass runs: explain cannot
         # tell another story than the pass (or the dry run) does.
-        runner = PassRunner(config=config, engine=engine, executor_factory=None)
+        runner = PassRunner(config=config, engine=engine, executor_factory=None,
+                            bad_data_of=[payment_key])
         snapshot = runner.read(also_include=[payment_key])
         order = snapshot.order(payment_key)
         if order is None:

@@ -88,10 +88,9 @@ class Locator:
                 for key in keys:
                     located[key] = answers[query]
         for order in deliveries:
-            location = self._plausible(order, located[order.payment_key])
-            located[order.payment_key] = location
-            if location.problem:
-                rowcheck.REPORT.problem(order.payment_key, location.problem)
+            # A refused position carries its problem; whoever evaluates the
+            # order reports it (see PassRunner), as for bad rows.
+            located[order.payment_key] = self._plausible(order, located[order.payment_key])
         return located
 
     def _plausible(self, order: Order, location: Location) -> Location:

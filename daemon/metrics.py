@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -13,6 +14,7 @@ from daemon.side_effects import ActionResult
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._server: WSGIServer | None = None
         self.decisions = Counter(
             "autocancel_decisions", "Decisions by rule, reason, outcome and mode",
             ["rule", "reason_id", "outcome", "mode"], registry=self.registry,
@@ -41,7 +43,16 @@ class Metrics:
         )
 
     def serve(self, *, port: int, address: str) -> None:
-        start_http_server(port, addr=address, registry=self.registry)
+        """Listen on ``address:port`` (instead of wherever it listened); OSError if taken."""
+        self.stop()
+        self._server, _thread = start_http_server(port, addr=address, registry=self.registry)
+
+    def stop(self) -> None:
+        """Stop listening, so a reload can free the old port or turn metrics off."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
     def record_pass(self, decisions: Iterable[Decision], actions: Iterable[ActionResult],
                     *, seconds: float, finished_at: float) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from daemon import ledger, store
+from daemon import decisionlog, ledger, rowcheck, store
 from daemon.engine import Decision, Mode
 from daemon.geo import Locator, build_geocoder
 from daemon.planning import Plan, plan_pass
@@ -60,6 +60,10 @@ class PassReport:
 
 
 def log_decision(decision: Decision) -> None:
+    if decision.mode == "dry_run" and not decisionlog.dry_run_is_news(
+        decision.payment_key, decision.rule, decision.outcome
+    ):
+        return  # the same shadow or dry-run verdict as an earlier pass: the ledger has it
     level = logging.WARNING if decision.outcome in ("failed", "held") else logging.INFO
     log.log(
         level,
@@ -101,12 +105,16 @@ class PassRunner:
         executor_factory: Callable[[], Executor] | None,
         dry_run: bool = False,
         breaker: CircuitBreaker | None = None,
+        bad_data_of: Collection[str] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.dry_run = dry_run or config.dry_run
         self._executor_factory = executor_factory
         self._breaker = breaker
+        # Whose bad data (unreadable rows, refused positions) evaluating logs:
+        # None, every order's, as a pass; explain passes the one it explains.
+        self._bad_data_of = None if bad_data_of is None else frozenset(bad_data_of)
         self._locator = self._build_locator()
 
     def _build_locator(self) -> Locator:
@@ -173,7 +181,17 @@ class PassRunner:
     def plan(self, snapshot: Snapshot) -> Plan:
         """What a pass on ``snapshot`` would do (``explain`` and the benchmarks use it)."""
         ctx = self.context(snapshot)
+        self._report_bad_data(ctx)
         return self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
+
+    def _report_bad_data(self, ctx: PassContext) -> None:
+        """Log (once each) the bad data the orders being evaluated rest on."""
+        keys = self._bad_data_of
+        for subject, problem in ctx.snapshot.bad_data(keys):
+            rowcheck.REPORT.problem(subject, problem)
+        for key, location in ctx.locations.items():
+            if location.problem and (keys is None or key in keys):
+                rowcheck.REPORT.problem(key, location.problem)
 
     # --- one pass -----------------------------------------------------------
 
@@ -236,6 +254,7 @@ class PassRunner:
         )
         snapshot = self.read()
         ctx = self.context(snapshot)
+        self._report_bad_data(ctx)
         plan = self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
         now = plan.now  # one pass clock, for the plan and the ledger alike
         circuit_open = self._breaker is not None and self._breaker.is_open

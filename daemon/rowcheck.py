@@ -5,19 +5,25 @@ are not UTF-8, a latitude of 91). Each reader here returns a clean value or
 None plus the problem found; an order with a problem is still evaluated, but
 the unreadable part can never be the reason it is cancelled (an unreadable
 quantity is no shortage, an unreadable position is no distance). Each
-problem is logged once per order, not once per pass.
+problem is logged once per order, not once per pass, and only by what
+evaluates the order: a pass reports every order's, ``explain`` only those of
+the order asked about (see ``PassRunner``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import UserDefinedType
+
+from daemon.logonce import LogOnce
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +105,21 @@ def flag(value: Any) -> bool | None:
 
 
 class BadDataReport:
-    """Logs each (order, problem) once for the life of the process."""
+    """Logs each (order, problem) once for the life of the process, or once a period.
 
-    def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
+    ``autocancel run`` repeats each once a day (:meth:`repeat_every`), so a
+    row that stays broken is not forgotten in a journal that rotated.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._once = LogOnce(clock=clock)
+
+    def repeat_every(self, period: timedelta | None) -> None:
+        self._once.repeat_every(period)
 
     def problem(self, key: str, problem: str) -> None:
-        with self._lock:
-            if (key, problem) in self._seen:
-                return
-            self._seen.add((key, problem))
-        log.warning("bad data order=%s problem=%r: no action is based on it", key, problem)
+        if self._once.first((key, problem)):
+            log.warning("bad data order=%s problem=%r: no action is based on it", key, problem)
 
 
 REPORT = BadDataReport()

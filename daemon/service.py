@@ -16,15 +16,17 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon import exitcodes, notify, store
+from daemon import decisionlog, exitcodes, notify, reloading, rowcheck, store, storefile
 from daemon.changes import ChangeWatcher
 from daemon.config import Config, ConfigError, load_config
 from daemon.credentials import (
@@ -51,22 +53,6 @@ def _file_stamp(path: Path) -> tuple[float, int] | None:
     return (stat.st_mtime, stat.st_size)
 
 
-def describe_changes(old: Config, new: Config) -> list[str]:
-    """What an operator wants to read after a reload: rules added, removed, changed."""
-    before = {rule.name: rule.model_dump() for rule in old.rules}
-    after = {rule.name: rule.model_dump() for rule in new.rules}
-    changes = [f"rule added: {name}" for name in after if name not in before]
-    changes += [f"rule removed: {name}" for name in before if name not in after]
-    changes += [
-        f"rule changed: {name}" for name in after if name in before and after[name] != before[name]
-    ]
-    for section in ("store", "api", "schedule", "dry_run", "restaurants", "geocoder", "safety",
-                    "sync", "metrics"):
-        if getattr(old, section) != getattr(new, section):
-            changes.append(f"section changed: {section}")
-    return changes or ["no change"]
-
-
 class Daemon:
     def __init__(self, *, config: Config, dry_run: bool = False,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -91,6 +77,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
+        self._scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES)
         self._pass_started: float | None = None
         self._last_pass_finished = time.monotonic()
         # Set by the change watcher; a pass clears it when it starts reading.
@@ -152,14 +139,21 @@ class Daemon:
                                          timeout=config.api.timeout_seconds,
                                          environ=self._environ) as client:
                 report = Syncer(engine=self._engine, client=client,
-                                acknowledge=config.sync.acknowledge).poll()
+                                acknowledge=config.sync.acknowledge,
+                                owns=config.sync.owns).poll()
         except Exception:
             log.exception("order sync crashed; it runs again at the next interval")
             return
         if report.error is None:
-            log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d",
-                     report.received, report.stored, report.acknowledged, report.vanished,
-                     len(report.malformed))
+            log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d "
+                     "conflicts=%d", report.received, report.stored, report.acknowledged,
+                     report.vanished, len(report.malformed), report.conflicts)
+
+    @staticmethod
+    def _still_running(event: JobSubmissionEvent) -> None:
+        # Replaces APScheduler's WARNING (see _quiet_scheduler), for -v only.
+        log.debug("job %s still running when due again; it runs next once it is done "
+                  "(never two at once)", event.job_id)
 
     def _watch_config(self) -> None:
         stamp = _file_stamp(self._path)
@@ -215,14 +209,65 @@ class Daemon:
             self._config, self._engine, self._runner = new, engine, runner
         if engine is not previous_engine:
             previous_engine.dispose()
+        changed = reloading.changes(old, new)
+        for warning in new.warnings:
+            log.warning("%s", warning)
+        log.info("rules reloaded from %s: %s", self._path,
+                 "; ".join(change.describe() for change in changed) or "no change")
+        # The new runner applies the rest; these live outside any one pass.
         if new.schedule.interval_seconds != old.schedule.interval_seconds:
             self._scheduler.reschedule_job(
                 "pass", trigger=IntervalTrigger(seconds=new.schedule.interval_seconds)
             )
-        for warning in new.warnings:
-            log.warning("%s", warning)
-        log.info("rules reloaded from %s: %s", self._path, "; ".join(describe_changes(old, new)))
+        if new.sync != old.sync:
+            self._apply_sync(old, new)
+        if new.metrics != old.metrics:
+            self._serve_metrics(new, moved=old.metrics.port is not None)
+        if new.dry_run != old.dry_run and self._force_dry_run:
+            log.info("dry_run is %s in the file, but this daemon was started with --dry-run "
+                     "and stays in dry-run", reloading.show(new.dry_run))
+        for change in reloading.needing_restart(changed):
+            log.warning("%s: not applied until a restart (systemctl restart autocancel)",
+                        change.describe())
         return True
+
+    def _start_sync(self, config: Config) -> None:
+        self._scheduler.add_job(
+            self._sync_job, IntervalTrigger(seconds=config.sync.interval_seconds),
+            id="sync", next_run_time=_now(),
+        )
+
+    def _apply_sync(self, old: Config, new: Config) -> None:
+        """Start, stop or reschedule the sync job (acknowledge is read by every poll)."""
+        if old.sync.enabled and not new.sync.enabled:
+            self._scheduler.remove_job("sync")
+            log.info("order sync stopped")
+        elif new.sync.enabled and not old.sync.enabled:
+            self._start_sync(new)
+            log.info("order sync started: get-current every %s s",
+                     reloading.show(new.sync.interval_seconds))
+        elif new.sync.enabled and new.sync.interval_seconds != old.sync.interval_seconds:
+            self._scheduler.reschedule_job(
+                "sync", trigger=IntervalTrigger(seconds=new.sync.interval_seconds)
+            )
+            log.info("order sync rescheduled: get-current every %s s",
+                     reloading.show(new.sync.interval_seconds))
+
+    def _serve_metrics(self, config: Config, *, moved: bool = False) -> None:
+        """Listen where ``config`` says (or stop); a port that is taken costs only metrics."""
+        port, address = config.metrics.port, config.metrics.address
+        if port is None:
+            self._metrics.stop()
+            if moved:
+                log.info("metrics off")
+            return
+        try:
+            self._metrics.serve(port=port, address=address)
+        except OSError as exc:
+            log.error("metrics: cannot listen on %s:%d (%s); no metrics until metrics.port "
+                      "names a free port", address, port, exc.strerror or exc)
+            return
+        log.info("metrics %s http://%s:%d/metrics", "moved to" if moved else "on", address, port)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -242,18 +287,13 @@ class Daemon:
         self._scheduler.add_job(self._watch_config,
                                 IntervalTrigger(seconds=CONFIG_POLL_SECONDS), id="watch")
         if config.sync.enabled:
-            self._scheduler.add_job(
-                self._sync_job, IntervalTrigger(seconds=config.sync.interval_seconds),
-                id="sync", next_run_time=_now(),
-            )
+            self._start_sync(config)
         heartbeat = notify.watchdog_interval()
         if heartbeat:
             self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=heartbeat),
                                     id="watchdog")
         if config.metrics.port:
-            self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
-            log.info("metrics on http://%s:%d/metrics", config.metrics.address,
-                     config.metrics.port)
+            self._serve_metrics(config)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self._scheduler.start()
@@ -271,6 +311,7 @@ class Daemon:
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
         self._scheduler.shutdown(wait=True)
+        self._metrics.stop()
         self._engine.dispose()
         log.info("stopped")
         return exitcodes.OK
@@ -282,9 +323,30 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
+# A row that stays broken, or a shadow match still waiting, is said again a
+# day later: the journal may have rotated, the operator may have missed it.
+REPEAT_UNCHANGED_AFTER = timedelta(days=1)
+
+
+def _quiet_scheduler() -> None:
+    """APScheduler's own warnings are nothing an operator can act on.
+
+    Its only WARNINGs are "maximum number of running instances reached" (a
+    pass outlasting its interval: by design the next one waits, coalesced)
+    and a failing job store (ours is in memory). Errors still show.
+    """
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
 def run(config: Config, *, dry_run: bool) -> int:
+    _quiet_scheduler()
+    rowcheck.REPORT.repeat_every(REPEAT_UNCHANGED_AFTER)
+    decisionlog.repeat_every(REPEAT_UNCHANGED_AFTER)
     for warning in warn_if_exposed(config.source, os.environ.get("AUTOCANCEL_ENV_FILE")):
         log.warning("%s", warning)
+    if (store_path := storefile.sqlite_file(config.store.url)) is not None:
+        for warning in storefile.sharing_problems(store_path):
+            log.warning("%s", warning)
     try:
         if not (dry_run or config.dry_run):
             require_credentials()

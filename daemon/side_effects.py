@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from daemon import ledger, store
+from daemon import decisionlog, ledger, store
 from daemon.engine import Decision
 from daemon.timeutil import utcnow
 from rules.actions import CloseRestaurant, DeactivateFood, ReopenRestaurant, RestaurantAction
@@ -43,8 +43,9 @@ class ActionResult:
     @classmethod
     def dry_run(cls, action: DeactivateFood | RestaurantAction) -> ActionResult:
         kind, target = _describe(action)
-        log.info("action=%s target=%s rule=%s mode=dry_run outcome=would_do", kind, target,
-                 action.rule)
+        if decisionlog.dry_run_is_news(kind, target, action.rule):
+            log.info("action=%s target=%s rule=%s mode=dry_run outcome=would_do", kind, target,
+                     action.rule)
         return cls(kind, target, action.rule, "dry_run", "would_do")
 
 

@@ -8,7 +8,7 @@ thousand, and rules are plain functions of immutable data.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -107,9 +107,23 @@ class Snapshot:
     # that a pass would not read (finished, or vanished from get-current): judged
     # for ``explain``, never part of a restaurant's load, never cancelled.
     looked_up: frozenset[str] = frozenset()
+    # food_id (as stored) of each stock row that could not be read. Bad data is
+    # carried, not logged, here: what evaluates the orders reports it (a pass
+    # every order's, explain only its own), so no command warns about rows it
+    # was not asked about.
+    unreadable_stock: tuple[str, ...] = ()
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)
+
+    def bad_data(self, keys: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """(subject, problem) of the orders ``keys`` (None: all) and their stock rows."""
+        orders = [o for o in self.orders if keys is None or o.payment_key in keys]
+        found = [(o.payment_key, problem) for o in orders for problem in o.problems]
+        foods = {str(item.food_id) for o in orders for item in o.items}
+        found += [(f"stock:{food}", UNREADABLE_STOCK) for food in self.unreadable_stock
+                  if keys is None or food in foods]
+        return found
 
 
 _TIMESTAMPS = ("created_at", "updated_at")
@@ -183,21 +197,25 @@ def _items(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, list[Item]], dict[s
     return items, problems
 
 
-def _stock(rows: Iterable[sa.RowMapping]) -> dict[int, StockLevel]:
+UNREADABLE_STOCK = "unreadable stock row; treated as in stock"
+
+
+def _stock(rows: Iterable[sa.RowMapping]) -> tuple[dict[int, StockLevel], list[str]]:
+    """Readable stock rows by food, and the food_id (as stored) of each unreadable one."""
     levels = {}
+    unreadable = []
     for row in rows:
         food = rowcheck.integer(row["food_id"])
         available = rowcheck.flag(row["available"])
         quantity = rowcheck.integer(row["quantity"])
         if food is None or available is None or (quantity is None and row["quantity"] is not None):
             # An unreadable stock row says nothing: the food counts as in stock.
-            rowcheck.REPORT.problem(f"stock:{rowcheck.text(row['food_id'])}",
-                                    "unreadable stock row; treated as in stock")
+            unreadable.append(str(rowcheck.text(row["food_id"])))
             continue
         owner = (rowcheck.text(row["restaurant_id"]) or "").strip() or None
         levels[food] = StockLevel(food_id=food, name=rowcheck.text(row["name"]),
                                   available=available, quantity=quantity, restaurant_id=owner)
-    return levels
+    return levels, unreadable
 
 
 def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | None:
@@ -206,7 +224,7 @@ def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | No
     rows = connection.execute(
         sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id == food_id)
     ).mappings().all()
-    return _stock(rows).get(food_id)
+    return _stock(rows)[0].get(food_id)
 
 
 def _foreign_stock(restaurant_id: str, items: Iterable[Item],
@@ -285,11 +303,8 @@ def read_snapshot(
     ).mappings().all()
     deactivated = connection.execute(sa.select(store.food_deactivations.c.food_id)).scalars()
 
-    stock = _stock(stock_rows)
+    stock, unreadable_stock = _stock(stock_rows)
     orders = _orders(order_rows, item_rows, stock)
-    for order in orders:
-        for problem in order.problems:
-            rowcheck.REPORT.problem(order.payment_key, problem)
     in_pass = [
         row for row in order_rows
         if row["status_id"] in store.ACTIVE_STATUSES and row["vanished_at"] is None
@@ -313,6 +328,7 @@ def read_snapshot(
         },
         deactivated_foods=frozenset(deactivated),
         looked_up=frozenset(looked_up),
+        unreadable_stock=tuple(unreadable_stock),
     )
 
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from daemon import statuses
+from daemon import statuses, storefile
 from daemon.sqltypes import UTCDateTime, json_type
 
 # The store's status vocabulary (store.ACTIVE_STATUSES reads well at call sites).
@@ -85,6 +84,8 @@ orders = sa.Table(
     sa.Column("raw_payload", json_type()),  # the get-current object, as received
     sa.Column("synced_at", UTCDateTime()),  # last seen in get-current
     sa.Column("vanished_at", UTCDateTime()),  # synced, then gone from get-current
+    # 'sync' when autocancel sync created the order (0008): the orders sync owns.
+    sa.Column("created_by", sa.Text),
     # The hot query: active orders by status (and restaurant, for congestion).
     sa.Index("ix_orders_status_restaurant", "status_id", "restaurant_id"),
 )
@@ -290,14 +291,14 @@ def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for the store, tuned per backend."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            folder = Path(database).parent
-            if not folder.is_dir():
+        database = storefile.sqlite_file(str(url))
+        if database is not None:
+            if not database.parent.is_dir():
                 raise StoreError(
                     f"the folder of the SQLite store {database} does not exist; "
                     "create it or fix store.url"
                 )
+            storefile.create_if_missing(database)
         engine = sa.create_engine(parsed, **kwargs)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
         _take_over_sqlite_transactions(engine)
@@ -336,7 +337,7 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 # The newest migration. Kept as a constant so that starting a pass never
 # imports Alembic; a test checks it against the migrations folder.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0008"
 
 
 def head_revision() -> str:

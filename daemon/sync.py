@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,9 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from daemon import exitcodes, store
+from daemon import exitcodes, rowcheck, store, syncmerge
 from daemon.api import ISTANBUL, DukkangoClient, DukkangoError
-from daemon.config import Config
+from daemon.config import Config, SyncOwnership
 from daemon.credentials import MissingCredentials, require_credentials
 from daemon.runtime import executor_factory, open_store
 from daemon.timeutil import as_utc, utcnow
@@ -31,6 +32,7 @@ from daemon.timeutil import as_utc, utcnow
 log = logging.getLogger(__name__)
 
 COOLDOWN = timedelta(seconds=30)  # documented for get-current
+CREATED_BY = "sync"  # orders.created_by of the orders sync created, and so owns
 STATE_KEY = "get-current"
 # The docs cut off before the items array; these are the plausible names.
 ITEM_LISTS = ("items", "foods", "products")
@@ -47,6 +49,7 @@ class SyncReport:
     acknowledged: int = 0
     vanished: int = 0
     malformed: list[str] = field(default_factory=list)
+    conflicts: int = 0  # orders a POS wrote where Dükkango newly disagrees
     error: str | None = None
 
 
@@ -151,6 +154,34 @@ def item_rows(payload: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return rows
 
 
+def _stored_orders(connection: sa.Connection, keys: Sequence[str]) -> dict[str, Any]:
+    """The stored rows of these orders, their POS-written columns as raw as stored."""
+    if not keys:
+        return {}
+    o = store.orders
+    columns = [c if c.key in ("raw_payload", "created_by") else rowcheck.raw(c)
+               for c in o.columns]
+    rows = connection.execute(sa.select(*columns).where(o.c.payment_key.in_(keys))).mappings()
+    return {str(rowcheck.text(row["payment_key"])): row for row in rows}
+
+
+def _stored_items(connection: sa.Connection, keys: Sequence[str]) -> dict[str, Counter[Any]]:
+    """(food_id, quantity) counts of each order's stored items; unreadable ones count too."""
+    i = store.order_items
+    counts: dict[str, Counter[Any]] = {}
+    if not keys:
+        return counts
+    for key, food_id, quantity in connection.execute(
+        sa.select(rowcheck.raw(i.c.payment_key), rowcheck.raw(i.c.food_id),
+                  rowcheck.raw(i.c.quantity)).where(i.c.payment_key.in_(keys))
+    ):
+        food, amount = rowcheck.integer(food_id), rowcheck.integer(quantity)
+        counts.setdefault(str(rowcheck.text(key)), Counter())[
+            (food, amount) if food is not None and amount is not None else ("?", food_id)
+        ] += 1
+    return counts
+
+
 class Syncer:
     def __init__(
         self,
@@ -158,11 +189,13 @@ class Syncer:
         engine: sa.Engine,
         client: DukkangoClient,
         acknowledge: bool = False,
+        owns: SyncOwnership = "synced",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
         self._client = client
         self._acknowledge = acknowledge
+        self._owns = owns
         self._clock = clock
 
     def wait_needed(self) -> float:
@@ -217,22 +250,32 @@ class Syncer:
         orders = store.orders
         keys = [row["payment_key"] for row in rows]
         with store.writer(self._engine) as connection, connection.begin():
-            existing = set(connection.execute(
-                sa.select(orders.c.payment_key).where(orders.c.payment_key.in_(keys))
-            ).scalars())
+            existing = _stored_orders(connection, keys)
+            stored_items = _stored_items(connection, [k for k in keys if k in existing])
             for row in rows:
-                if row["payment_key"] in existing:
-                    # payment_status belongs to the POS/terminal: never overwritten here.
-                    connection.execute(
-                        sa.update(orders).where(orders.c.payment_key == row["payment_key"])
-                        .values(**row)
-                    )
+                key = row["payment_key"]
+                listed = items.get(key)
+                current = existing.get(key)
+                if current is None:
+                    connection.execute(sa.insert(orders).values(**row, created_by=CREATED_BY))
+                    merge = syncmerge.Merge(values={}, write_items=listed is not None)
+                elif self._owns == "all" or current["created_by"] == CREATED_BY:
+                    merge = syncmerge.for_owned_order(row, items_sent=listed is not None)
                 else:
-                    connection.execute(sa.insert(orders).values(**row))
-                listed = items.get(row["payment_key"])
-                if listed is not None:
+                    merge = self._merge_into_pos_order(row, listed, current,
+                                                       stored_items.get(key, Counter()), now=now)
+                    if merge.conflicts:
+                        report.conflicts += 1
+                        log.warning(
+                            "sync: order=%s kept the POS's %s: Dükkango says otherwise (its "
+                            "answer is in orders.raw_payload); sync.owns: all would let sync "
+                            "overwrite", key, ", ".join(merge.conflicts))
+                if merge.values:
+                    connection.execute(sa.update(orders).where(orders.c.payment_key == key)
+                                       .values(**merge.values))
+                if merge.write_items:
                     connection.execute(sa.delete(store.order_items).where(
-                        store.order_items.c.payment_key == row["payment_key"]))
+                        store.order_items.c.payment_key == key))
                     if listed:
                         connection.execute(sa.insert(store.order_items), listed)
             report.stored = len(rows)
@@ -246,6 +289,24 @@ class Syncer:
                            orders.c.payment_key.not_in(keys))
                     .values(vanished_at=now)
                 ).rowcount
+
+    @staticmethod
+    def _merge_into_pos_order(row: Mapping[str, Any], listed: list[dict[str, Any]] | None,
+                              current: Mapping[str, Any], stored: syncmerge.ItemCounts,
+                              *, now: datetime) -> syncmerge.Merge:
+        previous, previous_items = None, None
+        payload = current["raw_payload"]
+        if isinstance(payload, dict):
+            try:
+                previous = order_row(payload, now=now)
+            except MalformedOrder:
+                previous = None
+            previous_items = syncmerge.item_counts(item_rows(payload)) if previous else None
+        return syncmerge.for_pos_order(
+            stored=current, stored_items=stored, sent=row,
+            sent_items=syncmerge.item_counts(listed), previous=previous,
+            previous_items=previous_items,
+        )
 
     def _remember(self, now: datetime, *, error: str | None, success: bool = False) -> None:
         state = store.sync_state
@@ -276,7 +337,7 @@ def run_command(config: Config, *, once: bool) -> int:
     try:
         with factory() as executor:
             syncer = Syncer(engine=engine, client=executor.client,
-                            acknowledge=config.sync.acknowledge)
+                            acknowledge=config.sync.acknowledge, owns=config.sync.owns)
             while not stop.is_set():
                 wait = syncer.wait_needed()
                 if wait > 0:
@@ -286,8 +347,8 @@ def run_command(config: Config, *, once: bool) -> int:
                 report = syncer.poll()
                 print(f"received {report.received}, stored {report.stored}, acknowledged "
                       f"{report.acknowledged}, vanished {report.vanished}, malformed "
-                      f"{len(report.malformed)}" + (f"; error: {report.error}" if report.error
-                                                    else ""), flush=True)
+                      f"{len(report.malformed)}, conflicts {report.conflicts}"
+                      + (f"; error: {report.error}" if report.error else ""), flush=True)
                 result = exitcodes.RUNTIME_FAILURE if report.error else exitcodes.OK
                 if once or stop.wait(config.sync.interval_seconds):
                     break
