@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from daemon.engine import Decision
 from daemon.side_effects import ActionResult
+
+
+class MetricsUnavailable(Exception):
+    """The metrics endpoint cannot listen where rules.yaml says."""
 
 
 class Metrics:
@@ -41,7 +46,19 @@ class Metrics:
         )
 
     def serve(self, *, port: int, address: str) -> None:
-        start_http_server(port, addr=address, registry=self.registry)
+        """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""
+        try:
+            start_http_server(port, addr=address, registry=self.registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise MetricsUnavailable(
+                    f"metrics.port {port} on {address} is already in use (another autocancel "
+                    "running?): stop that process, or choose another metrics.port in rules.yaml"
+                ) from None
+            raise MetricsUnavailable(
+                f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}; check "
+                "metrics.port and metrics.address in rules.yaml"
+            ) from None
 
     def record_pass(self, decisions: Iterable[Decision], actions: Iterable[ActionResult],
                     *, seconds: float, finished_at: float) -> None:

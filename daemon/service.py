@@ -34,7 +34,7 @@ from daemon.credentials import (
     require_credentials,
 )
 from daemon.executor import CircuitBreaker
-from daemon.metrics import Metrics
+from daemon.metrics import Metrics, MetricsUnavailable
 from daemon.passes import PassError, PassRunner
 from daemon.runtime import executor_factory, open_store, warn_if_exposed
 
@@ -251,7 +251,12 @@ class Daemon:
             self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=heartbeat),
                                     id="watchdog")
         if config.metrics.port:
-            self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
+            try:
+                self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
+            except MetricsUnavailable as exc:  # before anything started: nothing to undo
+                log.error("%s", exc)
+                self._engine.dispose()
+                return exitcodes.RUNTIME_FAILURE
             log.info("metrics on http://%s:%d/metrics", config.metrics.address,
                      config.metrics.port)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

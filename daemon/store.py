@@ -291,6 +291,8 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
 # What to install for the drivers SQLAlchemy names in its ImportError.
 _DRIVER_PACKAGES = {
     "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// after pip install pymysql",
@@ -316,6 +318,8 @@ def _engine_from(parsed: URL, **kwargs: Any) -> Engine:
     except ImportError as exc:
         driver = exc.name or "its driver"
         hint = _DRIVER_PACKAGES.get(driver, f"install {driver} into autocancel's Python")
+        if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+            hint += " (autocancel is tested with SQLite and PostgreSQL stores)"
         raise StoreError(
             f"the store URL {describe_url(parsed)} needs the Python driver '{driver}', which "
             f"is not installed: {hint}"
