@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.test_daemon import Daemon, cancelled, eventually, fast
 from tests.world import AKAT, HALASKARGAZI, World, run_sql
 
@@ -319,3 +320,14 @@ def test_the_daemon_keeps_its_rules_and_status_still_reads_the_store(
     assert problem in status.stderr
     assert "result ok" in line_with(status.stdout, "last pass:")
     assert daemon.stop() == 0
+
+
+def test_the_demo_shows_names_beside_ids() -> None:
+    result = run_cli("demo")
+
+    assert result.returncode == 0, result.stderr
+    actions = result.stdout.split("other actions:", 1)[1].split("requests the", 1)[0]
+    closing = line_with(actions, "close_restaurant")
+    assert "Akat Şube" in closing and AKAT in closing
+    food = line_with(actions, "deactivate_food")
+    assert "Chicken Burrito" in food and "Halaskargazi Şube" in food
