@@ -156,8 +156,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     reading = _load_config_for_reading(args)
     if not reading.valid:
-        print(f"note: {reading.config.source} is invalid: judged with the rules that still "
-              "validate in it; a running daemon keeps its last good rules, which may differ")
+        print(f"note: {reading.config.source} is invalid: judged with what still validates in "
+              f"it (defaults stand in for: {', '.join(sorted(reading.broken)) or 'nothing'}); "
+              "a running daemon keeps its last good rules, which may differ")
     return explain.explain(reading.config, args.payment_key)
 
 

@@ -142,7 +142,7 @@ class PassRunner:
                     connection, also_include=also_include, restaurants=restaurants
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot read the order store: {exc}") from exc
+            raise PassError(f"cannot read the order store: {store.describe_db_error(exc)}") from exc
 
     def context(self, snapshot: Snapshot, *, locate: Sequence[str] | None = None) -> PassContext:
         """What the rules see; ``locate`` limits geocoding to those orders."""
@@ -165,7 +165,7 @@ class PassRunner:
             with self.engine.connect() as connection:
                 return ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot read the ledger: {exc}") from exc
+            raise PassError(f"cannot read the ledger: {store.describe_db_error(exc)}") from exc
 
     def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
         """The one planner, with this runner's rules, limits and mode (daemon.planning)."""
@@ -286,7 +286,9 @@ class PassRunner:
                     )
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot record decisions in the ledger: {exc}") from exc
+            raise PassError(
+                f"cannot record decisions in the ledger: {store.describe_db_error(exc)}"
+            ) from exc
 
         decisions, actions, executed_calls = self._execute(recorded, plan, self.names(snapshot))
         decisions = [*recovered, *decisions]
@@ -343,7 +345,9 @@ class PassRunner:
                     id=pass_id, started_at=started, mode=mode, host=socket.gethostname(),
                 ))
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot record the pass in the store: {exc}") from exc
+            raise PassError(
+                f"cannot record the pass in the store: {store.describe_db_error(exc)}"
+            ) from exc
 
     def _finish(self, pass_id: str, *, result: str, error: str | None = None,
                 summary: PassSummary | None = None) -> None:

@@ -256,7 +256,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         try:
             loads = _loads(config, engine, now)
         except sa.exc.SQLAlchemyError as exc:  # a POS table broken: say so, show the rest
-            orders_error = str(exc).splitlines()[0]
+            orders_error = store.describe_db_error(exc)
     limit = config.safety.max_cancellations_per_hour
     hints = list(passresult.hints(last.summary)) if last is not None else []
     return StatusReport(
@@ -380,7 +380,7 @@ def status(reading: ReadingConfig, *, as_json: bool) -> int:
     try:
         report = gather(reading, engine)
     except sa.exc.SQLAlchemyError as exc:
-        print(f"error: cannot read the store: {exc}", file=sys.stderr)
+        print(f"error: cannot read the store: {store.describe_db_error(exc)}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     finally:
         engine.dispose()

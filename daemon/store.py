@@ -236,6 +236,18 @@ class StoreError(Exception):
     """The store cannot be reached, or its schema is not what this version needs."""
 
 
+def describe_db_error(exc: BaseException) -> str:
+    """A database error as one line: the driver's own words, without SQL or links.
+
+    SQLAlchemy's text repeats the statement and adds a "Background on this
+    error" URL over several lines; an operator needs the cause (and the
+    driver's hint, such as "Is the server running on that host?").
+    """
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc).split("(Background on this error")[0]
+    return " ".join(text.split())
+
+
 def describe_url(url: str | URL) -> str:
     """The URL as it may be shown to an operator: never with a password."""
     return make_url(url).render_as_string(hide_password=True)
@@ -376,7 +388,9 @@ def open_existing(url: str | URL) -> Engine:
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"cannot read the store {describe_url(parsed)}: {exc}") from exc
+        raise StoreError(
+            f"cannot read the store {describe_url(parsed)}: {describe_db_error(exc)}"
+        ) from exc
     if revision != head_revision():
         engine.dispose()
         raise StoreError(
@@ -451,7 +465,9 @@ def upgrade(url: str | URL) -> str:
             command.upgrade(_alembic_config(connection), "head")
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate the store {describe_url(url)}: {exc}") from exc
+        raise StoreError(
+            f"cannot migrate the store {describe_url(url)}: {describe_db_error(exc)}"
+        ) from exc
     finally:
         engine.dispose()
     assert revision is not None
@@ -468,7 +484,9 @@ def ensure_schema(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the store {describe_url(engine.url)}: {exc}") from exc
+        raise StoreError(
+            f"cannot read the store {describe_url(engine.url)}: {describe_db_error(exc)}"
+        ) from exc
     if revision is None:
         log.info("store %s has no autocancel schema yet; creating it", describe_url(engine.url))
         upgrade(engine.url)
