@@ -70,7 +70,7 @@ def _load_config_for_reading(args: argparse.Namespace) -> ReadingConfig:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"autocancel {args.command}: {path} is invalid and does not say which store to "
-              "read: fix it, or set AUTOCANCEL_STORE_URL", file=sys.stderr)
+              "read: fix it, or name the store in AUTOCANCEL_STORE_URL", file=sys.stderr)
         raise SystemExit(exitcodes.INVALID_CONFIG) from None
     except store.StoreError as exc:
         for line in reading.problems:
@@ -156,9 +156,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     reading = _load_config_for_reading(args)
     if not reading.valid:
-        print(f"note: {reading.config.source} is invalid: judged with what still validates in "
-              f"it (defaults stand in for: {', '.join(sorted(reading.broken)) or 'nothing'}); "
-              "a running daemon keeps its last good rules, which may differ")
+        print(f"note: {reading.config.source} is invalid ({', '.join(sorted(reading.broken))}): "
+              "judged with what still validates in it (invalid rules left out, defaults for "
+              "invalid settings); a running daemon keeps its last good rules, which may differ")
     return explain.explain(reading.config, args.payment_key)
 
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon import store
-from daemon.config import Config, ConfigError, load_config
+from daemon.config import (
+    STORE_URL_ENV,
+    YAML_KEYS,
+    Config,
+    ConfigError,
+    StoreSettings,
+    check_store_url,
+    load_config,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,13 +50,30 @@ def load_for_reading(
     Raises :class:`ConfigError` when not even the store can be known (a YAML
     syntax error, an invalid ``store`` section or ``AUTOCANCEL_STORE_URL``).
     """
+    environ = os.environ if environ is None else environ
     try:
         return ReadingConfig(config=load_config(Path(path), environ=environ))
     except ConfigError as exc:
-        if exc.salvaged is None:
+        if exc.salvaged is not None:
+            return ReadingConfig(config=exc.salvaged.config, problems=tuple(exc.errors),
+                                 broken=exc.salvaged.broken)
+        store_url = _store_url_from(environ)
+        if store_url is None:
             raise
-        return ReadingConfig(config=exc.salvaged.config, problems=tuple(exc.errors),
-                             broken=exc.salvaged.broken)
+        # Nothing of the file is usable (a YAML syntax error, say), but the
+        # environment names the store: every section is unknown.
+        nothing = Config.model_construct(source=Path(path), restaurants=(), rules=(),
+                                         warnings=(), store=StoreSettings(url=store_url))
+        return ReadingConfig(config=nothing, problems=tuple(exc.errors),
+                             broken=frozenset(YAML_KEYS))
+
+
+def _store_url_from(environ: Mapping[str, str]) -> str | None:
+    url = environ.get(STORE_URL_ENV, "").strip()
+    try:
+        return check_store_url(url) if url else None
+    except ValueError:
+        return None
 
 
 def check_store(reading: ReadingConfig) -> None:

@@ -331,3 +331,42 @@ def test_the_demo_shows_names_beside_ids() -> None:
     assert "Akat Şube" in closing and AKAT in closing
     food = line_with(actions, "deactivate_food")
     assert "Chicken Burrito" in food and "Halaskargazi Şube" in food
+
+
+@pytest.mark.postgres
+def test_status_on_postgresql_has_the_failed_and_the_crashed_pass(pg_world: World) -> None:
+    pg_world.configure(PAYMENT_FAILED)
+    pg_world.add_order("a", payment_status="failed")
+
+    assert pg_world.cli("once", env=WRONG_TOKEN).returncode == 0
+    failed = status_json(pg_world)
+    run_sql(pg_world, "DROP TABLE stock CASCADE")
+    assert pg_world.cli("once").returncode == 1
+    crashed = status_json(pg_world)
+
+    assert failed["last_pass"]["result"] == "failed"
+    assert failed["last_pass"]["top_error"]["code"] == "http_401"
+    assert any("DUKKANGO_ACCESS_TOKEN" in hint for hint in failed["hints"])
+    assert crashed["last_pass"]["result"] == "crashed"
+    assert "stock" in crashed["last_pass"]["error"]
+    assert crashed["restaurants"] is None and "stock" in crashed["orders_error"]
+
+
+def test_a_rules_file_that_is_not_even_yaml_needs_the_store_url_from_the_environment(
+    world: World,
+) -> None:
+    world.configure(PAYMENT_FAILED)
+    world.add_order("a", payment_status="failed")
+    world.once()
+    world.rules_path.write_text("store: [unclosed\n", encoding="utf-8")
+
+    blind = world.cli("status")
+    told = world.cli("status", env={"AUTOCANCEL_STORE_URL": world.store_url})
+
+    assert blind.returncode == 2
+    assert "AUTOCANCEL_STORE_URL" in blind.stderr
+    assert "Traceback" not in blind.stderr
+    assert told.returncode == 0, told.stderr
+    assert f"warning: {world.rules_path}:" in told.stderr
+    assert "result ok" in line_with(told.stdout, "last pass:")
+    assert "safety budget: unknown" in told.stdout
