@@ -112,6 +112,8 @@ class PassRunner:
         self._executor_factory = executor_factory
         self._breaker = breaker
         self._locator = self._build_locator()
+        # (result, most common error) of the previous pass, to log changes only.
+        self._last_result: tuple[str, str | None] | None = None
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -253,8 +255,32 @@ class PassRunner:
             raise
         assert report.summary is not None
         self._finish(pass_id, result=report.summary.result, summary=report.summary)
-        _log_result(report.summary)
+        self._log_result(report.summary)
         return report
+
+    def _log_result(self, summary: PassSummary) -> None:
+        """One line when a pass did not fully work, and the hints that go with it.
+
+        Only when that changes from the pass before: an outage that lasts
+        (the circuit open, every call 401) is not repeated every interval.
+        """
+        top = summary.calls.top_error
+        state = (summary.result, None if top is None else top.code)
+        previous, self._last_result = self._last_result, state
+        if state == previous:
+            return
+        if summary.result == passresult.OK:
+            if previous is not None:
+                log.info("pass result=ok again")
+            return
+        log.warning(
+            "pass result=%s outcomes=%s%s%s", summary.result,
+            ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "none",
+            f" deferred={summary.deferred}" if summary.deferred else "",
+            f" top_error={top.code} x{top.count} ({top.example})" if top else "",
+        )
+        for hint in passresult.hints(summary):
+            log.error("hint: %s", hint)
 
     def _run(self, pass_id: str, *, started: datetime, mode: Mode) -> PassReport:
         recovered, recovered_actions, calls = (
@@ -370,17 +396,3 @@ def _describe_crash(exc: Exception) -> str:
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
-
-def _log_result(summary: PassSummary) -> None:
-    """One line when a pass did not fully work, and the hints that go with it."""
-    if summary.result == passresult.OK:
-        return
-    top = summary.calls.top_error
-    log.warning(
-        "pass result=%s outcomes=%s%s%s", summary.result,
-        ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "none",
-        f" deferred={summary.deferred}" if summary.deferred else "",
-        f" top_error={top.code} x{top.count} ({top.example})" if top else "",
-    )
-    for hint in passresult.hints(summary):
-        log.error("hint: %s", hint)
