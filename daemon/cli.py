@@ -19,6 +19,7 @@ from daemon import __version__, exitcodes
 
 if TYPE_CHECKING:
     from daemon.config import Config
+    from daemon.readonly import ReadingConfig
 
 log = logging.getLogger("autocancel")
 
@@ -49,6 +50,55 @@ def _load_config_or_exit(args: argparse.Namespace) -> Config:
     for warning in config.warnings:
         log.warning("%s", warning)
     return config
+
+
+def _load_config_for_reading(args: argparse.Namespace) -> ReadingConfig:
+    """status, audit and explain: an invalid file is a warning while its store can be read.
+
+    The daemon keeps its last good rules running; these commands are how an
+    operator sees what it does meanwhile. Commands that act still exit 2.
+    """
+    from daemon import store
+    from daemon.config import ConfigError
+    from daemon.readonly import check_store, load_for_reading
+
+    path = _config_path(args)
+    try:
+        reading = load_for_reading(path)
+        check_store(reading)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"autocancel {args.command}: {path} is invalid and does not say which store to "
+              "read: fix it, or name the store in AUTOCANCEL_STORE_URL", file=sys.stderr)
+        raise SystemExit(exitcodes.INVALID_CONFIG) from None
+    except store.StoreError as exc:
+        for line in reading.problems:
+            print(line, file=sys.stderr)
+        print(f"autocancel {args.command}: {path} is invalid, and {exc}", file=sys.stderr)
+        raise SystemExit(exitcodes.INVALID_CONFIG) from None
+    if reading.problems:
+        print(f"warning: {path} is invalid; {args.command} reads the store as it is (a running "
+              "daemon keeps its last good rules; once, run, cancel and sync refuse the file "
+              "until it is fixed):", file=sys.stderr)
+        for line in reading.problems:
+            print(f"warning: {line}", file=sys.stderr)
+    for warning in reading.config.warnings:
+        log.warning("%s", warning)
+    return reading
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a usage error (exit 2) instead of a crash at bind time."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port: use 1-65535 (or 0 for any free port)"
+        )
+    return port
 
 
 # --- commands ---------------------------------------------------------------
@@ -91,20 +141,25 @@ def cmd_once(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from daemon import operations
 
-    config = _load_config_or_exit(args)
+    config = _load_config_for_reading(args).config
     return operations.audit(config, since=args.since, fmt=args.format)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from daemon import operations
+    from daemon import status
 
-    return operations.status(_load_config_or_exit(args))
+    return status.status(_load_config_for_reading(args), as_json=args.json)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from daemon import explain
 
-    return explain.explain(_load_config_or_exit(args), args.payment_key)
+    reading = _load_config_for_reading(args)
+    if not reading.valid:
+        print(f"note: {reading.config.source} is invalid ({', '.join(sorted(reading.broken))}): "
+              "judged with what still validates in it (invalid rules left out, defaults for "
+              "invalid settings); a running daemon keeps its last good rules, which may differ")
+    return explain.explain(reading.config, args.payment_key)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -207,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("--note", metavar="TEXT", help="kept in the ledger")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    command("status", cmd_status, "last pass, pending intents, closures, safety budget left")
+    status = command("status", cmd_status,
+                     "last pass and its result, API health, closures, safety budget left")
+    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
     demo = command(
         "demo", cmd_demo, "seeded store + local simulator, one live pass, report "
@@ -222,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
     sim = command("simulator", cmd_simulator, "run the local Dükkango stand-in for rehearsals")
-    sim.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    sim.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     return parser
 

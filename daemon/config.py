@@ -14,6 +14,7 @@ import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -42,11 +43,28 @@ BASE_URL_ENV: Final = "DUKKANGO_BASE_URL"
 
 
 class ConfigError(Exception):
-    """rules.yaml is unusable; ``errors`` holds one ``FILE:LINE: message`` per problem."""
+    """rules.yaml is unusable; ``errors`` holds one ``FILE:LINE: message`` per problem.
 
-    def __init__(self, errors: Sequence[str]) -> None:
+    ``salvaged`` is what still validated (see :class:`Salvaged`), for the
+    commands that only read the store; None when not even the store is known.
+    """
+
+    def __init__(self, errors: Sequence[str], *, salvaged: Salvaged | None = None) -> None:
         self.errors = list(errors)
+        self.salvaged = salvaged
         super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Salvaged:
+    """The parts of an invalid rules file that validated: never used to act.
+
+    ``config`` has the valid sections, restaurants and rules; defaults stand
+    in for the sections named in ``broken``, which a reader must not trust.
+    """
+
+    config: Config
+    broken: frozenset[str]
 
 
 class _Section(BaseModel):
@@ -407,9 +425,19 @@ class _Validation:
 
         errors = self._format("error") + self.environment_errors
         if errors:
-            raise ConfigError(errors)
+            raise ConfigError(errors, salvaged=self._salvage(fields, store is not None))
         warnings = tuple(self._format("warning"))
         return Config(**fields, warnings=warnings)
+
+    def _salvage(self, fields: dict[str, Any], store_known: bool) -> Salvaged | None:
+        """What validated, for read-only commands; None when the store itself is unknown."""
+        if not store_known or self.environment_errors:
+            return None
+        broken = frozenset(
+            str(problem.path[0]) for problem in self.problems
+            if problem.severity == "error" and problem.path
+        ) | frozenset(str(path[0]) for path in self.broken if path)
+        return Salvaged(config=Config.model_construct(**fields, warnings=()), broken=broken)
 
     # --- sections -----------------------------------------------------------
 

@@ -155,8 +155,10 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
 
 
 def run(*, keep: bool = False, verbose: bool = False) -> int:
-    if not verbose:  # the report says it all; per-decision log lines are for the daemon
-        logging.getLogger("daemon").setLevel(logging.WARNING)
+    if not verbose:
+        # The report says it all, the closure it logs at WARNING included; per-decision
+        # log lines are for the daemon.
+        logging.getLogger("daemon").setLevel(logging.ERROR)
     folder = Path(tempfile.mkdtemp(prefix="autocancel-demo-"))
     orders = _demo_orders()
     try:
@@ -208,7 +210,7 @@ def _print_report(folder: Path, orders: list[DemoOrder], decisions: Any, actions
     if actions:
         print("\nother actions:")
         for action in actions:
-            print(f"  {action.action} {action.target}: {action.outcome}"
+            print(f"  {action.action} {action.shown_target}: {action.outcome}"
                   + (f" ({action.detail})" if action.detail else ""))
     print("\nrequests the Dükkango simulator received:")
     for request in simulator.requests():

@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import tenacity
 
 from daemon.api import DukkangoClient, DukkangoError, RateLimited, TransportError
+from daemon.callstats import CallTally
+from daemon.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -125,26 +128,35 @@ class CircuitBreaker:
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
+        self._opened_wall: datetime | None = None  # the same moment, for operators
         self._lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
         with self._lock:
-            return (self._opened_at is not None
-                    and self._clock() - self._opened_at < self._cool_off)
+            return self._is_open_locked()
+
+    def _is_open_locked(self) -> bool:
+        return self._opened_at is not None and self._clock() - self._opened_at < self._cool_off
+
+    @property
+    def open_since(self) -> datetime | None:
+        """When the circuit opened (UTC), while it is open; None when calls go through."""
+        with self._lock:
+            return self._opened_wall if self._is_open_locked() else None
 
     def record(self, *, passing_failure: bool) -> None:
         with self._lock:
             if not passing_failure:
                 if self._opened_at is not None:
                     log.warning("the Dükkango API answers again; resuming calls")
-                self._failures, self._opened_at = 0, None
+                self._failures, self._opened_at, self._opened_wall = 0, None, None
                 return
             self._failures += 1
             if self._failures >= self._threshold and (
                 self._opened_at is None or self._clock() - self._opened_at >= self._cool_off
             ):
-                self._opened_at = self._clock()
+                self._opened_at, self._opened_wall = self._clock(), utcnow()
                 log.error("the Dükkango API failed %d calls in a row; pausing calls for %.0f s",
                           self._failures, self._cool_off)
 
@@ -174,6 +186,8 @@ class Executor:
         # "not sent", decided again by a later pass).
         self._clock = clock
         self._deadline = None if deadline_seconds is None else clock() + deadline_seconds
+        # Every request's answer, as codes, for the pass's record (``status``).
+        self.calls = CallTally()
 
     @property
     def max_attempts(self) -> int:
@@ -256,10 +270,13 @@ class Executor:
                 recheck()
             sent += 1
             try:
-                return call()
+                value = call()
             except DukkangoError as exc:
                 uncertain += exc.maybe_acted
+                self.calls.failed(exc)
                 raise
+            self.calls.succeeded()
+            return value
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from daemon import exitcodes, ledger, store
 from daemon.config import Config
 from daemon.engine import Decision
+from daemon.names import Names
 from daemon.passes import PassError, PassRunner
 from daemon.planning import Plan
 from daemon.reasons import reason_text
@@ -54,7 +55,7 @@ def explain(config: Config, payment_key: str) -> int:
     finally:
         engine.dispose()
 
-    _print_order(order)
+    _print_order(order, Names.of(config.restaurants))
     _print_verdicts(config, plan, payment_key)
     _print_load(config, plan, order)
     if payment_key in snapshot.live_intents:
@@ -68,8 +69,9 @@ def explain(config: Config, payment_key: str) -> int:
     return exitcodes.OK
 
 
-def _print_order(order: Order) -> None:
-    print(f"order {order.payment_key} (#{order.order_number}) restaurant {order.restaurant_id}")
+def _print_order(order: Order, names: Names) -> None:
+    print(f"order {order.payment_key} (#{order.order_number}) restaurant "
+          f"{names.restaurant(order.restaurant_id)}")
     print(
         f"  status {order.status_id}, {order.shipping_method or 'unknown shipping'}, "
         f"payment {order.payment_status or 'unknown'}, created "

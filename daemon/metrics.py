@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from wsgiref.simple_server import WSGIServer
 
@@ -9,6 +10,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from daemon.engine import Decision
 from daemon.side_effects import ActionResult
+
+
+class MetricsUnavailable(Exception):
+    """The metrics endpoint cannot listen where rules.yaml says."""
 
 
 class Metrics:
@@ -43,9 +48,20 @@ class Metrics:
         )
 
     def serve(self, *, port: int, address: str) -> None:
-        """Listen on ``address:port`` (instead of wherever it listened); OSError if taken."""
+        """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""
         self.stop()
-        self._server, _thread = start_http_server(port, addr=address, registry=self.registry)
+        try:
+            self._server, _thread = start_http_server(port, addr=address, registry=self.registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise MetricsUnavailable(
+                    f"metrics.port {port} on {address} is already in use (another autocancel "
+                    "running?): stop that process, or choose another metrics.port in rules.yaml"
+                ) from None
+            raise MetricsUnavailable(
+                f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}; check "
+                "metrics.port and metrics.address in rules.yaml"
+            ) from None
 
     def stop(self) -> None:
         """Stop listening, so a reload can free the old port or turn metrics off."""

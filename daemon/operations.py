@@ -1,4 +1,4 @@
-"""The operator commands that read or run passes: once, audit, status."""
+"""The operator commands that read or run passes: once and audit (status: daemon.status)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from daemon import exitcodes, ledger, report, store
+from daemon.action_history import action_records
 from daemon.config import Config
 from daemon.credentials import MissingCredentials, require_credentials
-from daemon.passes import PassError, PassRunner, safety_limits
-from daemon.planning import orders_by_restaurant
+from daemon.names import Names
+from daemon.passes import PassError, PassRunner
 from daemon.runtime import executor_factory, open_store
-from daemon.safety import protections
-from daemon.snapshot import Snapshot, read_snapshot
-from daemon.timeutil import isoformat_z, parse_timestamp, utcnow
+from daemon.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     else:
         print(report.decisions_table(result.shown()))
         for action in result.actions:
-            print(f"{action.action} {action.target}: {action.outcome} ({action.mode})"
+            print(f"{action.action} {action.shown_target}: {action.outcome} ({action.mode})"
                   f"{' - ' + action.detail if action.detail else ''}")
     return exitcodes.OK
 
@@ -66,14 +65,17 @@ def audit(config: Config, *, since: str | None, fmt: str) -> int:
         print(f"autocancel audit: error: --since {since!r} is not an ISO 8601 time "
               "(e.g. 2026-11-30 or 2026-11-30T14:00:00Z)", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
+    names = Names.of(config.restaurants)
     try:
         engine = open_store(config)
         with engine.connect() as connection:
             rows = ledger.audit_rows(connection, since=start)
+            actions = (action_records(connection, names, since=start)
+                       if fmt == "table" else [])
     except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: cannot read the ledger: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
-    records = [report.ledger_record(row) for row in rows]
+    records = [report.ledger_record(row, names=names) for row in rows]
     if fmt == "json":
         for record in records:
             print(report.to_json(record))
@@ -81,69 +83,7 @@ def audit(config: Config, *, since: str | None, fmt: str) -> int:
         sys.stdout.write(report.audit_csv(records))
     else:
         print(report.audit_table(records))
+        if actions:
+            print("\nrestaurant and food actions:")
+            print(report.actions_table(actions))
     return exitcodes.OK
-
-
-def status(config: Config) -> int:
-    now = utcnow()
-    try:
-        engine = open_store(config)
-        with engine.connect() as connection:
-            last = connection.execute(
-                sa.select(store.passes).order_by(store.passes.c.started_at.desc()).limit(1)
-            ).mappings().first()
-            pending = ledger.pending_intents(connection)
-            closures = connection.execute(
-                sa.select(store.restaurant_closures)
-                .where(store.restaurant_closures.c.active_key.is_not(None))
-            ).mappings().all()
-            used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
-            loads = _stale_by_restaurant(config, read_snapshot(connection), now)
-    except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
-        print(f"error: cannot read the store: {exc}", file=sys.stderr)
-        return exitcodes.RUNTIME_FAILURE
-    if last is None:
-        print("last pass: none yet")
-    else:
-        finished = last["finished_at"]
-        print(f"last pass: {isoformat_z(last['started_at'])} ({last['mode']}), "
-              f"result {last['result'] or 'unfinished'}, {last['orders_seen']} active orders, "
-              f"{last['decisions']} decisions"
-              + (f", finished {isoformat_z(finished)}" if finished else "")
-              + (f", error: {last['error']}" if last["error"] else ""))
-    print(f"pending intents: {len(pending)}")
-    for row in pending:
-        print(f"  {row['payment_key']} rule={row['rule']} since {isoformat_z(row['at'])}")
-    print(f"closures in force: {len(closures)}")
-    for row in closures:
-        print(f"  {row['restaurant_id']} closed {isoformat_z(row['closed_at'])} by {row['rule']}")
-    _print_loads(config, loads)
-    limit = config.safety.max_cancellations_per_hour
-    print(f"safety budget: {max(0, limit - used)} of {limit} cancellations left this hour")
-    return exitcodes.OK
-
-
-def _stale_by_restaurant(
-    config: Config, snapshot: Snapshot, now: datetime
-) -> dict[str, tuple[int, int]]:
-    """(active, stale) orders per listed restaurant, by the planner's own definitions.
-
-    The rest of a load (the orders leaving) needs the rules' verdicts, positions
-    included; ``explain`` shows a restaurant's whole load as the pass computes it.
-    """
-    limits = safety_limits(config)
-    restaurant_ids = [r.id for r in config.restaurants]
-    counts = {}
-    for restaurant_id, orders in orders_by_restaurant(snapshot, restaurant_ids).items():
-        protected = protections(orders, limits, now)
-        counts[restaurant_id] = (len(orders), sum(1 for p in protected.values() if p.stale))
-    return counts
-
-
-def _print_loads(config: Config, loads: dict[str, tuple[int, int]]) -> None:
-    age = config.safety.max_order_age_minutes
-    print("orders by restaurant:")
-    for restaurant in config.restaurants:
-        active, stale = loads.get(restaurant.id, (0, 0))
-        print(f"  {restaurant.name or restaurant.id} ({restaurant.id}): {active} active, "
-              f"{stale} stale (older than {age} min; not counted as load, never cancelled)")

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from daemon import decisionlog, ledger, rowcheck, store
+from daemon import decisionlog, ledger, passresult, rowcheck, store
+from daemon.callstats import CallSummary
 from daemon.engine import Decision, Mode
 from daemon.geo import Locator, build_geocoder
+from daemon.names import Names, food_names
+from daemon.passresult import PassSummary
 from daemon.planning import Plan, plan_pass
 from daemon.rejudge import rejudge
 from daemon.safety import SafetyLimits
@@ -49,6 +52,7 @@ class PassReport:
     decisions: tuple[Decision, ...]
     actions: tuple[ActionResult, ...] = ()
     plan: Plan | None = field(default=None, repr=False)
+    summary: PassSummary | None = None
 
     @property
     def primary(self) -> tuple[Decision, ...]:
@@ -116,6 +120,8 @@ class PassRunner:
         # None, every order's, as a pass; explain passes the one it explains.
         self._bad_data_of = None if bad_data_of is None else frozenset(bad_data_of)
         self._locator = self._build_locator()
+        # (result, most common error) of the previous pass, to log changes only.
+        self._last_result: tuple[str, str | None] | None = None
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -146,7 +152,7 @@ class PassRunner:
                     connection, also_include=also_include, restaurants=restaurants
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot read the order store: {exc}") from exc
+            raise PassError(f"cannot read the order store: {store.describe_db_error(exc)}") from exc
 
     def context(self, snapshot: Snapshot, *, locate: Sequence[str] | None = None) -> PassContext:
         """What the rules see; ``locate`` limits geocoding to those orders."""
@@ -169,7 +175,7 @@ class PassRunner:
             with self.engine.connect() as connection:
                 return ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot read the ledger: {exc}") from exc
+            raise PassError(f"cannot read the ledger: {store.describe_db_error(exc)}") from exc
 
     def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
         """The one planner, with this runner's rules, limits and mode (daemon.planning)."""
@@ -216,41 +222,88 @@ class PassRunner:
         return {"skipped_because": "no_longer_qualifies",
                 "change": f"food {food.food_id} is available again"}
 
-    def _side_effects(self, executor: Executor) -> SideEffects:
-        return SideEffects(engine=self.engine, executor=executor,
-                           lost_answer_retries=self.config.api.lost_answer_retries)
+    def names(self, snapshot: Snapshot | None = None) -> Names:
+        """Restaurant names from the rules, food names from the snapshot's stock rows."""
+        foods = {} if snapshot is None else {
+            food_id: level.name for food_id, level in snapshot.stock.items() if level.name
+        }
+        return Names.of(self.config.restaurants, foods=foods)
 
-    def _recover(self) -> tuple[list[Decision], list[ActionResult]]:
+    def _side_effects(self, executor: Executor, names: Names) -> SideEffects:
+        return SideEffects(engine=self.engine, executor=executor,
+                           lost_answer_retries=self.config.api.lost_answer_retries, names=names)
+
+    def _recover(self) -> tuple[list[Decision], list[ActionResult], CallSummary]:
         """Resend what no live sender holds: lost answers and a crashed sender's intents.
 
         Each is re-judged on current data first, like any call.
         """
         now = utcnow()
+        deactivations = store.food_deactivations
         with store.writer(self.engine) as connection, connection.begin():
             resendable = ledger.claim_resendable_intents(
                 connection, stale_before=now - TAKEOVER_AFTER, now=now
             )
-            foods_left = connection.execute(
-                sa.select(sa.func.count()).select_from(store.food_deactivations)
-                .where(store.food_deactivations.c.outcome == "retry")
-            ).scalar_one()
+            foods_left = [food_id for (food_id,) in connection.execute(
+                sa.select(deactivations.c.food_id).where(deactivations.c.outcome == "retry")
+            )]
+            names = self.names().with_foods(food_names(connection, foods_left))
         if not resendable and not foods_left:
-            return [], []
+            return [], [], CallSummary()
         if resendable:
             log.warning("re-checking %d cancellation(s) whose answer was lost or whose sender "
                         "stopped", len(resendable))
         assert self._executor_factory is not None
         with self._executor_factory() as executor:
-            effects = self._side_effects(executor)
+            effects = self._side_effects(executor, names)
             decisions = effects.cancel_all(resendable, recheck=self.recheck)
             foods = effects.retry_food_deactivations(self.recheck_food) if foods_left else []
-        return decisions, foods
+        return decisions, foods, executor.calls.summary()
 
     def run_once(self) -> PassReport:
         pass_id = str(uuid.uuid4())
         started = utcnow()
-        recovered, recovered_actions = (
-            ([], []) if self.dry_run or self._executor_factory is None else self._recover()
+        mode: Mode = "dry_run" if self.dry_run else "live"
+        self._begin(pass_id, started=started, mode=mode)
+        try:
+            report = self._run(pass_id, started=started, mode=mode)
+        except Exception as exc:
+            # Recorded, so `status` shows this pass and not the last good one.
+            self._finish(pass_id, result=passresult.CRASHED, error=_describe_crash(exc))
+            raise
+        assert report.summary is not None
+        self._finish(pass_id, result=report.summary.result, summary=report.summary)
+        self._log_result(report.summary)
+        return report
+
+    def _log_result(self, summary: PassSummary) -> None:
+        """One line when a pass did not fully work, and the hints that go with it.
+
+        Only when that changes from the pass before: an outage that lasts
+        (the circuit open, every call 401) is not repeated every interval.
+        """
+        top = summary.calls.top_error
+        state = (summary.result, None if top is None else top.code)
+        previous, self._last_result = self._last_result, state
+        if state == previous:
+            return
+        if summary.result == passresult.OK:
+            if previous is not None:
+                log.info("pass result=ok again")
+            return
+        log.warning(
+            "pass result=%s outcomes=%s%s%s", summary.result,
+            ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "none",
+            f" deferred={summary.deferred}" if summary.deferred else "",
+            f" top_error={top.code} x{top.count} ({top.example})" if top else "",
+        )
+        for hint in passresult.hints(summary):
+            log.error("hint: %s", hint)
+
+    def _run(self, pass_id: str, *, started: datetime, mode: Mode) -> PassReport:
+        recovered, recovered_actions, calls = (
+            ([], [], CallSummary()) if self.dry_run or self._executor_factory is None
+            else self._recover()
         )
         snapshot = self.read()
         ctx = self.context(snapshot)
@@ -269,30 +322,38 @@ class PassRunner:
                 if circuit_open:
                     # Nothing can be sent now: decide again once the API answers.
                     checked = [d for d in checked if not ledger.is_intent(d)]
+                deferred = len(plan.decisions) - len(checked)
                 recorded = ledger.record_decisions(connection, checked, pass_id=pass_id, now=now)
-                connection.execute(sa.insert(store.passes).values(
-                    id=pass_id, started_at=started, mode="dry_run" if self.dry_run else "live",
-                    host=socket.gethostname(), orders_seen=len(snapshot.orders),
-                    decisions=sum(1 for d in recorded if d.primary),
-                ))
+                connection.execute(
+                    sa.update(store.passes).where(store.passes.c.id == pass_id).values(
+                        orders_seen=len(snapshot.orders),
+                        decisions=sum(1 for d in recorded if d.primary),
+                    )
+                )
         except sa.exc.SQLAlchemyError as exc:
-            raise PassError(f"cannot record decisions in the ledger: {exc}") from exc
+            raise PassError(
+                f"cannot record decisions in the ledger: {store.describe_db_error(exc)}"
+            ) from exc
 
-        decisions, actions = self._execute(recorded, plan)
+        decisions, actions, executed_calls = self._execute(recorded, plan, self.names(snapshot))
         decisions = [*recovered, *decisions]
         actions = [*recovered_actions, *actions]
         for decision in decisions:
             log_decision(decision)
-        self._finish(pass_id, result="ok")
+        summary = passresult.summarize(
+            decisions, actions, calls=calls.merged(executed_calls), deferred=deferred,
+            circuit_tracked=self._breaker is not None,
+            circuit_open_since=None if self._breaker is None else self._breaker.open_since,
+        )
         return PassReport(
-            pass_id=pass_id, mode="dry_run" if self.dry_run else "live", started_at=started,
+            pass_id=pass_id, mode=mode, started_at=started,
             orders_seen=len(snapshot.orders), decisions=tuple(decisions), actions=tuple(actions),
-            plan=plan,
+            plan=plan, summary=summary,
         )
 
     def _execute(
-        self, recorded: list[Decision], plan: Plan
-    ) -> tuple[list[Decision], list[ActionResult]]:
+        self, recorded: list[Decision], plan: Plan, names: Names
+    ) -> tuple[list[Decision], list[ActionResult], CallSummary]:
         intents = [d for d in recorded if ledger.is_intent(d)]
         proceeding = {d.payment_key for d in recorded if d.primary and d.outcome in
                       ("pending", "would_cancel")}
@@ -302,15 +363,16 @@ class PassRunner:
         live_foods = [(f, m) for f, m in foods if m == "live"]
         live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
         dry_notes = [
-            *(ActionResult.dry_run(f) for f, m in foods if m == "dry_run"),
-            *(ActionResult.dry_run(a) for a, m in plan.restaurant_actions if m == "dry_run"),
+            *(ActionResult.dry_run(f, names) for f, m in foods if m == "dry_run"),
+            *(ActionResult.dry_run(a, names) for a, m in plan.restaurant_actions
+              if m == "dry_run"),
         ]
         if self.dry_run or not (intents or live_foods or live_actions):
-            return recorded, dry_notes
+            return recorded, dry_notes, CallSummary()
         if self._executor_factory is None:
             raise PassError("a live pass needs a Dükkango client, and none was configured")
         with self._executor_factory() as executor:
-            effects = self._side_effects(executor)
+            effects = self._side_effects(executor, names)
             outcomes = {d.ledger_id: d for d in effects.cancel_all(intents, recheck=self.recheck)}
             results = [
                 *effects.deactivate_foods([f for f, _m in live_foods], recheck=self.recheck_food),
@@ -318,14 +380,38 @@ class PassRunner:
                 *dry_notes,
             ]
         final = [outcomes.get(d.ledger_id, d) if ledger.is_intent(d) else d for d in recorded]
-        return final, results
+        return final, results, executor.calls.summary()
 
-    def _finish(self, pass_id: str, *, result: str, error: str | None = None) -> None:
+    def _begin(self, pass_id: str, *, started: datetime, mode: Mode) -> None:
+        """The pass's row, before anything can go wrong (``result`` NULL: running)."""
+        try:
+            with store.writer(self.engine) as connection, connection.begin():
+                connection.execute(sa.insert(store.passes).values(
+                    id=pass_id, started_at=started, mode=mode, host=socket.gethostname(),
+                ))
+        except sa.exc.SQLAlchemyError as exc:
+            raise PassError(
+                f"cannot record the pass in the store: {store.describe_db_error(exc)}"
+            ) from exc
+
+    def _finish(self, pass_id: str, *, result: str, error: str | None = None,
+                summary: PassSummary | None = None) -> None:
+        values: dict[str, Any] = {"finished_at": utcnow(), "result": result, "error": error}
+        if summary is not None:
+            values.update(summary=summary.to_json(),
+                          last_api_success_at=summary.calls.last_success_at,
+                          circuit_open_since=summary.circuit_open_since)
         try:
             with store.writer(self.engine) as connection, connection.begin():
                 connection.execute(
-                    sa.update(store.passes).where(store.passes.c.id == pass_id)
-                    .values(finished_at=utcnow(), result=result, error=error)
+                    sa.update(store.passes).where(store.passes.c.id == pass_id).values(**values)
                 )
         except sa.exc.SQLAlchemyError as exc:
             log.warning("could not record the end of pass %s: %s", pass_id, exc)
+
+
+def _describe_crash(exc: Exception) -> str:
+    if isinstance(exc, PassError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+

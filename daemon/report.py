@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon.engine import Decision
+from daemon.names import Names
 from daemon.reasons import reason_text
 from daemon.timeutil import isoformat_z
 
@@ -54,7 +55,9 @@ def decision_record(decision: Decision) -> dict[str, Any]:
     }
 
 
-def ledger_record(row: Mapping[str, Any] | sa.RowMapping) -> dict[str, Any]:
+def ledger_record(
+    row: Mapping[str, Any] | sa.RowMapping, *, names: Names | None = None
+) -> dict[str, Any]:
     """The ``audit --format json`` object: the ``once --json`` fields plus when and how."""
     return {
         "at": isoformat_z(row["at"]),
@@ -70,6 +73,7 @@ def ledger_record(row: Mapping[str, Any] | sa.RowMapping) -> dict[str, Any]:
         "last_error": row["last_error"],
         "note": row["note"],
         "restaurant_id": row["restaurant_id"],
+        "restaurant_name": (names or Names()).restaurant_name(row["restaurant_id"]),
         "updated_at": isoformat_z(row["updated_at"]),
     }
 
@@ -113,6 +117,15 @@ def audit_table(records: Iterable[Mapping[str, Any]]) -> str:
         return "the ledger has no entries for this period"
     return table(rows, ("AT", "ORDER", "RULE", "REASON", "MODE", "OUTCOME", "ATTEMPTS",
                         "LAST ERROR"))
+
+
+def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
+    """Closures, reopenings and food deactivations (daemon.action_history), names beside ids."""
+    rows = [
+        (r["at"], r["action"], r["target"], r["rule"], r["outcome"] or "", r["detail"] or "")
+        for r in records
+    ]
+    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "LAST ERROR"))
 
 
 def audit_csv(records: Iterable[Mapping[str, Any]]) -> str:

@@ -36,7 +36,7 @@ from daemon.credentials import (
     require_credentials,
 )
 from daemon.executor import CircuitBreaker
-from daemon.metrics import Metrics
+from daemon.metrics import Metrics, MetricsUnavailable
 from daemon.passes import PassError, PassRunner
 from daemon.runtime import executor_factory, open_store, warn_if_exposed
 
@@ -263,9 +263,8 @@ class Daemon:
             return
         try:
             self._metrics.serve(port=port, address=address)
-        except OSError as exc:
-            log.error("metrics: cannot listen on %s:%d (%s); no metrics until metrics.port "
-                      "names a free port", address, port, exc.strerror or exc)
+        except MetricsUnavailable as exc:  # on reload: the daemon goes on without metrics
+            log.error("%s", exc)
             return
         log.info("metrics %s http://%s:%d/metrics", "moved to" if moved else "on", address, port)
 
@@ -293,7 +292,14 @@ class Daemon:
             self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=heartbeat),
                                     id="watchdog")
         if config.metrics.port:
-            self._serve_metrics(config)
+            try:
+                self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
+            except MetricsUnavailable as exc:  # before anything started: nothing to undo
+                log.error("%s", exc)
+                self._engine.dispose()
+                return exitcodes.RUNTIME_FAILURE
+            log.info("metrics on http://%s:%d/metrics", config.metrics.address,
+                     config.metrics.port)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self._scheduler.start()

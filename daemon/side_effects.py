@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon import decisionlog, ledger, store
 from daemon.engine import Decision
+from daemon.names import Names
 from daemon.timeutil import utcnow
 from rules.actions import CloseRestaurant, DeactivateFood, ReopenRestaurant, RestaurantAction
 
@@ -39,14 +40,23 @@ class ActionResult:
     mode: str
     outcome: str  # done, failed, would_do, skipped
     detail: str = ""
+    # What the operator knows the target by: "Akat Şube (8f2b…)", "Ayran (food 3) at ...".
+    label: str = ""
 
     @classmethod
-    def dry_run(cls, action: DeactivateFood | RestaurantAction) -> ActionResult:
+    def dry_run(cls, action: DeactivateFood | RestaurantAction,
+                names: Names | None = None) -> ActionResult:
+        names = names or Names()
         kind, target = _describe(action)
         if decisionlog.dry_run_is_news(kind, target, action.rule):
-            log.info("action=%s target=%s rule=%s mode=dry_run outcome=would_do", kind, target,
-                     action.rule)
-        return cls(kind, target, action.rule, "dry_run", "would_do")
+            log.info("action=%s target=%s%s rule=%s mode=dry_run outcome=would_do", kind,
+                     target, _name_fields(action, names), action.rule)
+        return cls(kind, target, action.rule, "dry_run", "would_do",
+                   label=_label(action, names))
+
+    @property
+    def shown_target(self) -> str:
+        return self.label or self.target
 
 
 def _describe(action: DeactivateFood | RestaurantAction) -> tuple[ActionKind, str]:
@@ -55,6 +65,24 @@ def _describe(action: DeactivateFood | RestaurantAction) -> tuple[ActionKind, st
     if isinstance(action, CloseRestaurant):
         return "close_restaurant", action.restaurant_id
     return "reopen_restaurant", action.restaurant_id
+
+
+def _label(action: DeactivateFood | RestaurantAction, names: Names) -> str:
+    if isinstance(action, DeactivateFood):
+        food = names.food(action.food_id)
+        return f"{food} at {names.restaurant(action.restaurant_id)}"
+    return names.restaurant(action.restaurant_id)
+
+
+def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str:
+    """`` name='Akat Şube'`` (and the restaurant of a food) for a log line; "" when unknown."""
+    fields = []
+    if isinstance(action, DeactivateFood):
+        fields.append(("name", names.food_name(action.food_id)))
+        fields.append(("restaurant", names.restaurant_name(action.restaurant_id)))
+    else:
+        fields.append(("name", names.restaurant_name(action.restaurant_id)))
+    return "".join(f" {key}={value!r}" for key, value in fields if value)
 
 
 def _insert_unless_taken(connection: sa.Connection, table: sa.Table, key: str) -> Any:
@@ -177,7 +205,9 @@ class SideEffects:
         executor: Executor,
         lost_answer_retries: int = 3,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        names: Names | None = None,
     ) -> None:
+        self._names = names or Names()
         self._engine = engine
         self._executor = executor
         self._lost_answer_retries = lost_answer_retries
@@ -331,8 +361,7 @@ class SideEffects:
             # does not add a row every pass (the log line says what happened).
             with store.writer(self._engine) as connection, connection.begin():
                 connection.execute(sa.delete(table).where(table.c.id == claimed))
-            return ActionResult("close_restaurant", action.restaurant_id, action.rule, "live",
-                                "skipped", "already closed by someone else")
+            return self._skipped(action, "already closed by someone else")
         if attempted.ok:
             self._update_closure(claimed, close_outcome="closed")
         else:
@@ -358,8 +387,7 @@ class SideEffects:
         if already:
             self._update_closure(action.closure_id, reopened_at=utcnow(),
                                  reopen_outcome="already_open", active_key=None)
-            return ActionResult("reopen_restaurant", action.restaurant_id, action.rule, "live",
-                                "skipped", "already open again")
+            return self._skipped(action, "already open again")
         if attempted.ok:
             self._update_closure(action.closure_id, reopened_at=utcnow(),
                                  reopen_outcome="reopened", active_key=None)
@@ -407,13 +435,21 @@ class SideEffects:
         with store.writer(self._engine) as connection, connection.begin():
             connection.execute(sa.update(table).where(table.c.id == closure_id).values(**values))
 
-    @staticmethod
-    def _result(action: DeactivateFood | RestaurantAction, attempted: Attempted) -> ActionResult:
+    def _skipped(self, action: RestaurantAction, why: str) -> ActionResult:
+        kind, target = _describe(action)
+        return ActionResult(kind, target, action.rule, "live", "skipped", why,
+                            label=_label(action, self._names))
+
+    def _result(self, action: DeactivateFood | RestaurantAction,
+                attempted: Attempted) -> ActionResult:
         kind, target = _describe(action)
         outcome = "done" if attempted.ok else "failed"
-        level = logging.INFO if attempted.ok else logging.WARNING
-        log.log(level, "action=%s target=%s rule=%s mode=live outcome=%s attempts=%d%s",
-                kind, target, action.rule, outcome, attempted.attempts,
+        # A closure stops every sale of the restaurant: it is never routine news.
+        level = (logging.WARNING if not attempted.ok or kind == "close_restaurant"
+                 else logging.INFO)
+        log.log(level, "action=%s target=%s%s rule=%s mode=live outcome=%s attempts=%d%s",
+                kind, target, _name_fields(action, self._names), action.rule, outcome,
+                attempted.attempts,
                 f" error={attempted.error_text!r}" if attempted.error_text else "")
         return ActionResult(kind, target, action.rule, "live", outcome,
-                            attempted.error_text or "")
+                            attempted.error_text or "", label=_label(action, self._names))

@@ -17,7 +17,8 @@ POS or ``autocancel sync``; the others belong to the daemon:
 ``geocode_cache``
     Geocoder answers, including definite "no result" (null coordinates).
 ``passes``
-    One row per evaluation pass, for ``autocancel status``.
+    One row per evaluation pass, written when it starts and completed when it
+    ends (or crashes), for ``autocancel status``.
 ``sync_state``
     When ``autocancel sync`` last polled get-current (its 30 s cooldown).
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,7 +86,7 @@ orders = sa.Table(
     sa.Column("raw_payload", json_type()),  # the get-current object, as received
     sa.Column("synced_at", UTCDateTime()),  # last seen in get-current
     sa.Column("vanished_at", UTCDateTime()),  # synced, then gone from get-current
-    # 'sync' when autocancel sync created the order (0008): the orders sync owns.
+    # 'sync' when autocancel sync created the order (0007): the orders sync owns.
     sa.Column("created_by", sa.Text),
     # The hot query: active orders by status (and restaurant, for congestion).
     sa.Index("ix_orders_status_restaurant", "status_id", "restaurant_id"),
@@ -202,8 +204,12 @@ passes = sa.Table(
     sa.Column("host", sa.Text),
     sa.Column("orders_seen", sa.Integer),
     sa.Column("decisions", sa.Integer),
-    sa.Column("result", sa.Text),
+    sa.Column("result", sa.Text),  # NULL while running; ok, degraded, failed, crashed (0006)
     sa.Column("error", sa.Text),
+    # What the pass came to: outcomes, actions, API answers by code, circuit (0006).
+    sa.Column("summary", json_type()),
+    sa.Column("last_api_success_at", UTCDateTime()),
+    sa.Column("circuit_open_since", UTCDateTime()),
     sa.Index("ix_passes_started_at", "started_at"),
 )
 
@@ -230,6 +236,18 @@ CONTRACT_TABLES = ("orders", "order_items", "stock")
 
 class StoreError(Exception):
     """The store cannot be reached, or its schema is not what this version needs."""
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """A database error as one line: the driver's own words, without SQL or links.
+
+    SQLAlchemy's text repeats the statement and adds a "Background on this
+    error" URL over several lines; an operator needs the cause (and the
+    driver's hint, such as "Is the server running on that host?").
+    """
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc).split("(Background on this error")[0]
+    return " ".join(text.split())
 
 
 def describe_url(url: str | URL) -> str:
@@ -287,9 +305,55 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+# What to install for the drivers SQLAlchemy names in its ImportError.
+_DRIVER_PACKAGES = {
+    "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// after pip install pymysql",
+    "pymysql": "pip install pymysql",
+    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// (installed with "
+                "autocancel)",
+    "psycopg": "pip install 'psycopg[binary]'",
+    "pyodbc": "pip install pyodbc",
+    "oracledb": "pip install oracledb",
+}
+
+
+def _engine_from(parsed: URL, **kwargs: Any) -> Engine:
+    """``sa.create_engine``, with an operator's mistake in the URL as one StoreError line."""
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except sa.exc.NoSuchModuleError:
+        raise StoreError(
+            f"the store URL {describe_url(parsed)} names an unknown database "
+            f"'{parsed.drivername}'; use e.g. sqlite:///orders.db or "
+            "postgresql+psycopg://user@host/dbname"
+        ) from None
+    except ImportError as exc:
+        driver = exc.name or "its driver"
+        hint = _DRIVER_PACKAGES.get(driver, f"install {driver} into autocancel's Python")
+        if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+            hint += " (autocancel is tested with SQLite and PostgreSQL stores)"
+        raise StoreError(
+            f"the store URL {describe_url(parsed)} needs the Python driver '{driver}', which "
+            f"is not installed: {hint}"
+        ) from None
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"the store URL {describe_url(parsed)} is not usable: {exc}") from None
+
+
+def _parse_url(url: str | URL) -> URL:
+    try:
+        return make_url(url)
+    except sa.exc.ArgumentError:
+        # Not repeated: an unparsable URL may still hold a password.
+        raise StoreError("the store URL cannot be parsed; use e.g. sqlite:///orders.db or "
+                         "postgresql+psycopg://user@host/dbname") from None
+
+
 def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for the store, tuned per backend."""
-    parsed = make_url(url)
+    parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = storefile.sqlite_file(str(url))
         if database is not None:
@@ -299,14 +363,43 @@ def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
                     "create it or fix store.url"
                 )
             storefile.create_if_missing(database)
-        engine = sa.create_engine(parsed, **kwargs)
+        engine = _engine_from(parsed, **kwargs)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
         _take_over_sqlite_transactions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    engine = sa.create_engine(parsed, **kwargs)
+    engine = _engine_from(parsed, **kwargs)
     if parsed.get_backend_name() == "postgresql":
         sa.event.listen(engine, "connect", _on_postgresql_connect)
+    return engine
+
+
+def open_existing(url: str | URL) -> Engine:
+    """An engine for a store that exists at the current schema; never creates one.
+
+    For the read-only commands when rules.yaml is invalid: its store URL may be
+    wrong, and a new empty store would only hide that.
+    """
+    parsed = _parse_url(url)
+    database = parsed.database
+    if (parsed.get_backend_name() == "sqlite" and database and database != ":memory:"
+            and not database.startswith("file:") and not Path(database).is_file()):
+        raise StoreError(f"there is no store at {describe_url(parsed)}")
+    engine = create_store_engine(parsed)
+    try:
+        revision = current_revision(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot read the store {describe_url(parsed)}: {describe_db_error(exc)}"
+        ) from exc
+    if revision != head_revision():
+        engine.dispose()
+        raise StoreError(
+            f"there is no autocancel store at {describe_url(parsed)}" if revision is None
+            else f"the store {describe_url(parsed)} is at schema revision {revision}, this "
+                 f"autocancel needs {head_revision()}: run `autocancel db upgrade`"
+        )
     return engine
 
 
@@ -337,7 +430,7 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 # The newest migration. Kept as a constant so that starting a pass never
 # imports Alembic; a test checks it against the migrations folder.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0007"
 
 
 def head_revision() -> str:
@@ -374,7 +467,9 @@ def upgrade(url: str | URL) -> str:
             command.upgrade(_alembic_config(connection), "head")
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate the store {describe_url(url)}: {exc}") from exc
+        raise StoreError(
+            f"cannot migrate the store {describe_url(url)}: {describe_db_error(exc)}"
+        ) from exc
     finally:
         engine.dispose()
     assert revision is not None
@@ -391,7 +486,9 @@ def ensure_schema(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot read the store {describe_url(engine.url)}: {exc}") from exc
+        raise StoreError(
+            f"cannot read the store {describe_url(engine.url)}: {describe_db_error(exc)}"
+        ) from exc
     if revision is None:
         log.info("store %s has no autocancel schema yet; creating it", describe_url(engine.url))
         upgrade(engine.url)
