@@ -67,6 +67,9 @@ rules:
     kind: max_distance
     max_km: 7.5
     reason_id: 6
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
   - name: overloaded
     kind: congestion
     max_active_orders: 8
@@ -74,9 +77,6 @@ rules:
     reopen_below: 6
     min_closed_minutes: 10
     reason_id: 3
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
 """
 
 

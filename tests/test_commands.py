@@ -128,7 +128,7 @@ def test_status_before_any_pass(world: World) -> None:
 
 
 def test_explain_lists_every_verdict_the_decision_and_the_history(world: World) -> None:
-    # Default rules: out-of-stock, too-far, overloaded, payment-failed; no geocoder.
+    # Default rules: out-of-stock, too-far, payment-failed, overloaded; no geocoder.
     world.add_order("x", payment_status="failed", coordinates=None)
 
     before = world.cli("explain", "x")
