@@ -92,7 +92,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from daemon import operations
 
     config = _load_config_or_exit(args)
-    return operations.audit(config, since=args.since, fmt=args.format)
+    return operations.audit(config, since=args.since, until=args.until, fmt=args.format)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -188,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="one poll, then exit")
 
     audit = command("audit", cmd_audit, "show the ledger: what was cancelled, why, the outcome")
-    audit.add_argument("--since", metavar="ISO8601", help="only entries from this time on")
+    audit.add_argument("--since", metavar="T", help="only entries from this time on: today, "
+                       "1h (an hour ago), 14:00 (local time) or ISO 8601")
+    audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")

@@ -282,11 +282,15 @@ def pending_intents(connection: sa.Connection) -> list[sa.RowMapping]:
 
 
 def audit_rows(connection: sa.Connection, *, since: datetime | None = None,
+               until: datetime | None = None,
                payment_keys: Iterable[str] = ()) -> list[sa.RowMapping]:
+    """Ledger rows written from ``since`` (inclusive) up to ``until`` (exclusive)."""
     ledger = store.ledger
     query = sa.select(ledger).order_by(ledger.c.at, ledger.c.id)
     if since is not None:
         query = query.where(ledger.c.at >= since)
+    if until is not None:
+        query = query.where(ledger.c.at < until)
     keys = list(payment_keys)
     if keys:
         query = query.where(ledger.c.payment_key.in_(keys))
