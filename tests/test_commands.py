@@ -332,3 +332,30 @@ def test_audit_since_and_until_take_today_durations_and_clock_times(world: World
         [line] = refused.stderr.splitlines()
         assert bad[1] in line, line
         assert refused.stdout == ""
+
+
+def test_demo_orders_have_their_own_numbers_and_the_true_distance() -> None:
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    result = run_cli("demo", "--keep")
+
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.rsplit("the demo folder is kept: ", 1)[1].strip())
+    try:
+        with sqlite3.connect(folder / "demo.db") as db:
+            numbers = [n for (n,) in db.execute("SELECT order_number FROM orders")]
+    finally:
+        shutil.rmtree(folder)
+    assert len(numbers) == 19
+    assert len(set(numbers)) == len(numbers), sorted(numbers)
+
+    story = next(line for line in result.stdout.splitlines() if "demo-too-far " in line)
+    label = re.search(r"delivery (\d+) km away", story)
+    assert label is not None, story
+    decision = next(line for line in result.stdout.splitlines()
+                    if line.startswith("demo-too-far ") and "too-far" in line.split())
+    measured = re.search(r'"distance_km": ([\d.]+)', decision)
+    assert measured is not None, decision
+    assert int(label.group(1)) == round(float(measured.group(1))), (story, decision)
