@@ -112,7 +112,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     config = _load_config_or_exit(args)
     return manual.cancel(
-        config, args.payment_key, reason_id=args.reason, note=args.note, assume_yes=args.yes
+        config, args.payment_key, reason_id=args.reason, note=args.note, assume_yes=args.yes,
+        force=args.force, by=args.by, dry_run=args.dry_run,
     )
 
 
@@ -204,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="4 customer canceled, 5 technical issue, 8 other")
     cancel.add_argument("--note", metavar="TEXT", help="kept in the ledger")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cancel.add_argument("--force", action="store_true",
+                        help="cancel even an order of a restaurant not in rules.yaml, or one "
+                        "in safety.never_cancel (recorded in the ledger)")
+    cancel.add_argument("--by", metavar="NAME",
+                        help="who confirmed it, kept in the ledger (default: the OS user)")
+    cancel.add_argument("--dry-run", action="store_true",
+                        help="say what would be cancelled, send nothing (as dry_run: true)")
 
     command("status", cmd_status, "last pass, pending intents, closures, safety budget left")
 

@@ -109,6 +109,7 @@ def status(config: Config) -> int:
                 .where(store.restaurant_closures.c.active_key.is_not(None))
             ).mappings().all()
             used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+            manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
             loads = _stale_by_restaurant(config, read_snapshot(connection), now)
     except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: cannot read the store: {exc}", file=sys.stderr)
@@ -131,6 +132,9 @@ def status(config: Config) -> int:
     _print_loads(config, loads)
     limit = config.safety.max_cancellations_per_hour
     print(f"safety budget: {max(0, limit - used)} of {limit} cancellations left this hour")
+    # A separate line: staff-confirmed cancellations never use the automatic budget.
+    print(f"manual cancellations: {manual} in the last hour (not counted against "
+          "max_cancellations_per_hour)")
     return exitcodes.OK
 
 
