@@ -138,11 +138,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from daemon import simulator
+    from daemon import rehearsal
 
-    if args.config:  # the stand-in needs no rules, but a file it is given is checked
-        _load_config_or_exit(args)
-    return simulator.run_foreground(host=args.host, port=args.port)
+    # The stand-in needs no rules unless it loads the store, but a file it is
+    # given is checked.
+    config = _load_config_or_exit(args) if args.config or args.from_store else None
+    return rehearsal.run_simulator(
+        config if args.from_store else None, host=args.host, port=args.port,
+        geocode_file=args.geocode_file,
+    )
 
 
 # --- parser -----------------------------------------------------------------
@@ -230,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = command("simulator", cmd_simulator, "run the local Dükkango stand-in for rehearsals")
     sim.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--from-store", action="store_true",
+                     help="serve the store's active orders, the restaurants of rules.yaml and "
+                     "the stock foods (-c names the rules file)")
+    sim.add_argument("--geocode-file", metavar="F", type=Path,
+                     help="YAML: address -> [latitude, longitude] or not_found; any other "
+                     "address is answered as unknown")
     return parser
 
 
