@@ -142,7 +142,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from daemon import operations
 
     config = _load_config_for_reading(args).config
-    return operations.audit(config, since=args.since, fmt=args.format)
+    return operations.audit(config, since=args.since, until=args.until, fmt=args.format)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -167,7 +167,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     config = _load_config_or_exit(args)
     return manual.cancel(
-        config, args.payment_key, reason_id=args.reason, note=args.note, assume_yes=args.yes
+        config, args.payment_key, reason_id=args.reason, note=args.note, assume_yes=args.yes,
+        force=args.force, by=args.by, dry_run=args.dry_run,
     )
 
 
@@ -192,11 +193,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from daemon import simulator
+    from daemon import rehearsal
 
-    if args.config:  # the stand-in needs no rules, but a file it is given is checked
-        _load_config_or_exit(args)
-    return simulator.run_foreground(host=args.host, port=args.port)
+    # The stand-in needs no rules unless it loads the store, but a file it is
+    # given is checked.
+    config = _load_config_or_exit(args) if args.config or args.from_store else None
+    return rehearsal.run_simulator(
+        config if args.from_store else None, host=args.host, port=args.port,
+        geocode_file=args.geocode_file,
+    )
 
 
 # --- parser -----------------------------------------------------------------
@@ -247,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="one poll, then exit")
 
     audit = command("audit", cmd_audit, "show the ledger: what was cancelled, why, the outcome")
-    audit.add_argument("--since", metavar="ISO8601", help="only entries from this time on")
+    audit.add_argument("--since", metavar="T", help="only entries from this time on: today, "
+                       "1h (an hour ago), 14:00 (local time) or ISO 8601")
+    audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
@@ -261,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="4 customer canceled, 5 technical issue, 8 other")
     cancel.add_argument("--note", metavar="TEXT", help="kept in the ledger")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cancel.add_argument("--force", action="store_true",
+                        help="cancel even an order of a restaurant not in rules.yaml, or one "
+                        "in safety.never_cancel (recorded in the ledger)")
+    cancel.add_argument("--by", metavar="NAME",
+                        help="who confirmed it, kept in the ledger (default: the OS user)")
+    cancel.add_argument("--dry-run", action="store_true",
+                        help="say what would be cancelled, send nothing (as dry_run: true)")
 
     status = command("status", cmd_status,
                      "last pass and its result, API health, closures, safety budget left")
@@ -281,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = command("simulator", cmd_simulator, "run the local Dükkango stand-in for rehearsals")
     sim.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--from-store", action="store_true",
+                     help="serve the store's active orders, the restaurants of rules.yaml and "
+                     "the stock foods (-c names the rules file)")
+    sim.add_argument("--geocode-file", metavar="F", type=Path,
+                     help="YAML: address -> [latitude, longitude] or not_found; any other "
+                     "address is answered as unknown")
     return parser
 
 

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.restaurant_checks import restaurant_warnings
 from rules import REJECTED, Problem, Rule, YamlDocument, YamlSyntaxError, build_rules, registry
 from rules.loader import describe_value, problems_from
 from rules.yamlsource import Severity, YamlPath, load_yaml
@@ -509,6 +510,12 @@ class _Validation:
                     )
                 )
             first_seen.setdefault(restaurant_id, index)
+        for index, restaurant in enumerate(restaurants):
+            if restaurant is not None:
+                self.problems += restaurant_warnings(
+                    index, restaurant_id=restaurant.id, name=restaurant.name,
+                    latitude=restaurant.latitude, longitude=restaurant.longitude,
+                )
         return restaurants
 
     def _environment_overrides(

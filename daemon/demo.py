@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,9 @@ rules:
     kind: max_distance
     max_km: 7.5
     reason_id: 6
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
   - name: overloaded
     kind: congestion
     max_active_orders: 8
@@ -74,9 +77,6 @@ rules:
     reopen_below: 6
     min_closed_minutes: 10
     reason_id: 3
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
 """
 
 
@@ -95,16 +95,29 @@ class DemoOrder:
     phone: str = "05335587642"
     food_id: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    number: int = 0  # Dükkango's order number (`id`), one per order; set by _demo_orders
+
+
+FAR_AWAY = (41.1700, 29.1000)
+
+
+def _km_from(restaurant: tuple[str, str, float, float], position: tuple[float, float]) -> float:
+    """The geodesic distance the too-far rule will measure (so the story cannot drift)."""
+    from geopy.distance import geodesic
+
+    return float(geodesic((restaurant[2], restaurant[3]), position).km)
 
 
 def _demo_orders() -> list[DemoOrder]:
+    far_km = _km_from(HALASKARGAZI, FAR_AWAY)
     orders = [
         DemoOrder("demo-out-of-stock", "an item that ran out", food_id=2),
         DemoOrder("demo-unknown-address", "an address nobody can find",
                   latitude=None, longitude=None, address=UNKNOWN_ADDRESS),
-        DemoOrder("demo-too-far", "delivery 19 km away", latitude=41.1700, longitude=29.1000),
+        DemoOrder("demo-too-far", f"delivery {far_km:.0f} km away",
+                  latitude=FAR_AWAY[0], longitude=FAR_AWAY[1]),
         DemoOrder("demo-pickup-far", "far away, but picked up: survives",
-                  shipping_method="pickup", latitude=41.1700, longitude=29.1000),
+                  shipping_method="pickup", latitude=FAR_AWAY[0], longitude=FAR_AWAY[1]),
         DemoOrder("demo-payment-failed", "payment failed", payment_status="failed"),
         DemoOrder("demo-old-payment-failed", "payment failed 5 h ago: too old, skipped",
                   payment_status="failed", minutes_ago=300),
@@ -121,7 +134,7 @@ def _demo_orders() -> list[DemoOrder]:
                   food_id=3)
         for n in range(1, 11)
     ]
-    return orders
+    return [replace(order, number=number) for number, order in enumerate(orders, start=1031)]
 
 
 def _seed_store(url: str, orders: list[DemoOrder]) -> None:
@@ -140,7 +153,7 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
         ])
         for order in orders:
             connection.execute(sa.insert(store.orders).values(
-                payment_key=order.key, order_number=1000 + len(order.key),
+                payment_key=order.key, order_number=order.number,
                 restaurant_id=order.restaurant[0], status_id=order.status_id,
                 shipping_method=order.shipping_method, courier_type="restaurant",
                 payment_method="Kredi Kartı", payment_status=order.payment_status, total=250,
@@ -166,8 +179,8 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             "Dershane Sokak 4, Şişli": (41.0520, 28.9900),
         }) as simulator:
             for order in orders:
-                simulator.add_order(payment_key=order.key, restaurant_id=order.restaurant[0],
-                                    status_id=order.status_id)
+                simulator.add_order(id=order.number, payment_key=order.key,
+                                    restaurant_id=order.restaurant[0], status_id=order.status_id)
             rules = folder / "rules.yaml"
             rules.write_text(RULES_YAML.format(
                 base_url=simulator.url, geocoder_domain=f"127.0.0.1:{simulator.port}",

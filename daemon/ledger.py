@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon import store
 from daemon.engine import Decision, Outcome
+from daemon.manual_policy import MANUAL
 from daemon.snapshot import Order
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,14 @@ HOURLY_WINDOW = timedelta(minutes=60)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def live_cancellations_since(connection: sa.Connection, since: datetime) -> int:
-    """Live cancellations sent or being sent since ``since``: the rolling hourly cap.
+def _sent_since(since: datetime) -> sa.ColumnElement[bool]:
+    """Live cancellations sent or being sent since ``since``.
 
     A refused call (failed) cancelled nothing and does not count; a call whose
     answer was lost may have cancelled, so it counts whatever happened after.
     """
     ledger = store.ledger
-    query = sa.select(sa.func.count()).where(
+    return sa.and_(
         ledger.c.at >= since,
         sa.or_(
             sa.and_(ledger.c.intent_key.is_not(None),
@@ -47,6 +48,23 @@ def live_cancellations_since(connection: sa.Connection, since: datetime) -> int:
             ledger.c.uncertain_sends > 0,
         ),
     )
+
+
+def live_cancellations_since(connection: sa.Connection, since: datetime) -> int:
+    """The automatic cancellations sent since ``since``: the rolling hourly cap.
+
+    Manual cancellations are not counted: the cap brakes rules gone wrong, and
+    a cancellation staff confirmed one by one is no rule (README, "Commands").
+    """
+    ledger = store.ledger
+    query = sa.select(sa.func.count()).where(_sent_since(since), ledger.c.kind != MANUAL)
+    return int(connection.execute(query).scalar_one())
+
+
+def manual_cancellations_since(connection: sa.Connection, since: datetime) -> int:
+    """The staff-confirmed cancellations sent since ``since`` (shown by ``status``)."""
+    ledger = store.ledger
+    query = sa.select(sa.func.count()).where(_sent_since(since), ledger.c.kind == MANUAL)
     return int(connection.execute(query).scalar_one())
 
 
@@ -282,11 +300,15 @@ def pending_intents(connection: sa.Connection) -> list[sa.RowMapping]:
 
 
 def audit_rows(connection: sa.Connection, *, since: datetime | None = None,
+               until: datetime | None = None,
                payment_keys: Iterable[str] = ()) -> list[sa.RowMapping]:
+    """Ledger rows written from ``since`` (inclusive) up to ``until`` (exclusive)."""
     ledger = store.ledger
     query = sa.select(ledger).order_by(ledger.c.at, ledger.c.id)
     if since is not None:
         query = query.where(ledger.c.at >= since)
+    if until is not None:
+        query = query.where(ledger.c.at < until)
     keys = list(payment_keys)
     if keys:
         query = query.where(ledger.c.payment_key.in_(keys))

@@ -15,7 +15,8 @@ from daemon.credentials import MissingCredentials, require_credentials
 from daemon.names import Names
 from daemon.passes import PassError, PassRunner
 from daemon.runtime import executor_factory, open_store
-from daemon.timeutil import parse_timestamp
+from daemon.timespec import FORMS, BadMoment, parse_moment
+from daemon.timeutil import isoformat_z, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +52,35 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     return exitcodes.OK
 
 
-def _since(text: str | None) -> datetime | None:
+def _moment(flag: str, text: str | None, now: datetime) -> datetime | None:
+    """``--since``/``--until`` as a UTC moment; a usage error (exit 2) if unreadable."""
     if text is None:
         return None
-    return parse_timestamp(text)
-
-
-def audit(config: Config, *, since: str | None, fmt: str) -> int:
     try:
-        start = _since(since)
-    except ValueError:
-        # A usage error (contract: exit 2), like any other bad argument.
-        print(f"autocancel audit: error: --since {since!r} is not an ISO 8601 time "
-              "(e.g. 2026-11-30 or 2026-11-30T14:00:00Z)", file=sys.stderr)
+        return parse_moment(text, now=now)
+    except BadMoment as exc:
+        raise _UsageError(f"{flag} {exc}; use {FORMS} (e.g. 2026-11-30T14:00:00Z)") from None
+
+
+class _UsageError(Exception):
+    """A bad argument: one line on stderr, exit 2 (contract)."""
+
+
+def audit(config: Config, *, since: str | None, until: str | None = None, fmt: str) -> int:
+    now = utcnow()
+    try:
+        start, end = _moment("--since", since, now), _moment("--until", until, now)
+        if start is not None and end is not None and start > end:
+            raise _UsageError(f"--since {since!r} ({isoformat_z(start)}) is after --until "
+                              f"{until!r} ({isoformat_z(end)}): no entry can match")
+    except _UsageError as exc:
+        print(f"autocancel audit: error: {exc}", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
     names = Names.of(config.restaurants)
     try:
         engine = open_store(config)
         with engine.connect() as connection:
-            rows = ledger.audit_rows(connection, since=start)
+            rows = ledger.audit_rows(connection, since=start, until=end)
             actions = (action_records(connection, names, since=start)
                        if fmt == "table" else [])
     except (store.StoreError, sa.exc.SQLAlchemyError) as exc:

@@ -21,6 +21,7 @@ from daemon import decisionlog, ledger, passresult, rowcheck, store
 from daemon.callstats import CallSummary
 from daemon.engine import Decision, Mode
 from daemon.geo import Locator, build_geocoder
+from daemon.manual_policy import is_manual
 from daemon.names import Names, food_names
 from daemon.passresult import PassSummary
 from daemon.planning import Plan, plan_pass
@@ -207,9 +208,11 @@ class PassRunner:
         """None while ``decision`` still stands on the store's current data, else the change."""
         snapshot = self.read(also_include=[decision.payment_key],
                              restaurants=[decision.order.restaurant_id])
+        # A manual cancellation is judged without positions: no geocoder call for it.
+        locate = [] if is_manual(decision.kind) else [decision.payment_key]
         return rejudge(
             decision, rules=self.config.rules,
-            ctx=self.context(snapshot, locate=[decision.payment_key]),
+            ctx=self.context(snapshot, locate=locate),
             limits=safety_limits(self.config), now=snapshot.taken_at, dry_run=self.dry_run,
         )
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from daemon.engine import Decision, guard, rule_mode
+from daemon.manual_policy import FORCED, Obstacle, blocking, findings, is_manual
 from daemon.planning import IN_FLIGHT, restaurant_loads
 from daemon.safety import SafetyLimits, protection, protections
 
@@ -74,6 +75,8 @@ def rejudge(
     dry_run: bool,
 ) -> dict[str, Any] | None:
     """None while ``decision`` still stands on ``ctx``; otherwise why it does not."""
+    if is_manual(decision.kind):
+        return _rejudge_manual(decision, ctx=ctx, limits=limits, dry_run=dry_run)
     rule = next((r for r in rules if r.name == decision.rule), None)
     rule_change = _rule_change(decision.rule, rule, dry_run=dry_run)
     if rule_change is not None or rule is None:
@@ -92,3 +95,41 @@ def rejudge(
                         safety=dict(protected.evidence))
     return None
 
+
+
+# Why a manual cancellation no longer stands, by obstacle (daemon/manual_policy.py).
+_MANUAL_CHANGES = {
+    Obstacle.NOT_IN_STORE: "the order is no longer in the store",
+    Obstacle.BAD_PAYMENT_KEY: "the payment_key cannot be sent to Dükkango (bad data)",
+    Obstacle.FINISHED: "the order is {status} now (status {status_id})",
+    Obstacle.RESTAURANT_NOT_IN_RULES: (
+        "its restaurant {restaurant_id} is not in rules.yaml now, and the cancellation was "
+        "not forced"
+    ),
+    Obstacle.NEVER_CANCEL: "it is in never_cancel now ({matched}), and the cancellation was "
+                           "not forced",
+}
+
+
+def _rejudge_manual(
+    decision: Decision, *, ctx: PassContext, limits: SafetyLimits, dry_run: bool
+) -> dict[str, Any] | None:
+    """A staff-confirmed cancellation stands while what was confirmed still holds.
+
+    No rule decided it, so no rule is asked again: the order must still be
+    cancellable, and whatever was not overridden with --force must still not
+    apply. Age is no obstacle: staff may cancel an order the rules consider stale.
+    """
+    if dry_run:
+        return _changed(decision, ctx, "autocancel is in dry-run now")
+    forced = decision.evidence.get(FORCED) or ()
+    found = blocking(
+        findings(ctx.snapshot.order(decision.payment_key), restaurant_ids=ctx.restaurants,
+                 never_cancel=limits.never_cancel),
+        forced=forced,
+    )
+    if not found:
+        return None
+    first = found[0]
+    return _changed(decision, ctx, _MANUAL_CHANGES[first.obstacle].format(**first.details),
+                    obstacle=first.obstacle.value)

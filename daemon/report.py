@@ -19,7 +19,7 @@ from daemon.timeutil import isoformat_z
 
 AUDIT_FIELDS = (
     "at", "payment_key", "rule", "kind", "reason_id", "reason_text", "mode", "outcome",
-    "attempts", "last_error", "evidence", "note",
+    "attempts", "last_error", "evidence", "note", "restaurant_id",
 )
 
 
@@ -109,14 +109,15 @@ def decisions_table(decisions: Iterable[Decision]) -> str:
 
 def audit_table(records: Iterable[Mapping[str, Any]]) -> str:
     rows = [
-        (r["at"], r["payment_key"], r["rule"], f"{r['reason_id']} {r['reason_text']}", r["mode"],
-         r["outcome"], str(r["attempts"]), r["last_error"] or "")
+        (r["at"], r["payment_key"], r["restaurant_id"] or "", r["rule"],
+         f"{r['reason_id']} {r['reason_text']}", r["mode"], r["outcome"], str(r["attempts"]),
+         r["last_error"] or "")
         for r in records
     ]
     if not rows:
         return "the ledger has no entries for this period"
-    return table(rows, ("AT", "ORDER", "RULE", "REASON", "MODE", "OUTCOME", "ATTEMPTS",
-                        "LAST ERROR"))
+    return table(rows, ("AT", "ORDER", "RESTAURANT", "RULE", "REASON", "MODE", "OUTCOME",
+                        "ATTEMPTS", "LAST ERROR"))
 
 
 def actions_table(records: Iterable[Mapping[str, Any]]) -> str:

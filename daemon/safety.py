@@ -65,7 +65,8 @@ def _phone_digits(phone: str) -> str:
     return digits[-10:] if len(digits) >= 10 else digits
 
 
-def _never_cancel_match(order: Order, never_cancel: frozenset[str]) -> str | None:
+def never_cancel_match(order: Order, never_cancel: frozenset[str]) -> str | None:
+    """Which of the order's identities ``never_cancel`` lists (payment_key, phone), or None."""
     if order.payment_key in never_cancel:
         return "payment_key"
     if order.customer_phone:
@@ -94,7 +95,7 @@ def _age_problem(order: Order, limits: SafetyLimits, now: datetime) -> dict[str,
 
 def protection(order: Order, limits: SafetyLimits, now: datetime) -> Protection | None:
     """Whether safety protects ``order`` at the pass clock ``now``, and why."""
-    matched = _never_cancel_match(order, limits.never_cancel)
+    matched = never_cancel_match(order, limits.never_cancel)
     if matched:
         return Protection({"skipped_because": "never_cancel", "matched": matched})
     problem = _age_problem(order, limits, now)

@@ -49,16 +49,17 @@ closed) and only then answers with the fault: the answer is lost, the
 effect is not.
 
 The geocoder (``GET /search``, Nominatim's, and ``GET /nominatim/v1/search``,
-OpenMapQuest's, which takes an api key) resolves the addresses it was given;
-any other address has no result. An address may instead be given a raw reply
-body, sent verbatim (a geocoder that answers garbage: ``"lat": "abc"``, an
-object instead of a list, ...).
+OpenMapQuest's, which takes an api key) resolves the addresses it was given,
+and has no result for those it was told do not exist. Any other address has
+no result either by default (the tests); with ``unlisted_addresses="unknown"``
+(``autocancel simulator``, for rehearsals) it answers 503 instead, which the
+daemon reads as "unknown", so a real address nobody listed is never cancelled
+as not found. An address may instead be given a raw reply body, sent
+verbatim (a geocoder that answers garbage: ``"lat": "abc"``, an object
+instead of a list, ...).
 
-Control endpoints (not recorded): ``GET|DELETE /_sim/requests``,
-``GET|POST|DELETE /_sim/faults``, ``GET|POST /_sim/orders``,
-``GET /_sim/orders/{payment_key}``, ``GET /_sim/state``, ``POST /_sim/reset``,
-``POST /_sim/revoke-tokens``, ``POST /_sim/geocoder`` (``{address, latitude,
-longitude}`` or ``{address, body}``, one or a list).
+Control endpoints (not recorded) are listed by ``GET /_sim/``: see
+:data:`CONTROL_ENDPOINTS`.
 """
 
 from __future__ import annotations
@@ -72,12 +73,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -133,6 +134,31 @@ FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop", "
 _NOT_ECHOED = frozenset({"host", "content-length", "content-type", "connection",
                          "transfer-encoding", "keep-alive", "expect", "accept-encoding"})
 TOO_MANY = "Çok fazla istek. Lütfen 30 saniye bekleyin."
+UnlistedAddresses = Literal["not_found", "unknown"]
+
+# What each control endpoint does (GET /_sim/ lists them; README "Rehearsals").
+# Keyed like the routes of Simulator._control_routes, which must match it.
+CONTROL_ENDPOINTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", ""): ("/_sim/", "lists these control endpoints"),
+    ("GET", "requests"): ("/_sim/requests", "the API requests received (?method=, "
+                          "?path_prefix= filter), with their answers"),
+    ("DELETE", "requests"): ("/_sim/requests", "forget the recorded requests"),
+    ("GET", "faults"): ("/_sim/faults", "the faults waiting to be applied"),
+    ("POST", "faults"): ("/_sim/faults", "queue faults: {kind, count, method, path_prefix, "
+                         "status, seconds, after_effect, ...}, one or a list"),
+    ("DELETE", "faults"): ("/_sim/faults", "drop every queued fault"),
+    ("GET", "orders"): ("/_sim/orders", "every order with its status"),
+    ("POST", "orders"): ("/_sim/orders", "add orders (fields of the API's order object), one "
+                         "or a list"),
+    ("GET", "orders/"): ("/_sim/orders/{payment_key}", "one order"),
+    ("GET", "state"): ("/_sim/state", "restaurants open or closed, foods active or passive"),
+    ("POST", "reset"): ("/_sim/reset", "back to the start: the configured (or loaded) "
+                        "restaurants, foods and orders; no tokens, faults or requests"),
+    ("POST", "revoke-tokens"): ("/_sim/revoke-tokens", "every token now answers 401"),
+    ("POST", "geocoder"): ("/_sim/geocoder", "teach the geocoder addresses: {address, "
+                           "latitude, longitude}, {address, not_found: true} or {address, "
+                           "body}, one or a list"),
+}
 
 
 def _istanbul() -> tzinfo:
@@ -209,6 +235,8 @@ class _Reply:
     headers: tuple[tuple[str, str], ...] = ()
     # Seconds between the body's bytes (the trickle fault); None sends it at once.
     trickle_seconds: float | None = None
+    # The status line's reason phrase (ASCII); None: the standard one.
+    reason: str | None = None
 
 
 def _json(status: int, payload: Any) -> _Reply:
@@ -248,6 +276,9 @@ class Simulator:
         cooldown_seconds: float = 30.0,
         token_lifetime: timedelta = timedelta(hours=24),
         geocoder_addresses: Mapping[str, tuple[float, float]] | None = None,
+        geocoder_not_found: Iterable[str] = (),
+        unlisted_addresses: UnlistedAddresses = "not_found",
+        orders: Sequence[Mapping[str, Any]] = (),
         verbose: bool = False,
     ) -> None:
         self.host, self._port = host, port
@@ -262,6 +293,11 @@ class Simulator:
         # A Nominatim-compatible /search, so geocoding is testable without internet.
         self._geocoder_addresses = dict(geocoder_addresses or {})
         self._geocoder_replies: dict[str, str] = {}  # address -> raw body, sent verbatim
+        self._geocoder_not_found = set(geocoder_not_found)  # definitely no such address
+        # Any other address: "not_found" answers no result (the tests' default),
+        # "unknown" an error, which the daemon never cancels on (rehearsals).
+        self._unlisted_addresses = unlisted_addresses
+        self._config_orders = copy.deepcopy([dict(o) for o in orders])
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -332,7 +368,7 @@ class Simulator:
     # --- state, for tests and the control endpoints -------------------------------------
 
     def reset(self) -> None:
-        """Back to the configured restaurants and foods; no orders, tokens, faults or log."""
+        """Back to the configured restaurants, foods and orders; no tokens, faults or log."""
         with self._lock:
             self._restaurants = copy.deepcopy(self._config_restaurants)
             self._open = {r["id"]: r.get("status", "Open") == "Open" for r in self._restaurants}
@@ -346,6 +382,8 @@ class Simulator:
             self._last_served: dict[tuple[str, str], float] = {}
             self._faults: list[Fault] = []
             self._log: list[RecordedRequest] = []
+            for order in self._config_orders:
+                self.add_order(**order)
 
     def requests(
         self, method: str | None = None, path_prefix: str | None = None
@@ -533,6 +571,11 @@ class Simulator:
         with self._lock:
             self._geocoder_addresses[address] = (latitude, longitude)
 
+    def add_geocoder_not_found(self, address: str) -> None:
+        """Make the geocoder endpoint answer ``address`` with no result: it does not exist."""
+        with self._lock:
+            self._geocoder_not_found.add(address)
+
     def add_geocoder_reply(self, address: str, body: str) -> None:
         """Make the geocoder endpoint answer ``address`` with ``body`` as it is (JSON type)."""
         with self._lock:
@@ -543,10 +586,19 @@ class Simulator:
         with self._lock:
             found = self._geocoder_addresses.get(address)
             raw = self._geocoder_replies.get(address)
+            not_found = address in self._geocoder_not_found
         if raw is not None:
             return _Reply(200, raw.encode())
-        if found is None:
+        if found is None and (not_found or self._unlisted_addresses == "not_found"):
             return _json(200, [])
+        if found is None:
+            # Not "no such address": the rehearsal simply was not told.
+            # geopy reports the status line, so it says why: logs and explain show it.
+            return replace(
+                _json(503, {"error": "unknown address: the simulator was not given it "
+                                     "(autocancel simulator --geocode-file)"}),
+                reason="Unknown address (not in the simulator's --geocode-file)",
+            )
         latitude, longitude = found
         return _json(200, [{"lat": str(latitude), "lon": str(longitude), "display_name": query}])
 
@@ -748,13 +800,22 @@ class Simulator:
                     raise ValueError("each geocoder entry needs an 'address'")
                 if "body" in spec:
                     self.add_geocoder_reply(str(spec["address"]), str(spec["body"]))
+                elif spec.get("not_found") is True:
+                    self.add_geocoder_not_found(str(spec["address"]))
                 else:
                     self.add_geocoder_address(
                         str(spec["address"]), float(spec["latitude"]), float(spec["longitude"])
                     )
             return {"added": len(added)}
 
+        def listed() -> dict[str, Any]:
+            return {"endpoints": [
+                {"method": method, "path": path, "does": does}
+                for (method, _), (path, does) in CONTROL_ENDPOINTS.items()
+            ]}
+
         return {
+            ("GET", ""): lambda q, b, k: listed(),
             ("GET", "requests"): lambda q, b, k: {"requests": logged(q)},
             ("DELETE", "requests"): lambda q, b, k: {"cleared": self.clear_requests()},
             ("GET", "faults"): lambda q, b, k: {"faults": self.faults()},
@@ -809,7 +870,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         try:
-            self.send_response(reply.status)
+            self.send_response(reply.status, reply.reason)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers:
@@ -837,9 +898,29 @@ class _Handler(BaseHTTPRequestHandler):
         log.log(self.server.simulator._log_level, "simulator: " + format, *args)
 
 
-def run_foreground(*, host: str, port: int) -> int:
-    """``autocancel simulator``: serve until SIGINT/SIGTERM, then exit 0."""
-    sim = Simulator(host=host, port=port, verbose=True)
+def run_foreground(
+    *,
+    host: str,
+    port: int,
+    restaurants: Sequence[Mapping[str, str]] = DEFAULT_RESTAURANTS,
+    foods: Sequence[Mapping[str, Any]] = DEFAULT_FOODS,
+    orders: Sequence[Mapping[str, Any]] = (),
+    geocoder_addresses: Mapping[str, tuple[float, float]] | None = None,
+    geocoder_not_found: Iterable[str] = (),
+    unlisted_addresses: UnlistedAddresses = "unknown",
+    loaded: str | None = None,
+) -> int:
+    """``autocancel simulator``: serve until SIGINT/SIGTERM, then exit 0.
+
+    A rehearsal's geocoder answers "unknown" for addresses it was not given
+    (``unlisted_addresses``), never "not found": that would cancel them.
+    ``loaded`` is printed after the first line (which tools wait for).
+    """
+    sim = Simulator(
+        host=host, port=port, verbose=True, restaurants=restaurants, foods=foods, orders=orders,
+        geocoder_addresses=geocoder_addresses, geocoder_not_found=geocoder_not_found,
+        unlisted_addresses=unlisted_addresses,
+    )
     try:
         sim.start()
     except OSError as exc:
@@ -856,6 +937,8 @@ def run_foreground(*, host: str, port: int) -> int:
             f"{sim.static_token}); control: {sim.control_url}/; stop with Ctrl-C",
             flush=True,
         )
+        if loaded:
+            print(loaded, flush=True)
         while not stop.wait(0.2):
             pass
     finally:

@@ -130,6 +130,8 @@ class StatusReport:
     max_order_age_minutes: int | None  # None: unknown (safety section invalid)
     budget: Mapping[str, int] | None
     hints: tuple[str, ...] = field(default=())
+    # Staff-confirmed cancellations of the last hour: never counted in the budget.
+    manual_last_hour: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,6 +150,7 @@ class StatusReport:
             "orders_error": self.orders_error,
             "max_order_age_minutes": self.max_order_age_minutes,
             "safety_budget": None if self.budget is None else dict(self.budget),
+            "manual_cancellations_last_hour": self.manual_last_hour,
             "hints": list(self.hints),
         }
 
@@ -250,6 +253,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         closures = _closures(connection, names)
         deactivations = _deactivations(connection, names)
         used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+        manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
     loads: tuple[RestaurantLoad, ...] | None = None
     orders_error = None
     if safety_known:
@@ -266,7 +270,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         max_order_age_minutes=config.safety.max_order_age_minutes if safety_known else None,
         budget={"limit": limit, "used": used, "left": max(0, limit - used)}
         if safety_known else None,
-        hints=tuple(hints),
+        hints=tuple(hints), manual_last_hour=manual,
     )
 
 
@@ -354,6 +358,10 @@ def render(report: StatusReport) -> str:
     else:
         lines.append(f"safety budget: {report.budget['left']} of {report.budget['limit']} "
                      "cancellations left this hour")
+    if report.manual_last_hour is not None:
+        # A separate line: staff-confirmed cancellations never use the automatic budget.
+        lines.append(f"manual cancellations: {report.manual_last_hour} in the last hour (not "
+                     "counted against max_cancellations_per_hour)")
     return "\n".join(lines)
 
 

@@ -75,6 +75,18 @@ class CongestionRule(Rule):
             )
         return reopen_below
 
+    @field_validator("statuses")
+    @classmethod
+    def _statuses_include_received(cls, statuses: tuple[int, ...]) -> tuple[int, ...]:
+        # Congestion cancels only received orders (work not started yet).
+        if RECEIVED not in statuses:
+            raise ValueError(
+                f"must include {RECEIVED} (received) for a congestion rule (got "
+                f"{list(statuses)}): it cancels only the newest received orders, so as "
+                "written it would never cancel anything"
+            )
+        return statuses
+
     aggregate: ClassVar[bool] = True
 
     def _evidence(self, load: RestaurantLoad) -> dict[str, int]:

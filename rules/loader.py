@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from rules.base import Rule, describe_rule
+from rules.ordering import order_problems
 from rules.registry import RuleRegistry
 from rules.yamlsource import REJECTED, Problem, YamlDocument, YamlPath, describe_path
 
@@ -279,6 +280,7 @@ def build_rules(
         if rule is not None:
             built.append((at, rule))
     problems += _duplicate_names(raw_rules)
+    problems += order_problems(built)
     return built, problems
 
 

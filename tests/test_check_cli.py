@@ -72,7 +72,8 @@ def test_check_of_a_missing_file_is_a_clear_message(tmp_path: Path) -> None:
 def test_check_prints_warnings_but_succeeds(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(
-        "restaurants:\n  - id: r-1\nrules:\n  - name: other\n    kind: payment_failed\n"
+        "restaurants:\n  - id: 0ca1d2b1-a199-4960-8617-83a659d890c8\nrules:\n"
+        "  - name: other\n    kind: payment_failed\n"
         "    reason_id: 8\n",
         encoding="utf-8",
     )
@@ -110,3 +111,115 @@ def test_any_command_given_an_invalid_file_exits_2_before_doing_anything(
     assert f"{path}:3: unknown key 'stroe' at the top level" in result.stderr
     assert result.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.yaml"]
+
+
+CONGESTION_FIRST = """\
+restaurants:
+  - id: 0ca1d2b1-a199-4960-8617-83a659d890c8
+    latitude: 41.0493
+    longitude: 28.9877
+rules:
+  - name: out-of-stock
+    kind: out_of_stock
+    reason_id: 1
+  - name: overloaded
+    kind: congestion
+    max_active_orders: 20
+    reason_id: 3
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+  - name: too-far
+    kind: max_distance
+    max_km: 7.5
+    reason_id: 6
+"""
+
+
+def test_check_warns_when_congestion_comes_before_per_order_rules(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(CONGESTION_FIRST, encoding="utf-8")
+
+    result = run_cli("check", "-c", str(path), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warning, ok = result.stdout.splitlines()
+    assert warning.startswith(f"warning: {path}:9: rules[1] (overloaded): ")
+    assert "payment-failed (rules[2]), too-far (rules[3])" in warning
+    assert "out-of-stock" not in warning  # it comes first already
+    assert "move it after them" in warning
+    assert ok == "OK"
+
+    # Per-order rules first; only a disabled one after congestion: no warning.
+    path.write_text(
+        CONGESTION_FIRST.replace(
+            "  - name: overloaded\n    kind: congestion\n    max_active_orders: 20\n"
+            "    reason_id: 3\n", ""
+        )
+        + "  - name: overloaded\n    kind: congestion\n    max_active_orders: 20\n"
+        "    reason_id: 3\n  - name: later\n    kind: payment_failed\n    reason_id: 7\n"
+        "    enabled: false\n",
+        encoding="utf-8",
+    )
+    quiet = run_cli("check", "-c", str(path), cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert quiet.stdout == "OK\n"
+
+
+SMALL_MISTAKES = """\
+restaurants:
+  - id: Halaskargazi
+    name: Halaskargazi Şube
+    latitude: 28.9877
+    longitude: 41.0493
+  - id: 8f2b9ce2-04de-4712-842d-a39f64596fdf
+    name: Akat Şube
+    latitude: 41.0789
+    longitude: 29.0231
+rules:
+  - name: too-far
+    kind: max_distance
+    max_km: 7.5
+    reason_id: 6
+"""
+
+
+def test_check_warns_on_a_restaurant_id_that_is_no_uuid_and_on_swapped_coordinates(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(SMALL_MISTAKES, encoding="utf-8")
+
+    result = run_cli("check", "-c", str(path), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    *warnings, ok = result.stdout.splitlines()
+    assert ok == "OK"
+    assert len(warnings) == 2, warnings
+    not_uuid, swapped = warnings
+    assert not_uuid.startswith(f"warning: {path}:2: restaurants[0].id 'Halaskargazi' is not a UUID")
+    assert "0ca1d2b1-a199-4960-8617-83a659d890c8" in not_uuid  # what one looks like
+    assert swapped.startswith(f"warning: {path}:4: restaurants[0] (Halaskargazi Şube): "
+                              "latitude 28.9877, longitude 41.0493")
+    assert "swapped" in swapped
+    # Akat (a UUID, in Istanbul) draws no warning.
+    assert "restaurants[1]" not in result.stdout
+
+
+def test_check_rejects_a_congestion_rule_that_can_never_cancel(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "restaurants:\n  - id: 0ca1d2b1-a199-4960-8617-83a659d890c8\nrules:\n"
+        "  - name: overloaded\n    kind: congestion\n    max_active_orders: 20\n"
+        "    reason_id: 3\n    statuses: [2, 16]\n",
+        encoding="utf-8",
+    )
+
+    result = run_cli("check", "-c", str(path), cwd=tmp_path)
+
+    assert result.returncode == 2
+    [error] = result.stdout.splitlines()
+    assert error.startswith(f"{path}:8: rules[0] (overloaded): statuses ")
+    assert "1" in error.split("statuses", 1)[1]
+    assert "never cancel" in error
+    assert "Traceback" not in result.stdout + result.stderr

@@ -128,7 +128,7 @@ def test_status_before_any_pass(world: World) -> None:
 
 
 def test_explain_lists_every_verdict_the_decision_and_the_history(world: World) -> None:
-    # Default rules: out-of-stock, too-far, overloaded, payment-failed; no geocoder.
+    # Default rules: out-of-stock, too-far, payment-failed, overloaded; no geocoder.
     world.add_order("x", payment_status="failed", coordinates=None)
 
     before = world.cli("explain", "x")
@@ -250,3 +250,112 @@ def test_demo_shows_the_cancellations_and_the_requests() -> None:
     assert sorted(sent) == sorted(f"orders/cancel/{key}" for key in cancelled)
     for survivor in ("demo-fine", "demo-pickup-far", "demo-protected", "demo-delivered"):
         assert f"orders/cancel/{survivor}" not in requests
+
+
+def _ledger_at(world: World, key: str, moment: datetime) -> None:
+    """Move ``key``'s ledger rows to ``moment``, as if they had been written then."""
+    import sqlalchemy as sa
+
+    from daemon import store
+
+    with world.engine.begin() as conn:
+        conn.execute(sa.update(store.ledger).where(store.ledger.c.payment_key == key)
+                     .values(at=moment, updated_at=moment))
+
+
+def _audited(world: World, *flags: str, env: dict[str, str] | None = None) -> list[str]:
+    result = world.cli("audit", "--format", "json", *flags, env=env)
+    assert result.returncode == 0, result.stderr
+    return sorted(json.loads(line)["payment_key"] for line in result.stdout.splitlines())
+
+
+def test_audit_shows_the_restaurant_in_table_and_csv(world: World) -> None:
+    from tests.world import AKAT, HALASKARGAZI
+
+    world.configure(PAYMENT_FAILED)
+    world.add_order("hal", payment_status="failed")
+    world.add_order("akat", payment_status="failed", restaurant_id=AKAT)
+    once_json(world)
+
+    table = world.cli("audit")
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert "RESTAURANT" in header.split()
+    assert any("hal" in row.split() and HALASKARGAZI in row.split() for row in rows), rows
+    assert any("akat" in row.split() and AKAT in row.split() for row in rows), rows
+
+    as_csv = world.cli("audit", "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    by_key = {row["payment_key"]: row for row in csv.DictReader(io.StringIO(as_csv.stdout))}
+    assert (by_key["hal"]["restaurant_id"], by_key["akat"]["restaurant_id"]) == (
+        HALASKARGAZI, AKAT)
+
+
+def test_audit_since_and_until_take_today_durations_and_clock_times(world: World) -> None:
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo("Asia/Tokyo")  # the operator's local time (TZ), far from UTC
+    world.configure(PAYMENT_FAILED)
+    keys = ("before-midnight", "after-midnight", "before-noon", "after-noon", "two-hours-ago",
+            "half-an-hour-ago")
+    for key in keys:
+        world.add_order(key, payment_status="failed")
+    once_json(world)
+    now = datetime.now(tokyo)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    moments = dict(zip(keys, (
+        midnight - timedelta(minutes=1), midnight + timedelta(minutes=1),
+        noon - timedelta(minutes=1), noon + timedelta(minutes=1),
+        now - timedelta(hours=2), now - timedelta(minutes=30),
+    ), strict=True))
+    for key, moment in moments.items():
+        _ledger_at(world, key, moment.astimezone(UTC))
+
+    def between(since: datetime | None = None, until: datetime | None = None) -> list[str]:
+        return sorted(k for k, m in moments.items()
+                      if (since is None or m >= since) and (until is None or m < until))
+
+    hour_ago = now - timedelta(hours=1)
+    assert _audited(world, "--since", "today", env=TOKYO) == between(since=midnight)
+    assert _audited(world, "--until", "today", env=TOKYO) == between(until=midnight)
+    assert _audited(world, "--since", "1h", env=TOKYO) == between(since=hour_ago)
+    assert _audited(world, "--until", "1h", env=TOKYO) == between(until=hour_ago)
+    assert _audited(world, "--since", "00:00", "--until", "12:00", env=TOKYO) == between(
+        since=midnight, until=noon)
+    assert "before-midnight" not in between(since=midnight)  # the boundaries do cut
+    assert "after-noon" not in between(since=midnight, until=noon)
+
+    for bad in (["--since", "25:00"], ["--until", "1 hour"], ["--since", "1h", "--until", "2h"]):
+        refused = world.cli("audit", *bad)
+        assert refused.returncode == 2, (bad, refused.stderr)
+        [line] = refused.stderr.splitlines()
+        assert bad[1] in line, line
+        assert refused.stdout == ""
+
+
+def test_demo_orders_have_their_own_numbers_and_the_true_distance() -> None:
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    result = run_cli("demo", "--keep")
+
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.rsplit("the demo folder is kept: ", 1)[1].strip())
+    try:
+        with sqlite3.connect(folder / "demo.db") as db:
+            numbers = [n for (n,) in db.execute("SELECT order_number FROM orders")]
+    finally:
+        shutil.rmtree(folder)
+    assert len(numbers) == 19
+    assert len(set(numbers)) == len(numbers), sorted(numbers)
+
+    story = next(line for line in result.stdout.splitlines() if "demo-too-far " in line)
+    label = re.search(r"delivery (\d+) km away", story)
+    assert label is not None, story
+    decision = next(line for line in result.stdout.splitlines()
+                    if line.startswith("demo-too-far ") and "too-far" in line.split())
+    measured = re.search(r'"distance_km": ([\d.]+)', decision)
+    assert measured is not None, decision
+    assert int(label.group(1)) == round(float(measured.group(1))), (story, decision)

@@ -32,7 +32,7 @@ VALID_KINDS = "address_not_found, congestion, max_distance, out_of_stock, paymen
 # Line numbers in the tests below count from the first line of each text.
 RESTAURANT = """\
 restaurants:
-  - id: r-1
+  - id: 0ca1d2b1-a199-4960-8617-83a659d890c8
     name: Merkez
     latitude: 41.0
     longitude: 29.0
@@ -71,12 +71,12 @@ def test_shipped_rules_yaml_loads_with_every_kind_and_no_warnings() -> None:
         "out_of_stock",
         "address_not_found",
         "max_distance",
-        "congestion",
         "payment_failed",
+        "congestion",  # last: the per-order reasons are more specific
     ]
     assert sorted(rule.kind for rule in config.rules) == registry.kinds()
     by_name = {rule.name: rule for rule in config.rules}
-    assert [r.reason_id for r in config.rules] == [1, 2, 6, 3, 7]
+    assert [r.reason_id for r in config.rules] == [1, 2, 6, 7, 3]
 
     stock = by_name["out-of-stock"]
     assert isinstance(stock, OutOfStockRule)
@@ -505,7 +505,7 @@ def test_disabled_max_distance_does_not_need_coordinates(tmp_path: Path) -> None
         tmp_path,
         """\
 restaurants:
-  - id: r-1
+  - id: 0ca1d2b1-a199-4960-8617-83a659d890c8
 rules:
   - name: too-far
     kind: max_distance

@@ -140,3 +140,23 @@ def test_a_restaurant_someone_else_closed_is_never_reopened(world: World) -> Non
     assert world.simulator.requests("PUT", "restaurants/status/open/") == []
     assert world.simulator.restaurant_status(AKAT) == "Closed"
     assert len(requests_to(world, "PUT", "orders/cancel/k21")) == 1
+
+
+def test_shipped_rules_give_a_failed_payment_in_an_overloaded_restaurant_its_own_reason(
+    world: World,
+) -> None:
+    # The shipped rules section, as an operator starting from it has it.
+    from tests.conftest import SHIPPED_RULES
+
+    shipped_rules = SHIPPED_RULES.read_text(encoding="utf-8").split("\nrules:\n", 1)[1]
+    world.configure(shipped_rules)
+    for n in range(21):
+        world.add_order(f"busy{n:02}", minutes_ago=40 - n)
+    world.add_order("pay", payment_status="failed", minutes_ago=1)  # the newest of all
+
+    decisions = world.once()
+
+    assert_cancelled(world, decisions, "pay", rule="payment-failed", kind="payment_failed",
+                     reason_id=7, evidence={"payment_status": "failed"})
+    congestion = [d for d in decisions if d["rule"] == "overloaded"]
+    assert [(d["payment_key"], d["reason_id"]) for d in congestion] == [("busy20", 3)]

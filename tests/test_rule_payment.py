@@ -36,7 +36,7 @@ def test_only_a_failed_payment_is_cancelled(world: World) -> None:
 
 @pytest.mark.postgres
 def test_mixed_pass_on_postgresql(pg_world: World) -> None:
-    world = pg_world  # the shipped-like rules: out-of-stock, too-far, overloaded, payment-failed
+    world = pg_world  # the shipped-like rules: out-of-stock, too-far, payment-failed, overloaded
     world.set_stock(2, available=False)
     world.add_order("out-of-stock", items=[(1, 1), (2, 1)])
     world.add_order("far", coordinates=FAR)

@@ -51,8 +51,7 @@ CONGESTION = """\
     min_closed_minutes: 0
     close_restaurant: true
     reason_id: 3
-    statuses: [2]
-"""
+"""  # its tests' orders are all accepted (status 2): it closes and cancels nothing
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:

@@ -35,15 +35,15 @@ DEFAULT_RULES = """\
     kind: max_distance
     max_km: 7.5
     reason_id: 6
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
   - name: overloaded
     kind: congestion
     max_active_orders: 20
     reopen_below: 15
     min_closed_minutes: 10
     reason_id: 3
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
 """
 
 CONFIG_TEMPLATE = """\
