@@ -16,6 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from daemon.api import DukkangoClient
     from daemon.simulator import Simulator
+    from tests.test_daemon import Daemon
     from tests.world import World
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -153,3 +154,20 @@ def pg_world(
     built = World(folder=tmp_path, store_url=pg_url, simulator=sim)
     yield built
     built.engine.dispose()
+
+
+@pytest.fixture
+def start_daemon(world: World) -> Iterator[Callable[..., Daemon]]:
+    """Start ``autocancel run`` processes on ``world``; every one is killed after the test."""
+    from tests.test_daemon import Daemon
+
+    started: list[Daemon] = []
+
+    def start(*extra: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(world, *extra, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()

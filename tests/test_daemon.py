@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,19 +65,6 @@ class Daemon:
             self.process.wait()
         self._log.close()
 
-
-@pytest.fixture
-def start_daemon(world: World) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(*extra: str, env: dict[str, str] | None = None) -> Daemon:
-        daemon = Daemon(world, *extra, env=env)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def eventually(check: Callable[[], object], *, within: float = 15, what: str = "") -> None:

@@ -9,7 +9,7 @@ the read-only commands.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,19 +52,6 @@ def line_with(text: str, needle: str) -> str:
     assert found, f"no line with {needle!r} in:\n{text}"
     return found[0]
 
-
-@pytest.fixture
-def daemons(world: World) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(*extra: str, env: dict[str, str] | None = None) -> Daemon:
-        daemon = Daemon(world, *extra, env=env)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 # --- 1. status is honest ------------------------------------------------------------
@@ -130,13 +117,13 @@ def test_a_pass_that_crashed_is_recorded_and_status_no_longer_shows_the_good_one
 
 
 def test_status_shows_the_open_circuit_and_the_last_successful_call(
-    world: World, daemons: Callable[..., Daemon]
+    world: World, start_daemon: Callable[..., Daemon]
 ) -> None:
     fast(world, PAYMENT_FAILED)
     text = world.rules_path.read_text().replace("max_attempts: 3", "max_attempts: 1")
     world.rules_path.write_text(text)
     world.add_order("first", payment_status="failed")
-    daemon = daemons()
+    daemon = start_daemon()
     eventually(cancelled(world, "first"), what="a first, successful cancel")
     eventually(lambda: status_json(world)["api"]["last_success_at"] is not None,
                what="the success on record")
@@ -303,10 +290,10 @@ def test_commands_that_act_refuse_a_broken_rules_file(world: World, command: lis
 
 
 def test_the_daemon_keeps_its_rules_and_status_still_reads_the_store(
-    world: World, daemons: Callable[..., Daemon]
+    world: World, start_daemon: Callable[..., Daemon]
 ) -> None:
     fast(world, PAYMENT_FAILED)
-    daemon = daemons()
+    daemon = start_daemon()
     world.add_order("before", payment_status="failed")
     eventually(cancelled(world, "before"), what="a first cancel")
     problem = _break_the_rules_file(world)

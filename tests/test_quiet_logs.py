@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -25,19 +25,6 @@ SHADOWED = """\
     dry_run: true
 """
 
-
-@pytest.fixture
-def start_daemon(world: World) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(*extra: str) -> Daemon:
-        daemon = Daemon(world, *extra)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def _passes(world: World) -> int:

@@ -5,28 +5,12 @@ from __future__ import annotations
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from daemon import reloading
 from daemon.config import YAML_KEYS
 from tests.test_daemon import Daemon, _free_port, eventually, fast
 from tests.world import DEFAULT_RULES, World
-
-
-@pytest.fixture
-def start_daemon(world: World) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(*extra: str) -> Daemon:
-        daemon = Daemon(world, *extra)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def _edit(world: World, *replacements: tuple[str, str], append: str = "") -> None:
