@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.conftest import run_cli
 from tests.world import (
     NO_CREDENTIALS,
+    PAYMENT_FAILED,
     World,
     cancel_requests_for,
     decision_for,
@@ -13,12 +14,6 @@ from tests.world import (
     point_store_at,
     secret_keys_only,
 )
-
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 
 
 def test_server_errors_are_retried_until_the_cancel_goes_through(world: World) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.conftest import run_cli
 from tests.world import (
+    PAYMENT_FAILED,
     World,
     cancel_requests_for,
     ledger_rows,
@@ -17,11 +18,6 @@ from tests.world import (
     run_sql,
 )
 
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 ONCE_FIELDS = {"payment_key", "rule", "kind", "reason_id", "mode", "outcome", "evidence"}
 AUDIT_FIELDS = ONCE_FIELDS | {"at", "reason_text", "attempts", "last_error"}
 # A local time zone far from UTC: audit times must still be UTC.

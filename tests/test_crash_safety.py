@@ -10,13 +10,9 @@ import time
 import pytest
 
 from tests.conftest import autocancel_executable
-from tests.world import World
+from tests.world import PAYMENT_FAILED, World
 
-PAYMENT_ONLY = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
+PAYMENT_ONLY = PAYMENT_FAILED
 
 
 def _start_once(world: World) -> subprocess.Popen[str]:

@@ -15,13 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import autocancel_executable, run_cli
-from tests.world import World
+from tests.world import PAYMENT_FAILED, World
 
-PAYMENT_ONLY = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
+PAYMENT_ONLY = PAYMENT_FAILED
 WITH_STOCK = PAYMENT_ONLY + """\
   - name: out-of-stock
     kind: out_of_stock

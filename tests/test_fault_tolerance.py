@@ -12,13 +12,9 @@ import sqlalchemy as sa
 
 from daemon import store
 from tests.test_daemon import Daemon, cancelled, eventually, fast
-from tests.world import World
+from tests.world import PAYMENT_FAILED, World
 
-PAYMENT_ONLY = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
+PAYMENT_ONLY = PAYMENT_FAILED
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from tests.world import (
+    PAYMENT_FAILED,
     World,
     cancel_requests_for,
     decision_for,
@@ -21,11 +22,6 @@ from tests.world import (
     run_sql,
 )
 
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 ELSEWHERE = "3b7e0f52-9d1c-4a8e-b6f0-2c4d5e6f7a81"  # a restaurant rules.yaml does not list
 
 

@@ -16,13 +16,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.test_daemon import Daemon, cancelled, eventually, fast
-from tests.world import AKAT, HALASKARGAZI, World, run_sql
+from tests.world import AKAT, HALASKARGAZI, PAYMENT_FAILED, World, run_sql
 
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 CLOSE_AT_TWO = """\
   - name: out-of-stock
     kind: out_of_stock

@@ -18,6 +18,7 @@ from daemon import store
 from tests.world import (
     AKAT,
     HALASKARGAZI,
+    PAYMENT_FAILED,
     World,
     decision_for,
     ledger_rows,
@@ -27,11 +28,6 @@ from tests.world import (
 )
 
 UNLISTED = "5d1e0c3a-0000-4000-8000-00000000beef"  # another branch sharing the store
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 OVERLOADED = """\
   - name: overloaded
     kind: congestion

@@ -19,15 +19,11 @@ import sqlalchemy as sa
 
 from daemon import store
 from daemon.simulator import Simulator
-from tests.world import HALASKARGAZI, World, decision_for, ledger_rows, once_json
+from tests.world import HALASKARGAZI, PAYMENT_FAILED, World, decision_for, ledger_rows, once_json
 
 pytestmark = pytest.mark.postgres
 
-PAYMENT_ONLY = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
+PAYMENT_ONLY = PAYMENT_FAILED
 # As DESIGN.md names the type: a POS that creates its tables first may well
 # use `timestamp`, which PostgreSQL stores without a time zone.
 POS_ORDERS_TABLE = """

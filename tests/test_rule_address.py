@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.world import NEAR, World, assert_cancelled, assert_untouched, once_json
+from tests.world import NEAR, PAYMENT_FAILED, World, assert_cancelled, assert_untouched, once_json
 
 ADDRESS_NOT_FOUND = """\
   - name: address-not-found
@@ -76,11 +76,6 @@ TOO_FAR = """\
     kind: max_distance
     max_km: 7.5
     reason_id: 6
-"""
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
 """
 # Bodies a broken geocoder (or a proxy in front of it) has answered with.
 GARBAGE_ANSWERS = {

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.world import World, assert_cancelled, assert_untouched
+from tests.world import PAYMENT_FAILED, World, assert_cancelled, assert_untouched
 
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 FAR = (41.1500, 29.1000)  # about 15 km from Halaskargazi
 
 

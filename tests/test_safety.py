@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.world import (
+    PAYMENT_FAILED,
     World,
     cancel_requests_for,
     decision_for,
@@ -10,11 +11,6 @@ from tests.world import (
     once_json,
 )
 
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 KEYS = ("f1", "f2", "f3", "f4")
 
 

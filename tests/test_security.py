@@ -15,15 +15,11 @@ from daemon import store
 from daemon.simulator import Simulator
 from tests.conftest import REPO_ROOT, run_cli
 from tests.test_daemon import Daemon, eventually, fast
-from tests.world import World
+from tests.world import PAYMENT_FAILED, World
 
 APP_SECRET = "app-5ecret-Q7w9e1"
 REST_SECRET = "rest-5ecret-Z3x5c8"
-PAYMENT_ONLY = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
+PAYMENT_ONLY = PAYMENT_FAILED
 
 
 def _secret_world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> World:

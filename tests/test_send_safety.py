@@ -23,6 +23,7 @@ from daemon import store
 from tests.conftest import autocancel_executable, run_cli
 from tests.world import (
     HALASKARGAZI,
+    PAYMENT_FAILED,
     World,
     cancel_requests_for,
     decision_for,
@@ -32,11 +33,6 @@ from tests.world import (
     run_sql,
 )
 
-PAYMENT_FAILED = """\
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-"""
 OUT_OF_STOCK = """\
   - name: out-of-stock
     kind: out_of_stock

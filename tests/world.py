@@ -46,6 +46,13 @@ DEFAULT_RULES = """\
     reason_id: 3
 """
 
+#: The one-rule file most tests need: cancel orders whose payment failed (reason 7).
+PAYMENT_FAILED = """\
+  - name: payment-failed
+    kind: payment_failed
+    reason_id: 7
+"""
+
 CONFIG_TEMPLATE = """\
 store:
   url: {store_url}
