@@ -64,8 +64,10 @@ class FloorRules:
 
 def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_KM * math.asin(math.sqrt(h))
 
 
@@ -87,8 +89,13 @@ def decide(rows: Iterable[tuple[Any, ...]], rules: FloorRules) -> int:
         active[restaurant] += 1
         if status not in (1, 2):
             continue
-        far = (rules.max_km is not None and shipping == "delivery" and lat is not None
-               and lon is not None and haversine_km(home, (lat, lon)) > rules.max_km)
+        far = (
+            rules.max_km is not None
+            and shipping == "delivery"
+            and lat is not None
+            and lon is not None
+            and haversine_km(home, (lat, lon)) > rules.max_km
+        )
         if key in short or far or payment == "failed":
             decided.add(key)
     beyond = 0
@@ -108,8 +115,9 @@ def _connect(url: str) -> tuple[Any, Callable[[], None]]:
     query = parse_qs(parts.query)
     options = query.get("options", [None])[0]
     conninfo = f"postgresql://{parts.netloc}{parts.path}"
-    connection = (psycopg.connect(conninfo, options=options) if options
-                  else psycopg.connect(conninfo))
+    connection = (
+        psycopg.connect(conninfo, options=options) if options else psycopg.connect(conninfo)
+    )
     return connection, connection.close
 
 
@@ -136,16 +144,19 @@ def measure(url: str, rules: FloorRules, *, repeat: int) -> tuple[float, list[fl
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
-    parser.add_argument("--rules", type=Path, required=True,
-                        help="a rules.yaml whose store.url names the store")
+    parser.add_argument(
+        "--rules", type=Path, required=True, help="a rules.yaml whose store.url names the store"
+    )
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
     data = yaml.safe_load(args.rules.read_text(encoding="utf-8"))
     median, times, decisions = measure(
         data["store"]["url"], FloorRules.from_file(args.rules), repeat=args.repeat
     )
-    print(f"raw floor: median {median:.4f} s of {len(times)} "
-          f"({', '.join(f'{t:.4f}' for t in times)}); {decisions} decisions")
+    print(
+        f"raw floor: median {median:.4f} s of {len(times)} "
+        f"({', '.join(f'{t:.4f}' for t in times)}); {decisions} decisions"
+    )
     return 0
 
 

@@ -227,18 +227,24 @@ class _Maker:
         rows = []
         for index in range(FOODS_PER_RESTAURANT):
             sold_out = index == SOLD_OUT_FOOD
-            rows.append({
-                "food_id": restaurant.first_food + index,
-                "restaurant_id": restaurant.id,
-                "name": f"Yemek {index + 1}",
-                "available": not sold_out,
-                # Half the menu is counted (plenty left), half is not counted.
-                "quantity": 0 if sold_out else (1_000 if index % 2 else None),
-            })
+            rows.append(
+                {
+                    "food_id": restaurant.first_food + index,
+                    "restaurant_id": restaurant.id,
+                    "name": f"Yemek {index + 1}",
+                    "available": not sold_out,
+                    # Half the menu is counted (plenty left), half is not counted.
+                    "quantity": 0 if sold_out else (1_000 if index % 2 else None),
+                }
+            )
         return rows
 
     def order(
-        self, restaurant: Restaurant, *, status_id: int, created_at: datetime,
+        self,
+        restaurant: Restaurant,
+        *,
+        status_id: int,
+        created_at: datetime,
         delivered: bool = False,
     ) -> dict[str, Any]:
         rng = self.rng
@@ -257,8 +263,9 @@ class _Maker:
             "shipping_method": "delivery" if delivery else "pickup",
             "courier_type": rng.choice(("restaurant", "fuudy", "come_get")),
             "payment_method": rng.choice(("Kredi Kartı", "Nakit", "Online Ödeme")),
-            "payment_status": "ok" if delivered or payment < 0.9 else
-            ("pending" if payment < 0.95 else None),
+            "payment_status": "ok"
+            if delivered or payment < 0.9
+            else ("pending" if payment < 0.95 else None),
             "total": Decimal(rng.randrange(5_000, 150_000)) / 100,
             "created_at": created_at,
             "customer_name": f"Müşteri {self.order_number}",
@@ -325,14 +332,17 @@ def _active(
     # Per-order matches, in equal parts, on distinct ordinary orders.
     crowded_ids = {restaurants[i].id for i in congested}
     pool = [
-        o for o in orders
-        if o["restaurant_id"] not in crowded_ids and o["status_id"] in (1, 2)
-        and o["shipping_method"] == "delivery" and o["latitude"] is not None
+        o
+        for o in orders
+        if o["restaurant_id"] not in crowded_ids
+        and o["status_id"] in (1, 2)
+        and o["shipping_method"] == "delivery"
+        and o["latitude"] is not None
         and o["payment_status"] != "failed"
     ]
     each = max(1, round(len(orders) * spec.match_rate / 3))
     chosen = rng.sample(pool, min(len(pool), 3 * each))
-    far, out, failed = chosen[:each], chosen[each:2 * each], chosen[2 * each:]
+    far, out, failed = chosen[:each], chosen[each : 2 * each], chosen[2 * each :]
     for order in far:
         order["latitude"], order["longitude"] = _far(owner[order["payment_key"]], rng)
     out_keys = {o["payment_key"] for o in out}
@@ -366,8 +376,9 @@ def _history(
         for _ in range(size):
             restaurant = restaurants[rng.randrange(len(restaurants))]
             created = maker.now - timedelta(days=rng.uniform(1, 365))
-            order = maker.order(restaurant, status_id=store.DELIVERED, created_at=created,
-                                delivered=True)
+            order = maker.order(
+                restaurant, status_id=store.DELIVERED, created_at=created, delivered=True
+            )
             orders.append(order)
             items.extend(maker.items(order, restaurant))
         remaining -= size
@@ -398,31 +409,38 @@ def _insert(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[str,
     dialect = connection.dialect
     names = list(rows[0])
     columns = [table.c[name] for name in names]
-    convert = [(name, column.type.bind_processor(dialect)) for name, column in
-               zip(names, columns, strict=True)]
+    convert = [
+        (name, column.type.bind_processor(dialect))
+        for name, column in zip(names, columns, strict=True)
+    ]
     quote = dialect.identifier_preparer.quote
     column_list = ", ".join(quote(name) for name in names)
     postgres = dialect.name == "postgresql"
     if postgres:
         record = ", ".join(f"{quote(c.name)} {c.type.compile(dialect)}" for c in columns)
-        sql = (f"INSERT INTO {quote(table.name)} ({column_list}) SELECT {column_list} "
-               f"FROM json_to_recordset(%s::json) AS x({record})")
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({column_list}) SELECT {column_list} "
+            f"FROM json_to_recordset(%s::json) AS x({record})"
+        )
     else:
         marks = ", ".join("?" for _ in names)
         sql = f"INSERT INTO {quote(table.name)} ({column_list}) VALUES ({marks})"
     for start in range(0, len(rows), BATCH):
-        batch = rows[start:start + BATCH]
+        batch = rows[start : start + BATCH]
         if postgres:
             converted = [
-                {name: row[name] if process is None else process(row[name])
-                 for name, process in convert}
+                {
+                    name: row[name] if process is None else process(row[name])
+                    for name, process in convert
+                }
                 for row in batch
             ]
             payload = json.dumps(converted, default=_json_value, ensure_ascii=False)
             connection.exec_driver_sql(sql, (payload,))
         else:
             values = [
-                [row[name] for row in batch] if process is None
+                [row[name] for row in batch]
+                if process is None
                 else [process(row[name]) for row in batch]
                 for name, process in convert
             ]
@@ -482,7 +500,11 @@ rules:
 
 
 def generate(
-    spec: StoreSpec, url: str, *, rules_path: Path | None = None, analyze: bool | None = None,
+    spec: StoreSpec,
+    url: str,
+    *,
+    rules_path: Path | None = None,
+    analyze: bool | None = None,
 ) -> Generated:
     """Replace the store at ``url`` with a generated one; write its rules.yaml.
 
@@ -522,9 +544,15 @@ def generate(
     rules_path.parent.mkdir(parents=True, exist_ok=True)
     rules_path.write_text(rules_yaml(url, restaurants), encoding="utf-8")
     return Generated(
-        url=url, rules_path=rules_path, restaurants=len(restaurants),
-        active_orders=len(orders), history_orders=history_orders, item_rows=item_rows,
-        stock_rows=len(stock_rows), expected=expected, seconds=time.perf_counter() - started,
+        url=url,
+        rules_path=rules_path,
+        restaurants=len(restaurants),
+        active_orders=len(orders),
+        history_orders=history_orders,
+        item_rows=item_rows,
+        stock_rows=len(stock_rows),
+        expected=expected,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -535,26 +563,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--restaurants", "-R", type=int, default=1000)
     parser.add_argument("--orders-per-restaurant", "-K", type=int, default=10)
-    parser.add_argument("--history", "-H", type=int, default=200_000,
-                        help="delivered orders of the past (default 200000)")
-    parser.add_argument("--url", required=True,
-                        help="sqlite:////abs/path.db, or postgresql+psycopg://...?options="
-                             "-csearch_path%%3Dbench (that schema is dropped and recreated)")
-    parser.add_argument("--rules", type=Path,
-                        help="where to write rules.yaml (default: next to the store)")
-    parser.add_argument("--match-rate", type=float, default=0.015,
-                        help="share of active orders matching a per-order rule (default 0.015)")
-    parser.add_argument("--congested", type=int,
-                        help="restaurants over max_active_orders (default R/200, at least 1)")
+    parser.add_argument(
+        "--history",
+        "-H",
+        type=int,
+        default=200_000,
+        help="delivered orders of the past (default 200000)",
+    )
+    parser.add_argument(
+        "--url",
+        required=True,
+        help="sqlite:////abs/path.db, or postgresql+psycopg://...?options="
+        "-csearch_path%%3Dbench (that schema is dropped and recreated)",
+    )
+    parser.add_argument(
+        "--rules", type=Path, help="where to write rules.yaml (default: next to the store)"
+    )
+    parser.add_argument(
+        "--match-rate",
+        type=float,
+        default=0.015,
+        help="share of active orders matching a per-order rule (default 0.015)",
+    )
+    parser.add_argument(
+        "--congested",
+        type=int,
+        help="restaurants over max_active_orders (default R/200, at least 1)",
+    )
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=None,
-                        help="run ANALYZE afterwards (default: on PostgreSQL only)")
+    parser.add_argument(
+        "--analyze",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run ANALYZE afterwards (default: on PostgreSQL only)",
+    )
     args = parser.parse_args(argv)
     if args.restaurants < 1 or args.orders_per_restaurant < 0 or args.history < 0:
         parser.error("--restaurants must be at least 1; counts cannot be negative")
     spec = StoreSpec(
-        restaurants=args.restaurants, orders_per_restaurant=args.orders_per_restaurant,
-        history=args.history, match_rate=args.match_rate, congested=args.congested,
+        restaurants=args.restaurants,
+        orders_per_restaurant=args.orders_per_restaurant,
+        history=args.history,
+        match_rate=args.match_rate,
+        congested=args.congested,
         seed=args.seed,
     )
     generated = generate(spec, args.url, rules_path=args.rules, analyze=args.analyze)

@@ -104,8 +104,14 @@ class StatementLog:
 
     def attach(self, engine: sa.Engine) -> None:
         @sa.event.listens_for(engine, "before_cursor_execute")
-        def _seen(_conn: Any, _cursor: Any, statement: str, parameters: Any,
-                  _context: Any, executemany: bool) -> None:
+        def _seen(
+            _conn: Any,
+            _cursor: Any,
+            statement: str,
+            parameters: Any,
+            _context: Any,
+            executemany: bool,
+        ) -> None:
             if self.recording:
                 self.statements.append((statement, parameters, executemany))
 
@@ -147,14 +153,21 @@ def child_pass(rules: Path) -> dict[str, Any]:
             seconds = time.perf_counter() - started
     finally:
         engine.dispose()
-    return {"seconds": seconds, "orders": report.orders_seen,
-            "decisions": len(report.primary), "statements": len(statements)}
+    return {
+        "seconds": seconds,
+        "orders": report.orders_seen,
+        "decisions": len(report.primary),
+        "statements": len(statements),
+    }
 
 
 def _in_fresh_process(rules: Path) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-m", "bench.pass_bench", "--child", str(rules)],
-        capture_output=True, text=True, check=False, timeout=600,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     if result.returncode != 0:
         raise RuntimeError(f"child pass failed:\n{result.stderr[-3000:]}")
@@ -223,9 +236,22 @@ def measure_once(rules: Path, url: str) -> dict[str, float]:
     """``autocancel once --dry-run``: wall, start-up to first pass, peak RSS."""
     with tempfile.TemporaryFile() as errors, tempfile.NamedTemporaryFile("r") as answer:
         subprocess.run(
-            [sys.executable, "-S", "-c", _LAUNCHER, answer.name,
-             *autocancel_command(), "once", "--dry-run", "-c", str(rules)],
-            stdout=subprocess.DEVNULL, stderr=errors, check=True, timeout=600,
+            [
+                sys.executable,
+                "-S",
+                "-c",
+                _LAUNCHER,
+                answer.name,
+                *autocancel_command(),
+                "once",
+                "--dry-run",
+                "-c",
+                str(rules),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            check=True,
+            timeout=600,
         )
         launched = json.load(answer)
         if launched["exit"] != 0:
@@ -268,7 +294,8 @@ def measure_idle(rules: Path, url: str, seconds: float) -> dict[str, float]:
     engine = store.create_store_engine(url)
     process = subprocess.Popen(
         [*autocancel_command(), "run", "--dry-run", "-c", str(rules)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
@@ -290,7 +317,8 @@ def measure_idle(rules: Path, url: str, seconds: float) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         with engine.connect() as connection:
             passes = connection.execute(
-                sa.select(sa.func.count()).select_from(store.passes)
+                sa.select(sa.func.count())
+                .select_from(store.passes)
                 .where(store.passes.c.started_at > before if before else sa.true())
             ).scalar_one()
         return {
@@ -313,9 +341,11 @@ def measure_idle(rules: Path, url: str, seconds: float) -> dict[str, float]:
 def import_profile(rules: Path, top: int = 12) -> dict[str, Any]:
     """``python -X importtime -m daemon once --dry-run``: time by package, slowest imports."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "daemon", "once", "--dry-run", "-c",
-         str(rules)],
-        capture_output=True, text=True, check=False, timeout=300,
+        [sys.executable, "-X", "importtime", "-m", "daemon", "once", "--dry-run", "-c", str(rules)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     by_package: dict[str, int] = defaultdict(int)
     direct: list[tuple[int, str]] = []
@@ -331,8 +361,9 @@ def import_profile(rules: Path, top: int = 12) -> dict[str, Any]:
     total = sum(by_package.values())
     return {
         "total_s": total / 1e6,
-        "by_package": sorted(((p, us / 1e6) for p, us in by_package.items()),
-                             key=lambda item: -item[1])[:top],
+        "by_package": sorted(
+            ((p, us / 1e6) for p, us in by_package.items()), key=lambda item: -item[1]
+        )[:top],
         "slowest_direct": [(m, us / 1e6) for us, m in sorted(direct, reverse=True)[:top]],
     }
 
@@ -378,15 +409,23 @@ class Result:
 
 
 def bench_store(
-    backend: str, size: str, spec: StoreSpec, url: str, *, passes: int,
-    idle_seconds: float, log: Callable[[str], None],
+    backend: str,
+    size: str,
+    spec: StoreSpec,
+    url: str,
+    *,
+    passes: int,
+    idle_seconds: float,
+    log: Callable[[str], None],
 ) -> tuple[Result, Generated]:
     generated = generate(spec, url)
     log(f"  generated: {generated.summary()}")
     rules = generated.rules_path
     first = _in_fresh_process(rules)
-    log(f"  first pass (fresh process, writes the ledger): {first['seconds']:.3f} s, "
-        f"{first['decisions']} decisions, {first['statements']} statements")
+    log(
+        f"  first pass (fresh process, writes the ledger): {first['seconds']:.3f} s, "
+        f"{first['decisions']} decisions, {first['statements']} statements"
+    )
     cold = _in_fresh_process(rules)
     log(f"  cold pass (fresh process): {cold['seconds']:.3f} s")
 
@@ -396,9 +435,11 @@ def bench_store(
         steady, steady_all = _median_time(runner.run_once, passes)
         with statements_log.record() as pass_statements:
             runner.run_once()
-        log(f"  steady pass: median {steady:.3f} s of {passes} "
+        log(
+            f"  steady pass: median {steady:.3f} s of {passes} "
             f"({', '.join(f'{t:.3f}' for t in steady_all)}); "
-            f"{len(pass_statements)} statements:")
+            f"{len(pass_statements)} statements:"
+        )
         for statement, _parameters, many in pass_statements:
             log(f"    {'executemany ' if many else ''}{' '.join(statement.split())[:110]}")
 
@@ -413,17 +454,21 @@ def bench_store(
         replay = _replay(engine, snapshot_statements)
         replay()
         bare, _ = _median_time(replay, passes)
-        log(f"  floor (read_snapshot): {floor:.3f} s; bare SQL: {bare:.3f} s "
-            f"({len(snapshot_statements)} statements)")
+        log(
+            f"  floor (read_snapshot): {floor:.3f} s; bare SQL: {bare:.3f} s "
+            f"({len(snapshot_statements)} statements)"
+        )
     finally:
         engine.dispose()
 
     raw_floor, raw_all, raw_decisions = measure_raw_floor(
         url, FloorRules.from_file(rules), repeat=passes
     )
-    log(f"  raw floor (plain driver, one statement): median {raw_floor:.3f} s "
+    log(
+        f"  raw floor (plain driver, one statement): median {raw_floor:.3f} s "
         f"({', '.join(f'{t:.3f}' for t in raw_all)}), {raw_decisions} decisions; "
-        f"steady pass = {steady / raw_floor:.1f}x the raw floor")
+        f"steady pass = {steady / raw_floor:.1f}x the raw floor"
+    )
     once = measure_once(rules, url)
     empty_url, empty_rules = _empty_twin(url, rules)
     try:
@@ -431,35 +476,59 @@ def bench_store(
     finally:
         drop_store(empty_url)
         empty_rules.unlink(missing_ok=True)
-    log(f"  once --dry-run on an empty store with the same rules: {once_empty['wall_s']:.2f} s; "
-        f"(once - empty) / raw floor = {(once['wall_s'] - once_empty['wall_s']) / raw_floor:.1f}")
-    log(f"  once --dry-run: wall {once['wall_s']:.2f} s, start-up to first pass "
-        f"{once['startup_s']:.2f} s, max RSS {once['max_rss_mb']:.0f} MB")
+    log(
+        f"  once --dry-run on an empty store with the same rules: {once_empty['wall_s']:.2f} s; "
+        f"(once - empty) / raw floor = {(once['wall_s'] - once_empty['wall_s']) / raw_floor:.1f}"
+    )
+    log(
+        f"  once --dry-run: wall {once['wall_s']:.2f} s, start-up to first pass "
+        f"{once['startup_s']:.2f} s, max RSS {once['max_rss_mb']:.0f} MB"
+    )
     idle = None
     if idle_seconds > 0:
         idle = measure_idle(rules, url, idle_seconds)
-        log(f"  run --dry-run idle: {idle['idle_cpu_pct']:.3f} % CPU over {idle_seconds:.0f} s, "
+        log(
+            f"  run --dry-run idle: {idle['idle_cpu_pct']:.3f} % CPU over {idle_seconds:.0f} s, "
             f"{idle['idle_wakeups_per_s']:.1f} wake-ups/s, "
-            f"RSS {idle['run_rss_mb']:.0f} MB (high-water {idle['run_hwm_mb']:.0f} MB)")
+            f"RSS {idle['run_rss_mb']:.0f} MB (high-water {idle['run_hwm_mb']:.0f} MB)"
+        )
     result = Result(
-        backend=backend, size=size, store=spec.label, active_orders=generated.active_orders,
-        history_orders=generated.history_orders, expected_matches=generated.expected_matches,
-        decisions=len(report.primary), generate_s=generated.seconds,
-        first_pass_s=first["seconds"], first_pass_statements=first["statements"],
-        cold_pass_s=cold["seconds"], steady_pass_s=steady, steady_passes=steady_all,
-        orders_per_s=report.orders_seen / steady, raw_floor_s=raw_floor,
-        raw_floor_decisions=raw_decisions, floor_s=floor, bare_sql_s=bare,
-        pass_over_floor=steady / floor, pass_over_sql=steady / bare,
-        statements=len(pass_statements), snapshot_statements=len(snapshot_statements),
-        once=once, once_empty=once_empty, idle=idle,
+        backend=backend,
+        size=size,
+        store=spec.label,
+        active_orders=generated.active_orders,
+        history_orders=generated.history_orders,
+        expected_matches=generated.expected_matches,
+        decisions=len(report.primary),
+        generate_s=generated.seconds,
+        first_pass_s=first["seconds"],
+        first_pass_statements=first["statements"],
+        cold_pass_s=cold["seconds"],
+        steady_pass_s=steady,
+        steady_passes=steady_all,
+        orders_per_s=report.orders_seen / steady,
+        raw_floor_s=raw_floor,
+        raw_floor_decisions=raw_decisions,
+        floor_s=floor,
+        bare_sql_s=bare,
+        pass_over_floor=steady / floor,
+        pass_over_sql=steady / bare,
+        statements=len(pass_statements),
+        snapshot_statements=len(snapshot_statements),
+        once=once,
+        once_empty=once_empty,
+        idle=idle,
     )
     return result, generated
 
 
 def _empty_twin(url: str, rules: Path) -> tuple[str, Path]:
     """An empty store beside ``url`` and a copy of ``rules`` pointing at it."""
-    empty_url = (url.replace(".db", "-empty.db") if url.startswith("sqlite")
-                 else url.replace("search_path%3D", "search_path%3Dempty_"))
+    empty_url = (
+        url.replace(".db", "-empty.db")
+        if url.startswith("sqlite")
+        else url.replace("search_path%3D", "search_path%3Dempty_")
+    )
     create_empty_store(empty_url)
     twin = rules.with_name(f"empty-{rules.name}")
     twin.write_text(rules.read_text(encoding="utf-8").replace(url, empty_url), encoding="utf-8")
@@ -470,9 +539,11 @@ def _empty_twin(url: str, rules: Path) -> tuple[str, Path]:
 
 
 def pass_table(results: Sequence[Result]) -> str:
-    header = ("| backend | store | active | decisions | raw floor | steady pass "
-              "| **steady / raw floor** | **(once - empty once) / raw floor** | first pass "
-              "| cold pass | orders/s | read_snapshot | bare SQL | statements/pass |")
+    header = (
+        "| backend | store | active | decisions | raw floor | steady pass "
+        "| **steady / raw floor** | **(once - empty once) / raw floor** | first pass "
+        "| cold pass | orders/s | read_snapshot | bare SQL | statements/pass |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         lines.append(
@@ -486,13 +557,18 @@ def pass_table(results: Sequence[Result]) -> str:
 
 
 def process_table(results: Sequence[Result]) -> str:
-    header = ("| backend | store | `once` wall | start-up to first pass | `once` peak RSS "
-              "| `run` idle CPU | `run` RSS after a pass |")
+    header = (
+        "| backend | store | `once` wall | start-up to first pass | `once` peak RSS "
+        "| `run` idle CPU | `run` RSS after a pass |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
-        idle = (f"{r.idle['idle_cpu_pct']:.3f} % ({r.idle['idle_wakeups_per_s']:.0f} wake-ups/s)"
-                if r.idle else "-")
-        rss = (f"{r.idle['run_rss_mb']:.0f} MB" if r.idle else "-")
+        idle = (
+            f"{r.idle['idle_cpu_pct']:.3f} % ({r.idle['idle_wakeups_per_s']:.0f} wake-ups/s)"
+            if r.idle
+            else "-"
+        )
+        rss = f"{r.idle['run_rss_mb']:.0f} MB" if r.idle else "-"
         lines.append(
             f"| {r.backend} | {r.store} | {r.once['wall_s']:.2f} s | {r.once['startup_s']:.2f} s "
             f"| {r.once['max_rss_mb']:.0f} MB | {idle} | {rss} |"
@@ -501,10 +577,12 @@ def process_table(results: Sequence[Result]) -> str:
 
 
 def import_table(profile: dict[str, Any]) -> str:
-    lines = [f"import time of `once` (-X importtime, self time summed): "
-             f"{profile['total_s']:.3f} s", "",
-             "| package | self time | | slowest import at depth <= 1 | cumulative |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"import time of `once` (-X importtime, self time summed): {profile['total_s']:.3f} s",
+        "",
+        "| package | self time | | slowest import at depth <= 1 | cumulative |",
+        "|---|---|---|---|---|",
+    ]
     for (package, seconds), (module, cumulative) in zip(
         profile["by_package"], profile["slowest_direct"], strict=False
     ):
@@ -538,28 +616,40 @@ def _pg_database(url: str, *, drop: bool = False) -> bool | None:
                 connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
             return exists is None
     except sa.exc.SQLAlchemyError as exc:
-        print(f"PostgreSQL at {store.describe_url(url)} unusable, skipped: {exc}",
-              file=sys.stderr)
+        print(f"PostgreSQL at {store.describe_url(url)} unusable, skipped: {exc}", file=sys.stderr)
         return None
     finally:
         admin.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pass_bench",
-                                     description="Benchmark autocancel passes (issue 6).")
-    parser.add_argument("--sizes", default="small,big",
-                        help="comma-separated: small, big, or RxKxH (default small,big)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pass_bench", description="Benchmark autocancel passes (issue 6)."
+    )
+    parser.add_argument(
+        "--sizes",
+        default="small,big",
+        help="comma-separated: small, big, or RxKxH (default small,big)",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get("AUTOCANCEL_BENCH_PG_URL",
-                                                           DEFAULT_PG_URL),
-                        help="a PostgreSQL database; the bench creates and drops schemas "
-                             "bench_<size> in it")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="SQLite stores and rules files (default %(default)s)")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("AUTOCANCEL_BENCH_PG_URL", DEFAULT_PG_URL),
+        help="a PostgreSQL database; the bench creates and drops schemas bench_<size> in it",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help="SQLite stores and rules files (default %(default)s)",
+    )
     parser.add_argument("--passes", type=int, default=7, help="N for the medians (default 7)")
-    parser.add_argument("--idle-seconds", type=float, default=10,
-                        help="idle CPU sample of `run` (0 = skip; must stay below 15 - pass)")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10,
+        help="idle CPU sample of `run` (0 = skip; must stay below 15 - pass)",
+    )
     parser.add_argument("--no-imports", action="store_true", help="skip -X importtime")
     parser.add_argument("--keep", action="store_true", help="keep the stores afterwards")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -592,12 +682,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for backend in backends:
         for name, spec in sizes:
             slug = name.replace("x", "_")
-            url = (f"sqlite:///{args.workdir / f'{slug}.db'}" if backend == "sqlite"
-                   else _with_schema(args.pg_url, f"bench_{slug}"))
+            url = (
+                f"sqlite:///{args.workdir / f'{slug}.db'}"
+                if backend == "sqlite"
+                else _with_schema(args.pg_url, f"bench_{slug}")
+            )
             log(f"{backend} {name} ({spec.label})")
             try:
-                result, generated = bench_store(backend, name, spec, url, passes=args.passes,
-                                                idle_seconds=args.idle_seconds, log=log)
+                result, generated = bench_store(
+                    backend,
+                    name,
+                    spec,
+                    url,
+                    passes=args.passes,
+                    idle_seconds=args.idle_seconds,
+                    log=log,
+                )
                 results.append(result)
                 if imports is None and not args.no_imports:
                     imports = import_profile(generated.rules_path)
@@ -615,11 +715,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(import_table(imports))
     if args.json:
-        args.json.write_text(json.dumps(
-            {"results": [{**asdict(r), "steady_over_raw": r.steady_over_raw,
-                          "once_over_raw": r.once_over_raw} for r in results],
-             "imports": imports}, indent=2
-        ))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "results": [
+                        {
+                            **asdict(r),
+                            "steady_over_raw": r.steady_over_raw,
+                            "once_over_raw": r.once_over_raw,
+                        }
+                        for r in results
+                    ],
+                    "imports": imports,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

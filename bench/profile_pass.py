@@ -80,8 +80,10 @@ def phase_report(stats: pstats.Stats, passes: int) -> str:
             lines.append(f"{label:<42} {'-':>9}")
             continue
         share = f"{100 * cumulative / total:5.1f} %" if total else ""
-        lines.append(f"{label:<42} {cumulative / passes * 1000:9.1f} ms/pass {share:>8} "
-                     f"{calls // passes:>9} calls/pass")
+        lines.append(
+            f"{label:<42} {cumulative / passes * 1000:9.1f} ms/pass {share:>8} "
+            f"{calls // passes:>9} calls/pass"
+        )
     return "\n".join(lines)
 
 
@@ -92,8 +94,7 @@ def distances_memoised() -> Iterator[None]:
 
     original = geopy.distance.geodesic
     # The rule imports geodesic at module level or inside evaluate(); patch both.
-    modules: list[Any] = [m for m in (geopy.distance, rules.max_distance)
-                          if hasattr(m, "geodesic")]
+    modules: list[Any] = [m for m in (geopy.distance, rules.max_distance) if hasattr(m, "geodesic")]
 
     @functools.cache
     def km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -124,30 +125,37 @@ def _median(action: Callable[[], Any], repeat: int) -> float:
 def phase_timings(runner: PassRunner, repeat: int) -> str:
     snapshot = runner.read()
     floor = _median(runner.read, repeat)
-    rows = [("read (read_snapshot, the floor)", floor),
-            ("plan (locate + evaluate + decide)", _median(lambda: runner.plan(snapshot), repeat)),
-            ("run_once", _median(runner.run_once, repeat))]
+    rows = [
+        ("read (read_snapshot, the floor)", floor),
+        ("plan (locate + evaluate + decide)", _median(lambda: runner.plan(snapshot), repeat)),
+        ("run_once", _median(runner.run_once, repeat)),
+    ]
     with distances_memoised():
         runner.run_once()  # fills the memo, as the first pass of a daemon would
         rows += [
-            ("plan, distances memoised (what-if)",
-             _median(lambda: runner.plan(snapshot), repeat)),
+            ("plan, distances memoised (what-if)", _median(lambda: runner.plan(snapshot), repeat)),
             ("run_once, distances memoised (what-if)", _median(runner.run_once, repeat)),
         ]
-    return "\n".join(f"{label:<42} {seconds * 1000:9.1f} ms  {seconds / floor:5.2f}x floor"
-                     for label, seconds in rows)
+    return "\n".join(
+        f"{label:<42} {seconds * 1000:9.1f} ms  {seconds / floor:5.2f}x floor"
+        for label, seconds in rows
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile_pass",
-                                     description="Profile steady-state dry-run passes.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile_pass", description="Profile steady-state dry-run passes."
+    )
     parser.add_argument("--rules", type=Path, required=True, help="a generated rules.yaml")
     parser.add_argument("--passes", type=int, default=3, help="passes under cProfile")
     parser.add_argument("--repeat", type=int, default=5, help="N for the unprofiled medians")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, help="write the cProfile data here")
-    parser.add_argument("--pyinstrument", action="store_true",
-                        help="also print a pyinstrument call tree (pip install pyinstrument)")
+    parser.add_argument(
+        "--pyinstrument",
+        action="store_true",
+        help="also print a pyinstrument call tree (pip install pyinstrument)",
+    )
     args = parser.parse_args(argv)
 
     config = load_config(args.rules)
@@ -166,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats = pstats.Stats(profiler)
         if args.out:
             stats.dump_stats(args.out)
-        print(f"steady dry-run pass, {args.passes} passes, under cProfile "
-              "(profiling overhead inflates the absolute times)\n")
+        print(
+            f"steady dry-run pass, {args.passes} passes, under cProfile "
+            "(profiling overhead inflates the absolute times)\n"
+        )
         print(phase_report(stats, args.passes))
         buffer = io.StringIO()
         pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(args.top)

@@ -54,8 +54,10 @@ def measure(url: str, orders: int) -> list[float]:
         rules.write_text(RULES.format(url=url, base_url=sim.url, restaurant=HALASKARGAZI))
         env = {**os.environ, "DUKKANGO_ACCESS_TOKEN": sim.static_token or ""}
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "-c", str(rules)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "daemon", "run", "-c", str(rules)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             time.sleep(3)  # start-up and the first pass
@@ -63,10 +65,15 @@ def measure(url: str, orders: int) -> list[float]:
                 key = f"reaction-{uuid.uuid4().hex[:10]}"
                 sim.add_order(payment_key=key, restaurant_id=HALASKARGAZI)
                 with engine.begin() as conn:
-                    conn.execute(sa.insert(store.orders).values(
-                        payment_key=key, restaurant_id=HALASKARGAZI, status_id=1,
-                        payment_status="failed", created_at=datetime.now(UTC),
-                    ))
+                    conn.execute(
+                        sa.insert(store.orders).values(
+                            payment_key=key,
+                            restaurant_id=HALASKARGAZI,
+                            status_id=1,
+                            payment_status="failed",
+                            created_at=datetime.now(UTC),
+                        )
+                    )
                 committed = time.monotonic()
                 deadline = committed + 20
                 while not sim.requests("PUT", f"orders/cancel/{key}"):
@@ -96,8 +103,11 @@ def main() -> None:
         for name, url in targets:
             delays = sorted(measure(url, args.orders))
             p95 = delays[max(0, int(len(delays) * 0.95) - 1)]
-            print(f"| {name} | {len(delays)} | {statistics.median(delays):.3f} s | "
-                  f"{p95:.3f} s | {delays[-1]:.3f} s |", flush=True)
+            print(
+                f"| {name} | {len(delays)} | {statistics.median(delays):.3f} s | "
+                f"{p95:.3f} s | {delays[-1]:.3f} s |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

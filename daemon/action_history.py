@@ -25,24 +25,40 @@ def action_records(
     records: list[tuple[datetime, dict[str, Any]]] = []
     for row in connection.execute(sa.select(closures).order_by(closures.c.id)).mappings():
         target = names.restaurant(row["restaurant_id"])
-        closed = {"action": "close_restaurant", "target": target, "rule": row["rule"],
-                  "outcome": row["close_outcome"],
-                  "detail": row["last_error"] if row["close_outcome"] == "failed" else None}
+        closed = {
+            "action": "close_restaurant",
+            "target": target,
+            "rule": row["rule"],
+            "outcome": row["close_outcome"],
+            "detail": row["last_error"] if row["close_outcome"] == "failed" else None,
+        }
         records.append((row["closed_at"], closed))
         if row["reopened_at"] is not None:
             # (A reopening that failed keeps the closure in force: `status` lists it.)
-            reopened = {"action": "reopen_restaurant", "target": target, "rule": row["rule"],
-                        "outcome": row["reopen_outcome"], "detail": None}
+            reopened = {
+                "action": "reopen_restaurant",
+                "target": target,
+                "rule": row["rule"],
+                "outcome": row["reopen_outcome"],
+                "detail": None,
+            }
             records.append((row["reopened_at"], reopened))
     foods = store.food_deactivations
     rows = list(connection.execute(sa.select(foods).order_by(foods.c.at)).mappings())
     known = names.with_foods(food_names(connection, [row["food_id"] for row in rows]))
     for row in rows:
-        records.append((row["at"], {
-            "action": "deactivate_food",
-            "target": f"{known.food(row['food_id'])} at {known.restaurant(row['restaurant_id'])}",
-            "rule": row["rule"], "outcome": row["outcome"], "detail": row["last_error"],
-        }))
+        records.append(
+            (
+                row["at"],
+                {
+                    "action": "deactivate_food",
+                    "target": f"{known.food(row['food_id'])} at {known.restaurant(row['restaurant_id'])}",
+                    "rule": row["rule"],
+                    "outcome": row["outcome"],
+                    "detail": row["last_error"],
+                },
+            )
+        )
     chosen = [(at, record) for at, record in records if since is None or at >= since]
     chosen.sort(key=lambda pair: pair[0])
     return [{"at": isoformat_z(at), **record} for at, record in chosen]

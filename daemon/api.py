@@ -502,8 +502,9 @@ class DukkangoClient:
         except httpx.TimeoutException as exc:
             log.debug("%s %s -> timeout after %.3fs", method, shown, time.perf_counter() - started)
             connected = not isinstance(exc, httpx.ConnectTimeout)
-            raise Timeout(method, shown, self._redact(f"timed out ({exc!s})"),
-                          connected=connected) from exc
+            raise Timeout(
+                method, shown, self._redact(f"timed out ({exc!s})"), connected=connected
+            ) from exc
         except httpx.RequestError as exc:
             log.debug("%s %s -> %s", method, shown, type(exc).__name__)
             detail = self._redact(f"{type(exc).__name__}: {exc!s}")

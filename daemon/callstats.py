@@ -81,8 +81,7 @@ class CallSummary:
             "succeeded": self.succeeded,
             "failures": dict(self.failures),
             "examples": dict(self.examples),
-            "last_success_at": isoformat_z(self.last_success_at) if self.last_success_at
-            else None,
+            "last_success_at": isoformat_z(self.last_success_at) if self.last_success_at else None,
         }
 
     @classmethod
@@ -121,6 +120,9 @@ class CallTally:
 
     def summary(self) -> CallSummary:
         with self._lock:
-            return CallSummary(succeeded=self._succeeded, failures=dict(self._failures),
-                               examples=dict(self._examples),
-                               last_success_at=self._last_success_at)
+            return CallSummary(
+                succeeded=self._succeeded,
+                failures=dict(self._failures),
+                examples=dict(self._examples),
+                last_success_at=self._last_success_at,
+            )

@@ -47,8 +47,12 @@ class ChangeWatcher(threading.Thread):
                 failing = False
             except Exception as exc:  # the interval still runs passes meanwhile
                 if not failing:
-                    log.warning("change watch interrupted (%s); passes keep their interval, "
-                                "retrying the watch every %.0f s", exc, RETRY_SECONDS)
+                    log.warning(
+                        "change watch interrupted (%s); passes keep their interval, "
+                        "retrying the watch every %.0f s",
+                        exc,
+                        RETRY_SECONDS,
+                    )
                 failing = True
                 self._stop.wait(RETRY_SECONDS)
 

@@ -69,8 +69,11 @@ def _load_config_for_reading(args: argparse.Namespace) -> ReadingConfig:
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
-        print(f"autocancel {args.command}: {path} is invalid and does not say which store to "
-              "read: fix it, or name the store in AUTOCANCEL_STORE_URL", file=sys.stderr)
+        print(
+            f"autocancel {args.command}: {path} is invalid and does not say which store to "
+            "read: fix it, or name the store in AUTOCANCEL_STORE_URL",
+            file=sys.stderr,
+        )
         raise SystemExit(exitcodes.INVALID_CONFIG) from None
     except store.StoreError as exc:
         for line in reading.problems:
@@ -78,9 +81,12 @@ def _load_config_for_reading(args: argparse.Namespace) -> ReadingConfig:
         print(f"autocancel {args.command}: {path} is invalid, and {exc}", file=sys.stderr)
         raise SystemExit(exitcodes.INVALID_CONFIG) from None
     if reading.problems:
-        print(f"warning: {path} is invalid; {args.command} reads the store as it is (a running "
-              "daemon keeps its last good rules; once, run, cancel and sync refuse the file "
-              "until it is fixed):", file=sys.stderr)
+        print(
+            f"warning: {path} is invalid; {args.command} reads the store as it is (a running "
+            "daemon keeps its last good rules; once, run, cancel and sync refuse the file "
+            "until it is fixed):",
+            file=sys.stderr,
+        )
         for line in reading.problems:
             print(f"warning: {line}", file=sys.stderr)
     for warning in reading.config.warnings:
@@ -156,9 +162,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     reading = _load_config_for_reading(args)
     if not reading.valid:
-        print(f"note: {reading.config.source} is invalid ({', '.join(sorted(reading.broken))}): "
-              "judged with what still validates in it (invalid rules left out, defaults for "
-              "invalid settings); a running daemon keeps its last good rules, which may differ")
+        print(
+            f"note: {reading.config.source} is invalid ({', '.join(sorted(reading.broken))}): "
+            "judged with what still validates in it (invalid rules left out, defaults for "
+            "invalid settings); a running daemon keeps its last good rules, which may differ"
+        )
     return explain.explain(reading.config, args.payment_key)
 
 
@@ -167,8 +175,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     config = _load_config_or_exit(args)
     return manual.cancel(
-        config, args.payment_key, reason_id=args.reason, note=args.note, assume_yes=args.yes,
-        force=args.force, by=args.by, dry_run=args.dry_run,
+        config,
+        args.payment_key,
+        reason_id=args.reason,
+        note=args.note,
+        assume_yes=args.yes,
+        force=args.force,
+        by=args.by,
+        dry_run=args.dry_run,
     )
 
 
@@ -199,7 +213,9 @@ def cmd_simulator(args: argparse.Namespace) -> int:
     # given is checked.
     config = _load_config_or_exit(args) if args.config or args.from_store else None
     return rehearsal.run_simulator(
-        config if args.from_store else None, host=args.host, port=args.port,
+        config if args.from_store else None,
+        host=args.host,
+        port=args.port,
         geocode_file=args.geocode_file,
     )
 
@@ -216,8 +232,9 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     )
     # -v after the command name too (`autocancel once -v`). SUPPRESS: when it is
     # not given here, the value from before the command name stands.
-    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log at DEBUG level")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,8 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="one poll, then exit")
 
     audit = command("audit", cmd_audit, "show the ledger: what was cancelled, why, the outcome")
-    audit.add_argument("--since", metavar="T", help="only entries from this time on: today, "
-                       "1h (an hour ago), 14:00 (local time) or ISO 8601")
+    audit.add_argument(
+        "--since",
+        metavar="T",
+        help="only entries from this time on: today, "
+        "1h (an hour ago), 14:00 (local time) or ISO 8601",
+    )
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
@@ -264,24 +285,39 @@ def build_parser() -> argparse.ArgumentParser:
         "cancel", cmd_cancel, "a staff-confirmed manual cancellation (reasons 4, 5, 8)"
     )
     cancel.add_argument("payment_key", metavar="PAYMENT_KEY")
-    cancel.add_argument("--reason", type=int, required=True, metavar="N",
-                        help="4 customer canceled, 5 technical issue, 8 other")
+    cancel.add_argument(
+        "--reason",
+        type=int,
+        required=True,
+        metavar="N",
+        help="4 customer canceled, 5 technical issue, 8 other",
+    )
     cancel.add_argument("--note", metavar="TEXT", help="kept in the ledger")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    cancel.add_argument("--force", action="store_true",
-                        help="cancel even an order of a restaurant not in rules.yaml, or one "
-                        "in safety.never_cancel (recorded in the ledger)")
-    cancel.add_argument("--by", metavar="NAME",
-                        help="who confirmed it, kept in the ledger (default: the OS user)")
-    cancel.add_argument("--dry-run", action="store_true",
-                        help="say what would be cancelled, send nothing (as dry_run: true)")
+    cancel.add_argument(
+        "--force",
+        action="store_true",
+        help="cancel even an order of a restaurant not in rules.yaml, or one "
+        "in safety.never_cancel (recorded in the ledger)",
+    )
+    cancel.add_argument(
+        "--by", metavar="NAME", help="who confirmed it, kept in the ledger (default: the OS user)"
+    )
+    cancel.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be cancelled, send nothing (as dry_run: true)",
+    )
 
-    status = command("status", cmd_status,
-                     "last pass and its result, API health, closures, safety budget left")
+    status = command(
+        "status", cmd_status, "last pass and its result, API health, closures, safety budget left"
+    )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
     demo = command(
-        "demo", cmd_demo, "seeded store + local simulator, one live pass, report "
+        "demo",
+        cmd_demo,
+        "seeded store + local simulator, one live pass, report "
         "(uses its own temporary rules and store)",
     )
     demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards")
@@ -295,12 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim = command("simulator", cmd_simulator, "run the local Dükkango stand-in for rehearsals")
     sim.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sim.add_argument("--from-store", action="store_true",
-                     help="serve the store's active orders, the restaurants of rules.yaml and "
-                     "the stock foods (-c names the rules file)")
-    sim.add_argument("--geocode-file", metavar="F", type=Path,
-                     help="YAML: address -> [latitude, longitude] or not_found; any other "
-                     "address is answered as unknown")
+    sim.add_argument(
+        "--from-store",
+        action="store_true",
+        help="serve the store's active orders, the restaurants of rules.yaml and "
+        "the stock foods (-c names the rules file)",
+    )
+    sim.add_argument(
+        "--geocode-file",
+        metavar="F",
+        type=Path,
+        help="YAML: address -> [latitude, longitude] or not_found; any other "
+        "address is answered as unknown",
+    )
     return parser
 
 

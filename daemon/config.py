@@ -435,7 +435,8 @@ class _Validation:
         if not store_known or self.environment_errors:
             return None
         broken = frozenset(
-            str(problem.path[0]) for problem in self.problems
+            str(problem.path[0])
+            for problem in self.problems
             if problem.severity == "error" and problem.path
         ) | frozenset(str(path[0]) for path in self.broken if path)
         return Salvaged(config=Config.model_construct(**fields, warnings=()), broken=broken)
@@ -513,8 +514,11 @@ class _Validation:
         for index, restaurant in enumerate(restaurants):
             if restaurant is not None:
                 self.problems += restaurant_warnings(
-                    index, restaurant_id=restaurant.id, name=restaurant.name,
-                    latitude=restaurant.latitude, longitude=restaurant.longitude,
+                    index,
+                    restaurant_id=restaurant.id,
+                    name=restaurant.name,
+                    latitude=restaurant.latitude,
+                    longitude=restaurant.longitude,
                 )
         return restaurants
 

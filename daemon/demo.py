@@ -112,26 +112,58 @@ def _demo_orders() -> list[DemoOrder]:
     far_km = _km_from(HALASKARGAZI, FAR_AWAY)
     orders = [
         DemoOrder("demo-out-of-stock", "an item that ran out", food_id=2),
-        DemoOrder("demo-unknown-address", "an address nobody can find",
-                  latitude=None, longitude=None, address=UNKNOWN_ADDRESS),
-        DemoOrder("demo-too-far", f"delivery {far_km:.0f} km away",
-                  latitude=FAR_AWAY[0], longitude=FAR_AWAY[1]),
-        DemoOrder("demo-pickup-far", "far away, but picked up: survives",
-                  shipping_method="pickup", latitude=FAR_AWAY[0], longitude=FAR_AWAY[1]),
+        DemoOrder(
+            "demo-unknown-address",
+            "an address nobody can find",
+            latitude=None,
+            longitude=None,
+            address=UNKNOWN_ADDRESS,
+        ),
+        DemoOrder(
+            "demo-too-far",
+            f"delivery {far_km:.0f} km away",
+            latitude=FAR_AWAY[0],
+            longitude=FAR_AWAY[1],
+        ),
+        DemoOrder(
+            "demo-pickup-far",
+            "far away, but picked up: survives",
+            shipping_method="pickup",
+            latitude=FAR_AWAY[0],
+            longitude=FAR_AWAY[1],
+        ),
         DemoOrder("demo-payment-failed", "payment failed", payment_status="failed"),
-        DemoOrder("demo-old-payment-failed", "payment failed 5 h ago: too old, skipped",
-                  payment_status="failed", minutes_ago=300),
-        DemoOrder("demo-protected", "payment failed, customer on never_cancel: skipped",
-                  payment_status="failed", phone="0555 000 00 00"),
-        DemoOrder("demo-delivered", "payment failed but delivered: survives",
-                  payment_status="failed", status_id=5),
+        DemoOrder(
+            "demo-old-payment-failed",
+            "payment failed 5 h ago: too old, skipped",
+            payment_status="failed",
+            minutes_ago=300,
+        ),
+        DemoOrder(
+            "demo-protected",
+            "payment failed, customer on never_cancel: skipped",
+            payment_status="failed",
+            phone="0555 000 00 00",
+        ),
+        DemoOrder(
+            "demo-delivered",
+            "payment failed but delivered: survives",
+            payment_status="failed",
+            status_id=5,
+        ),
         DemoOrder("demo-fine", "a normal order: survives"),
     ]
     # Akat is overloaded: 10 active orders for a capacity of 8 -> close, cancel the 2 newest.
     orders += [
-        DemoOrder(f"demo-akat-{n:02}", "Akat rush" + (" (newest: cancelled)" if n >= 9 else ""),
-                  restaurant=AKAT, minutes_ago=50 - 4 * n, latitude=41.0800, longitude=29.0250,
-                  food_id=3)
+        DemoOrder(
+            f"demo-akat-{n:02}",
+            "Akat rush" + (" (newest: cancelled)" if n >= 9 else ""),
+            restaurant=AKAT,
+            minutes_ago=50 - 4 * n,
+            latitude=41.0800,
+            longitude=29.0250,
+            food_id=3,
+        )
         for n in range(1, 11)
     ]
     return [replace(order, number=number) for number, order in enumerate(orders, start=1031)]
@@ -142,28 +174,60 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
     engine = store.create_store_engine(url)
     now = utcnow()
     with engine.begin() as connection:
-        connection.execute(sa.insert(store.stock), [
-            # The simulator's menu: food ids 1 and 2 at Halaskargazi, 3 at Akat.
-            {"food_id": 1, "restaurant_id": HALASKARGAZI[0], "name": "Beef Burrito",
-             "available": True, "quantity": None},
-            {"food_id": 2, "restaurant_id": HALASKARGAZI[0], "name": "Chicken Burrito",
-             "available": False, "quantity": 0},
-            {"food_id": 3, "restaurant_id": AKAT[0], "name": "Ayran",
-             "available": True, "quantity": 500},
-        ])
+        connection.execute(
+            sa.insert(store.stock),
+            [
+                # The simulator's menu: food ids 1 and 2 at Halaskargazi, 3 at Akat.
+                {
+                    "food_id": 1,
+                    "restaurant_id": HALASKARGAZI[0],
+                    "name": "Beef Burrito",
+                    "available": True,
+                    "quantity": None,
+                },
+                {
+                    "food_id": 2,
+                    "restaurant_id": HALASKARGAZI[0],
+                    "name": "Chicken Burrito",
+                    "available": False,
+                    "quantity": 0,
+                },
+                {
+                    "food_id": 3,
+                    "restaurant_id": AKAT[0],
+                    "name": "Ayran",
+                    "available": True,
+                    "quantity": 500,
+                },
+            ],
+        )
         for order in orders:
-            connection.execute(sa.insert(store.orders).values(
-                payment_key=order.key, order_number=order.number,
-                restaurant_id=order.restaurant[0], status_id=order.status_id,
-                shipping_method=order.shipping_method, courier_type="restaurant",
-                payment_method="Kredi Kartı", payment_status=order.payment_status, total=250,
-                created_at=now - timedelta(minutes=order.minutes_ago),
-                customer_name="Demo Müşteri", customer_phone=order.phone, address=order.address,
-                address_description=order.story, latitude=order.latitude,
-                longitude=order.longitude, updated_at=now,
-            ))
-            connection.execute(sa.insert(store.order_items).values(
-                payment_key=order.key, food_id=order.food_id, name="item", quantity=1))
+            connection.execute(
+                sa.insert(store.orders).values(
+                    payment_key=order.key,
+                    order_number=order.number,
+                    restaurant_id=order.restaurant[0],
+                    status_id=order.status_id,
+                    shipping_method=order.shipping_method,
+                    courier_type="restaurant",
+                    payment_method="Kredi Kartı",
+                    payment_status=order.payment_status,
+                    total=250,
+                    created_at=now - timedelta(minutes=order.minutes_ago),
+                    customer_name="Demo Müşteri",
+                    customer_phone=order.phone,
+                    address=order.address,
+                    address_description=order.story,
+                    latitude=order.latitude,
+                    longitude=order.longitude,
+                    updated_at=now,
+                )
+            )
+            connection.execute(
+                sa.insert(store.order_items).values(
+                    payment_key=order.key, food_id=order.food_id, name="item", quantity=1
+                )
+            )
     engine.dispose()
 
 
@@ -175,19 +239,34 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
     folder = Path(tempfile.mkdtemp(prefix="autocancel-demo-"))
     orders = _demo_orders()
     try:
-        with Simulator(geocoder_addresses={
-            "Dershane Sokak 4, Şişli": (41.0520, 28.9900),
-        }) as simulator:
+        with Simulator(
+            geocoder_addresses={
+                "Dershane Sokak 4, Şişli": (41.0520, 28.9900),
+            }
+        ) as simulator:
             for order in orders:
-                simulator.add_order(id=order.number, payment_key=order.key,
-                                    restaurant_id=order.restaurant[0], status_id=order.status_id)
+                simulator.add_order(
+                    id=order.number,
+                    payment_key=order.key,
+                    restaurant_id=order.restaurant[0],
+                    status_id=order.status_id,
+                )
             rules = folder / "rules.yaml"
-            rules.write_text(RULES_YAML.format(
-                base_url=simulator.url, geocoder_domain=f"127.0.0.1:{simulator.port}",
-                halaskargazi_id=HALASKARGAZI[0], halaskargazi_name=HALASKARGAZI[1],
-                halaskargazi_lat=HALASKARGAZI[2], halaskargazi_lon=HALASKARGAZI[3],
-                akat_id=AKAT[0], akat_name=AKAT[1], akat_lat=AKAT[2], akat_lon=AKAT[3],
-            ), encoding="utf-8")
+            rules.write_text(
+                RULES_YAML.format(
+                    base_url=simulator.url,
+                    geocoder_domain=f"127.0.0.1:{simulator.port}",
+                    halaskargazi_id=HALASKARGAZI[0],
+                    halaskargazi_name=HALASKARGAZI[1],
+                    halaskargazi_lat=HALASKARGAZI[2],
+                    halaskargazi_lon=HALASKARGAZI[3],
+                    akat_id=AKAT[0],
+                    akat_name=AKAT[1],
+                    akat_lat=AKAT[2],
+                    akat_lon=AKAT[3],
+                ),
+                encoding="utf-8",
+            )
             config = load_config(rules, environ={})
             _seed_store(config.store.url, orders)
             simulator.clear_requests()
@@ -197,8 +276,9 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             )
             engine = store.create_store_engine(config.store.url)
             try:
-                result = PassRunner(config=config, engine=engine,
-                                    executor_factory=executor).run_once()
+                result = PassRunner(
+                    config=config, engine=engine, executor_factory=executor
+                ).run_once()
             finally:
                 engine.dispose()
             _print_report(folder, orders, result.shown(), result.actions, simulator)
@@ -210,8 +290,9 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
     return exitcodes.OK
 
 
-def _print_report(folder: Path, orders: list[DemoOrder], decisions: Any, actions: Any,
-                  simulator: Simulator) -> None:
+def _print_report(
+    folder: Path, orders: list[DemoOrder], decisions: Any, actions: Any, simulator: Simulator
+) -> None:
     print("autocancel demo: a seeded store, the local Dükkango simulator, one live pass\n")
     print(f"{len(orders)} orders in {folder / 'demo.db'}:")
     decided = {d.payment_key for d in decisions}
@@ -223,8 +304,10 @@ def _print_report(folder: Path, orders: list[DemoOrder], decisions: Any, actions
     if actions:
         print("\nother actions:")
         for action in actions:
-            print(f"  {action.action} {action.shown_target}: {action.outcome}"
-                  + (f" ({action.detail})" if action.detail else ""))
+            print(
+                f"  {action.action} {action.shown_target}: {action.outcome}"
+                + (f" ({action.detail})" if action.detail else "")
+            )
     print("\nrequests the Dükkango simulator received:")
     for request in simulator.requests():
         body = "" if request.body in (None, "") else f" {request.body}"

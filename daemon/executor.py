@@ -121,8 +121,13 @@ class CircuitBreaker:
     One log line when it opens and one when it closes, not one per call.
     """
 
-    def __init__(self, *, threshold: int = 5, cool_off_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: int = 5,
+        cool_off_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._threshold = threshold
         self._cool_off = cool_off_seconds
         self._clock = clock
@@ -157,8 +162,11 @@ class CircuitBreaker:
                 self._opened_at is None or self._clock() - self._opened_at >= self._cool_off
             ):
                 self._opened_at, self._opened_wall = self._clock(), utcnow()
-                log.error("the Dükkango API failed %d calls in a row; pausing calls for %.0f s",
-                          self._failures, self._cool_off)
+                log.error(
+                    "the Dükkango API failed %d calls in a row; pausing calls for %.0f s",
+                    self._failures,
+                    self._cool_off,
+                )
 
 
 class Executor:
@@ -225,11 +233,14 @@ class Executor:
         if not_sent is not None:
             return Attempted(ok=False, attempts=0, error=not_sent)
         result = self._attempt(call, what=what, mutation=mutation, recheck=recheck)
-        if self._breaker is not None and result.attempts and not isinstance(
-            result.error, (NotSent, NoLongerQualifies)
+        if (
+            self._breaker is not None
+            and result.attempts
+            and not isinstance(result.error, (NotSent, NoLongerQualifies))
         ):
-            self._breaker.record(passing_failure=result.error is not None
-                                 and result.error.retryable)
+            self._breaker.record(
+                passing_failure=result.error is not None and result.error.retryable
+            )
         return result
 
     def _stop_condition(self) -> tenacity.stop.stop_base:
@@ -279,15 +290,15 @@ class Executor:
             return value
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(
-                lambda exc: _retry_in_pass(exc, mutation=mutation)
-            ),
+            retry=tenacity.retry_if_exception(lambda exc: _retry_in_pass(exc, mutation=mutation)),
             stop=self._stop_condition(),
             wait=_wait_for(self._policy),
             sleep=tenacity.sleep_using_event(self._stop),
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s); retrying",
-                what, state.attempt_number, state.outcome.exception() if state.outcome else "?",
+                what,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else "?",
             ),
             reraise=True,
         )
@@ -318,5 +329,9 @@ def _result_of(future: Future[Attempted]) -> Attempted:
         return future.result()
     except Exception as exc:
         log.exception("a call failed inside autocancel itself")
-        return Attempted(ok=False, attempts=1, uncertain=1,
-                         error=CallCrashed(f"internal error: {type(exc).__name__}: {exc}"))
+        return Attempted(
+            ok=False,
+            attempts=1,
+            uncertain=1,
+            error=CallCrashed(f"internal error: {type(exc).__name__}: {exc}"),
+        )

@@ -36,8 +36,9 @@ def explain(config: Config, payment_key: str) -> int:
     try:
         # The very planner, limits, clock and mode a pass runs: explain cannot
         # tell another story than the pass (or the dry run) does.
-        runner = PassRunner(config=config, engine=engine, executor_factory=None,
-                            bad_data_of=[payment_key])
+        runner = PassRunner(
+            config=config, engine=engine, executor_factory=None, bad_data_of=[payment_key]
+        )
         snapshot = runner.read(also_include=[payment_key])
         order = snapshot.order(payment_key)
         if order is None:
@@ -70,8 +71,10 @@ def explain(config: Config, payment_key: str) -> int:
 
 
 def _print_order(order: Order, names: Names) -> None:
-    print(f"order {order.payment_key} (#{order.order_number}) restaurant "
-          f"{names.restaurant(order.restaurant_id)}")
+    print(
+        f"order {order.payment_key} (#{order.order_number}) restaurant "
+        f"{names.restaurant(order.restaurant_id)}"
+    )
     print(
         f"  status {order.status_id}, {order.shipping_method or 'unknown shipping'}, "
         f"payment {order.payment_status or 'unknown'}, created "

@@ -143,10 +143,15 @@ class Locator:
             answers[query] = location
             if location.status is not LocationStatus.UNKNOWN:
                 coords = location.coordinates or (None, None)
-                fresh.append({
-                    "query": query, "provider": self._provider, "latitude": coords[0],
-                    "longitude": coords[1], "geocoded_at": utcnow(),
-                })
+                fresh.append(
+                    {
+                        "query": query,
+                        "provider": self._provider,
+                        "latitude": coords[0],
+                        "longitude": coords[1],
+                        "geocoded_at": utcnow(),
+                    }
+                )
         if fresh:
             self._remember(fresh)
         return answers

@@ -71,10 +71,12 @@ def load_geocode_file(path: Path) -> GeocodeEntries:
     if data is None:
         return GeocodeEntries()
     if not isinstance(data, dict):
-        raise GeocodeFileError([
-            f"{path}:{document.line_of(())}: the file must map addresses to [latitude, "
-            f"longitude] or {NOT_FOUND}"
-        ])
+        raise GeocodeFileError(
+            [
+                f"{path}:{document.line_of(())}: the file must map addresses to [latitude, "
+                f"longitude] or {NOT_FOUND}"
+            ]
+        )
     errors = [f"{path}:{document.line_of(p.path)}: {p.message}" for p in document.problems]
     positions: dict[str, tuple[float, float]] = {}
     not_found: set[str] = set()

@@ -43,8 +43,9 @@ def _sent_since(since: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
         ledger.c.at >= since,
         sa.or_(
-            sa.and_(ledger.c.intent_key.is_not(None),
-                    ledger.c.outcome.in_(("pending", "cancelled"))),
+            sa.and_(
+                ledger.c.intent_key.is_not(None), ledger.c.outcome.in_(("pending", "cancelled"))
+            ),
             ledger.c.uncertain_sends > 0,
         ),
     )
@@ -116,20 +117,17 @@ def record_decisions(
     seen: dict[tuple[str, str, str, str], int] = {}
     if keys:
         for row in connection.execute(
-            sa.select(ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode,
-                      ledger.c.outcome)
-            .where(ledger.c.intent_key.is_(None), ledger.c.payment_key.in_(keys))
+            sa.select(
+                ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode, ledger.c.outcome
+            ).where(ledger.c.intent_key.is_(None), ledger.c.payment_key.in_(keys))
         ):
             seen[(row.payment_key, row.rule, row.mode, row.outcome)] = row.id
 
     intents = [d for d in decisions if is_intent(d)]
     others = [d for d in decisions if not is_intent(d)]
-    fresh_others = [
-        d for d in others if (d.payment_key, d.rule, d.mode, d.outcome) not in seen
-    ]
+    fresh_others = [d for d in others if (d.payment_key, d.rule, d.mode, d.outcome) not in seen]
     repeated_ids = [
-        seen[key] for d in others
-        if (key := (d.payment_key, d.rule, d.mode, d.outcome)) in seen
+        seen[key] for d in others if (key := (d.payment_key, d.rule, d.mode, d.outcome)) in seen
     ]
     if intents:
         connection.execute(
@@ -147,8 +145,9 @@ def record_decisions(
 
     ids: dict[tuple[str, str, str], int] = {}
     for row_id, key, rule, mode in connection.execute(
-        sa.select(ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode)
-        .where(ledger.c.pass_id == pass_id)
+        sa.select(ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode).where(
+            ledger.c.pass_id == pass_id
+        )
     ):
         ids[(key, rule, mode)] = row_id
     recorded: list[Decision] = []
@@ -157,7 +156,8 @@ def record_decisions(
         if is_intent(decision) and ledger_id is None:
             log.info(
                 "order=%s rule=%s outcome=taken: another daemon recorded its cancellation first",
-                decision.payment_key, decision.rule,
+                decision.payment_key,
+                decision.rule,
             )
             continue
         key = (decision.payment_key, decision.rule, decision.mode, decision.outcome)
@@ -190,8 +190,10 @@ def record_outcome(
     """
     ledger = store.ledger
     values: dict[str, Any] = {
-        "outcome": "pending" if park else outcome, "attempts": attempts,
-        "last_error": last_error, "updated_at": now,
+        "outcome": "pending" if park else outcome,
+        "attempts": attempts,
+        "last_error": last_error,
+        "updated_at": now,
         "uncertain_sends": ledger.c.uncertain_sends + uncertain,
     }
     if release:
@@ -205,12 +207,17 @@ def record_outcome(
         orders = store.orders
         connection.execute(
             sa.update(orders)
-            .where(orders.c.payment_key == decision.payment_key,
-                   orders.c.status_id.in_(store.ACTIVE_STATUSES))
+            .where(
+                orders.c.payment_key == decision.payment_key,
+                orders.c.status_id.in_(store.ACTIVE_STATUSES),
+            )
             .values(status_id=store.CANCELED, updated_at=now)
         )
     return replace(
-        decision, outcome=outcome, attempts=attempts, last_error=last_error,
+        decision,
+        outcome=outcome,
+        attempts=attempts,
+        last_error=last_error,
         evidence=decision.evidence if evidence is None else dict(evidence),
         uncertain_sends=decision.uncertain_sends + uncertain,
     )
@@ -257,9 +264,13 @@ def claim_resendable_intents(
     two daemons recovering at once only one resends.
     """
     ledger = store.ledger
-    candidates = connection.execute(
-        sa.select(ledger).where(ledger.c.intent_key.is_not(None), ledger.c.outcome == "pending")
-    ).mappings().all()
+    candidates = (
+        connection.execute(
+            sa.select(ledger).where(ledger.c.intent_key.is_not(None), ledger.c.outcome == "pending")
+        )
+        .mappings()
+        .all()
+    )
     claimed = []
     for row in candidates:
         parked = row["owner"] is None
@@ -268,8 +279,11 @@ def claim_resendable_intents(
         uncertain = row["uncertain_sends"] + (0 if parked else 1)
         won = connection.execute(
             sa.update(ledger)
-            .where(ledger.c.id == row["id"], ledger.c.outcome == "pending",
-                   ledger.c.updated_at == row["updated_at"])
+            .where(
+                ledger.c.id == row["id"],
+                ledger.c.outcome == "pending",
+                ledger.c.updated_at == row["updated_at"],
+            )
             .values(owner=OWNER, updated_at=now, uncertain_sends=uncertain)
         ).rowcount
         if won:
@@ -279,12 +293,22 @@ def claim_resendable_intents(
 
 def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:
     """A recorded intent as a decision again (to re-judge and resend it)."""
-    order = Order(payment_key=row["payment_key"], restaurant_id=row["restaurant_id"] or "",
-                  status_id=store.RECEIVED)
+    order = Order(
+        payment_key=row["payment_key"],
+        restaurant_id=row["restaurant_id"] or "",
+        status_id=store.RECEIVED,
+    )
     return Decision(
-        order=order, rule=row["rule"], kind=row["kind"], reason_id=int(row["reason_id"]),
-        mode="live", outcome="pending", evidence=dict(row["evidence"] or {}),
-        attempts=int(row["attempts"]), ledger_id=int(row["id"]), note=row["note"],
+        order=order,
+        rule=row["rule"],
+        kind=row["kind"],
+        reason_id=int(row["reason_id"]),
+        mode="live",
+        outcome="pending",
+        evidence=dict(row["evidence"] or {}),
+        attempts=int(row["attempts"]),
+        ledger_id=int(row["id"]),
+        note=row["note"],
         uncertain_sends=int(row["uncertain_sends"] or 0),
     )
 
@@ -299,9 +323,13 @@ def pending_intents(connection: sa.Connection) -> list[sa.RowMapping]:
     )
 
 
-def audit_rows(connection: sa.Connection, *, since: datetime | None = None,
-               until: datetime | None = None,
-               payment_keys: Iterable[str] = ()) -> list[sa.RowMapping]:
+def audit_rows(
+    connection: sa.Connection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    payment_keys: Iterable[str] = (),
+) -> list[sa.RowMapping]:
     """Ledger rows written from ``since`` (inclusive) up to ``until`` (exclusive)."""
     ledger = store.ledger
     query = sa.select(ledger).order_by(ledger.c.at, ledger.c.id)

@@ -16,8 +16,9 @@ from datetime import timedelta
 
 
 class LogOnce:
-    def __init__(self, *, period: timedelta | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, period: timedelta | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._clock = clock
         self._period: float | None = None
         self._seen: dict[Hashable, float] = {}

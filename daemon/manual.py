@@ -53,11 +53,14 @@ def _confirm(prompt: str, stdin: TextIO) -> bool:
 def _reason_problem(reason_id: int) -> str | None:
     allowed = ", ".join(f"{r} ({reason_text(r)})" for r in MANUAL_REASONS)
     if reason_id not in REASONS:
-        return (f"--reason {reason_id} is not a Dükkango cancel reason (valid 1-8); a manual "
-                f"cancellation uses {allowed}")
+        return (
+            f"--reason {reason_id} is not a Dükkango cancel reason (valid 1-8); a manual "
+            f"cancellation uses {allowed}"
+        )
     if reason_id not in MANUAL_REASONS:
-        return (f"reason {reason_id} is for the automatic rules; a manual cancellation "
-                f"uses {allowed}")
+        return (
+            f"reason {reason_id} is for the automatic rules; a manual cancellation uses {allowed}"
+        )
     return None
 
 
@@ -78,11 +81,14 @@ def _overrides(payment_key: str, found: Sequence[Finding]) -> list[str]:
     texts = []
     for finding in found:
         if finding.obstacle is Obstacle.RESTAURANT_NOT_IN_RULES:
-            texts.append(f"its restaurant {finding.details['restaurant_id']} is not in "
-                         "rules.yaml (autocancel never touches it)")
+            texts.append(
+                f"its restaurant {finding.details['restaurant_id']} is not in "
+                "rules.yaml (autocancel never touches it)"
+            )
         elif finding.obstacle is Obstacle.NEVER_CANCEL:
-            texts.append(f"its {finding.details['matched'].replace('_', ' ')} is in "
-                         "safety.never_cancel")
+            texts.append(
+                f"its {finding.details['matched'].replace('_', ' ')} is in safety.never_cancel"
+            )
     return texts
 
 
@@ -94,13 +100,22 @@ def _refusal(payment_key: str, found: Sequence[Finding]) -> str:
         return f"order {payment_key!r} has a payment_key that cannot be sent to Dükkango"
     if first.obstacle is Obstacle.FINISHED:
         return f"order {payment_key} is already {first.details['status']}"
-    return (f"order {payment_key}: {' and '.join(_overrides(payment_key, found))}; pass "
-            "--force to cancel it anyway (recorded in the ledger)")
+    return (
+        f"order {payment_key}: {' and '.join(_overrides(payment_key, found))}; pass "
+        "--force to cancel it anyway (recorded in the ledger)"
+    )
 
 
 def cancel(
-    config: Config, payment_key: str, *, reason_id: int, note: str | None, assume_yes: bool,
-    force: bool = False, by: str | None = None, dry_run: bool = False,
+    config: Config,
+    payment_key: str,
+    *,
+    reason_id: int,
+    note: str | None,
+    assume_yes: bool,
+    force: bool = False,
+    by: str | None = None,
+    dry_run: bool = False,
     stdin: TextIO = sys.stdin,
 ) -> int:
     problem = _reason_problem(reason_id)
@@ -108,8 +123,7 @@ def cancel(
         print(f"{USAGE} {problem}", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
     if by is not None and not by.strip():
-        print(f"{USAGE} --by needs the name of who confirmed the cancellation",
-              file=sys.stderr)
+        print(f"{USAGE} --by needs the name of who confirmed the cancellation", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
     who = by.strip() if by is not None else os_user()
     try:
@@ -119,8 +133,15 @@ def cancel(
         return exitcodes.RUNTIME_FAILURE
     try:
         finished = _cancel(
-            config, engine, payment_key, reason_id=reason_id, note=note, who=who, force=force,
-            dry_run=dry_run or config.dry_run, confirm=None if assume_yes else stdin,
+            config,
+            engine,
+            payment_key,
+            reason_id=reason_id,
+            note=note,
+            who=who,
+            force=force,
+            dry_run=dry_run or config.dry_run,
+            confirm=None if assume_yes else stdin,
         )
     except (_Refused, MissingCredentials, PassError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -132,14 +153,25 @@ def cancel(
 
 
 def _cancel(
-    config: Config, engine: sa.Engine, payment_key: str, *, reason_id: int, note: str | None,
-    who: str, force: bool, dry_run: bool, confirm: TextIO | None,
+    config: Config,
+    engine: sa.Engine,
+    payment_key: str,
+    *,
+    reason_id: int,
+    note: str | None,
+    who: str,
+    force: bool,
+    dry_run: bool,
+    confirm: TextIO | None,
 ) -> Decision:
     runner = PassRunner(config=config, engine=engine, executor_factory=None, dry_run=dry_run)
     snapshot = runner.read(also_include=[payment_key])
     order = snapshot.order(payment_key)
-    found = findings(order, restaurant_ids={r.id for r in config.restaurants},
-                     never_cancel=frozenset(config.safety.never_cancel))
+    found = findings(
+        order,
+        restaurant_ids={r.id for r in config.restaurants},
+        never_cancel=frozenset(config.safety.never_cancel),
+    )
     forced = [f.obstacle.value for f in found if f.forceable] if force else []
     refused = blocking(found, forced=forced)
     if refused or order is None:
@@ -153,17 +185,23 @@ def _cancel(
 
     if not dry_run:
         require_credentials()  # after the refusals: they are the more useful message
-        if confirm is not None and not _confirm(_question(order, reason_id, who, found, forced),
-                                                confirm):
+        if confirm is not None and not _confirm(
+            _question(order, reason_id, who, found, forced), confirm
+        ):
             raise _Refused("not confirmed; nothing was cancelled")
 
     evidence: dict[str, object] = {CONFIRMED_BY: who, "note": note}
     if forced:
         evidence[FORCED] = forced
     decision = Decision(
-        order=order, rule=MANUAL, kind=MANUAL, reason_id=reason_id,
+        order=order,
+        rule=MANUAL,
+        kind=MANUAL,
+        reason_id=reason_id,
         mode="dry_run" if dry_run else "live",
-        outcome="would_cancel" if dry_run else "pending", evidence=evidence, note=note,
+        outcome="would_cancel" if dry_run else "pending",
+        evidence=evidence,
+        note=note,
     )
     pass_id = f"manual-{utcnow().strftime('%Y%m%dT%H%M%S%f')}"
     with store.writer(engine) as connection, connection.begin():
@@ -173,19 +211,23 @@ def _cancel(
     if not recorded:
         raise _Refused(f"order {payment_key} was just cancelled by another daemon")
     with executor_factory(config)() as executor:
-        effects = SideEffects(engine=engine, executor=executor,
-                              lost_answer_retries=config.api.lost_answer_retries)
+        effects = SideEffects(
+            engine=engine, executor=executor, lost_answer_retries=config.api.lost_answer_retries
+        )
         # Re-judged right before every call, like every cancellation (daemon/rejudge.py).
         (finished,) = effects.cancel_all(recorded, recheck=runner.recheck)
     return finished
 
 
-def _question(order: Order, reason_id: int, who: str, found: Sequence[Finding],
-              forced: Sequence[str]) -> str:
+def _question(
+    order: Order, reason_id: int, who: str, found: Sequence[Finding], forced: Sequence[str]
+) -> str:
     customer = order.customer_name or "unknown customer"
-    question = (f"Cancel order {order.payment_key} (#{order.order_number}, {customer}, total "
-                f"{order.total}) with reason {reason_id} ({reason_text(reason_id)}), "
-                f"confirmed by {who}?")
+    question = (
+        f"Cancel order {order.payment_key} (#{order.order_number}, {customer}, total "
+        f"{order.total}) with reason {reason_id} ({reason_text(reason_id)}), "
+        f"confirmed by {who}?"
+    )
     overrides = _overrides(order.payment_key, [f for f in found if f.obstacle.value in forced])
     if overrides:
         question += f" --force overrides: {'; '.join(overrides)}."
@@ -210,11 +252,15 @@ def _report(config: Config, finished: Decision, *, dry_flag: bool) -> int:
             f"the answer to the cancellation of {key} was lost ({finished.last_error}): it "
             "counts as sent and may have gone through; the next pass (autocancel run or once) "
             f"re-checks the order and resends it, at most {evidence['resends_left']} more "
-            "time(s). Check the order on Dükkango.", file=sys.stderr,
+            "time(s). Check the order on Dükkango.",
+            file=sys.stderr,
         )
     elif "gave_up_after_sends" in evidence:
-        print(f"the answer to the cancellation of {key} was lost ({finished.last_error}) and no "
-              "resend is left: it counts as sent; check the order on Dükkango", file=sys.stderr)
+        print(
+            f"the answer to the cancellation of {key} was lost ({finished.last_error}) and no "
+            "resend is left: it counts as sent; check the order on Dükkango",
+            file=sys.stderr,
+        )
     else:
         print(f"failed to cancel {key}: {finished.last_error}", file=sys.stderr)
     return exitcodes.RUNTIME_FAILURE

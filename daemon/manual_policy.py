@@ -65,12 +65,22 @@ def findings(
     if segment_problem(order.payment_key) is not None:
         found.append(Finding(obstacle=Obstacle.BAD_PAYMENT_KEY))
     if order.status_id in FINISHED:
-        found.append(Finding(obstacle=Obstacle.FINISHED, details={
-            "status_id": order.status_id, "status": FINISHED[order.status_id],
-        }))
+        found.append(
+            Finding(
+                obstacle=Obstacle.FINISHED,
+                details={
+                    "status_id": order.status_id,
+                    "status": FINISHED[order.status_id],
+                },
+            )
+        )
     if order.restaurant_id not in restaurant_ids:
-        found.append(Finding(obstacle=Obstacle.RESTAURANT_NOT_IN_RULES,
-                             details={"restaurant_id": order.restaurant_id}))
+        found.append(
+            Finding(
+                obstacle=Obstacle.RESTAURANT_NOT_IN_RULES,
+                details={"restaurant_id": order.restaurant_id},
+            )
+        )
     matched = never_cancel_match(order, never_cancel)
     if matched is not None:
         found.append(Finding(obstacle=Obstacle.NEVER_CANCEL, details={"matched": matched}))

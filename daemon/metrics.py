@@ -21,18 +21,23 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         self._server: WSGIServer | None = None
         self.decisions = Counter(
-            "autocancel_decisions", "Decisions by rule, reason, outcome and mode",
-            ["rule", "reason_id", "outcome", "mode"], registry=self.registry,
+            "autocancel_decisions",
+            "Decisions by rule, reason, outcome and mode",
+            ["rule", "reason_id", "outcome", "mode"],
+            registry=self.registry,
         )
         self.held = Counter(
             "autocancel_held", "Cancellations held by a safety limit", registry=self.registry
         )
         self.api_errors = Counter(
-            "autocancel_api_errors", "Failed API calls after retries, by kind of error",
-            ["kind"], registry=self.registry,
+            "autocancel_api_errors",
+            "Failed API calls after retries, by kind of error",
+            ["kind"],
+            registry=self.registry,
         )
         self.pass_duration = Histogram(
-            "autocancel_pass_duration_seconds", "Duration of one evaluation pass",
+            "autocancel_pass_duration_seconds",
+            "Duration of one evaluation pass",
             registry=self.registry,
         )
         self.pass_failures = Counter(
@@ -40,10 +45,12 @@ class Metrics:
         )
         self.last_success = Gauge(
             "autocancel_last_successful_pass_timestamp_seconds",
-            "Unix time of the last pass that ran", registry=self.registry,
+            "Unix time of the last pass that ran",
+            registry=self.registry,
         )
         self.restaurants_closed = Counter(
-            "autocancel_restaurants_closed", "Restaurants closed for congestion",
+            "autocancel_restaurants_closed",
+            "Restaurants closed for congestion",
             registry=self.registry,
         )
 
@@ -70,8 +77,14 @@ class Metrics:
             server.shutdown()
             server.server_close()
 
-    def record_pass(self, decisions: Iterable[Decision], actions: Iterable[ActionResult],
-                    *, seconds: float, finished_at: float) -> None:
+    def record_pass(
+        self,
+        decisions: Iterable[Decision],
+        actions: Iterable[ActionResult],
+        *,
+        seconds: float,
+        finished_at: float,
+    ) -> None:
         self.pass_duration.observe(seconds)
         self.last_success.set(finished_at)
         for decision in decisions:

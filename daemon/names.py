@@ -24,10 +24,12 @@ class Names:
     foods: Mapping[int, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, restaurants: Iterable[Restaurant], *,
-           foods: Mapping[int, str] | None = None) -> Names:
-        return cls(restaurants={r.id: r.name for r in restaurants if r.name},
-                   foods=dict(foods or {}))
+    def of(
+        cls, restaurants: Iterable[Restaurant], *, foods: Mapping[int, str] | None = None
+    ) -> Names:
+        return cls(
+            restaurants={r.id: r.name for r in restaurants if r.name}, foods=dict(foods or {})
+        )
 
     def with_foods(self, foods: Mapping[int, str]) -> Names:
         return Names(restaurants=self.restaurants, foods={**self.foods, **foods})

@@ -47,8 +47,10 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     else:
         print(report.decisions_table(result.shown()))
         for action in result.actions:
-            print(f"{action.action} {action.shown_target}: {action.outcome} ({action.mode})"
-                  f"{' - ' + action.detail if action.detail else ''}")
+            print(
+                f"{action.action} {action.shown_target}: {action.outcome} ({action.mode})"
+                f"{' - ' + action.detail if action.detail else ''}"
+            )
     return exitcodes.OK
 
 
@@ -71,8 +73,10 @@ def audit(config: Config, *, since: str | None, until: str | None = None, fmt: s
     try:
         start, end = _moment("--since", since, now), _moment("--until", until, now)
         if start is not None and end is not None and start > end:
-            raise _UsageError(f"--since {since!r} ({isoformat_z(start)}) is after --until "
-                              f"{until!r} ({isoformat_z(end)}): no entry can match")
+            raise _UsageError(
+                f"--since {since!r} ({isoformat_z(start)}) is after --until "
+                f"{until!r} ({isoformat_z(end)}): no entry can match"
+            )
     except _UsageError as exc:
         print(f"autocancel audit: error: {exc}", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
@@ -81,8 +85,7 @@ def audit(config: Config, *, since: str | None, until: str | None = None, fmt: s
         engine = open_store(config)
         with engine.connect() as connection:
             rows = ledger.audit_rows(connection, since=start, until=end)
-            actions = (action_records(connection, names, since=start)
-                       if fmt == "table" else [])
+            actions = action_records(connection, names, since=start) if fmt == "table" else []
     except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: cannot read the ledger: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE

@@ -73,8 +73,13 @@ def log_decision(decision: Decision) -> None:
     log.log(
         level,
         "decision order=%s rule=%s kind=%s reason=%d mode=%s outcome=%s attempts=%d%s",
-        decision.payment_key, decision.rule, decision.kind, decision.reason_id, decision.mode,
-        decision.outcome, decision.attempts,
+        decision.payment_key,
+        decision.rule,
+        decision.kind,
+        decision.reason_id,
+        decision.mode,
+        decision.outcome,
+        decision.attempts,
         f" error={decision.last_error!r}" if decision.last_error else "",
     )
 
@@ -136,7 +141,8 @@ class PassRunner:
             geocoder=geocoder,
             provider=geocoder_config.provider if geocoder_config is not None else "",
             origins={
-                r.id: (r.latitude, r.longitude) for r in self.config.restaurants
+                r.id: (r.latitude, r.longitude)
+                for r in self.config.restaurants
                 if r.latitude is not None and r.longitude is not None
             },
             max_plausible_km=self.config.safety.max_plausible_km,
@@ -149,9 +155,7 @@ class PassRunner:
     ) -> Snapshot:
         try:
             with store.snapshot_reader(self.engine) as connection, connection.begin():
-                return read_snapshot(
-                    connection, also_include=also_include, restaurants=restaurants
-                )
+                return read_snapshot(connection, also_include=also_include, restaurants=restaurants)
         except sa.exc.SQLAlchemyError as exc:
             raise PassError(f"cannot read the order store: {store.describe_db_error(exc)}") from exc
 
@@ -159,8 +163,11 @@ class PassRunner:
         """What the rules see; ``locate`` limits geocoding to those orders."""
         rules = [rule for rule in self.config.rules if rule.enabled]
         needs_locations = any(rule.needs_location for rule in rules)
-        to_locate = (snapshot.orders if locate is None
-                     else [o for o in snapshot.orders if o.payment_key in locate])
+        to_locate = (
+            snapshot.orders
+            if locate is None
+            else [o for o in snapshot.orders if o.payment_key in locate]
+        )
         locations = self._locator.locate_all(to_locate) if needs_locations else {}
         return PassContext(
             now=snapshot.taken_at,
@@ -181,8 +188,11 @@ class PassRunner:
     def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
         """The one planner, with this runner's rules, limits and mode (daemon.planning)."""
         return plan_pass(
-            self.config.rules, ctx, safety_limits(self.config),
-            hourly_used=hourly_used, dry_run=self.dry_run,
+            self.config.rules,
+            ctx,
+            safety_limits(self.config),
+            hourly_used=hourly_used,
+            dry_run=self.dry_run,
         )
 
     def plan(self, snapshot: Snapshot) -> Plan:
@@ -206,14 +216,18 @@ class PassRunner:
 
     def recheck(self, decision: Decision) -> dict[str, Any] | None:
         """None while ``decision`` still stands on the store's current data, else the change."""
-        snapshot = self.read(also_include=[decision.payment_key],
-                             restaurants=[decision.order.restaurant_id])
+        snapshot = self.read(
+            also_include=[decision.payment_key], restaurants=[decision.order.restaurant_id]
+        )
         # A manual cancellation is judged without positions: no geocoder call for it.
         locate = [] if is_manual(decision.kind) else [decision.payment_key]
         return rejudge(
-            decision, rules=self.config.rules,
+            decision,
+            rules=self.config.rules,
             ctx=self.context(snapshot, locate=locate),
-            limits=safety_limits(self.config), now=snapshot.taken_at, dry_run=self.dry_run,
+            limits=safety_limits(self.config),
+            now=snapshot.taken_at,
+            dry_run=self.dry_run,
         )
 
     def recheck_food(self, food: DeactivateFood) -> dict[str, Any] | None:
@@ -222,19 +236,27 @@ class PassRunner:
             level = read_stock_level(connection, food.food_id)
         if level is not None and level.unavailable:
             return None
-        return {"skipped_because": "no_longer_qualifies",
-                "change": f"food {food.food_id} is available again"}
+        return {
+            "skipped_because": "no_longer_qualifies",
+            "change": f"food {food.food_id} is available again",
+        }
 
     def names(self, snapshot: Snapshot | None = None) -> Names:
         """Restaurant names from the rules, food names from the snapshot's stock rows."""
-        foods = {} if snapshot is None else {
-            food_id: level.name for food_id, level in snapshot.stock.items() if level.name
-        }
+        foods = (
+            {}
+            if snapshot is None
+            else {food_id: level.name for food_id, level in snapshot.stock.items() if level.name}
+        )
         return Names.of(self.config.restaurants, foods=foods)
 
     def _side_effects(self, executor: Executor, names: Names) -> SideEffects:
-        return SideEffects(engine=self.engine, executor=executor,
-                           lost_answer_retries=self.config.api.lost_answer_retries, names=names)
+        return SideEffects(
+            engine=self.engine,
+            executor=executor,
+            lost_answer_retries=self.config.api.lost_answer_retries,
+            names=names,
+        )
 
     def _recover(self) -> tuple[list[Decision], list[ActionResult], CallSummary]:
         """Resend what no live sender holds: lost answers and a crashed sender's intents.
@@ -247,15 +269,20 @@ class PassRunner:
             resendable = ledger.claim_resendable_intents(
                 connection, stale_before=now - TAKEOVER_AFTER, now=now
             )
-            foods_left = [food_id for (food_id,) in connection.execute(
-                sa.select(deactivations.c.food_id).where(deactivations.c.outcome == "retry")
-            )]
+            foods_left = [
+                food_id
+                for (food_id,) in connection.execute(
+                    sa.select(deactivations.c.food_id).where(deactivations.c.outcome == "retry")
+                )
+            ]
             names = self.names().with_foods(food_names(connection, foods_left))
         if not resendable and not foods_left:
             return [], [], CallSummary()
         if resendable:
-            log.warning("re-checking %d cancellation(s) whose answer was lost or whose sender "
-                        "stopped", len(resendable))
+            log.warning(
+                "re-checking %d cancellation(s) whose answer was lost or whose sender stopped",
+                len(resendable),
+            )
         assert self._executor_factory is not None
         with self._executor_factory() as executor:
             effects = self._side_effects(executor, names)
@@ -295,7 +322,8 @@ class PassRunner:
                 log.info("pass result=ok again")
             return
         log.warning(
-            "pass result=%s outcomes=%s%s%s", summary.result,
+            "pass result=%s outcomes=%s%s%s",
+            summary.result,
             ",".join(f"{k}:{v}" for k, v in sorted(summary.outcomes.items())) or "none",
             f" deferred={summary.deferred}" if summary.deferred else "",
             f" top_error={top.code} x{top.count} ({top.example})" if top else "",
@@ -305,7 +333,8 @@ class PassRunner:
 
     def _run(self, pass_id: str, *, started: datetime, mode: Mode) -> PassReport:
         recovered, recovered_actions, calls = (
-            ([], [], CallSummary()) if self.dry_run or self._executor_factory is None
+            ([], [], CallSummary())
+            if self.dry_run or self._executor_factory is None
             else self._recover()
         )
         snapshot = self.read()
@@ -328,7 +357,9 @@ class PassRunner:
                 deferred = len(plan.decisions) - len(checked)
                 recorded = ledger.record_decisions(connection, checked, pass_id=pass_id, now=now)
                 connection.execute(
-                    sa.update(store.passes).where(store.passes.c.id == pass_id).values(
+                    sa.update(store.passes)
+                    .where(store.passes.c.id == pass_id)
+                    .values(
                         orders_seen=len(snapshot.orders),
                         decisions=sum(1 for d in recorded if d.primary),
                     )
@@ -344,22 +375,33 @@ class PassRunner:
         for decision in decisions:
             log_decision(decision)
         summary = passresult.summarize(
-            decisions, actions, calls=calls.merged(executed_calls), deferred=deferred,
+            decisions,
+            actions,
+            calls=calls.merged(executed_calls),
+            deferred=deferred,
             circuit_tracked=self._breaker is not None,
             circuit_open_since=None if self._breaker is None else self._breaker.open_since,
         )
         return PassReport(
-            pass_id=pass_id, mode=mode, started_at=started,
-            orders_seen=len(snapshot.orders), decisions=tuple(decisions), actions=tuple(actions),
-            plan=plan, summary=summary,
+            pass_id=pass_id,
+            mode=mode,
+            started_at=started,
+            orders_seen=len(snapshot.orders),
+            decisions=tuple(decisions),
+            actions=tuple(actions),
+            plan=plan,
+            summary=summary,
         )
 
     def _execute(
         self, recorded: list[Decision], plan: Plan, names: Names
     ) -> tuple[list[Decision], list[ActionResult], CallSummary]:
         intents = [d for d in recorded if ledger.is_intent(d)]
-        proceeding = {d.payment_key for d in recorded if d.primary and d.outcome in
-                      ("pending", "would_cancel")}
+        proceeding = {
+            d.payment_key
+            for d in recorded
+            if d.primary and d.outcome in ("pending", "would_cancel")
+        }
         foods = _one_per_food(
             (f, m) for f, m in plan.food_deactivations if f.payment_key in proceeding
         )
@@ -367,8 +409,7 @@ class PassRunner:
         live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
         dry_notes = [
             *(ActionResult.dry_run(f, names) for f, m in foods if m == "dry_run"),
-            *(ActionResult.dry_run(a, names) for a, m in plan.restaurant_actions
-              if m == "dry_run"),
+            *(ActionResult.dry_run(a, names) for a, m in plan.restaurant_actions if m == "dry_run"),
         ]
         if self.dry_run or not (intents or live_foods or live_actions):
             return recorded, dry_notes, CallSummary()
@@ -389,21 +430,34 @@ class PassRunner:
         """The pass's row, before anything can go wrong (``result`` NULL: running)."""
         try:
             with store.writer(self.engine) as connection, connection.begin():
-                connection.execute(sa.insert(store.passes).values(
-                    id=pass_id, started_at=started, mode=mode, host=socket.gethostname(),
-                ))
+                connection.execute(
+                    sa.insert(store.passes).values(
+                        id=pass_id,
+                        started_at=started,
+                        mode=mode,
+                        host=socket.gethostname(),
+                    )
+                )
         except sa.exc.SQLAlchemyError as exc:
             raise PassError(
                 f"cannot record the pass in the store: {store.describe_db_error(exc)}"
             ) from exc
 
-    def _finish(self, pass_id: str, *, result: str, error: str | None = None,
-                summary: PassSummary | None = None) -> None:
+    def _finish(
+        self,
+        pass_id: str,
+        *,
+        result: str,
+        error: str | None = None,
+        summary: PassSummary | None = None,
+    ) -> None:
         values: dict[str, Any] = {"finished_at": utcnow(), "result": result, "error": error}
         if summary is not None:
-            values.update(summary=summary.to_json(),
-                          last_api_success_at=summary.calls.last_success_at,
-                          circuit_open_since=summary.circuit_open_since)
+            values.update(
+                summary=summary.to_json(),
+                last_api_success_at=summary.calls.last_success_at,
+                circuit_open_since=summary.circuit_open_since,
+            )
         try:
             with store.writer(self.engine) as connection, connection.begin():
                 connection.execute(
@@ -417,4 +471,3 @@ def _describe_crash(exc: Exception) -> str:
     if isinstance(exc, PassError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-

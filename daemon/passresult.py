@@ -51,7 +51,8 @@ class PassSummary:
             "calls": self.calls.to_json(),
             "circuit": self.circuit,
             "circuit_open_since": isoformat_z(self.circuit_open_since)
-            if self.circuit_open_since else None,
+            if self.circuit_open_since
+            else None,
         }
 
     @classmethod
@@ -89,9 +90,13 @@ def summarize(
     else:
         result = OK
     return PassSummary(
-        result=result, outcomes=dict(outcomes),
-        actions=dict(Counter(f"{a.action} {a.outcome}" for a in taken)), deferred=deferred,
-        calls=calls, circuit_tracked=circuit_tracked, circuit_open_since=circuit_open_since,
+        result=result,
+        outcomes=dict(outcomes),
+        actions=dict(Counter(f"{a.action} {a.outcome}" for a in taken)),
+        deferred=deferred,
+        calls=calls,
+        circuit_tracked=circuit_tracked,
+        circuit_open_since=circuit_open_since,
     )
 
 

@@ -55,17 +55,24 @@ def load_for_reading(
         return ReadingConfig(config=load_config(Path(path), environ=environ))
     except ConfigError as exc:
         if exc.salvaged is not None:
-            return ReadingConfig(config=exc.salvaged.config, problems=tuple(exc.errors),
-                                 broken=exc.salvaged.broken)
+            return ReadingConfig(
+                config=exc.salvaged.config, problems=tuple(exc.errors), broken=exc.salvaged.broken
+            )
         store_url = _store_url_from(environ)
         if store_url is None:
             raise
         # Nothing of the file is usable (a YAML syntax error, say), but the
         # environment names the store: every section is unknown.
-        nothing = Config.model_construct(source=Path(path), restaurants=(), rules=(),
-                                         warnings=(), store=StoreSettings(url=store_url))
-        return ReadingConfig(config=nothing, problems=tuple(exc.errors),
-                             broken=frozenset(YAML_KEYS))
+        nothing = Config.model_construct(
+            source=Path(path),
+            restaurants=(),
+            rules=(),
+            warnings=(),
+            store=StoreSettings(url=store_url),
+        )
+        return ReadingConfig(
+            config=nothing, problems=tuple(exc.errors), broken=frozenset(YAML_KEYS)
+        )
 
 
 def _store_url_from(environ: Mapping[str, str]) -> str | None:

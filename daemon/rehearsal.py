@@ -38,24 +38,36 @@ def _without_none(fields: Mapping[str, Any]) -> dict[str, Any]:
 def _api_order(order: Order, restaurant_names: Mapping[str, str]) -> dict[str, Any]:
     from daemon.simulator import STATUS_TEXT, istanbul_text
 
-    return _without_none({
-        "id": order.order_number,
-        "payment_key": order.payment_key,
-        "status_id": order.status_id,
-        "status_text": STATUS_TEXT.get(order.status_id),
-        "shipping_method": order.shipping_method,
-        "courier_type": order.courier_type,
-        "payment_method": order.payment_method,
-        "total": None if order.total is None else float(order.total),
-        "date": None if order.created_at is None else istanbul_text(order.created_at),
-        "restaurant_id": order.restaurant_id,
-        "restaurant_name": restaurant_names.get(order.restaurant_id),
-        "customer": {"name": order.customer_name or "", "phone": order.customer_phone or ""},
-        "address": {"address": order.address or "",
-                    "description": order.address_description or "", "apartment": ""},
-        "items": [{"food_id": item.food_id, "name": item.name or "", "quantity": item.quantity,
-                   "price": 0} for item in order.items],
-    })
+    return _without_none(
+        {
+            "id": order.order_number,
+            "payment_key": order.payment_key,
+            "status_id": order.status_id,
+            "status_text": STATUS_TEXT.get(order.status_id),
+            "shipping_method": order.shipping_method,
+            "courier_type": order.courier_type,
+            "payment_method": order.payment_method,
+            "total": None if order.total is None else float(order.total),
+            "date": None if order.created_at is None else istanbul_text(order.created_at),
+            "restaurant_id": order.restaurant_id,
+            "restaurant_name": restaurant_names.get(order.restaurant_id),
+            "customer": {"name": order.customer_name or "", "phone": order.customer_phone or ""},
+            "address": {
+                "address": order.address or "",
+                "description": order.address_description or "",
+                "apartment": "",
+            },
+            "items": [
+                {
+                    "food_id": item.food_id,
+                    "name": item.name or "",
+                    "quantity": item.quantity,
+                    "price": 0,
+                }
+                for item in order.items
+            ],
+        }
+    )
 
 
 def _api_food(row: sa.RowMapping, sort: int) -> dict[str, Any] | None:
@@ -63,9 +75,14 @@ def _api_food(row: sa.RowMapping, sort: int) -> dict[str, Any] | None:
     if food_id is None:
         return None  # unreadable: the snapshot ignores the row too
     return {
-        "food_id": food_id, "name": rowcheck.text(row["name"]) or f"food {food_id}",
-        "category": {"id": 0, "name": "", "sort": 0}, "desc": "", "image": "",
-        "restaurant_id": rowcheck.text(row["restaurant_id"]), "sort": sort, "price": 0,
+        "food_id": food_id,
+        "name": rowcheck.text(row["name"]) or f"food {food_id}",
+        "category": {"id": 0, "name": "", "sort": 0},
+        "desc": "",
+        "image": "",
+        "restaurant_id": rowcheck.text(row["restaurant_id"]),
+        "sort": sort,
+        "price": 0,
         "add_substract": [],
     }
 
@@ -75,10 +92,15 @@ def load_store_world(config: Config, engine: sa.Engine) -> StoreWorld:
     names = {r.id: r.display_name for r in config.restaurants}
     with store.snapshot_reader(engine) as connection, connection.begin():
         snapshot = read_snapshot(connection)
-        stock_rows = connection.execute(
-            sa.select(*(rowcheck.raw(c) for c in store.stock.columns))
-            .order_by(store.stock.c.food_id)
-        ).mappings().all()
+        stock_rows = (
+            connection.execute(
+                sa.select(*(rowcheck.raw(c) for c in store.stock.columns)).order_by(
+                    store.stock.c.food_id
+                )
+            )
+            .mappings()
+            .all()
+        )
     foods = [_api_food(row, sort) for sort, row in enumerate(stock_rows)]
     return StoreWorld(
         restaurants=tuple({"id": r.id, "name": r.display_name} for r in config.restaurants),
@@ -88,14 +110,14 @@ def load_store_world(config: Config, engine: sa.Engine) -> StoreWorld:
 
 
 def _loaded_line(config: Config, world: StoreWorld) -> str:
-    return (f"loaded from the store {store.describe_url(config.store.url)}: "
-            f"{len(world.orders)} active orders, {len(world.restaurants)} restaurants "
-            f"(from {config.source}), {len(world.foods)} foods (stock)")
+    return (
+        f"loaded from the store {store.describe_url(config.store.url)}: "
+        f"{len(world.orders)} active orders, {len(world.restaurants)} restaurants "
+        f"(from {config.source}), {len(world.foods)} foods (stock)"
+    )
 
 
-def run_simulator(
-    config: Config | None, *, host: str, port: int, geocode_file: Path | None
-) -> int:
+def run_simulator(config: Config | None, *, host: str, port: int, geocode_file: Path | None) -> int:
     """``autocancel simulator [--from-store] [--geocode-file F]``: exit 2 on a bad file."""
     from daemon import simulator
 
@@ -119,10 +141,13 @@ def run_simulator(
         except (store.StoreError, sa.exc.SQLAlchemyError) as exc:
             print(f"error: cannot read the store: {exc}", file=sys.stderr)
             return exitcodes.RUNTIME_FAILURE
-        served = {"restaurants": world.restaurants, "foods": world.foods,
-                  "orders": world.orders}
+        served = {"restaurants": world.restaurants, "foods": world.foods, "orders": world.orders}
         loaded = _loaded_line(config, world)
     return simulator.run_foreground(
-        host=host, port=port, geocoder_addresses=entries.positions,
-        geocoder_not_found=entries.not_found, loaded=loaded, **served,
+        host=host,
+        port=port,
+        geocoder_addresses=entries.positions,
+        geocoder_not_found=entries.not_found,
+        loaded=loaded,
+        **served,
     )

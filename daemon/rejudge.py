@@ -47,7 +47,8 @@ def _load_now(
 ) -> RestaurantLoad | None:
     """The restaurant's load now: every order on its way out but this one leaves."""
     leaving = frozenset(
-        key for key, outcome in ctx.snapshot.live_intents.items()
+        key
+        for key, outcome in ctx.snapshot.live_intents.items()
         if outcome in IN_FLIGHT and key != decision.payment_key
     )
     loads = restaurant_loads(ctx, protections(ctx.snapshot.orders, limits, now), leaving)
@@ -87,14 +88,18 @@ def rejudge(
     load = _load_now(decision, ctx, limits, now) if rule.aggregate else None
     verdict = guard(rule, order, rule.rejudge(order, ctx, load), ctx)
     if not verdict.matched:
-        return _changed(decision, ctx, verdict.why or f"rule {rule.name!r} no longer matches",
-                        rule_verdict=verdict.kind.value)
+        return _changed(
+            decision,
+            ctx,
+            verdict.why or f"rule {rule.name!r} no longer matches",
+            rule_verdict=verdict.kind.value,
+        )
     protected = protection(order, limits, now)
     if protected is not None:
-        return _changed(decision, ctx, "a safety protection applies now",
-                        safety=dict(protected.evidence))
+        return _changed(
+            decision, ctx, "a safety protection applies now", safety=dict(protected.evidence)
+        )
     return None
-
 
 
 # Why a manual cancellation no longer stands, by obstacle (daemon/manual_policy.py).
@@ -107,7 +112,7 @@ _MANUAL_CHANGES = {
         "not forced"
     ),
     Obstacle.NEVER_CANCEL: "it is in never_cancel now ({matched}), and the cancellation was "
-                           "not forced",
+    "not forced",
 }
 
 
@@ -124,12 +129,19 @@ def _rejudge_manual(
         return _changed(decision, ctx, "autocancel is in dry-run now")
     forced = decision.evidence.get(FORCED) or ()
     found = blocking(
-        findings(ctx.snapshot.order(decision.payment_key), restaurant_ids=ctx.restaurants,
-                 never_cancel=limits.never_cancel),
+        findings(
+            ctx.snapshot.order(decision.payment_key),
+            restaurant_ids=ctx.restaurants,
+            never_cancel=limits.never_cancel,
+        ),
         forced=forced,
     )
     if not found:
         return None
     first = found[0]
-    return _changed(decision, ctx, _MANUAL_CHANGES[first.obstacle].format(**first.details),
-                    obstacle=first.obstacle.value)
+    return _changed(
+        decision,
+        ctx,
+        _MANUAL_CHANGES[first.obstacle].format(**first.details),
+        obstacle=first.obstacle.value,
+    )

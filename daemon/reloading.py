@@ -87,8 +87,10 @@ def _plain(value: Any) -> Any:
 def _hide_secrets(value: Any) -> Any:
     """Values under secret-looking names (a geocoder's api_key) never reach the log."""
     if isinstance(value, Mapping):
-        return {key: HIDDEN if looks_secret(str(key)) else _hide_secrets(item)
-                for key, item in value.items()}
+        return {
+            key: HIDDEN if looks_secret(str(key)) else _hide_secrets(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_hide_secrets(item) for item in value]
     return value
@@ -107,39 +109,55 @@ def _displayed(setting: str, value: Any) -> Any:
     return _hide_secrets(value)
 
 
-def _field_changes(section: str, setting: str, before: Any, after: Any,
-                   *, separator: str = ".") -> list[Change]:
+def _field_changes(
+    section: str, setting: str, before: Any, after: Any, *, separator: str = "."
+) -> list[Change]:
     """Changes of one value; mappings on both sides are compared key by key."""
     if before == after:
         return []
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         found = []
         for key in dict.fromkeys([*before, *after]):
-            found += _field_changes(section, f"{setting}{separator}{key}", before.get(key),
-                                    after.get(key))
+            found += _field_changes(
+                section, f"{setting}{separator}{key}", before.get(key), after.get(key)
+            )
         return found
-    return [Change(section=section, setting=setting, before=_displayed(setting, before),
-                   after=_displayed(setting, after))]
+    return [
+        Change(
+            section=section,
+            setting=setting,
+            before=_displayed(setting, before),
+            after=_displayed(setting, after),
+        )
+    ]
 
 
 def _rule_changes(old: Config, new: Config) -> list[Change]:
     before = {rule.name: rule.model_dump() for rule in old.rules}
     after = {rule.name: rule.model_dump() for rule in new.rules}
-    found = [Change(section="rules", setting="rule", after=name, kind="added")
-             for name in after if name not in before]
-    found += [Change(section="rules", setting="rule", before=name, kind="removed")
-              for name in before if name not in after]
+    found = [
+        Change(section="rules", setting="rule", after=name, kind="added")
+        for name in after
+        if name not in before
+    ]
+    found += [
+        Change(section="rules", setting="rule", before=name, kind="removed")
+        for name in before
+        if name not in after
+    ]
     for name, dump in after.items():
         if name in before:
             for key in dict.fromkeys([*before[name], *dump]):
-                found += _field_changes("rules", f"{name}: {key}", before[name].get(key),
-                                        dump.get(key))
+                found += _field_changes(
+                    "rules", f"{name}: {key}", before[name].get(key), dump.get(key)
+                )
     # The first matching rule decides: the order of the rules kept is a setting too.
     kept_before = [name for name in before if name in after]
     kept_after = [name for name in after if name in before]
     if kept_before != kept_after:
-        found.append(Change(section="rules", setting="rules order", before=kept_before,
-                            after=kept_after))
+        found.append(
+            Change(section="rules", setting="rules order", before=kept_before, after=kept_after)
+        )
     return found
 
 
@@ -150,17 +168,29 @@ def _restaurant_label(restaurant: Restaurant) -> str:
 def _restaurant_changes(old: Sequence[Restaurant], new: Sequence[Restaurant]) -> list[Change]:
     before = {r.id: r for r in old}
     after = {r.id: r for r in new}
-    found = [Change(section="restaurants", setting="restaurant",
-                    after=_restaurant_label(r), kind="added")
-             for rid, r in after.items() if rid not in before]
-    found += [Change(section="restaurants", setting="restaurant",
-                     before=_restaurant_label(r), kind="removed")
-              for rid, r in before.items() if rid not in after]
+    found = [
+        Change(
+            section="restaurants", setting="restaurant", after=_restaurant_label(r), kind="added"
+        )
+        for rid, r in after.items()
+        if rid not in before
+    ]
+    found += [
+        Change(
+            section="restaurants", setting="restaurant", before=_restaurant_label(r), kind="removed"
+        )
+        for rid, r in before.items()
+        if rid not in after
+    ]
     for rid, restaurant in after.items():
         if rid in before:
-            found += _field_changes("restaurants", f"restaurant {restaurant.display_name}",
-                                    before[rid].model_dump(), restaurant.model_dump(),
-                                    separator=": ")
+            found += _field_changes(
+                "restaurants",
+                f"restaurant {restaurant.display_name}",
+                before[rid].model_dump(),
+                restaurant.model_dump(),
+                separator=": ",
+            )
     return found
 
 
@@ -175,6 +205,7 @@ def changes(old: Config, new: Config) -> list[Change]:
         elif section == "restaurants":
             found += _restaurant_changes(old.restaurants, new.restaurants)
         else:
-            found += _field_changes(section, section, _plain(getattr(old, section)),
-                                    _plain(getattr(new, section)))
+            found += _field_changes(
+                section, section, _plain(getattr(old, section)), _plain(getattr(new, section))
+            )
     return found

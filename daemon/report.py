@@ -18,8 +18,19 @@ from daemon.reasons import reason_text
 from daemon.timeutil import isoformat_z
 
 AUDIT_FIELDS = (
-    "at", "payment_key", "rule", "kind", "reason_id", "reason_text", "mode", "outcome",
-    "attempts", "last_error", "evidence", "note", "restaurant_id",
+    "at",
+    "payment_key",
+    "rule",
+    "kind",
+    "reason_id",
+    "reason_text",
+    "mode",
+    "outcome",
+    "attempts",
+    "last_error",
+    "evidence",
+    "note",
+    "restaurant_id",
 )
 
 
@@ -91,15 +102,22 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     return "\n".join(lines)
 
 
 def decisions_table(decisions: Iterable[Decision]) -> str:
     rows = [
-        (d.payment_key, d.rule, f"{d.reason_id} {reason_text(d.reason_id)}", d.mode, d.outcome,
-         _short_evidence(d.evidence) + (f" error: {d.last_error}" if d.last_error else ""))
+        (
+            d.payment_key,
+            d.rule,
+            f"{d.reason_id} {reason_text(d.reason_id)}",
+            d.mode,
+            d.outcome,
+            _short_evidence(d.evidence) + (f" error: {d.last_error}" if d.last_error else ""),
+        )
         for d in decisions
     ]
     if not rows:
@@ -109,15 +127,35 @@ def decisions_table(decisions: Iterable[Decision]) -> str:
 
 def audit_table(records: Iterable[Mapping[str, Any]]) -> str:
     rows = [
-        (r["at"], r["payment_key"], r["restaurant_id"] or "", r["rule"],
-         f"{r['reason_id']} {r['reason_text']}", r["mode"], r["outcome"], str(r["attempts"]),
-         r["last_error"] or "")
+        (
+            r["at"],
+            r["payment_key"],
+            r["restaurant_id"] or "",
+            r["rule"],
+            f"{r['reason_id']} {r['reason_text']}",
+            r["mode"],
+            r["outcome"],
+            str(r["attempts"]),
+            r["last_error"] or "",
+        )
         for r in records
     ]
     if not rows:
         return "the ledger has no entries for this period"
-    return table(rows, ("AT", "ORDER", "RESTAURANT", "RULE", "REASON", "MODE", "OUTCOME",
-                        "ATTEMPTS", "LAST ERROR"))
+    return table(
+        rows,
+        (
+            "AT",
+            "ORDER",
+            "RESTAURANT",
+            "RULE",
+            "REASON",
+            "MODE",
+            "OUTCOME",
+            "ATTEMPTS",
+            "LAST ERROR",
+        ),
+    )
 
 
 def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
@@ -131,8 +169,9 @@ def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
 
 def audit_csv(records: Iterable[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=AUDIT_FIELDS, extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=AUDIT_FIELDS, extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for record in records:
         writer.writerow({**record, "evidence": json.dumps(record["evidence"], ensure_ascii=False)})

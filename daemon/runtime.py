@@ -46,12 +46,18 @@ def executor_factory(
         from daemon.executor import Executor
 
         client = DukkangoClient.from_env(
-            base_url=config.api.base_url, timeout=config.api.timeout_seconds,
-            environ=process_environ() if environ is None else environ, interrupt=stop,
+            base_url=config.api.base_url,
+            timeout=config.api.timeout_seconds,
+            environ=process_environ() if environ is None else environ,
+            interrupt=stop,
         )
         return Executor(
-            client=client, policy=retry_policy(config), concurrency=config.api.concurrency,
-            stop=stop, breaker=breaker, deadline_seconds=config.api.pass_deadline_seconds,
+            client=client,
+            policy=retry_policy(config),
+            concurrency=config.api.concurrency,
+            stop=stop,
+            breaker=breaker,
+            deadline_seconds=config.api.pass_deadline_seconds,
         )
 
     return build
@@ -69,13 +75,18 @@ def warn_if_exposed(*paths: Path | str | None) -> list[str]:
         except OSError:
             continue
         if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            warnings.append(f"{path} can be changed by other users (mode {mode & 0o777:o}); "
-                            "anyone who can edit it decides which orders are cancelled: "
-                            "chmod go-w it")
+            warnings.append(
+                f"{path} can be changed by other users (mode {mode & 0o777:o}); "
+                "anyone who can edit it decides which orders are cancelled: "
+                "chmod go-w it"
+            )
         if mode & stat.S_IROTH and path.name.endswith(".env"):
-            warnings.append(f"{path} holds secrets and is readable by every user "
-                            f"(mode {mode & 0o777:o}): chmod 600 it")
+            warnings.append(
+                f"{path} holds secrets and is readable by every user "
+                f"(mode {mode & 0o777:o}): chmod 600 it"
+            )
         elif mode & stat.S_IROTH:
-            warnings.append(f"{path} is readable by every user (mode {mode & 0o777:o}); "
-                            "chmod o-r it")
+            warnings.append(
+                f"{path} is readable by every user (mode {mode & 0o777:o}); chmod o-r it"
+            )
     return warnings

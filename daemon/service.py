@@ -54,8 +54,9 @@ def _file_stamp(path: Path) -> tuple[float, int] | None:
 
 
 class Daemon:
-    def __init__(self, *, config: Config, dry_run: bool = False,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *, config: Config, dry_run: bool = False, environ: Mapping[str, str] | None = None
+    ) -> None:
         self._path = config.source
         self._force_dry_run = dry_run
         self._environ = process_environ() if environ is None else environ
@@ -90,10 +91,13 @@ class Daemon:
 
     def _build_runner(self, config: Config, engine: sa.Engine) -> PassRunner:
         return PassRunner(
-            config=config, engine=engine,
-            executor_factory=executor_factory(config, environ=self._environ,
-                                              stop=self._stopping, breaker=self._breaker),
-            dry_run=self._force_dry_run, breaker=self._breaker,
+            config=config,
+            engine=engine,
+            executor_factory=executor_factory(
+                config, environ=self._environ, stop=self._stopping, breaker=self._breaker
+            ),
+            dry_run=self._force_dry_run,
+            breaker=self._breaker,
         )
 
     # --- jobs ---------------------------------------------------------------------
@@ -120,7 +124,9 @@ class Daemon:
             else:
                 finished = time.monotonic()
                 self._metrics.record_pass(
-                    report.decisions, report.actions, seconds=finished - self._pass_started,
+                    report.decisions,
+                    report.actions,
+                    seconds=finished - self._pass_started,
                     finished_at=time.time(),
                 )
             finally:
@@ -135,25 +141,38 @@ class Daemon:
 
         config = self._config
         try:
-            with DukkangoClient.from_env(base_url=config.api.base_url,
-                                         timeout=config.api.timeout_seconds,
-                                         environ=self._environ) as client:
-                report = Syncer(engine=self._engine, client=client,
-                                acknowledge=config.sync.acknowledge,
-                                owns=config.sync.owns).poll()
+            with DukkangoClient.from_env(
+                base_url=config.api.base_url,
+                timeout=config.api.timeout_seconds,
+                environ=self._environ,
+            ) as client:
+                report = Syncer(
+                    engine=self._engine,
+                    client=client,
+                    acknowledge=config.sync.acknowledge,
+                    owns=config.sync.owns,
+                ).poll()
         except Exception:
             log.exception("order sync crashed; it runs again at the next interval")
             return
         if report.error is None:
-            log.info("sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d "
-                     "conflicts=%d", report.received, report.stored, report.acknowledged,
-                     report.vanished, len(report.malformed), report.conflicts)
+            log.info(
+                "sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d conflicts=%d",
+                report.received,
+                report.stored,
+                report.acknowledged,
+                report.vanished,
+                len(report.malformed),
+                report.conflicts,
+            )
 
     @staticmethod
     def _still_running(event: JobSubmissionEvent) -> None:
         # Replaces APScheduler's WARNING (see _quiet_scheduler), for -v only.
-        log.debug("job %s still running when due again; it runs next once it is done "
-                  "(never two at once)", event.job_id)
+        log.debug(
+            "job %s still running when due again; it runs next once it is done (never two at once)",
+            event.job_id,
+        )
 
     def _watch_config(self) -> None:
         stamp = _file_stamp(self._path)
@@ -171,12 +190,17 @@ class Daemon:
         now = time.monotonic()
         started = self._pass_started
         if started is not None and now - started > longest_pass:
-            log.critical("a pass has been running for %.0f s; withholding the watchdog "
-                         "heartbeat so systemd restarts the daemon", now - started)
+            log.critical(
+                "a pass has been running for %.0f s; withholding the watchdog "
+                "heartbeat so systemd restarts the daemon",
+                now - started,
+            )
             return
         if started is None and now - self._last_pass_finished > 3 * interval + longest_pass:
-            log.critical("no pass for %.0f s; withholding the watchdog heartbeat",
-                         now - self._last_pass_finished)
+            log.critical(
+                "no pass for %.0f s; withholding the watchdog heartbeat",
+                now - self._last_pass_finished,
+            )
             return
         notify.notify("WATCHDOG=1")
 
@@ -194,12 +218,14 @@ class Daemon:
             log.error("reload rejected: keeping the last good rules from %s", self._path)
             return False
         if self._live(new) and not credentials_present(self._environ):
-            log.error("reload rejected: the new rules are live but no Dükkango credentials "
-                      "are set; keeping the last good rules")
+            log.error(
+                "reload rejected: the new rules are live but no Dükkango credentials "
+                "are set; keeping the last good rules"
+            )
             return False
         old = self._config
         try:
-            engine = (self._engine if new.store.url == old.store.url else open_store(new))
+            engine = self._engine if new.store.url == old.store.url else open_store(new)
         except store.StoreError as exc:
             log.error("reload rejected: %s; keeping the last good rules", exc)
             return False
@@ -212,8 +238,11 @@ class Daemon:
         changed = reloading.changes(old, new)
         for warning in new.warnings:
             log.warning("%s", warning)
-        log.info("rules reloaded from %s: %s", self._path,
-                 "; ".join(change.describe() for change in changed) or "no change")
+        log.info(
+            "rules reloaded from %s: %s",
+            self._path,
+            "; ".join(change.describe() for change in changed) or "no change",
+        )
         # The new runner applies the rest; these live outside any one pass.
         if new.schedule.interval_seconds != old.schedule.interval_seconds:
             self._scheduler.reschedule_job(
@@ -224,17 +253,23 @@ class Daemon:
         if new.metrics != old.metrics:
             self._serve_metrics(new, moved=old.metrics.port is not None)
         if new.dry_run != old.dry_run and self._force_dry_run:
-            log.info("dry_run is %s in the file, but this daemon was started with --dry-run "
-                     "and stays in dry-run", reloading.show(new.dry_run))
+            log.info(
+                "dry_run is %s in the file, but this daemon was started with --dry-run "
+                "and stays in dry-run",
+                reloading.show(new.dry_run),
+            )
         for change in reloading.needing_restart(changed):
-            log.warning("%s: not applied until a restart (systemctl restart autocancel)",
-                        change.describe())
+            log.warning(
+                "%s: not applied until a restart (systemctl restart autocancel)", change.describe()
+            )
         return True
 
     def _start_sync(self, config: Config) -> None:
         self._scheduler.add_job(
-            self._sync_job, IntervalTrigger(seconds=config.sync.interval_seconds),
-            id="sync", next_run_time=_now(),
+            self._sync_job,
+            IntervalTrigger(seconds=config.sync.interval_seconds),
+            id="sync",
+            next_run_time=_now(),
         )
 
     def _apply_sync(self, old: Config, new: Config) -> None:
@@ -244,14 +279,18 @@ class Daemon:
             log.info("order sync stopped")
         elif new.sync.enabled and not old.sync.enabled:
             self._start_sync(new)
-            log.info("order sync started: get-current every %s s",
-                     reloading.show(new.sync.interval_seconds))
+            log.info(
+                "order sync started: get-current every %s s",
+                reloading.show(new.sync.interval_seconds),
+            )
         elif new.sync.enabled and new.sync.interval_seconds != old.sync.interval_seconds:
             self._scheduler.reschedule_job(
                 "sync", trigger=IntervalTrigger(seconds=new.sync.interval_seconds)
             )
-            log.info("order sync rescheduled: get-current every %s s",
-                     reloading.show(new.sync.interval_seconds))
+            log.info(
+                "order sync rescheduled: get-current every %s s",
+                reloading.show(new.sync.interval_seconds),
+            )
 
     def _serve_metrics(self, config: Config, *, moved: bool = False) -> None:
         """Listen where ``config`` says (or stop); a port that is taken costs only metrics."""
@@ -280,17 +319,21 @@ class Daemon:
     def run(self) -> int:
         config = self._config
         self._scheduler.add_job(
-            self._pass_job, IntervalTrigger(seconds=config.schedule.interval_seconds),
-            id="pass", next_run_time=_now(),
+            self._pass_job,
+            IntervalTrigger(seconds=config.schedule.interval_seconds),
+            id="pass",
+            next_run_time=_now(),
         )
-        self._scheduler.add_job(self._watch_config,
-                                IntervalTrigger(seconds=CONFIG_POLL_SECONDS), id="watch")
+        self._scheduler.add_job(
+            self._watch_config, IntervalTrigger(seconds=CONFIG_POLL_SECONDS), id="watch"
+        )
         if config.sync.enabled:
             self._start_sync(config)
         heartbeat = notify.watchdog_interval()
         if heartbeat:
-            self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=heartbeat),
-                                    id="watchdog")
+            self._scheduler.add_job(
+                self._heartbeat, IntervalTrigger(seconds=heartbeat), id="watchdog"
+            )
         if config.metrics.port:
             try:
                 self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
@@ -298,16 +341,21 @@ class Daemon:
                 log.error("%s", exc)
                 self._engine.dispose()
                 return exitcodes.RUNTIME_FAILURE
-            log.info("metrics on http://%s:%d/metrics", config.metrics.address,
-                     config.metrics.port)
+            log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self._scheduler.start()
-        ChangeWatcher(engine=lambda: self._engine, on_change=self._wake,
-                      stop=self._stopping).start()
+        ChangeWatcher(
+            engine=lambda: self._engine, on_change=self._wake, stop=self._stopping
+        ).start()
         mode = "live" if self._live(config) else "dry-run"
-        log.info("autocancel running (%s) with %s: %d rules, a pass every %s s",
-                 mode, self._path, len(config.enabled_rules), config.schedule.interval_seconds)
+        log.info(
+            "autocancel running (%s) with %s: %d rules, a pass every %s s",
+            mode,
+            self._path,
+            len(config.enabled_rules),
+            config.schedule.interval_seconds,
+        )
         notify.notify(f"READY=1\nSTATUS=running ({mode})")
         while not self._stopping.is_set():
             self._attention.wait()

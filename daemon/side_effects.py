@@ -44,15 +44,20 @@ class ActionResult:
     label: str = ""
 
     @classmethod
-    def dry_run(cls, action: DeactivateFood | RestaurantAction,
-                names: Names | None = None) -> ActionResult:
+    def dry_run(
+        cls, action: DeactivateFood | RestaurantAction, names: Names | None = None
+    ) -> ActionResult:
         names = names or Names()
         kind, target = _describe(action)
         if decisionlog.dry_run_is_news(kind, target, action.rule):
-            log.info("action=%s target=%s%s rule=%s mode=dry_run outcome=would_do", kind,
-                     target, _name_fields(action, names), action.rule)
-        return cls(kind, target, action.rule, "dry_run", "would_do",
-                   label=_label(action, names))
+            log.info(
+                "action=%s target=%s%s rule=%s mode=dry_run outcome=would_do",
+                kind,
+                target,
+                _name_fields(action, names),
+                action.rule,
+            )
+        return cls(kind, target, action.rule, "dry_run", "would_do", label=_label(action, names))
 
     @property
     def shown_target(self) -> str:
@@ -135,16 +140,22 @@ def _claim_food(connection: sa.Connection, food: DeactivateFood) -> int | None:
     table = store.food_deactivations
     inserted = connection.execute(
         _insert_unless_taken(connection, table, "food_id").values(
-            food_id=food.food_id, restaurant_id=food.restaurant_id, rule=food.rule,
-            payment_key=food.payment_key, at=utcnow(), outcome="pending",
+            food_id=food.food_id,
+            restaurant_id=food.restaurant_id,
+            rule=food.rule,
+            payment_key=food.payment_key,
+            at=utcnow(),
+            outcome="pending",
         )
     ).rowcount
     if inserted:
         return 0
     # A deactivation left for retry is claimed by whoever flips it back to pending.
     retried = connection.execute(
-        sa.update(table).where(table.c.food_id == food.food_id, table.c.outcome == "retry")
-        .values(outcome="pending").returning(table.c.attempts)
+        sa.update(table)
+        .where(table.c.food_id == food.food_id, table.c.outcome == "retry")
+        .values(outcome="pending")
+        .returning(table.c.attempts)
     ).scalar()
     return None if retried is None else int(retried)
 
@@ -157,8 +168,7 @@ class _Heartbeat:
         self._ids = list(ledger_ids)
         self._every = every
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="autocancel-heartbeat",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._beat, name="autocancel-heartbeat", daemon=True)
 
     def __enter__(self) -> _Heartbeat:
         if self._ids:
@@ -240,17 +250,28 @@ class SideEffects:
     def _record_cancel(
         self, connection: sa.Connection, decision: Decision, result: Attempted
     ) -> Decision:
-        record = partial(ledger.record_outcome, connection, decision,
-                         attempts=decision.attempts + result.attempts,
-                         last_error=result.error_text, now=utcnow(), uncertain=result.uncertain)
+        record = partial(
+            ledger.record_outcome,
+            connection,
+            decision,
+            attempts=decision.attempts + result.attempts,
+            last_error=result.error_text,
+            now=utcnow(),
+            uncertain=result.uncertain,
+        )
         if result.ok or _already_canceled(result):
             return record(outcome="cancelled")
         change = result.no_longer_qualifies
         if change is not None:
-            log.info("order=%s rule=%s outcome=skipped: not sent, %s", decision.payment_key,
-                     decision.rule, change.evidence.get("change"))
-            return record(outcome="skipped", release=True,
-                          evidence={**decision.evidence, **change.evidence})
+            log.info(
+                "order=%s rule=%s outcome=skipped: not sent, %s",
+                decision.payment_key,
+                decision.rule,
+                change.evidence.get("change"),
+            )
+            return record(
+                outcome="skipped", release=True, evidence={**decision.evidence, **change.evidence}
+            )
         if _refused(result):
             return record(outcome="failed")  # the platform said no: never sent again
         lost = decision.uncertain_sends + result.uncertain
@@ -263,16 +284,22 @@ class SideEffects:
             log.critical(
                 "order=%s: %d calls to cancel it got no readable answer; giving up, it is "
                 "failed for good. Check the order on Dükkango: it may be cancelled.",
-                decision.payment_key, lost,
+                decision.payment_key,
+                lost,
             )
             return record(outcome="failed", evidence={**evidence, "gave_up_after_sends": lost})
         log.warning(
             "order=%s: the answer to its cancellation was lost (%s); counted as sent, it is "
             "re-checked and resent on a later pass (%d resend(s) left)",
-            decision.payment_key, result.error_text, self._lost_answer_retries - lost + 1,
+            decision.payment_key,
+            result.error_text,
+            self._lost_answer_retries - lost + 1,
         )
-        return record(outcome="failed", park=True,
-                      evidence={**evidence, "resends_left": self._lost_answer_retries - lost + 1})
+        return record(
+            outcome="failed",
+            park=True,
+            evidence={**evidence, "resends_left": self._lost_answer_retries - lost + 1},
+        )
 
     # --- foods --------------------------------------------------------------
 
@@ -288,7 +315,8 @@ class SideEffects:
                 continue  # another pass or daemon deactivated it already
             attempted = self._executor.attempt(
                 partial(self._executor.client.deactivate_food, food.food_id),
-                what=f"deactivate food={food.food_id}", mutation=True,
+                what=f"deactivate food={food.food_id}",
+                mutation=True,
                 recheck=None if recheck is None else partial(_food_still_out, recheck, food),
             )
             with store.writer(self._engine) as connection, connection.begin():
@@ -297,7 +325,11 @@ class SideEffects:
         return results
 
     def _record_food(
-        self, connection: sa.Connection, food: DeactivateFood, attempted: Attempted, *,
+        self,
+        connection: sa.Connection,
+        food: DeactivateFood,
+        attempted: Attempted,
+        *,
         earlier_attempts: int,
     ) -> None:
         table = store.food_deactivations
@@ -312,9 +344,15 @@ class SideEffects:
         budget = self._executor.max_attempts * (1 + self._lost_answer_retries)
         again = not attempted.ok and not _refused(attempted) and attempts < budget
         outcome = "done" if attempted.ok else "retry" if again else "failed"
-        connection.execute(sa.update(table).where(row).values(
-            outcome=outcome, attempts=attempts, last_error=attempted.error_text,
-        ))
+        connection.execute(
+            sa.update(table)
+            .where(row)
+            .values(
+                outcome=outcome,
+                attempts=attempts,
+                last_error=attempted.error_text,
+            )
+        )
 
     # --- restaurants --------------------------------------------------------
 
@@ -333,22 +371,33 @@ class SideEffects:
         """Deactivations an earlier pass could not finish, tried again on current stock."""
         table = store.food_deactivations
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(table).where(table.c.outcome == "retry")
-            ).mappings().all()
-        foods = [DeactivateFood(row["food_id"], row["restaurant_id"], row["rule"],
-                                row["payment_key"] or "") for row in rows]
+            rows = (
+                connection.execute(sa.select(table).where(table.c.outcome == "retry"))
+                .mappings()
+                .all()
+            )
+        foods = [
+            DeactivateFood(
+                row["food_id"], row["restaurant_id"], row["rule"], row["payment_key"] or ""
+            )
+            for row in rows
+        ]
         return self.deactivate_foods(foods, recheck=recheck)
 
     def _close(self, action: CloseRestaurant) -> ActionResult | None:
         table = store.restaurant_closures
         with store.writer(self._engine) as connection, connection.begin():
             claimed = connection.execute(
-                _insert_unless_taken(connection, table, "active_key").values(
-                    restaurant_id=action.restaurant_id, rule=action.rule, closed_at=utcnow(),
-                    close_outcome="pending", evidence=dict(action.evidence),
+                _insert_unless_taken(connection, table, "active_key")
+                .values(
+                    restaurant_id=action.restaurant_id,
+                    rule=action.rule,
+                    closed_at=utcnow(),
+                    close_outcome="pending",
+                    evidence=dict(action.evidence),
                     active_key=action.restaurant_id,
-                ).returning(table.c.id)
+                )
+                .returning(table.c.id)
             ).scalar()
         if claimed is None:
             return None  # closed by us already (perhaps by a replica)
@@ -365,8 +414,9 @@ class SideEffects:
         if attempted.ok:
             self._update_closure(claimed, close_outcome="closed")
         else:
-            self._update_closure(claimed, close_outcome="failed", active_key=None,
-                                 last_error=attempted.error_text)
+            self._update_closure(
+                claimed, close_outcome="failed", active_key=None, last_error=attempted.error_text
+            )
         return self._result(action, attempted)
 
     def _reopen(self, action: ReopenRestaurant) -> ActionResult | None:
@@ -375,8 +425,11 @@ class SideEffects:
             # Only one daemon reopens: the one whose conditional update wins.
             claimed = connection.execute(
                 sa.update(table)
-                .where(table.c.id == action.closure_id, table.c.active_key.is_not(None),
-                       table.c.reopen_outcome.is_(None))
+                .where(
+                    table.c.id == action.closure_id,
+                    table.c.active_key.is_not(None),
+                    table.c.reopen_outcome.is_(None),
+                )
                 .values(reopen_outcome="pending")
             ).rowcount
         if not claimed:
@@ -385,16 +438,22 @@ class SideEffects:
         if attempted.answer_lost and self._platform_shows(action.restaurant_id, "Open"):
             attempted = replace(attempted, ok=True, error=None)
         if already:
-            self._update_closure(action.closure_id, reopened_at=utcnow(),
-                                 reopen_outcome="already_open", active_key=None)
+            self._update_closure(
+                action.closure_id,
+                reopened_at=utcnow(),
+                reopen_outcome="already_open",
+                active_key=None,
+            )
             return self._skipped(action, "already open again")
         if attempted.ok:
-            self._update_closure(action.closure_id, reopened_at=utcnow(),
-                                 reopen_outcome="reopened", active_key=None)
+            self._update_closure(
+                action.closure_id, reopened_at=utcnow(), reopen_outcome="reopened", active_key=None
+            )
         else:
             # Not reopened: release the claim so a later pass tries again.
-            self._update_closure(action.closure_id, reopen_outcome=None,
-                                 last_error=attempted.error_text)
+            self._update_closure(
+                action.closure_id, reopen_outcome=None, last_error=attempted.error_text
+            )
         return self._result(action, attempted)
 
     def _switch(self, restaurant_id: str, *, to_open: bool) -> tuple[Attempted, bool]:
@@ -415,7 +474,8 @@ class SideEffects:
         call = client.open_restaurant if to_open else client.close_restaurant
         verb = "reopen" if to_open else "close"
         return self._executor.attempt(
-            partial(call, restaurant_id), what=f"{verb} restaurant={restaurant_id}",
+            partial(call, restaurant_id),
+            what=f"{verb} restaurant={restaurant_id}",
             mutation=True,
         ), False
 
@@ -426,8 +486,11 @@ class SideEffects:
             what=f"status restaurant={restaurant_id} (after a lost answer)",
         )
         if status.ok:
-            log.warning("restaurant=%s: the answer was lost; Dükkango shows it %s",
-                        restaurant_id, status.value)
+            log.warning(
+                "restaurant=%s: the answer was lost; Dükkango shows it %s",
+                restaurant_id,
+                status.value,
+            )
         return status.ok and status.value == state
 
     def _update_closure(self, closure_id: int, **values: Any) -> None:
@@ -437,19 +500,34 @@ class SideEffects:
 
     def _skipped(self, action: RestaurantAction, why: str) -> ActionResult:
         kind, target = _describe(action)
-        return ActionResult(kind, target, action.rule, "live", "skipped", why,
-                            label=_label(action, self._names))
+        return ActionResult(
+            kind, target, action.rule, "live", "skipped", why, label=_label(action, self._names)
+        )
 
-    def _result(self, action: DeactivateFood | RestaurantAction,
-                attempted: Attempted) -> ActionResult:
+    def _result(
+        self, action: DeactivateFood | RestaurantAction, attempted: Attempted
+    ) -> ActionResult:
         kind, target = _describe(action)
         outcome = "done" if attempted.ok else "failed"
         # A closure stops every sale of the restaurant: it is never routine news.
-        level = (logging.WARNING if not attempted.ok or kind == "close_restaurant"
-                 else logging.INFO)
-        log.log(level, "action=%s target=%s%s rule=%s mode=live outcome=%s attempts=%d%s",
-                kind, target, _name_fields(action, self._names), action.rule, outcome,
-                attempted.attempts,
-                f" error={attempted.error_text!r}" if attempted.error_text else "")
-        return ActionResult(kind, target, action.rule, "live", outcome,
-                            attempted.error_text or "", label=_label(action, self._names))
+        level = logging.WARNING if not attempted.ok or kind == "close_restaurant" else logging.INFO
+        log.log(
+            level,
+            "action=%s target=%s%s rule=%s mode=live outcome=%s attempts=%d%s",
+            kind,
+            target,
+            _name_fields(action, self._names),
+            action.rule,
+            outcome,
+            attempted.attempts,
+            f" error={attempted.error_text!r}" if attempted.error_text else "",
+        )
+        return ActionResult(
+            kind,
+            target,
+            action.rule,
+            "live",
+            outcome,
+            attempted.error_text or "",
+            label=_label(action, self._names),
+        )

@@ -131,8 +131,18 @@ DEFAULT_FOODS = tuple(
 )  # fmt: skip
 FAULT_KINDS = ("status", "hang", "rate_limit", "unauthorized", "body", "drop", "trickle", "echo")
 # Request headers an echo fault does not send back: the answer's own framing.
-_NOT_ECHOED = frozenset({"host", "content-length", "content-type", "connection",
-                         "transfer-encoding", "keep-alive", "expect", "accept-encoding"})
+_NOT_ECHOED = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "connection",
+        "transfer-encoding",
+        "keep-alive",
+        "expect",
+        "accept-encoding",
+    }
+)
 TOO_MANY = "Çok fazla istek. Lütfen 30 saniye bekleyin."
 UnlistedAddresses = Literal["not_found", "unknown"]
 
@@ -140,24 +150,37 @@ UnlistedAddresses = Literal["not_found", "unknown"]
 # Keyed like the routes of Simulator._control_routes, which must match it.
 CONTROL_ENDPOINTS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", ""): ("/_sim/", "lists these control endpoints"),
-    ("GET", "requests"): ("/_sim/requests", "the API requests received (?method=, "
-                          "?path_prefix= filter), with their answers"),
+    ("GET", "requests"): (
+        "/_sim/requests",
+        "the API requests received (?method=, ?path_prefix= filter), with their answers",
+    ),
     ("DELETE", "requests"): ("/_sim/requests", "forget the recorded requests"),
     ("GET", "faults"): ("/_sim/faults", "the faults waiting to be applied"),
-    ("POST", "faults"): ("/_sim/faults", "queue faults: {kind, count, method, path_prefix, "
-                         "status, seconds, after_effect, ...}, one or a list"),
+    ("POST", "faults"): (
+        "/_sim/faults",
+        "queue faults: {kind, count, method, path_prefix, "
+        "status, seconds, after_effect, ...}, one or a list",
+    ),
     ("DELETE", "faults"): ("/_sim/faults", "drop every queued fault"),
     ("GET", "orders"): ("/_sim/orders", "every order with its status"),
-    ("POST", "orders"): ("/_sim/orders", "add orders (fields of the API's order object), one "
-                         "or a list"),
+    ("POST", "orders"): (
+        "/_sim/orders",
+        "add orders (fields of the API's order object), one or a list",
+    ),
     ("GET", "orders/"): ("/_sim/orders/{payment_key}", "one order"),
     ("GET", "state"): ("/_sim/state", "restaurants open or closed, foods active or passive"),
-    ("POST", "reset"): ("/_sim/reset", "back to the start: the configured (or loaded) "
-                        "restaurants, foods and orders; no tokens, faults or requests"),
+    ("POST", "reset"): (
+        "/_sim/reset",
+        "back to the start: the configured (or loaded) "
+        "restaurants, foods and orders; no tokens, faults or requests",
+    ),
     ("POST", "revoke-tokens"): ("/_sim/revoke-tokens", "every token now answers 401"),
-    ("POST", "geocoder"): ("/_sim/geocoder", "teach the geocoder addresses: {address, "
-                           "latitude, longitude}, {address, not_found: true} or {address, "
-                           "body}, one or a list"),
+    ("POST", "geocoder"): (
+        "/_sim/geocoder",
+        "teach the geocoder addresses: {address, "
+        "latitude, longitude}, {address, not_found: true} or {address, "
+        "body}, one or a list",
+    ),
 }
 
 
@@ -222,8 +245,7 @@ class Fault:
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
-            self.path_prefix is None
-            or path.lstrip("/").startswith(self.path_prefix.lstrip("/"))
+            self.path_prefix is None or path.lstrip("/").startswith(self.path_prefix.lstrip("/"))
         )
 
 
@@ -527,8 +549,10 @@ class Simulator:
                     self._faults.remove(fault)
         if fault is not None and fault.kind == "hang":
             self._stopping.wait(fault.seconds if fault.seconds is not None else 5.0)
-            fault = None if fault.process else Fault(
-                "status" if fault.status else "drop", status=fault.status
+            fault = (
+                None
+                if fault.process
+                else Fault("status" if fault.status else "drop", status=fault.status)
             )
         echo = fault is not None and fault.kind == "echo"
         if echo:
@@ -536,13 +560,15 @@ class Simulator:
         if fault is not None and not (fault.after_effect or fault.kind == "trickle"):
             reply = self._fault_reply(fault)
         else:
-            reply = self._answer(method, target, headers=headers, recorded=recorded,
-                                 is_json=is_json)
+            reply = self._answer(
+                method, target, headers=headers, recorded=recorded, is_json=is_json
+            )
             if fault is not None:
                 reply = self._fault_reply(fault, reply)
         if echo and reply is not None:
-            echoed = tuple((name.title(), value) for name, value in headers.items()
-                           if name not in _NOT_ECHOED)
+            echoed = tuple(
+                (name.title(), value) for name, value in headers.items() if name not in _NOT_ECHOED
+            )
             reply = replace(reply, headers=reply.headers + echoed)
         status = 0 if reply is None else reply.status
         answer = "" if reply is None else reply.body.decode("utf-8", "replace")
@@ -595,8 +621,13 @@ class Simulator:
             # Not "no such address": the rehearsal simply was not told.
             # geopy reports the status line, so it says why: logs and explain show it.
             return replace(
-                _json(503, {"error": "unknown address: the simulator was not given it "
-                                     "(autocancel simulator --geocode-file)"}),
+                _json(
+                    503,
+                    {
+                        "error": "unknown address: the simulator was not given it "
+                        "(autocancel simulator --geocode-file)"
+                    },
+                ),
                 reason="Unknown address (not in the simulator's --geocode-file)",
             )
         latitude, longitude = found
@@ -809,10 +840,12 @@ class Simulator:
             return {"added": len(added)}
 
         def listed() -> dict[str, Any]:
-            return {"endpoints": [
-                {"method": method, "path": path, "does": does}
-                for (method, _), (path, does) in CONTROL_ENDPOINTS.items()
-            ]}
+            return {
+                "endpoints": [
+                    {"method": method, "path": path, "does": does}
+                    for (method, _), (path, does) in CONTROL_ENDPOINTS.items()
+                ]
+            }
 
         return {
             ("GET", ""): lambda q, b, k: listed(),
@@ -886,7 +919,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _trickle(self, body: bytes, seconds: float) -> None:
         stopping = self.server.simulator._stopping
         for index in range(len(body)):
-            self.wfile.write(body[index:index + 1])
+            self.wfile.write(body[index : index + 1])
             self.wfile.flush()
             if stopping.wait(seconds):
                 return
@@ -917,8 +950,14 @@ def run_foreground(
     ``loaded`` is printed after the first line (which tools wait for).
     """
     sim = Simulator(
-        host=host, port=port, verbose=True, restaurants=restaurants, foods=foods, orders=orders,
-        geocoder_addresses=geocoder_addresses, geocoder_not_found=geocoder_not_found,
+        host=host,
+        port=port,
+        verbose=True,
+        restaurants=restaurants,
+        foods=foods,
+        orders=orders,
+        geocoder_addresses=geocoder_addresses,
+        geocoder_not_found=geocoder_not_found,
         unlisted_addresses=unlisted_addresses,
     )
     try:

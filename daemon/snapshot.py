@@ -121,8 +121,11 @@ class Snapshot:
         orders = [o for o in self.orders if keys is None or o.payment_key in keys]
         found = [(o.payment_key, problem) for o in orders for problem in o.problems]
         foods = {str(item.food_id) for o in orders for item in o.items}
-        found += [(f"stock:{food}", UNREADABLE_STOCK) for food in self.unreadable_stock
-                  if keys is None or food in foods]
+        found += [
+            (f"stock:{food}", UNREADABLE_STOCK)
+            for food in self.unreadable_stock
+            if keys is None or food in foods
+        ]
         return found
 
 
@@ -132,12 +135,14 @@ _TIMESTAMPS = ("created_at", "updated_at")
 def _order_columns() -> list[sa.ColumnElement[Any]]:
     """Every column raw (cleaned in Python), except timestamps, which read leniently."""
     o = store.orders
-    return [c if c.key in _TIMESTAMPS else rowcheck.raw(c)
-            for c in o.columns if c.key != "raw_payload"]
+    return [
+        c if c.key in _TIMESTAMPS else rowcheck.raw(c) for c in o.columns if c.key != "raw_payload"
+    ]
 
 
-def _order_from_row(row: sa.RowMapping, items: tuple[Item, ...],
-                    item_problems: Sequence[str]) -> Order:
+def _order_from_row(
+    row: sa.RowMapping, items: tuple[Item, ...], item_problems: Sequence[str]
+) -> Order:
     problems = list(item_problems)
 
     def number(name: str, read: Any) -> Any:
@@ -213,25 +218,36 @@ def _stock(rows: Iterable[sa.RowMapping]) -> tuple[dict[int, StockLevel], list[s
             unreadable.append(str(rowcheck.text(row["food_id"])))
             continue
         owner = (rowcheck.text(row["restaurant_id"]) or "").strip() or None
-        levels[food] = StockLevel(food_id=food, name=rowcheck.text(row["name"]),
-                                  available=available, quantity=quantity, restaurant_id=owner)
+        levels[food] = StockLevel(
+            food_id=food,
+            name=rowcheck.text(row["name"]),
+            available=available,
+            quantity=quantity,
+            restaurant_id=owner,
+        )
     return levels, unreadable
 
 
 def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | None:
     """One food's stock row as the rules read it (None: no row, or an unreadable one)."""
     s = store.stock
-    rows = connection.execute(
-        sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id == food_id)
-    ).mappings().all()
+    rows = (
+        connection.execute(
+            sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id == food_id)
+        )
+        .mappings()
+        .all()
+    )
     return _stock(rows)[0].get(food_id)
 
 
-def _foreign_stock(restaurant_id: str, items: Iterable[Item],
-                   stock: Mapping[int, StockLevel]) -> list[str]:
+def _foreign_stock(
+    restaurant_id: str, items: Iterable[Item], stock: Mapping[int, StockLevel]
+) -> list[str]:
     """Items whose stock row is another restaurant's: bad data, never a shortage."""
     foreign = {
-        item.food_id: level.restaurant_id for item in items
+        item.food_id: level.restaurant_id
+        for item in items
         if (level := stock.get(item.food_id)) is not None and not level.speaks_for(restaurant_id)
     }
     return [
@@ -241,8 +257,11 @@ def _foreign_stock(restaurant_id: str, items: Iterable[Item],
     ]
 
 
-def _orders(order_rows: Iterable[sa.RowMapping], item_rows: Iterable[Sequence[Any]],
-            stock: Mapping[int, StockLevel]) -> tuple[Order, ...]:
+def _orders(
+    order_rows: Iterable[sa.RowMapping],
+    item_rows: Iterable[Sequence[Any]],
+    stock: Mapping[int, StockLevel],
+) -> tuple[Order, ...]:
     items_by_order, item_problems = _items(item_rows)
     orders = []
     for row in order_rows:
@@ -282,31 +301,41 @@ def read_snapshot(
 
     order_rows = connection.execute(sa.select(*_order_columns()).where(wanted)).mappings().all()
     item_rows = connection.execute(
-        sa.select(*(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name,
-                                              i.c.quantity)))
+        sa.select(
+            *(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name, i.c.quantity))
+        )
         .where(i.c.payment_key.in_(wanted_keys))
         .order_by(i.c.id)
     ).all()
     ordered_foods = sa.select(i.c.food_id).where(i.c.payment_key.in_(wanted_keys))
-    stock_rows = connection.execute(
-        sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id.in_(ordered_foods))
-    ).mappings().all()
+    stock_rows = (
+        connection.execute(
+            sa.select(*(rowcheck.raw(c) for c in s.columns)).where(s.c.food_id.in_(ordered_foods))
+        )
+        .mappings()
+        .all()
+    )
     intent_rows = connection.execute(
         sa.select(ledger.c.payment_key, ledger.c.outcome).where(
             ledger.c.intent_key.in_(wanted_keys)
         )
     ).all()
-    closure_rows = connection.execute(
-        sa.select(store.restaurant_closures).where(
-            store.restaurant_closures.c.active_key.is_not(None)
+    closure_rows = (
+        connection.execute(
+            sa.select(store.restaurant_closures).where(
+                store.restaurant_closures.c.active_key.is_not(None)
+            )
         )
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     deactivated = connection.execute(sa.select(store.food_deactivations.c.food_id)).scalars()
 
     stock, unreadable_stock = _stock(stock_rows)
     orders = _orders(order_rows, item_rows, stock)
     in_pass = [
-        row for row in order_rows
+        row
+        for row in order_rows
         if row["status_id"] in store.ACTIVE_STATUSES and row["vanished_at"] is None
     ]
     looked_up = {order.payment_key for order in orders} - {
@@ -330,5 +359,3 @@ def read_snapshot(
         looked_up=frozenset(looked_up),
         unreadable_stock=tuple(unreadable_stock),
     )
-
-

@@ -33,9 +33,13 @@ from daemon.timeutil import isoformat_z, utcnow
 RECENT_PASSES = 50
 
 _ERROR_WORDS = {
-    "http_401": "401 unauthorized", "http_403": "403 forbidden", "http_404": "404 not found",
-    "http_429": "429 too many requests", "timeout": "timeout",
-    "connection": "connection failed", "invalid_id": "invalid id",
+    "http_401": "401 unauthorized",
+    "http_403": "403 forbidden",
+    "http_404": "404 not found",
+    "http_429": "429 too many requests",
+    "timeout": "timeout",
+    "connection": "connection failed",
+    "invalid_id": "invalid id",
 }
 
 
@@ -72,24 +76,39 @@ class PassView:
     @classmethod
     def from_row(cls, row: sa.RowMapping) -> PassView:
         return cls(
-            id=row["id"], started_at=row["started_at"], finished_at=row["finished_at"],
-            mode=row["mode"], host=row["host"], result=row["result"],
-            orders_seen=row["orders_seen"], decisions=row["decisions"], error=row["error"],
+            id=row["id"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            mode=row["mode"],
+            host=row["host"],
+            result=row["result"],
+            orders_seen=row["orders_seen"],
+            decisions=row["decisions"],
+            error=row["error"],
             summary=PassSummary.from_row(row["result"], row["summary"]),
         )
 
     def to_json(self) -> dict[str, Any]:
         top = self.summary.calls.top_error
         return {
-            "id": self.id, "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at), "mode": self.mode, "host": self.host,
-            "result": self.result, "orders_seen": self.orders_seen, "decisions": self.decisions,
-            "outcomes": dict(self.summary.outcomes), "actions": dict(self.summary.actions),
+            "id": self.id,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "mode": self.mode,
+            "host": self.host,
+            "result": self.result,
+            "orders_seen": self.orders_seen,
+            "decisions": self.decisions,
+            "outcomes": dict(self.summary.outcomes),
+            "actions": dict(self.summary.actions),
             "deferred": self.summary.deferred,
-            "api_calls": {"succeeded": self.summary.calls.succeeded,
-                          "failed": dict(self.summary.calls.failures)},
-            "top_error": None if top is None else
-            {"code": top.code, "count": top.count, "example": top.example},
+            "api_calls": {
+                "succeeded": self.summary.calls.succeeded,
+                "failed": dict(self.summary.calls.failures),
+            },
+            "top_error": None
+            if top is None
+            else {"code": top.code, "count": top.count, "example": top.example},
             "error": self.error,
         }
 
@@ -102,9 +121,12 @@ class ApiView:
     last_success_at: datetime | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"circuit": self.circuit, "circuit_open_since": _iso(self.circuit_open_since),
-                "circuit_as_of": _iso(self.circuit_as_of),
-                "last_success_at": _iso(self.last_success_at)}
+        return {
+            "circuit": self.circuit,
+            "circuit_open_since": _iso(self.circuit_open_since),
+            "circuit_as_of": _iso(self.circuit_as_of),
+            "last_success_at": _iso(self.last_success_at),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,15 +157,20 @@ class StatusReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rules_file": {"path": self.rules_path, "valid": not self.problems,
-                           "problems": list(self.problems)},
+            "rules_file": {
+                "path": self.rules_path,
+                "valid": not self.problems,
+                "problems": list(self.problems),
+            },
             "last_pass": None if self.last_pass is None else self.last_pass.to_json(),
             "running_pass": None if self.running is None else self.running.to_json(),
             "api": self.api.to_json(),
             "pending_intents": [dict(p) for p in self.pending],
             "closures": [dict(c) for c in self.closures],
             "food_deactivations": [dict(f) for f in self.food_deactivations],
-            "restaurants": None if self.restaurants is None else [
+            "restaurants": None
+            if self.restaurants is None
+            else [
                 {"id": r.id, "name": r.name, "active": r.active, "stale": r.stale}
                 for r in self.restaurants
             ],
@@ -160,21 +187,32 @@ class StatusReport:
 
 def _passes(connection: sa.Connection) -> tuple[PassView | None, PassView | None, ApiView]:
     table = store.passes
-    recent = [PassView.from_row(row) for row in connection.execute(
-        sa.select(table).order_by(table.c.started_at.desc()).limit(RECENT_PASSES)
-    ).mappings()]
+    recent = [
+        PassView.from_row(row)
+        for row in connection.execute(
+            sa.select(table).order_by(table.c.started_at.desc()).limit(RECENT_PASSES)
+        ).mappings()
+    ]
     last = next((p for p in recent if p.finished_at is not None), None)
     if last is None:
-        last_row = connection.execute(
-            sa.select(table).where(table.c.finished_at.is_not(None))
-            .order_by(table.c.started_at.desc()).limit(1)
-        ).mappings().first()
+        last_row = (
+            connection.execute(
+                sa.select(table)
+                .where(table.c.finished_at.is_not(None))
+                .order_by(table.c.started_at.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
         last = None if last_row is None else PassView.from_row(last_row)
     running = recent[0] if recent and recent[0].finished_at is None else None
     tracked = next((p for p in recent if p.summary.circuit is not None), None)
     success = connection.execute(
-        sa.select(table.c.last_api_success_at).where(table.c.last_api_success_at.is_not(None))
-        .order_by(table.c.started_at.desc()).limit(1)
+        sa.select(table.c.last_api_success_at)
+        .where(table.c.last_api_success_at.is_not(None))
+        .order_by(table.c.started_at.desc())
+        .limit(1)
     ).scalar()
     synced = connection.execute(sa.select(sa.func.max(store.sync_state.c.last_success_at)))
     successes = [t for t in (success, synced.scalar()) if t is not None]
@@ -193,10 +231,13 @@ def _closures(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any
         sa.select(table).where(table.c.active_key.is_not(None)).order_by(table.c.closed_at)
     ).mappings()
     return tuple(
-        {"restaurant_id": row["restaurant_id"],
-         "restaurant_name": names.restaurant_name(row["restaurant_id"]),
-         "closed_at": _iso(row["closed_at"]), "rule": row["rule"],
-         "outcome": row["close_outcome"]}
+        {
+            "restaurant_id": row["restaurant_id"],
+            "restaurant_name": names.restaurant_name(row["restaurant_id"]),
+            "closed_at": _iso(row["closed_at"]),
+            "rule": row["rule"],
+            "outcome": row["close_outcome"],
+        }
         for row in rows
     )
 
@@ -206,11 +247,17 @@ def _deactivations(connection: sa.Connection, names: Names) -> tuple[Mapping[str
     rows = list(connection.execute(sa.select(table).order_by(table.c.at)).mappings())
     foods = names.with_foods(food_names(connection, [row["food_id"] for row in rows]))
     return tuple(
-        {"food_id": row["food_id"], "food_name": foods.food_name(row["food_id"]),
-         "restaurant_id": row["restaurant_id"],
-         "restaurant_name": foods.restaurant_name(row["restaurant_id"]),
-         "at": _iso(row["at"]), "rule": row["rule"], "outcome": row["outcome"],
-         "attempts": row["attempts"], "last_error": row["last_error"]}
+        {
+            "food_id": row["food_id"],
+            "food_name": foods.food_name(row["food_id"]),
+            "restaurant_id": row["restaurant_id"],
+            "restaurant_name": foods.restaurant_name(row["restaurant_id"]),
+            "at": _iso(row["at"]),
+            "rule": row["rule"],
+            "outcome": row["outcome"],
+            "attempts": row["attempts"],
+            "last_error": row["last_error"],
+        }
         for row in rows
     )
 
@@ -229,10 +276,14 @@ def _loads(config: Config, engine: sa.Engine, now: datetime) -> tuple[Restaurant
     for restaurant in config.restaurants:
         orders = by_restaurant.get(restaurant.id, [])
         protected = protections(orders, limits, now)
-        loads.append(RestaurantLoad(
-            id=restaurant.id, name=restaurant.name, active=len(orders),
-            stale=sum(1 for p in protected.values() if p.stale),
-        ))
+        loads.append(
+            RestaurantLoad(
+                id=restaurant.id,
+                name=restaurant.name,
+                active=len(orders),
+                stale=sum(1 for p in protected.values() if p.stale),
+            )
+        )
     return tuple(loads)
 
 
@@ -245,9 +296,13 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
     with engine.connect() as connection:
         last, running, api = _passes(connection)
         pending = tuple(
-            {"payment_key": row["payment_key"], "rule": row["rule"], "since": _iso(row["at"]),
-             "restaurant_id": row["restaurant_id"],
-             "restaurant_name": names.restaurant_name(row["restaurant_id"])}
+            {
+                "payment_key": row["payment_key"],
+                "rule": row["rule"],
+                "since": _iso(row["at"]),
+                "restaurant_id": row["restaurant_id"],
+                "restaurant_name": names.restaurant_name(row["restaurant_id"]),
+            }
             for row in ledger.pending_intents(connection)
         )
         closures = _closures(connection, names)
@@ -264,13 +319,22 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
     limit = config.safety.max_cancellations_per_hour
     hints = list(passresult.hints(last.summary)) if last is not None else []
     return StatusReport(
-        rules_path=str(config.source), problems=reading.problems, last_pass=last,
-        running=running, api=api, pending=pending, closures=closures,
-        food_deactivations=deactivations, restaurants=loads, orders_error=orders_error,
+        rules_path=str(config.source),
+        problems=reading.problems,
+        last_pass=last,
+        running=running,
+        api=api,
+        pending=pending,
+        closures=closures,
+        food_deactivations=deactivations,
+        restaurants=loads,
+        orders_error=orders_error,
         max_order_age_minutes=config.safety.max_order_age_minutes if safety_known else None,
         budget={"limit": limit, "used": used, "left": max(0, limit - used)}
-        if safety_known else None,
-        hints=tuple(hints), manual_last_hour=manual,
+        if safety_known
+        else None,
+        hints=tuple(hints),
+        manual_last_hour=manual,
     )
 
 
@@ -283,8 +347,10 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 def _pass_lines(view: PassView) -> list[str]:
     summary = view.summary
-    line = (f"last pass: {isoformat_z(view.started_at)} ({view.mode}), "
-            f"result {view.result or 'unfinished'}")
+    line = (
+        f"last pass: {isoformat_z(view.started_at)} ({view.mode}), "
+        f"result {view.result or 'unfinished'}"
+    )
     if view.orders_seen is not None:
         line += f", {view.orders_seen} active orders, {view.decisions} decisions"
     if view.finished_at is not None:
@@ -297,38 +363,50 @@ def _pass_lines(view: PassView) -> list[str]:
     if summary.actions:
         lines.append(f"  actions: {_counts(summary.actions)}")
     if summary.deferred:
-        lines.append(f"  deferred: {summary.deferred} cancellation(s) kept back while the API "
-                     "circuit was open")
+        lines.append(
+            f"  deferred: {summary.deferred} cancellation(s) kept back while the API "
+            "circuit was open"
+        )
     calls = summary.calls
     if calls.sent:
         lines.append(f"  API calls: {calls.succeeded} ok, {calls.sent - calls.succeeded} failed")
     top = calls.top_error
     if top is not None:
-        lines.append(f"  most common error: {describe_error_code(top.code)} x{top.count}"
-                     + (f" ({top.example})" if top.example else ""))
+        lines.append(
+            f"  most common error: {describe_error_code(top.code)} x{top.count}"
+            + (f" ({top.example})" if top.example else "")
+        )
     return lines
 
 
 def _api_lines(api: ApiView) -> list[str]:
-    as_of = f" (as of the daemon's pass finished {isoformat_z(api.circuit_as_of)})" \
-        if api.circuit_as_of else ""
+    as_of = (
+        f" (as of the daemon's pass finished {isoformat_z(api.circuit_as_of)})"
+        if api.circuit_as_of
+        else ""
+    )
     if api.circuit is None:
         circuit = "API circuit: unknown (no pass of `autocancel run` on record)"
     elif api.circuit_open_since is not None:
-        circuit = (f"API circuit: open since {isoformat_z(api.circuit_open_since)}: calls are "
-                   f"paused after repeated failures{as_of}")
+        circuit = (
+            f"API circuit: open since {isoformat_z(api.circuit_open_since)}: calls are "
+            f"paused after repeated failures{as_of}"
+        )
     else:
         circuit = f"API circuit: closed{as_of}"
-    success = ("last successful API call: "
-               + (isoformat_z(api.last_success_at) if api.last_success_at else "none on record"))
+    success = "last successful API call: " + (
+        isoformat_z(api.last_success_at) if api.last_success_at else "none on record"
+    )
     return [circuit, success]
 
 
 def render(report: StatusReport) -> str:
     lines: list[str] = []
     if report.problems:
-        lines.append(f"rules file: {report.rules_path} is invalid ({len(report.problems)} "
-                     "problem(s), listed on stderr); a running daemon keeps its last good rules")
+        lines.append(
+            f"rules file: {report.rules_path} is invalid ({len(report.problems)} "
+            "problem(s), listed on stderr); a running daemon keeps its last good rules"
+        )
     else:
         lines.append(f"rules file: {report.rules_path} is valid")
     if report.last_pass is None:
@@ -336,46 +414,58 @@ def render(report: StatusReport) -> str:
     else:
         lines += _pass_lines(report.last_pass)
     if report.running is not None:
-        lines.append(f"pass in progress: started {isoformat_z(report.running.started_at)} "
-                     f"({report.running.mode}, {report.running.host}), not finished "
-                     "(or its process stopped)")
+        lines.append(
+            f"pass in progress: started {isoformat_z(report.running.started_at)} "
+            f"({report.running.mode}, {report.running.host}), not finished "
+            "(or its process stopped)"
+        )
     lines += _api_lines(report.api)
     lines += [f"hint: {hint}" for hint in report.hints]
     lines.append(f"pending intents: {len(report.pending)}")
     lines += [f"  {p['payment_key']} rule={p['rule']} since {p['since']}" for p in report.pending]
     lines.append(f"closures in force: {len(report.closures)}")
-    lines += [f"  {_labelled(c['restaurant_name'], c['restaurant_id'])}: closed "
-              f"{c['closed_at']} by {c['rule']} ({c['outcome']})" for c in report.closures]
+    lines += [
+        f"  {_labelled(c['restaurant_name'], c['restaurant_id'])}: closed "
+        f"{c['closed_at']} by {c['rule']} ({c['outcome']})"
+        for c in report.closures
+    ]
     lines.append(f"foods deactivated: {len(report.food_deactivations)}")
-    lines += [f"  {_labelled(f['food_name'], 'food ' + str(f['food_id']))} at "
-              f"{_labelled(f['restaurant_name'], f['restaurant_id'] or 'every restaurant')}: "
-              f"{f['outcome']} {f['at']} by {f['rule']}"
-              + (f", error: {f['last_error']}" if f["last_error"] else "")
-              for f in report.food_deactivations]
+    lines += [
+        f"  {_labelled(f['food_name'], 'food ' + str(f['food_id']))} at "
+        f"{_labelled(f['restaurant_name'], f['restaurant_id'] or 'every restaurant')}: "
+        f"{f['outcome']} {f['at']} by {f['rule']}"
+        + (f", error: {f['last_error']}" if f["last_error"] else "")
+        for f in report.food_deactivations
+    ]
     lines += _load_lines(report)
     if report.budget is None:
         lines.append("safety budget: unknown (the safety section of rules.yaml is invalid)")
     else:
-        lines.append(f"safety budget: {report.budget['left']} of {report.budget['limit']} "
-                     "cancellations left this hour")
+        lines.append(
+            f"safety budget: {report.budget['left']} of {report.budget['limit']} "
+            "cancellations left this hour"
+        )
     if report.manual_last_hour is not None:
         # A separate line: staff-confirmed cancellations never use the automatic budget.
-        lines.append(f"manual cancellations: {report.manual_last_hour} in the last hour (not "
-                     "counted against max_cancellations_per_hour)")
+        lines.append(
+            f"manual cancellations: {report.manual_last_hour} in the last hour (not "
+            "counted against max_cancellations_per_hour)"
+        )
     return "\n".join(lines)
 
 
 def _load_lines(report: StatusReport) -> list[str]:
     if report.orders_error is not None:
-        return [f"orders by restaurant: unknown, the orders cannot be read: "
-                f"{report.orders_error}"]
+        return [f"orders by restaurant: unknown, the orders cannot be read: {report.orders_error}"]
     if report.restaurants is None:
         return ["orders by restaurant: unknown (the safety section of rules.yaml is invalid)"]
     age = report.max_order_age_minutes
     lines = ["orders by restaurant:"]
     for load in report.restaurants:
-        lines.append(f"  {_labelled(load.name, load.id)}: {load.active} active, {load.stale} "
-                     f"stale (older than {age} min; not counted as load, never cancelled)")
+        lines.append(
+            f"  {_labelled(load.name, load.id)}: {load.active} active, {load.stale} "
+            f"stale (older than {age} min; not counted as load, never cancelled)"
+        )
     return lines
 
 

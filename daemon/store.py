@@ -312,7 +312,7 @@ _DRIVER_PACKAGES = {
     "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// after pip install pymysql",
     "pymysql": "pip install pymysql",
     "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// (installed with "
-                "autocancel)",
+    "autocancel)",
     "psycopg": "pip install 'psycopg[binary]'",
     "pyodbc": "pip install pyodbc",
     "oracledb": "pip install oracledb",
@@ -347,8 +347,10 @@ def _parse_url(url: str | URL) -> URL:
         return make_url(url)
     except sa.exc.ArgumentError:
         # Not repeated: an unparsable URL may still hold a password.
-        raise StoreError("the store URL cannot be parsed; use e.g. sqlite:///orders.db or "
-                         "postgresql+psycopg://user@host/dbname") from None
+        raise StoreError(
+            "the store URL cannot be parsed; use e.g. sqlite:///orders.db or "
+            "postgresql+psycopg://user@host/dbname"
+        ) from None
 
 
 def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -382,8 +384,13 @@ def open_existing(url: str | URL) -> Engine:
     """
     parsed = _parse_url(url)
     database = parsed.database
-    if (parsed.get_backend_name() == "sqlite" and database and database != ":memory:"
-            and not database.startswith("file:") and not Path(database).is_file()):
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not Path(database).is_file()
+    ):
         raise StoreError(f"there is no store at {describe_url(parsed)}")
     engine = create_store_engine(parsed)
     try:
@@ -396,9 +403,10 @@ def open_existing(url: str | URL) -> Engine:
     if revision != head_revision():
         engine.dispose()
         raise StoreError(
-            f"there is no autocancel store at {describe_url(parsed)}" if revision is None
+            f"there is no autocancel store at {describe_url(parsed)}"
+            if revision is None
             else f"the store {describe_url(parsed)} is at schema revision {revision}, this "
-                 f"autocancel needs {head_revision()}: run `autocancel db upgrade`"
+            f"autocancel needs {head_revision()}: run `autocancel db upgrade`"
         )
     return engine
 

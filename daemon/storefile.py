@@ -80,7 +80,11 @@ def sqlite_file(url: str) -> Path | None:
     """The store's file for an SQLite URL naming one; None for anything else."""
     parsed = make_url(url)
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:"):
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
         return None
     return Path(database)

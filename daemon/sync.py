@@ -94,7 +94,9 @@ def _platform_time(value: Any) -> datetime | None:
 def order_row(payload: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     """The contract columns of one get-current order; raises MalformedOrder."""
     key, restaurant, status = (
-        payload.get("payment_key"), payload.get("restaurant_id"), payload.get("status_id")
+        payload.get("payment_key"),
+        payload.get("restaurant_id"),
+        payload.get("status_id"),
     )
     if not isinstance(key, str) or not key.strip():
         raise MalformedOrder("no payment_key")
@@ -106,11 +108,13 @@ def order_row(payload: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     address = _mapping(payload.get("address"))
     number = payload.get("id")
     latitude = _coordinate(address, "latitude", "lat") or _coordinate(payload, "latitude", "lat")
-    longitude = (_coordinate(address, "longitude", "lng", "lon")
-                 or _coordinate(payload, "longitude", "lng", "lon"))
+    longitude = _coordinate(address, "longitude", "lng", "lon") or _coordinate(
+        payload, "longitude", "lng", "lon"
+    )
     return {
         "payment_key": key,
-        "order_number": number if isinstance(number, int) and not isinstance(number, bool)
+        "order_number": number
+        if isinstance(number, int) and not isinstance(number, bool)
         else None,
         "restaurant_id": restaurant,
         "status_id": status,
@@ -134,8 +138,9 @@ def order_row(payload: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
 
 def item_rows(payload: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     """The order's items, or None when the payload carries no item list at all."""
-    listed = next((payload[name] for name in ITEM_LISTS if isinstance(payload.get(name), list)),
-                  None)
+    listed = next(
+        (payload[name] for name in ITEM_LISTS if isinstance(payload.get(name), list)), None
+    )
     if listed is None:
         return None
     rows = []
@@ -146,11 +151,14 @@ def item_rows(payload: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         if not isinstance(food_id, int) or isinstance(food_id, bool):
             continue
         quantity = item.get("quantity", 1)
-        rows.append({
-            "payment_key": payload["payment_key"], "food_id": food_id,
-            "name": _text(item.get("name")),
-            "quantity": quantity if isinstance(quantity, int) and quantity > 0 else 1,
-        })
+        rows.append(
+            {
+                "payment_key": payload["payment_key"],
+                "food_id": food_id,
+                "name": _text(item.get("name")),
+                "quantity": quantity if isinstance(quantity, int) and quantity > 0 else 1,
+            }
+        )
     return rows
 
 
@@ -159,8 +167,7 @@ def _stored_orders(connection: sa.Connection, keys: Sequence[str]) -> dict[str, 
     if not keys:
         return {}
     o = store.orders
-    columns = [c if c.key in ("raw_payload", "created_by") else rowcheck.raw(c)
-               for c in o.columns]
+    columns = [c if c.key in ("raw_payload", "created_by") else rowcheck.raw(c) for c in o.columns]
     rows = connection.execute(sa.select(*columns).where(o.c.payment_key.in_(keys))).mappings()
     return {str(rowcheck.text(row["payment_key"])): row for row in rows}
 
@@ -172,8 +179,9 @@ def _stored_items(connection: sa.Connection, keys: Sequence[str]) -> dict[str, C
     if not keys:
         return counts
     for key, food_id, quantity in connection.execute(
-        sa.select(rowcheck.raw(i.c.payment_key), rowcheck.raw(i.c.food_id),
-                  rowcheck.raw(i.c.quantity)).where(i.c.payment_key.in_(keys))
+        sa.select(
+            rowcheck.raw(i.c.payment_key), rowcheck.raw(i.c.food_id), rowcheck.raw(i.c.quantity)
+        ).where(i.c.payment_key.in_(keys))
     ):
         food, amount = rowcheck.integer(food_id), rowcheck.integer(quantity)
         counts.setdefault(str(rowcheck.text(key)), Counter())[
@@ -202,8 +210,9 @@ class Syncer:
         """Seconds until the get-current cooldown allows another call."""
         with self._engine.connect() as connection:
             last = connection.execute(
-                sa.select(store.sync_state.c.last_poll_at)
-                .where(store.sync_state.c.name == STATE_KEY)
+                sa.select(store.sync_state.c.last_poll_at).where(
+                    store.sync_state.c.name == STATE_KEY
+                )
             ).scalar()
         if last is None:
             return 0.0
@@ -245,8 +254,14 @@ class Syncer:
                     log.warning("sync: could not acknowledge %s: %s", row["payment_key"], exc)
         return report
 
-    def _store(self, rows: Sequence[dict[str, Any]], items: Mapping[str, Any],
-               report: SyncReport, *, now: datetime) -> None:
+    def _store(
+        self,
+        rows: Sequence[dict[str, Any]],
+        items: Mapping[str, Any],
+        report: SyncReport,
+        *,
+        now: datetime,
+    ) -> None:
         orders = store.orders
         keys = [row["payment_key"] for row in rows]
         with store.writer(self._engine) as connection, connection.begin():
@@ -262,20 +277,26 @@ class Syncer:
                 elif self._owns == "all" or current["created_by"] == CREATED_BY:
                     merge = syncmerge.for_owned_order(row, items_sent=listed is not None)
                 else:
-                    merge = self._merge_into_pos_order(row, listed, current,
-                                                       stored_items.get(key, Counter()), now=now)
+                    merge = self._merge_into_pos_order(
+                        row, listed, current, stored_items.get(key, Counter()), now=now
+                    )
                     if merge.conflicts:
                         report.conflicts += 1
                         log.warning(
                             "sync: order=%s kept the POS's %s: Dükkango says otherwise (its "
                             "answer is in orders.raw_payload); sync.owns: all would let sync "
-                            "overwrite", key, ", ".join(merge.conflicts))
+                            "overwrite",
+                            key,
+                            ", ".join(merge.conflicts),
+                        )
                 if merge.values:
-                    connection.execute(sa.update(orders).where(orders.c.payment_key == key)
-                                       .values(**merge.values))
+                    connection.execute(
+                        sa.update(orders).where(orders.c.payment_key == key).values(**merge.values)
+                    )
                 if merge.write_items:
-                    connection.execute(sa.delete(store.order_items).where(
-                        store.order_items.c.payment_key == key))
+                    connection.execute(
+                        sa.delete(store.order_items).where(store.order_items.c.payment_key == key)
+                    )
                     if listed:
                         connection.execute(sa.insert(store.order_items), listed)
             report.stored = len(rows)
@@ -284,16 +305,24 @@ class Syncer:
                 # call, so one we synced before and no longer see has finished.
                 report.vanished = connection.execute(
                     sa.update(orders)
-                    .where(orders.c.synced_at.is_not(None), orders.c.vanished_at.is_(None),
-                           orders.c.status_id.in_(store.ACTIVE_STATUSES),
-                           orders.c.payment_key.not_in(keys))
+                    .where(
+                        orders.c.synced_at.is_not(None),
+                        orders.c.vanished_at.is_(None),
+                        orders.c.status_id.in_(store.ACTIVE_STATUSES),
+                        orders.c.payment_key.not_in(keys),
+                    )
                     .values(vanished_at=now)
                 ).rowcount
 
     @staticmethod
-    def _merge_into_pos_order(row: Mapping[str, Any], listed: list[dict[str, Any]] | None,
-                              current: Mapping[str, Any], stored: syncmerge.ItemCounts,
-                              *, now: datetime) -> syncmerge.Merge:
+    def _merge_into_pos_order(
+        row: Mapping[str, Any],
+        listed: list[dict[str, Any]] | None,
+        current: Mapping[str, Any],
+        stored: syncmerge.ItemCounts,
+        *,
+        now: datetime,
+    ) -> syncmerge.Merge:
         previous, previous_items = None, None
         payload = current["raw_payload"]
         if isinstance(payload, dict):
@@ -303,8 +332,11 @@ class Syncer:
                 previous = None
             previous_items = syncmerge.item_counts(item_rows(payload)) if previous else None
         return syncmerge.for_pos_order(
-            stored=current, stored_items=stored, sent=row,
-            sent_items=syncmerge.item_counts(listed), previous=previous,
+            stored=current,
+            stored_items=stored,
+            sent=row,
+            sent_items=syncmerge.item_counts(listed),
+            previous=previous,
             previous_items=previous_items,
         )
 
@@ -336,8 +368,12 @@ def run_command(config: Config, *, once: bool) -> int:
     result = exitcodes.OK
     try:
         with factory() as executor:
-            syncer = Syncer(engine=engine, client=executor.client,
-                            acknowledge=config.sync.acknowledge, owns=config.sync.owns)
+            syncer = Syncer(
+                engine=engine,
+                client=executor.client,
+                acknowledge=config.sync.acknowledge,
+                owns=config.sync.owns,
+            )
             while not stop.is_set():
                 wait = syncer.wait_needed()
                 if wait > 0:
@@ -345,10 +381,13 @@ def run_command(config: Config, *, once: bool) -> int:
                     if stop.wait(wait):
                         break
                 report = syncer.poll()
-                print(f"received {report.received}, stored {report.stored}, acknowledged "
-                      f"{report.acknowledged}, vanished {report.vanished}, malformed "
-                      f"{len(report.malformed)}, conflicts {report.conflicts}"
-                      + (f"; error: {report.error}" if report.error else ""), flush=True)
+                print(
+                    f"received {report.received}, stored {report.stored}, acknowledged "
+                    f"{report.acknowledged}, vanished {report.vanished}, malformed "
+                    f"{len(report.malformed)}, conflicts {report.conflicts}"
+                    + (f"; error: {report.error}" if report.error else ""),
+                    flush=True,
+                )
                 result = exitcodes.RUNTIME_FAILURE if report.error else exitcodes.OK
                 if once or stop.wait(config.sync.interval_seconds):
                     break

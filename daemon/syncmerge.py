@@ -56,8 +56,11 @@ def _same(stored: Any, sent: Any) -> bool:
         return stored is None and sent is None
     if isinstance(sent, datetime):
         try:
-            when = as_utc(stored) if isinstance(stored, datetime) else parse_timestamp(
-                rowcheck.text(stored) or "")
+            when = (
+                as_utc(stored)
+                if isinstance(stored, datetime)
+                else parse_timestamp(rowcheck.text(stored) or "")
+            )
         except ValueError:
             return False
         return abs(when - sent) <= CLOCK_TOLERANCE
@@ -72,8 +75,9 @@ def _same(stored: Any, sent: Any) -> bool:
 
 def for_owned_order(sent: Mapping[str, Any], *, items_sent: bool) -> Merge:
     """An order sync owns: Dükkango's values, except that nothing sent erases nothing."""
-    values = {column: value for column, value in sent.items()
-              if value is not None or column in OURS}
+    values = {
+        column: value for column, value in sent.items() if value is not None or column in OURS
+    }
     return Merge(values=values, write_items=items_sent)
 
 
@@ -105,18 +109,35 @@ def for_pos_order(
         if all(stored.get(column) is None for column in COORDINATES):
             values.update(zip(COORDINATES, sent_position, strict=True))
         else:  # half a stored position is bad data, never completed by us
-            disagreeing += [column for column in COORDINATES
-                            if not _same(stored.get(column), sent[column])]
+            disagreeing += [
+                column for column in COORDINATES if not _same(stored.get(column), sent[column])
+            ]
     write_items = bool(sent_items) and not stored_items
     if sent_items is not None and stored_items and sent_items != stored_items:
         disagreeing.append(ITEMS)
-    return Merge(values=values, write_items=write_items,
-                 conflicts=tuple(_new(disagreeing, sent=sent, sent_items=sent_items,
-                                      previous=previous, previous_items=previous_items)))
+    return Merge(
+        values=values,
+        write_items=write_items,
+        conflicts=tuple(
+            _new(
+                disagreeing,
+                sent=sent,
+                sent_items=sent_items,
+                previous=previous,
+                previous_items=previous_items,
+            )
+        ),
+    )
 
 
-def _new(disagreeing: Sequence[str], *, sent: Mapping[str, Any], sent_items: ItemCounts | None,
-         previous: Mapping[str, Any] | None, previous_items: ItemCounts | None) -> list[str]:
+def _new(
+    disagreeing: Sequence[str],
+    *,
+    sent: Mapping[str, Any],
+    sent_items: ItemCounts | None,
+    previous: Mapping[str, Any] | None,
+    previous_items: ItemCounts | None,
+) -> list[str]:
     """The disagreements about a value Dükkango did not already send last time."""
     if previous is None:
         return list(disagreeing)

@@ -28,8 +28,9 @@ class AddressNotFoundRule(Rule):
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.is_delivery:
-            return Verdict.no_match(f"{order.shipping_method or 'no shipping method'} order, "
-                                    "not a delivery")
+            return Verdict.no_match(
+                f"{order.shipping_method or 'no shipping method'} order, not a delivery"
+            )
         if order.coordinates is not None:
             return Verdict.no_match("the order carries coordinates")
         if not ctx.geocoding_enabled:

@@ -113,11 +113,13 @@ class CongestionRule(Rule):
         if load.load <= self.max_active_orders:
             return Verdict.no_match(
                 f"the restaurant is no longer over capacity ({load.load} orders of load, "
-                f"capacity {self.max_active_orders})", **evidence,
+                f"capacity {self.max_active_orders})",
+                **evidence,
             )
         if order.status_id != RECEIVED or order.created_at is None:
-            return Verdict.no_match(f"status {order.status_id}: no longer a received order",
-                                    **evidence)
+            return Verdict.no_match(
+                f"status {order.status_id}: no longer a received order", **evidence
+            )
         return Verdict.match("still beyond capacity", **evidence)
 
     def _judge(self, load: RestaurantLoad) -> dict[str, Verdict]:

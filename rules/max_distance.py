@@ -32,8 +32,9 @@ class MaxDistanceRule(Rule):
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.is_delivery:
-            return Verdict.no_match(f"{order.shipping_method or 'no shipping method'} order, "
-                                    "not a delivery")
+            return Verdict.no_match(
+                f"{order.shipping_method or 'no shipping method'} order, not a delivery"
+            )
         restaurant = ctx.restaurants.get(order.restaurant_id)
         if restaurant is None or restaurant.latitude is None or restaurant.longitude is None:
             return Verdict.skipped("the restaurant has no coordinates in rules.yaml")

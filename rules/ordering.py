@@ -22,7 +22,7 @@ def order_problems(placed: Sequence[tuple[YamlPath, Rule]]) -> list[Problem]:
             continue
         later = [
             f"{later_rule.name} ({describe_rule(later_at, None)})"
-            for later_at, later_rule in placed[position + 1:]
+            for later_at, later_rule in placed[position + 1 :]
             if later_rule.enabled and not later_rule.aggregate
         ]
         if not later:

@@ -48,10 +48,15 @@ class OutOfStockRule(Rule):
                 # Another restaurant's row (bad data, logged by the snapshot): no stock row.
                 ignored.append(food_id)
             elif level.short_for(quantity):
-                short.append({
-                    "food_id": food_id, "name": level.name, "ordered": quantity,
-                    "available": level.available, "in_stock": level.quantity,
-                })
+                short.append(
+                    {
+                        "food_id": food_id,
+                        "name": level.name,
+                        "ordered": quantity,
+                        "available": level.available,
+                        "in_stock": level.quantity,
+                    }
+                )
         extra = {"ignored_food_ids": ignored} if ignored else {}
         if not short:
             why = "every item is in stock (a food without a stock row counts as in stock)"
@@ -70,7 +75,9 @@ class OutOfStockRule(Rule):
             return ()
         return [
             DeactivateFood(
-                food_id=food["food_id"], restaurant_id=order.restaurant_id, rule=self.name,
+                food_id=food["food_id"],
+                restaurant_id=order.restaurant_id,
+                rule=self.name,
                 payment_key=order.payment_key,
             )
             for food in verdict.evidence.get("foods", ())

@@ -93,7 +93,6 @@ def pg_url() -> Iterator[str]:
 # --- the Dükkango simulator and client (daemon/simulator.py, daemon/api.py) ---------
 
 
-
 @pytest.fixture
 def simulator_factory() -> Iterator[Callable[..., Simulator]]:
     """Start simulators with custom options (``cooldown_seconds=0.2`` ...); all stopped after."""

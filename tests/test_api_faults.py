@@ -20,10 +20,12 @@ def test_server_errors_are_retried_until_the_cancel_goes_through(world: World) -
     world.configure(PAYMENT_FAILED)
     world.add_order("after-500", payment_status="failed")
     world.add_order("after-503", payment_status="failed")
-    world.simulator.inject_fault("status", status=500, method="PUT",
-                                 path_prefix="orders/cancel/after-500")
-    world.simulator.inject_fault("status", status=503, method="PUT",
-                                 path_prefix="orders/cancel/after-503")
+    world.simulator.inject_fault(
+        "status", status=500, method="PUT", path_prefix="orders/cancel/after-500"
+    )
+    world.simulator.inject_fault(
+        "status", status=503, method="PUT", path_prefix="orders/cancel/after-503"
+    )
 
     decisions, _ = once_json(world)
 
@@ -60,15 +62,15 @@ def test_a_hanging_api_is_given_up_after_one_timeout_per_pass(world: World) -> N
     world.configure(PAYMENT_FAILED, timeout=0.5, max_attempts=2)
     world.add_order("slow", payment_status="failed")
     # Each hang outlasts the test; stopping the simulator releases it.
-    world.simulator.inject_fault("hang", count=2, seconds=60, method="PUT",
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "hang", count=2, seconds=60, method="PUT", path_prefix="orders/cancel/"
+    )
 
     for expected_requests in (1, 2):
         # Bounded: one 0.5 s timeout per pass, far inside this limit. A timeout
         # may have cancelled, so it is not repeated at once: the next pass
         # re-checks the order and sends again.
-        result = run_cli("once", "-c", str(world.rules_path), "--json", env=world.env,
-                         timeout=20)
+        result = run_cli("once", "-c", str(world.rules_path), "--json", env=world.env, timeout=20)
         assert result.returncode == 0, result.stderr
         assert '"outcome": "failed"' in result.stdout
         [row] = ledger_rows(world, "slow")
@@ -176,9 +178,14 @@ def test_a_refused_cancel_is_failed_unless_the_order_is_already_canceled(world: 
     world.add_order("canceled-elsewhere", payment_status="failed")
     world.simulator.set_order_status("canceled-elsewhere", 6)  # e.g. by the customer
     # A refusal that talks about cancelling is still a refusal (contract: 400 is failed).
-    world.simulator.inject_fault("status", status=400, error="geçersiz durum",
-                                 message="This order cannot be cancelled by the restaurant",
-                                 method="PUT", path_prefix="orders/cancel/refused")
+    world.simulator.inject_fault(
+        "status",
+        status=400,
+        error="geçersiz durum",
+        message="This order cannot be cancelled by the restaurant",
+        method="PUT",
+        path_prefix="orders/cancel/refused",
+    )
 
     decisions, _ = once_json(world)
 

@@ -32,9 +32,16 @@ def _insert(world: World, sql: str, **params: object) -> None:
 
 
 def _order(world: World, key: str, **columns: object) -> None:
-    values = {"payment_key": key, "restaurant_id": HALASKARGAZI, "status_id": 1,
-              "shipping_method": "delivery", "payment_status": "ok",
-              "created_at": "2099-01-01 00:00:00", "latitude": 41.0520, "longitude": 28.9900}
+    values = {
+        "payment_key": key,
+        "restaurant_id": HALASKARGAZI,
+        "status_id": 1,
+        "shipping_method": "delivery",
+        "payment_status": "ok",
+        "created_at": "2099-01-01 00:00:00",
+        "latitude": 41.0520,
+        "longitude": 28.9900,
+    }
     values.update(columns)
     names = ", ".join(values)
     placeholders = ", ".join(f":{name}" for name in values)
@@ -56,8 +63,11 @@ def messy_store(world: World) -> World:
     _insert(world, "INSERT INTO stock (food_id, available, quantity) VALUES (5, 'maybe', 3)")
     # Items with unreadable or nonsensical quantities: never a shortage.
     _order(world, "bad-quantity", created_at=now)
-    _insert(world, "INSERT INTO order_items (payment_key, food_id, quantity) VALUES "
-                   "('bad-quantity', 1, 'lots'), ('bad-quantity', 1, -2), ('bad-quantity', 1, 0)")
+    _insert(
+        world,
+        "INSERT INTO order_items (payment_key, food_id, quantity) VALUES "
+        "('bad-quantity', 1, 'lots'), ('bad-quantity', 1, -2), ('bad-quantity', 1, 0)",
+    )
     # A stock row that says nothing readable: the food counts as in stock.
     _order(world, "bad-stock-row", created_at=now)
     _insert(world, "INSERT INTO order_items (payment_key, food_id) VALUES ('bad-stock-row', 5)")
@@ -68,14 +78,16 @@ def messy_store(world: World) -> World:
     # Unknown status, restaurant and times.
     _order(world, "odd-status", created_at=now, status_id=99, payment_status="failed")
     _order(world, "text-status", created_at=now, status_id="cancelled?", payment_status="failed")
-    _order(world, "other-branch", created_at=now, restaurant_id="not-ours",
-           payment_status="failed")
+    _order(world, "other-branch", created_at=now, restaurant_id="not-ours", payment_status="failed")
     _order(world, "garbage-time", created_at="yesterday-ish", payment_status="failed")
     _order(world, "future-time", created_at="2099-01-01 00:00:00", payment_status="failed")
     # Text no decoder likes, and a lot of it.
     _order(world, "mojibake", created_at=now, address="x" * 1_000_000)
-    _insert(world, "UPDATE orders SET customer_name = CAST(x'C3FFFE41' AS TEXT) "
-                   "WHERE payment_key = 'mojibake'")
+    _insert(
+        world,
+        "UPDATE orders SET customer_name = CAST(x'C3FFFE41' AS TEXT) "
+        "WHERE payment_key = 'mojibake'",
+    )
     # The one order that really should be cancelled.
     world.add_order("really-failed", payment_status="failed", items=[(7, 1)])
     return world
@@ -88,8 +100,9 @@ def test_a_messy_store_never_crashes_the_pass_nor_causes_cancellations(
 
     assert result.returncode == 0, result.stderr
     assert messy_store.cancel_calls() == [("really-failed", {"reason_id": 7})]
-    outcomes = {line.split('"outcome": ')[1].split(",")[0].strip('"')
-                for line in result.stdout.splitlines()}
+    outcomes = {
+        line.split('"outcome": ')[1].split(",")[0].strip('"') for line in result.stdout.splitlines()
+    }
     assert outcomes <= {"cancelled", "skipped"}
     for key in ("bad-quantity", "text-latitude", "garbage-time"):
         assert f"order={key}" in result.stderr, key
@@ -100,8 +113,9 @@ def test_each_problem_is_reported_once_per_process(
     messy_store: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = load_config(messy_store.rules_path, environ={})
-    runner = PassRunner(config=config, engine=messy_store.engine, executor_factory=None,
-                        dry_run=True)
+    runner = PassRunner(
+        config=config, engine=messy_store.engine, executor_factory=None, dry_run=True
+    )
     with caplog.at_level(logging.WARNING, logger="daemon.rowcheck"):
         runner.run_once()
         first = [r.getMessage() for r in caplog.records if "order=bad-quantity" in r.getMessage()]
@@ -117,6 +131,7 @@ def test_bad_rows_are_visible_in_explain(messy_store: World) -> None:
     assert result.returncode == 0, result.stderr
     assert "too-far" in result.stdout and "skipped" in result.stdout
     with messy_store.engine.connect() as conn:
-        status = conn.execute(sa.select(store.orders.c.status_id).where(
-            store.orders.c.payment_key == "text-latitude")).scalar_one()
+        status = conn.execute(
+            sa.select(store.orders.c.status_id).where(store.orders.c.payment_key == "text-latitude")
+        ).scalar_one()
     assert status == 1

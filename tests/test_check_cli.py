@@ -96,9 +96,18 @@ def test_every_command_validates_first(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["once"], ["once", "--dry-run"], ["run", "--dry-run"], ["audit"], ["status"],
-     ["explain", "some-key"], ["cancel", "some-key", "--reason", "4", "--yes"],
-     ["sync", "--once"], ["demo"], ["simulator", "--port", "1"]],
+    [
+        ["once"],
+        ["once", "--dry-run"],
+        ["run", "--dry-run"],
+        ["audit"],
+        ["status"],
+        ["explain", "some-key"],
+        ["cancel", "some-key", "--reason", "4", "--yes"],
+        ["sync", "--once"],
+        ["demo"],
+        ["simulator", "--port", "1"],
+    ],
     ids=" ".join,
 )
 def test_any_command_given_an_invalid_file_exits_2_before_doing_anything(
@@ -154,7 +163,8 @@ def test_check_warns_when_congestion_comes_before_per_order_rules(tmp_path: Path
     path.write_text(
         CONGESTION_FIRST.replace(
             "  - name: overloaded\n    kind: congestion\n    max_active_orders: 20\n"
-            "    reason_id: 3\n", ""
+            "    reason_id: 3\n",
+            "",
         )
         + "  - name: overloaded\n    kind: congestion\n    max_active_orders: 20\n"
         "    reason_id: 3\n  - name: later\n    kind: payment_failed\n    reason_id: 7\n"
@@ -199,8 +209,10 @@ def test_check_warns_on_a_restaurant_id_that_is_no_uuid_and_on_swapped_coordinat
     not_uuid, swapped = warnings
     assert not_uuid.startswith(f"warning: {path}:2: restaurants[0].id 'Halaskargazi' is not a UUID")
     assert "0ca1d2b1-a199-4960-8617-83a659d890c8" in not_uuid  # what one looks like
-    assert swapped.startswith(f"warning: {path}:4: restaurants[0] (Halaskargazi Şube): "
-                              "latitude 28.9877, longitude 41.0493")
+    assert swapped.startswith(
+        f"warning: {path}:4: restaurants[0] (Halaskargazi Şube): "
+        "latitude 28.9877, longitude 41.0493"
+    )
     assert "swapped" in swapped
     # Akat (a UUID, in Istanbul) draws no warning.
     assert "restaurants[1]" not in result.stdout

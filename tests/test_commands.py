@@ -63,8 +63,7 @@ def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
     for column in ("AT", "ORDER", "RULE", "REASON", "MODE", "OUTCOME", "ATTEMPTS", "LAST ERROR"):
         assert column in header
     assert len(rows) == 3
-    assert any("unknown" in row and "failed" in row and "sipariş bulunamadı" in row
-               for row in rows)
+    assert any("unknown" in row and "failed" in row and "sipariş bulunamadı" in row for row in rows)
 
     as_json = world.cli("audit", "--format", "json", env=TOKYO)
     assert as_json.returncode == 0, as_json.stderr
@@ -77,9 +76,13 @@ def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
         assert before - timedelta(minutes=1) <= _utc(record["at"]) <= datetime.now(UTC)
         records[record["payment_key"]] = record
     assert sorted(records) == ["failed", "later", "unknown"]
-    assert (records["failed"]["rule"], records["failed"]["mode"], records["failed"]["outcome"],
-            records["failed"]["attempts"], records["failed"]["last_error"]) == (
-        "payment-failed", "live", "cancelled", 1, None)
+    assert (
+        records["failed"]["rule"],
+        records["failed"]["mode"],
+        records["failed"]["outcome"],
+        records["failed"]["attempts"],
+        records["failed"]["last_error"],
+    ) == ("payment-failed", "live", "cancelled", 1, None)
     assert records["failed"]["reason_text"] == "Ödeme problemi"
     assert records["failed"]["evidence"] == {"payment_status": "failed"}
     assert records["unknown"]["outcome"] == "failed"
@@ -93,7 +96,11 @@ def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
     assert set(reader.fieldnames or ()) >= AUDIT_FIELDS
     [row] = list(reader)
     assert (row["payment_key"], row["reason_id"], row["mode"], row["outcome"]) == (
-        "later", "7", "dry_run", "would_cancel")
+        "later",
+        "7",
+        "dry_run",
+        "would_cancel",
+    )
     assert json.loads(row["evidence"])["payment_status"] == "failed"
 
     future = world.cli("audit", "--format", "json", "--since", "2999-01-01T00:00:00Z")
@@ -174,7 +181,12 @@ def test_manual_cancel_with_yes_is_audited_and_never_doubled(world: World) -> No
     assert request.status == 200
     [row] = ledger_rows(world, "m1")
     assert (row["rule"], row["reason_id"], row["mode"], row["outcome"], row["note"]) == (
-        "manual", 4, "live", "cancelled", "müşteri aradı")
+        "manual",
+        4,
+        "live",
+        "cancelled",
+        "müşteri aradı",
+    )
     assert world.status_of("m1") == 6
     assert world.simulator.order("m1")["cancel_reason_id"] == 4
 
@@ -227,8 +239,11 @@ def test_manual_cancel_refusals(world: World) -> None:
     assert "already canceled" in canceled.stderr
     assert world.simulator.requests() == []
     assert world.ledger() == []
-    assert (world.status_of("active"), world.status_of("delivered"),
-            world.status_of("canceled")) == (1, 5, 6)
+    assert (
+        world.status_of("active"),
+        world.status_of("delivered"),
+        world.status_of("canceled"),
+    ) == (1, 5, 6)
 
 
 def test_demo_shows_the_cancellations_and_the_requests() -> None:
@@ -237,8 +252,11 @@ def test_demo_shows_the_cancellations_and_the_requests() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     decisions, requests = out.split("decisions", 1)[1], out.split("requests the", 1)[1]
-    cancelled = [line.split()[0] for line in decisions.splitlines()
-                 if len(line.split()) > 4 and "cancelled" in line.split()]
+    cancelled = [
+        line.split()[0]
+        for line in decisions.splitlines()
+        if len(line.split()) > 4 and "cancelled" in line.split()
+    ]
     assert "demo-payment-failed" in cancelled
     assert "demo-out-of-stock" in cancelled
     assert "PUT orders/cancel/demo-payment-failed {'reason_id': 7} -> 200" in requests
@@ -255,8 +273,11 @@ def _ledger_at(world: World, key: str, moment: datetime) -> None:
     from daemon import store
 
     with world.engine.begin() as conn:
-        conn.execute(sa.update(store.ledger).where(store.ledger.c.payment_key == key)
-                     .values(at=moment, updated_at=moment))
+        conn.execute(
+            sa.update(store.ledger)
+            .where(store.ledger.c.payment_key == key)
+            .values(at=moment, updated_at=moment)
+        )
 
 
 def _audited(world: World, *flags: str, env: dict[str, str] | None = None) -> list[str]:
@@ -283,8 +304,7 @@ def test_audit_shows_the_restaurant_in_table_and_csv(world: World) -> None:
     as_csv = world.cli("audit", "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     by_key = {row["payment_key"]: row for row in csv.DictReader(io.StringIO(as_csv.stdout))}
-    assert (by_key["hal"]["restaurant_id"], by_key["akat"]["restaurant_id"]) == (
-        HALASKARGAZI, AKAT)
+    assert (by_key["hal"]["restaurant_id"], by_key["akat"]["restaurant_id"]) == (HALASKARGAZI, AKAT)
 
 
 def test_audit_since_and_until_take_today_durations_and_clock_times(world: World) -> None:
@@ -292,25 +312,43 @@ def test_audit_since_and_until_take_today_durations_and_clock_times(world: World
 
     tokyo = ZoneInfo("Asia/Tokyo")  # the operator's local time (TZ), far from UTC
     world.configure(PAYMENT_FAILED)
-    keys = ("before-midnight", "after-midnight", "before-noon", "after-noon", "two-hours-ago",
-            "half-an-hour-ago")
+    keys = (
+        "before-midnight",
+        "after-midnight",
+        "before-noon",
+        "after-noon",
+        "two-hours-ago",
+        "half-an-hour-ago",
+    )
     for key in keys:
         world.add_order(key, payment_status="failed")
     once_json(world)
     now = datetime.now(tokyo)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
-    moments = dict(zip(keys, (
-        midnight - timedelta(minutes=1), midnight + timedelta(minutes=1),
-        noon - timedelta(minutes=1), noon + timedelta(minutes=1),
-        now - timedelta(hours=2), now - timedelta(minutes=30),
-    ), strict=True))
+    moments = dict(
+        zip(
+            keys,
+            (
+                midnight - timedelta(minutes=1),
+                midnight + timedelta(minutes=1),
+                noon - timedelta(minutes=1),
+                noon + timedelta(minutes=1),
+                now - timedelta(hours=2),
+                now - timedelta(minutes=30),
+            ),
+            strict=True,
+        )
+    )
     for key, moment in moments.items():
         _ledger_at(world, key, moment.astimezone(UTC))
 
     def between(since: datetime | None = None, until: datetime | None = None) -> list[str]:
-        return sorted(k for k, m in moments.items()
-                      if (since is None or m >= since) and (until is None or m < until))
+        return sorted(
+            k
+            for k, m in moments.items()
+            if (since is None or m >= since) and (until is None or m < until)
+        )
 
     hour_ago = now - timedelta(hours=1)
     assert _audited(world, "--since", "today", env=TOKYO) == between(since=midnight)
@@ -318,7 +356,8 @@ def test_audit_since_and_until_take_today_durations_and_clock_times(world: World
     assert _audited(world, "--since", "1h", env=TOKYO) == between(since=hour_ago)
     assert _audited(world, "--until", "1h", env=TOKYO) == between(until=hour_ago)
     assert _audited(world, "--since", "00:00", "--until", "12:00", env=TOKYO) == between(
-        since=midnight, until=noon)
+        since=midnight, until=noon
+    )
     assert "before-midnight" not in between(since=midnight)  # the boundaries do cut
     assert "after-noon" not in between(since=midnight, until=noon)
 
@@ -350,8 +389,11 @@ def test_demo_orders_have_their_own_numbers_and_the_true_distance() -> None:
     story = next(line for line in result.stdout.splitlines() if "demo-too-far " in line)
     label = re.search(r"delivery (\d+) km away", story)
     assert label is not None, story
-    decision = next(line for line in result.stdout.splitlines()
-                    if line.startswith("demo-too-far ") and "too-far" in line.split())
+    decision = next(
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("demo-too-far ") and "too-far" in line.split()
+    )
     measured = re.search(r'"distance_km": ([\d.]+)', decision)
     assert measured is not None, decision
     assert int(label.group(1)) == round(float(measured.group(1))), (story, decision)

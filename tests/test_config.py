@@ -424,8 +424,10 @@ def test_max_plausible_km_is_configurable_and_must_exceed_max_km(tmp_path: Path)
     path = write(tmp_path, RESTAURANT + "safety:\n  max_plausible_km: 40\n" + rule.format(50))
     errors = errors_of(path)
     assert_reported(
-        errors, path, 12, "rules[0] (too-far): max_km 50 must be smaller than "
-        "safety.max_plausible_km (40)"
+        errors,
+        path,
+        12,
+        "rules[0] (too-far): max_km 50 must be smaller than safety.max_plausible_km (40)",
     )
     assert len(errors) == 1, errors
 

@@ -20,7 +20,10 @@ def _start_once(world: World) -> subprocess.Popen[str]:
     env.update(world.env)
     return subprocess.Popen(
         [*autocancel_executable(), "once", "--json", "-c", str(world.rules_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -55,8 +58,9 @@ def test_sigkill_between_intent_and_outcome_cancels_exactly_once(
     # The first cancel request hangs: with process=False it never reaches the
     # API (killed "before the call"); with True the API cancels the order
     # after the daemon died ("after the call, before the outcome commit").
-    world.simulator.inject_fault("hang", seconds=2, process=reached_the_api,
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "hang", seconds=2, process=reached_the_api, path_prefix="orders/cancel/"
+    )
 
     _kill_mid_call(world, "crash")
     deadline = time.monotonic() + 15

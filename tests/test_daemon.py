@@ -18,27 +18,40 @@ from tests.conftest import autocancel_executable, run_cli
 from tests.world import PAYMENT_FAILED, World
 
 PAYMENT_ONLY = PAYMENT_FAILED
-WITH_STOCK = PAYMENT_ONLY + """\
+WITH_STOCK = (
+    PAYMENT_ONLY
+    + """\
   - name: out-of-stock
     kind: out_of_stock
     reason_id: 1
 """
+)
 
 
 class Daemon:
     """A running ``autocancel run`` whose stderr is collected in a file."""
 
-    def __init__(self, world: World, *extra: str, env: dict[str, str] | None = None,
-                 log_name: str = "daemon.log") -> None:
+    def __init__(
+        self,
+        world: World,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        log_name: str = "daemon.log",
+    ) -> None:
         self.log_path = world.folder / log_name
         self._log = self.log_path.open("w")
-        full_env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_"))}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_"))
+        }
         full_env.update(world.env)
         full_env.update(env or {})
         self.process = subprocess.Popen(
             [*autocancel_executable(), "run", "-c", str(world.rules_path), *extra],
-            stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
         )
 
     def log(self) -> str:
@@ -62,7 +75,6 @@ class Daemon:
         self._log.close()
 
 
-
 def eventually(check: Callable[[], object], *, within: float = 15, what: str = "") -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -78,8 +90,9 @@ def cancelled(world: World, key: str) -> Callable[[], bool]:
 
 def fast(world: World, rules: str = PAYMENT_ONLY) -> None:
     world.configure(rules)
-    text = world.rules_path.read_text().replace("dry_run: false", "dry_run: false\nschedule:\n"
-                                                "  interval_seconds: 1")
+    text = world.rules_path.read_text().replace(
+        "dry_run: false", "dry_run: false\nschedule:\n  interval_seconds: 1"
+    )
     world.rules_path.write_text(text)
 
 
@@ -96,7 +109,9 @@ def test_run_cancels_a_new_matching_order_and_stops_cleanly_on_sigterm(
     assert [k for k, _ in world.cancel_calls()] == ["late-arrival"]
     (row,) = world.ledger()
     assert (row["payment_key"], row["outcome"], row["reason_id"]) == (
-        "late-arrival", "cancelled", 7
+        "late-arrival",
+        "cancelled",
+        7,
     )
     assert world.status_of("late-arrival") == 6
     assert "stopped" in daemon.log()
@@ -162,8 +177,10 @@ def test_dry_run_daemon_sends_nothing(world: World, start_daemon: Callable[..., 
     fast(world)
     world.add_order("would-go", payment_status="failed")
     daemon = start_daemon("--dry-run", env={"DUKKANGO_ACCESS_TOKEN": ""})
-    eventually(lambda: any(r["outcome"] == "would_cancel" for r in world.ledger()),
-               what="a dry-run decision")
+    eventually(
+        lambda: any(r["outcome"] == "would_cancel" for r in world.ledger()),
+        what="a dry-run decision",
+    )
     assert daemon.stop() == 0
     assert world.simulator.requests() == []
     assert world.status_of("would-go") == 1
@@ -175,14 +192,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_metrics_and_status_after_a_pass(
-    world: World, start_daemon: Callable[..., Daemon]
-) -> None:
+def test_metrics_and_status_after_a_pass(world: World, start_daemon: Callable[..., Daemon]) -> None:
     fast(world)
     port = _free_port()
-    world.rules_path.write_text(
-        world.rules_path.read_text() + f"metrics:\n  port: {port}\n"
-    )
+    world.rules_path.write_text(world.rules_path.read_text() + f"metrics:\n  port: {port}\n")
     daemon = start_daemon()
     world.add_order("counted", payment_status="failed")
     eventually(cancelled(world, "counted"), what="the cancel")
@@ -193,8 +206,10 @@ def test_metrics_and_status_after_a_pass(
 
     eventually(lambda: 'outcome="cancelled"' in scrape(), what="the counter")
     metrics = scrape()
-    assert ('autocancel_decisions_total{mode="live",outcome="cancelled",reason_id="7",'
-            'rule="payment-failed"} 1.0') in metrics
+    assert (
+        'autocancel_decisions_total{mode="live",outcome="cancelled",reason_id="7",'
+        'rule="payment-failed"} 1.0'
+    ) in metrics
     assert "autocancel_pass_duration_seconds_count" in metrics
     assert "autocancel_last_successful_pass_timestamp_seconds" in metrics
 
@@ -235,7 +250,9 @@ def slow(world: World, rules: str = PAYMENT_ONLY) -> None:
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
 def test_a_new_order_is_acted_on_long_before_the_interval(
-    store_kind: str, request: pytest.FixtureRequest, tmp_path: Path,
+    store_kind: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
     simulator_factory: Callable[..., object],
 ) -> None:
     target: World = request.getfixturevalue("world" if store_kind == "sqlite" else "pg_world")

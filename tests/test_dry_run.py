@@ -57,8 +57,7 @@ def _assert_live_cancels_all(world: World) -> None:
         assert world.simulator.order(key)["status_id"] == 6
         live = [row for row in ledger_rows(world, key) if row["mode"] == "live"]
         assert [row["outcome"] for row in live] == ["cancelled"]
-    assert [r.path for r in world.simulator.requests("PUT", "foods/")] == [
-        "foods/status-passive/2"]
+    assert [r.path for r in world.simulator.requests("PUT", "foods/")] == ["foods/status-passive/2"]
     assert world.status_of("fine") == 1
 
 
@@ -106,17 +105,27 @@ def test_a_shadow_rule_never_changes_what_the_live_rules_do(world: World) -> Non
     assert len(decisions) == 3  # one line per order, shadows included in the ledger only
     both = decision_for(decisions, "both")
     assert (both["rule"], both["reason_id"], both["mode"], both["outcome"]) == (
-        "out-of-stock", 1, "live", "cancelled")
+        "out-of-stock",
+        1,
+        "live",
+        "cancelled",
+    )
     [request] = cancel_requests_for(world, "both")
     assert request.body == {"reason_id": 1}
     assert world.status_of("both") == 6
     rows = {(row["rule"], row["mode"], row["outcome"]) for row in ledger_rows(world, "both")}
-    assert rows == {("out-of-stock", "live", "cancelled"),
-                    ("payment-failed", "dry_run", "would_cancel")}
+    assert rows == {
+        ("out-of-stock", "live", "cancelled"),
+        ("payment-failed", "dry_run", "would_cancel"),
+    }
 
     shadow = decision_for(decisions, "shadow-only")
     assert (shadow["rule"], shadow["reason_id"], shadow["mode"], shadow["outcome"]) == (
-        "payment-failed", 7, "dry_run", "would_cancel")
+        "payment-failed",
+        7,
+        "dry_run",
+        "would_cancel",
+    )
     assert cancel_requests_for(world, "shadow-only") == []
     assert world.status_of("shadow-only") == 1
     assert world.simulator.order("shadow-only")["status_id"] == 1

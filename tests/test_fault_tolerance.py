@@ -51,7 +51,9 @@ def test_an_api_outage_opens_the_circuit_instead_of_a_flood_then_recovers(
         # A 503 may have cancelled: counted as sent, kept for a re-checked resend.
         # An order the open circuit kept back surely was not sent: released.
         assert (row["outcome"], row["intent_key"] is not None, row["uncertain_sends"] > 0) in (
-            ("pending", True, True), ("failed", False, False)), row
+            ("pending", True, True),
+            ("failed", False, False),
+        ), row
     assert daemon.process.poll() is None
     assert daemon.stop() == 0
 
@@ -63,8 +65,9 @@ def test_connection_refused_is_retried_on_a_later_pass(world: World) -> None:
         closed_port = probe.getsockname()[1]
     world.add_order("refused", payment_status="failed")
     good = world.rules_path.read_text()
-    world.rules_path.write_text(good.replace(world.simulator.url,
-                                             f"http://127.0.0.1:{closed_port}/api/integrations"))
+    world.rules_path.write_text(
+        good.replace(world.simulator.url, f"http://127.0.0.1:{closed_port}/api/integrations")
+    )
 
     first = world.once()
     assert [(d["payment_key"], d["outcome"]) for d in first] == [("refused", "failed")]
@@ -104,10 +107,12 @@ def test_postgresql_restarting_under_the_daemon_is_survived(
     eventually(cancelled(pg_world, "before"), what="a first cancel")
     # Every other connection to the database dies, as in a server restart.
     with pg_world.engine.connect() as conn:
-        conn.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ))
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
     pg_world.engine.dispose()
     pg_world.add_order("after", payment_status="failed")
     eventually(cancelled(pg_world, "after"), what="a cancel after the restart")

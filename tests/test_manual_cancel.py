@@ -38,7 +38,11 @@ def test_dry_run_sends_nothing_and_says_what_it_would_do(world: World) -> None:
     assert world.simulator.requests() == []  # not even a login
     [row] = ledger_rows(world, "m1")
     assert (row["rule"], row["mode"], row["outcome"], row["intent_key"]) == (
-        "manual", "dry_run", "would_cancel", None)
+        "manual",
+        "dry_run",
+        "would_cancel",
+        None,
+    )
     assert row["evidence"]["confirmed_by"] == "Ayşe"
     assert world.status_of("m1") == 1
 
@@ -100,8 +104,9 @@ def test_a_never_cancel_customer_needs_force(world: World) -> None:
     assert "never_cancel" in asked.stderr
     assert world.simulator.requests() == []
 
-    forced = world.cli("cancel", "vip", "--reason", "4", "--force", "--by", "Mehmet",
-                       input_text="evet\n")
+    forced = world.cli(
+        "cancel", "vip", "--reason", "4", "--force", "--by", "Mehmet", input_text="evet\n"
+    )
     assert forced.returncode == 0, forced.stderr
     [row] = ledger_rows(world, "vip")
     assert row["outcome"] == "cancelled"
@@ -112,8 +117,16 @@ def test_a_never_cancel_customer_needs_force(world: World) -> None:
 def test_who_confirmed_is_recorded_and_defaults_to_the_os_user(world: World) -> None:
     world.add_order("m1")
 
-    result = world.cli("cancel", "m1", "--reason", "8", "--note", "yanlış adres", "--yes",
-                       env={"LOGNAME": "kasiyer1"})
+    result = world.cli(
+        "cancel",
+        "m1",
+        "--reason",
+        "8",
+        "--note",
+        "yanlış adres",
+        "--yes",
+        env={"LOGNAME": "kasiyer1"},
+    )
 
     assert result.returncode == 0, result.stderr
     audit = world.cli("audit", "--format", "json")
@@ -155,8 +168,12 @@ def test_manual_cancels_do_not_use_the_automatic_budget_and_status_shows_them(
 
     assert status.returncode == 0, status.stderr
     assert "safety budget: 1 of 1 cancellations left this hour" in status.stdout
-    manual = re.search(r"^manual cancellations: (\d+) in the last hour \(not counted against "
-                       r"max_cancellations_per_hour\)$", status.stdout, re.M)
+    manual = re.search(
+        r"^manual cancellations: (\d+) in the last hour \(not counted against "
+        r"max_cancellations_per_hour\)$",
+        status.stdout,
+        re.M,
+    )
     assert manual is not None, status.stdout
     assert manual.group(1) == "2"
 
@@ -173,8 +190,9 @@ def test_a_lost_answer_counts_as_sent_and_a_later_pass_resends_it_after_a_rechec
     world.add_order("lost")
     world.add_order("delivered-meanwhile")
     # The platform cancels, and the answer never arrives.
-    world.simulator.inject_fault("drop", count=2, after_effect=True, method="PUT",
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "drop", count=2, after_effect=True, method="PUT", path_prefix="orders/cancel/"
+    )
 
     lost = world.cli("cancel", "lost", "--reason", "4", "--yes")
     gone = world.cli("cancel", "delivered-meanwhile", "--reason", "5", "--yes")

@@ -44,34 +44,48 @@ class Mistake:
 
 
 MISTAKES = {
-    "once, driver missing": Mistake(("once",), 1, ("MySQLdb", "pip install mysqlclient"),
-                                    env=TOKEN),
+    "once, driver missing": Mistake(
+        ("once",), 1, ("MySQLdb", "pip install mysqlclient"), env=TOKEN
+    ),
     "once --dry-run, driver missing": Mistake(("once", "--dry-run"), 1, ("MySQLdb",)),
     "run, driver missing": Mistake(("run", "--dry-run"), 1, ("MySQLdb", "pip install")),
     "sync, driver missing": Mistake(("sync", "--once"), 1, ("MySQLdb",), env=TOKEN),
     "audit, driver missing": Mistake(("audit",), 1, ("MySQLdb",)),
-    "audit, bad --since": Mistake(("audit", "--since", "the other day"), 2, ("--since",),
-                                  store_url="sqlite:///orders.db"),
+    "audit, bad --since": Mistake(
+        ("audit", "--since", "the other day"), 2, ("--since",), store_url="sqlite:///orders.db"
+    ),
     "explain, driver missing": Mistake(("explain", "k-1"), 1, ("MySQLdb",)),
-    "cancel, driver missing": Mistake(("cancel", "k-1", "--reason", "4", "--yes"), 1,
-                                      ("MySQLdb",), env=TOKEN),
+    "cancel, driver missing": Mistake(
+        ("cancel", "k-1", "--reason", "4", "--yes"), 1, ("MySQLdb",), env=TOKEN
+    ),
     "status, driver missing": Mistake(("status",), 1, ("MySQLdb",)),
     "status --json, driver missing": Mistake(("status", "--json"), 1, ("MySQLdb",)),
     "db upgrade, driver missing": Mistake(("db", "upgrade"), 1, ("MySQLdb",)),
-    "once, unknown database": Mistake(("once", "--dry-run"), 1, ("unknown database",),
-                                      store_url="mongodb://127.0.0.1/orders"),
-    "status, no such folder": Mistake(("status",), 1, ("does not exist",),
-                                      store_url="sqlite:////nonexistent/folder/orders.db"),
-    "once, database down": Mistake(("once", "--dry-run"), 1, ("cannot",),
-                                   store_url="postgresql+psycopg://nobody@127.0.0.1:9/orders"),
-    "run, metrics port in use": Mistake(("run", "--dry-run"), 1, ("metrics.port", "in use"),
-                                        store_url="sqlite:///orders.db",
-                                        extra="metrics:\n  port: {busy_port}\n"),
+    "once, unknown database": Mistake(
+        ("once", "--dry-run"), 1, ("unknown database",), store_url="mongodb://127.0.0.1/orders"
+    ),
+    "status, no such folder": Mistake(
+        ("status",), 1, ("does not exist",), store_url="sqlite:////nonexistent/folder/orders.db"
+    ),
+    "once, database down": Mistake(
+        ("once", "--dry-run"),
+        1,
+        ("cannot",),
+        store_url="postgresql+psycopg://nobody@127.0.0.1:9/orders",
+    ),
+    "run, metrics port in use": Mistake(
+        ("run", "--dry-run"),
+        1,
+        ("metrics.port", "in use"),
+        store_url="sqlite:///orders.db",
+        extra="metrics:\n  port: {busy_port}\n",
+    ),
     "check, a folder": Mistake(("check",), 2, ("directory",)),
     "demo, missing rules": Mistake(("demo",), 2, ("no such file",)),
     "simulator, port out of range": Mistake(("simulator", "--port", "99999"), 2, ("1-65535",)),
-    "simulator, port in use": Mistake(("simulator", "--port", "{busy_port}"), 1,
-                                      ("cannot listen", "{busy_port}")),
+    "simulator, port in use": Mistake(
+        ("simulator", "--port", "{busy_port}"), 1, ("cannot listen", "{busy_port}")
+    ),
     "simulator, port not a number": Mistake(("simulator", "--port", "http"), 2, ("port",)),
 }
 
@@ -90,9 +104,10 @@ def test_an_operator_mistake_is_one_clear_line(name: str, tmp_path: Path, busy_p
     mistake = MISTAKES[name]
     port = str(busy_port)
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.format(store_url=mistake.store_url,
-                                  extra=mistake.extra.replace("{busy_port}", port)),
-                     encoding="utf-8")
+    rules.write_text(
+        RULES.format(store_url=mistake.store_url, extra=mistake.extra.replace("{busy_port}", port)),
+        encoding="utf-8",
+    )
     if name == "check, a folder":
         rules = tmp_path / "a-folder"
         rules.mkdir()
@@ -100,15 +115,24 @@ def test_an_operator_mistake_is_one_clear_line(name: str, tmp_path: Path, busy_p
         rules = tmp_path / "missing.yaml"
     command = [part.replace("{busy_port}", port) for part in mistake.command]
 
-    result = run_cli(*command[:2 if command[0] == "db" else 1], "-c", str(rules),
-                     *command[2 if command[0] == "db" else 1:], env=mistake.env, cwd=tmp_path,
-                     timeout=60)
+    result = run_cli(
+        *command[: 2 if command[0] == "db" else 1],
+        "-c",
+        str(rules),
+        *command[2 if command[0] == "db" else 1 :],
+        env=mistake.env,
+        cwd=tmp_path,
+        timeout=60,
+    )
 
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     assert result.returncode == mistake.exit_code, output
-    errors = [line for line in output.splitlines()
-              if all(part.replace("{busy_port}", port) in line for part in mistake.says)]
+    errors = [
+        line
+        for line in output.splitlines()
+        if all(part.replace("{busy_port}", port) in line for part in mistake.says)
+    ]
     assert errors, f"no line says {mistake.says}:\n{output}"
 
 

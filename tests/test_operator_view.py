@@ -48,7 +48,6 @@ def line_with(text: str, needle: str) -> str:
     return found[0]
 
 
-
 # --- 1. status is honest ------------------------------------------------------------
 
 
@@ -120,8 +119,10 @@ def test_status_shows_the_open_circuit_and_the_last_successful_call(
     world.add_order("first", payment_status="failed")
     daemon = start_daemon()
     eventually(cancelled(world, "first"), what="a first, successful cancel")
-    eventually(lambda: status_json(world)["api"]["last_success_at"] is not None,
-               what="the success on record")
+    eventually(
+        lambda: status_json(world)["api"]["last_success_at"] is not None,
+        what="the success on record",
+    )
     success = status_json(world)["api"]["last_success_at"]
     world.simulator.inject_fault("status", status=503, count=1000, path_prefix="orders/cancel/")
     for n in range(6):
@@ -155,12 +156,15 @@ def test_status_json_is_one_object_for_scripts(world: World) -> None:
     assert report["closures"] == []
     assert report["safety_budget"] == {"limit": 30, "used": 1, "left": 29}
     by_id = {r["id"]: r for r in report["restaurants"]}
-    assert by_id[HALASKARGAZI] == {"id": HALASKARGAZI, "name": "Halaskargazi Şube",
-                                   "active": 1, "stale": 1}
+    assert by_id[HALASKARGAZI] == {
+        "id": HALASKARGAZI,
+        "name": "Halaskargazi Şube",
+        "active": 1,
+        "stale": 1,
+    }
     assert by_id[AKAT]["stale"] == 0
     assert report["max_order_age_minutes"] == 180
-    assert report["rules_file"] == {"path": str(world.rules_path), "valid": True,
-                                    "problems": []}
+    assert report["rules_file"] == {"path": str(world.rules_path), "valid": True, "problems": []}
 
 
 # --- 8. names, not only ids -----------------------------------------------------------
@@ -196,17 +200,23 @@ def test_closures_and_deactivations_carry_names_in_logs_status_and_audit(world: 
     assert "Chicken Burrito" in line_with(status.stdout, "food 2")
     report = status_json(world)
     assert [(c["restaurant_id"], c["restaurant_name"]) for c in report["closures"]] == [
-        (HALASKARGAZI, "Halaskargazi Şube")]
+        (HALASKARGAZI, "Halaskargazi Şube")
+    ]
     [deactivated] = report["food_deactivations"]
-    assert (deactivated["food_id"], deactivated["food_name"], deactivated["restaurant_name"],
-            deactivated["outcome"]) == (2, "Chicken Burrito", "Halaskargazi Şube", "done")
+    assert (
+        deactivated["food_id"],
+        deactivated["food_name"],
+        deactivated["restaurant_name"],
+        deactivated["outcome"],
+    ) == (2, "Chicken Burrito", "Halaskargazi Şube", "done")
 
     audit = world.cli("audit")
     assert audit.returncode == 0, audit.stderr
     assert "Halaskargazi Şube" in line_with(audit.stdout, "close_restaurant")
     assert "Chicken Burrito" in line_with(audit.stdout, "deactivate_food")
-    records = [json.loads(line) for line in world.cli("audit", "--format", "json")
-               .stdout.splitlines()]
+    records = [
+        json.loads(line) for line in world.cli("audit", "--format", "json").stdout.splitlines()
+    ]
     assert {r["restaurant_name"] for r in records} == {"Halaskargazi Şube"}
 
 
@@ -233,8 +243,11 @@ def _break_the_rules_file(world: World) -> str:
     """An invalid edit on disk (a reason id out of range); returns the expected message."""
     text = world.rules_path.read_text(encoding="utf-8")
     world.rules_path.write_text(text.replace("reason_id: 7", "reason_id: 77"), encoding="utf-8")
-    line = next(n for n, row in enumerate(world.rules_path.read_text().splitlines(), 1)
-                if "reason_id: 77" in row)
+    line = next(
+        n
+        for n, row in enumerate(world.rules_path.read_text().splitlines(), 1)
+        if "reason_id: 77" in row
+    )
     return f"{world.rules_path}:{line}:"
 
 
@@ -266,8 +279,13 @@ def test_read_only_commands_work_with_a_broken_rules_file(world: World) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["once"], ["once", "--dry-run"], ["run", "--dry-run"],
-     ["cancel", "a", "--reason", "4", "--yes"], ["sync", "--once"]],
+    [
+        ["once"],
+        ["once", "--dry-run"],
+        ["run", "--dry-run"],
+        ["cancel", "a", "--reason", "4", "--yes"],
+        ["sync", "--once"],
+    ],
     ids=" ".join,
 )
 def test_commands_that_act_refuse_a_broken_rules_file(world: World, command: list[str]) -> None:

@@ -50,7 +50,12 @@ def test_first_rule_in_file_order_decides_and_once_json_keeps_its_contract(world
 
     both = decision_for(decisions, "both")
     assert (both["rule"], both["kind"], both["reason_id"], both["mode"], both["outcome"]) == (
-        "payment-failed", "payment_failed", 7, "live", "cancelled")
+        "payment-failed",
+        "payment_failed",
+        7,
+        "live",
+        "cancelled",
+    )
     assert both["evidence"]["payment_status"] == "failed"
     others = both["evidence"]["other_matches"]
     assert [(m["rule"], m["kind"]) for m in others] == [("out-of-stock", "out_of_stock")]
@@ -64,8 +69,15 @@ def test_first_rule_in_file_order_decides_and_once_json_keeps_its_contract(world
 
     stock_only = decision_for(decisions, "stock-only")
     assert "other_matches" not in stock_only["evidence"]
-    assert_cancelled(world, decisions, "stock-only", rule="out-of-stock", kind="out_of_stock",
-                     reason_id=1, evidence={"food_ids": [2]})
+    assert_cancelled(
+        world,
+        decisions,
+        "stock-only",
+        rule="out-of-stock",
+        kind="out_of_stock",
+        reason_id=1,
+        evidence={"food_ids": [2]},
+    )
     assert_untouched(world, decisions, "fine")
 
     # The log lines went to stderr (stdout parsed as pure JSON above).
@@ -98,12 +110,15 @@ def test_a_second_pass_sends_nothing_new(world: World) -> None:
 @pytest.mark.postgres
 def test_live_pass_on_postgresql(pg_world: World) -> None:
     world = pg_world
-    world.configure(FAILED_THEN_STOCK + """\
+    world.configure(
+        FAILED_THEN_STOCK
+        + """\
   - name: too-far
     kind: max_distance
     max_km: 7.5
     reason_id: 6
-""")
+"""
+    )
     world.set_stock(2, available=False)
     world.add_order("both", payment_status="failed", items=[(2, 1)])
     world.add_order("far", coordinates=FAR)
@@ -115,8 +130,15 @@ def test_live_pass_on_postgresql(pg_world: World) -> None:
     both = decision_for(decisions, "both")
     assert (both["rule"], both["reason_id"], both["outcome"]) == ("payment-failed", 7, "cancelled")
     assert [m["rule"] for m in both["evidence"]["other_matches"]] == ["out-of-stock"]
-    assert_cancelled(world, decisions, "far", rule="too-far", kind="max_distance", reason_id=6,
-                     evidence={"max_km": 7.5})
+    assert_cancelled(
+        world,
+        decisions,
+        "far",
+        rule="too-far",
+        kind="max_distance",
+        reason_id=6,
+        evidence={"max_km": 7.5},
+    )
     assert_untouched(world, decisions, "fine")
     failed = decision_for(decisions, "unknown-to-dukkango")
     assert failed["outcome"] == "failed"

@@ -41,25 +41,31 @@ RULES = """\
 """
 
 orders = st.lists(
-    st.fixed_dictionaries({
-        "status_id": st.sampled_from([1, 2, 16, 5, 6]),
-        "payment_status": st.sampled_from(["ok", "failed", "pending", None]),
-        "minutes_ago": st.sampled_from([1, 60, 500]),  # 500 > max_order_age_minutes
-        "protected": st.booleans(),
-        "food": st.sampled_from([1, 2]),  # food 2 is out of stock
-        "on_platform": st.booleans(),
-    }),
-    min_size=1, max_size=8,
+    st.fixed_dictionaries(
+        {
+            "status_id": st.sampled_from([1, 2, 16, 5, 6]),
+            "payment_status": st.sampled_from(["ok", "failed", "pending", None]),
+            "minutes_ago": st.sampled_from([1, 60, 500]),  # 500 > max_order_age_minutes
+            "protected": st.booleans(),
+            "food": st.sampled_from([1, 2]),  # food 2 is out of stock
+            "on_platform": st.booleans(),
+        }
+    ),
+    min_size=1,
+    max_size=8,
 )
 faults = st.lists(
-    st.fixed_dictionaries({
-        "kind": st.sampled_from(["status", "hang", "unauthorized", "body", "drop",
-                                 "rate_limit"]),
-        "count": st.integers(min_value=1, max_value=3),
-        "process": st.booleans(),
-        # The platform acts, then the answer is lost (500, garbage, dropped).
-        "after_effect": st.booleans(),
-    }),
+    st.fixed_dictionaries(
+        {
+            "kind": st.sampled_from(
+                ["status", "hang", "unauthorized", "body", "drop", "rate_limit"]
+            ),
+            "count": st.integers(min_value=1, max_value=3),
+            "process": st.booleans(),
+            # The platform acts, then the answer is lost (500, garbage, dropped).
+            "after_effect": st.booleans(),
+        }
+    ),
     max_size=4,
 )
 # What a POS may write between the pass's snapshot and its API calls.
@@ -109,28 +115,42 @@ class ChangingRunner(PassRunner):
         return planned
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(rows=orders, first_faults=faults, second_faults=faults, mid_pass=changes)
 def test_invariants_hold_under_random_rows_faults_and_changes(
-    simulator: Simulator, rows: list[dict[str, Any]], first_faults: list[dict[str, Any]],
-    second_faults: list[dict[str, Any]], mid_pass: list[tuple[int, str]],
+    simulator: Simulator,
+    rows: list[dict[str, Any]],
+    first_faults: list[dict[str, Any]],
+    second_faults: list[dict[str, Any]],
+    mid_pass: list[tuple[int, str]],
 ) -> None:
     simulator.reset()
     # A hung request of the previous example may still land in the log: every
     # example names its orders afresh and only looks at its own.
     prefix = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as folder:
-        world = World(folder=Path(folder), store_url=f"sqlite:///{folder}/orders.db",
-                      simulator=simulator)
-        world.configure(RULES, timeout=0.3, max_attempts=2, never_cancel=[PROTECTED_PHONE],
-                        max_per_hour=MAX_PER_HOUR)
+        world = World(
+            folder=Path(folder), store_url=f"sqlite:///{folder}/orders.db", simulator=simulator
+        )
+        world.configure(
+            RULES,
+            timeout=0.3,
+            max_attempts=2,
+            never_cancel=[PROTECTED_PHONE],
+            max_per_hour=MAX_PER_HOUR,
+        )
         world.set_stock(2, available=False)
         for index, row in enumerate(rows):
             world.add_order(
-                f"{prefix}-o{index}", status_id=row["status_id"],
+                f"{prefix}-o{index}",
+                status_id=row["status_id"],
                 payment_status=row["payment_status"],
-                minutes_ago=row["minutes_ago"], items=[(row["food"], 1)],
+                minutes_ago=row["minutes_ago"],
+                items=[(row["food"], 1)],
                 phone=PROTECTED_PHONE if row["protected"] else "05335587642",
                 on_platform=row["on_platform"],
             )
@@ -145,20 +165,36 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
                     world.set_stock(2, available=True)
                     restocked = True
                 elif index < len(rows):
-                    run_sql(world, f"UPDATE orders SET {CHANGES[change]} "
-                                   "WHERE payment_key = :key", key=f"{prefix}-o{index}")
+                    run_sql(
+                        world,
+                        f"UPDATE orders SET {CHANGES[change]} WHERE payment_key = :key",
+                        key=f"{prefix}-o{index}",
+                    )
                     final[index].update(
-                        {"paid": {"payment_status": "ok"}, "picked_up": {"status_id": 16},
-                         "delivered": {"status_id": 5}}[change])
+                        {
+                            "paid": {"payment_status": "ok"},
+                            "picked_up": {"status_id": 16},
+                            "delivered": {"status_id": 5},
+                        }[change]
+                    )
 
         def executor() -> Executor:
-            client = DukkangoClient(base_url=simulator.url, timeout=0.3,
-                                    access_token=simulator.static_token)
-            return Executor(client=client, policy=RetryPolicy(
-                max_attempts=2, initial_backoff_seconds=0, rate_limit_wait_seconds=0))
+            client = DukkangoClient(
+                base_url=simulator.url, timeout=0.3, access_token=simulator.static_token
+            )
+            return Executor(
+                client=client,
+                policy=RetryPolicy(
+                    max_attempts=2, initial_backoff_seconds=0, rate_limit_wait_seconds=0
+                ),
+            )
 
-        runner = ChangingRunner(config=config, engine=world.engine, executor_factory=executor,
-                                apply_changes=apply_changes)
+        runner = ChangingRunner(
+            config=config,
+            engine=world.engine,
+            executor_factory=executor,
+            apply_changes=apply_changes,
+        )
         for batch in (first_faults, second_faults, []):
             simulator.clear_faults()
             for fault in batch:
@@ -169,19 +205,28 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
 
         cancels = simulator.requests("PUT", f"orders/cancel/{prefix}-")
         # A real success, not a proxy's HTML page with a 200 status.
-        succeeded = Counter(r.path.rsplit("/", 1)[1] for r in cancels
-                            if r.status == 200 and '"status": true' in r.reply)
+        succeeded = Counter(
+            r.path.rsplit("/", 1)[1]
+            for r in cancels
+            if r.status == 200 and '"status": true' in r.reply
+        )
         assert all(count == 1 for count in succeeded.values()), succeeded
         # Every send came after the mid-pass changes: judge by the final rows.
         eligible = {
-            f"{prefix}-o{i}" for i, row in enumerate(final)
-            if row["status_id"] in (1, 2) and not row["protected"] and row["minutes_ago"] < 180
+            f"{prefix}-o{i}"
+            for i, row in enumerate(final)
+            if row["status_id"] in (1, 2)
+            and not row["protected"]
+            and row["minutes_ago"] < 180
             and ((row["food"] == 2 and not restocked) or row["payment_status"] == "failed")
         }
         asked = {r.path.rsplit("/", 1)[1] for r in cancels}
         assert asked <= eligible
-        platform_cancelled = {o["payment_key"] for o in simulator.orders() if o["status_id"] == 6
-                              and o["payment_key"] in asked}
+        platform_cancelled = {
+            o["payment_key"]
+            for o in simulator.orders()
+            if o["status_id"] == 6 and o["payment_key"] in asked
+        }
         assert len(platform_cancelled) <= MAX_PER_HOUR
         ledger = world.ledger()
         ledger_cancelled = {r["payment_key"] for r in ledger if r["outcome"] == "cancelled"}

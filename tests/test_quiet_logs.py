@@ -26,13 +26,15 @@ SHADOWED = """\
 """
 
 
-
 def _passes(world: World) -> int:
     with world.engine.connect() as conn:
-        return int(conn.execute(
-            sa.select(sa.func.count()).select_from(store.passes)
-            .where(store.passes.c.finished_at.is_not(None))
-        ).scalar_one())
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(store.passes)
+                .where(store.passes.c.finished_at.is_not(None))
+            ).scalar_one()
+        )
 
 
 def _bad_orders(world: World) -> None:
@@ -95,15 +97,18 @@ def test_a_pass_longer_than_the_interval_leaks_no_scheduler_warning(
 ) -> None:
     world.configure()
     text = world.rules_path.read_text().replace(
-        "dry_run: false", "dry_run: false\nschedule:\n  interval_seconds: 0.2")
+        "dry_run: false", "dry_run: false\nschedule:\n  interval_seconds: 0.2"
+    )
     world.rules_path.write_text(text)
     world.add_order("slow-to-cancel", payment_status="failed")
     # The cancel call takes 2 s: ten intervals come due while the pass runs.
     world.simulator.inject_fault("hang", seconds=2, path_prefix="orders/cancel/slow-to-cancel")
     daemon = start_daemon()
     eventually(cancelled(world, "slow-to-cancel"), what="the slow cancel request")
-    eventually(lambda: any(r["outcome"] == "cancelled" for r in world.ledger()),
-               what="the slow cancellation's outcome")
+    eventually(
+        lambda: any(r["outcome"] == "cancelled" for r in world.ledger()),
+        what="the slow cancellation's outcome",
+    )
     after = _passes(world)
     eventually(lambda: _passes(world) > after, what="a pass after the slow one")
     assert daemon.stop() == 0

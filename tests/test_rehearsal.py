@@ -83,8 +83,9 @@ class SimulatorProcess:
         return line
 
     def api(self, method: str, path: str) -> Any:
-        response = self.http.request(method, f"{self.url}/{path}",
-                                     headers={"Access-Token": DEFAULT_STATIC_TOKEN})
+        response = self.http.request(
+            method, f"{self.url}/{path}", headers={"Access-Token": DEFAULT_STATIC_TOKEN}
+        )
         assert response.status_code == 200, response.text
         return response.json()["data"]
 
@@ -99,7 +100,11 @@ def simulator_process(*args: str, cwd: Path | None = None) -> Iterator[Simulator
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))}
     process = subprocess.Popen(
         [*autocancel_executable(), "simulator", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
     )
     try:
         sim = SimulatorProcess(process)
@@ -149,15 +154,20 @@ def test_a_rehearsal_from_the_store_cancels_the_operators_own_orders(world: Worl
 
             from daemon import store
 
-            numbers = dict(conn.execute(
-                sa.select(store.orders.c.payment_key, store.orders.c.order_number)).all())
+            numbers = dict(
+                conn.execute(
+                    sa.select(store.orders.c.payment_key, store.orders.c.order_number)
+                ).all()
+            )
         assert orders["pay"]["id"] == numbers["pay"]
         assert orders["fine-akat"]["restaurant_name"] == "Akat Şube"
         assert [(i["food_id"], i["quantity"]) for i in orders["fine-akat"]["items"]] == [(3, 2)]
         assert orders["short"]["customer"]["phone"] == "05335587642"
         restaurants = sim.api("GET", "restaurants/get")
-        assert restaurants == [{"id": HALASKARGAZI, "name": "Halaskargazi Şube"},
-                               {"id": AKAT, "name": "Akat Şube"}]
+        assert restaurants == [
+            {"id": HALASKARGAZI, "name": "Halaskargazi Şube"},
+            {"id": AKAT, "name": "Akat Şube"},
+        ]
         foods = {f["food_id"]: f for f in sim.api("GET", "foods/get-foods")}
         assert sorted(foods) == [1, 2, 3]
         assert foods[3]["restaurant_id"] == AKAT
@@ -168,7 +178,10 @@ def test_a_rehearsal_from_the_store_cancels_the_operators_own_orders(world: Worl
         for key, rule, reason in ((pay, "payment-failed", 7), (short, "out-of-stock", 1)):
             decision = decision_for(decisions, key)
             assert (decision["rule"], decision["reason_id"], decision["outcome"]) == (
-                rule, reason, "cancelled"), decision
+                rule,
+                reason,
+                "cancelled",
+            ), decision
             on_platform = sim.control("GET", f"orders/{key}")
             assert (on_platform["status_id"], on_platform["cancel_reason_id"]) == (6, reason)
         state = sim.control("GET", "state")
@@ -189,20 +202,28 @@ def test_the_rehearsal_geocoder_resolves_its_file_and_answers_unknown_otherwise(
         '"Olmayan Sokak 999": not_found\n',
         encoding="utf-8",
     )
-    for key, address in (("near", "Dershane Sokak 4"), ("far", "Uzak  Sokak 1, Sarıyer"),
-                         ("nowhere", "Olmayan Sokak 999"), ("real", "Bağdat Caddesi 12, Kadıköy")):
+    for key, address in (
+        ("near", "Dershane Sokak 4"),
+        ("far", "Uzak  Sokak 1, Sarıyer"),
+        ("nowhere", "Olmayan Sokak 999"),
+        ("real", "Bağdat Caddesi 12, Kadıköy"),
+    ):
         world.add_order(key, address=address, coordinates=None, on_platform=False)
 
-    with simulator_process("--from-store", "--geocode-file", str(addresses),
-                           "-c", str(world.rules_path)) as sim:
+    with simulator_process(
+        "--from-store", "--geocode-file", str(addresses), "-c", str(world.rules_path)
+    ) as sim:
         _point_rules_at(world, sim)
         decisions, _ = once_json(world)
 
-        assert (decision_for(decisions, "far")["rule"],
-                decision_for(decisions, "far")["outcome"]) == ("too-far", "cancelled")
-        assert (decision_for(decisions, "nowhere")["rule"],
-                decision_for(decisions, "nowhere")["outcome"]) == ("address-not-found",
-                                                                     "cancelled")
+        assert (
+            decision_for(decisions, "far")["rule"],
+            decision_for(decisions, "far")["outcome"],
+        ) == ("too-far", "cancelled")
+        assert (
+            decision_for(decisions, "nowhere")["rule"],
+            decision_for(decisions, "nowhere")["outcome"],
+        ) == ("address-not-found", "cancelled")
         for key in ("near", "real"):
             assert [d for d in decisions if d["payment_key"] == key] == []
             assert sim.control("GET", f"orders/{key}")["status_id"] == 1
@@ -211,11 +232,13 @@ def test_the_rehearsal_geocoder_resolves_its_file_and_answers_unknown_otherwise(
 
         # explain says why the unlisted address decided nothing: the geocoder does not know.
         explained = world.cli("explain", "real")
-        verdict = next(line for line in explained.stdout.splitlines()
-                       if line.strip().startswith("address-not-found ["))
+        verdict = next(
+            line
+            for line in explained.stdout.splitlines()
+            if line.strip().startswith("address-not-found [")
+        )
         # (geopy words the 503 its own way; what matters is "failed", hence unknown)
-        assert ": skipped" in verdict and "geocoder failed" in verdict and "503" in verdict, (
-            verdict)
+        assert ": skipped" in verdict and "geocoder failed" in verdict and "503" in verdict, verdict
     assert_untouched(world, [], "near")
 
 
@@ -235,13 +258,17 @@ def test_a_bad_geocode_file_is_reported_as_file_line_and_exit_2(tmp_path: Path) 
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert [line.split(": ", 1)[0] for line in lines] == [
-        f"{addresses}:2", f"{addresses}:3", f"{addresses}:4"], lines
+        f"{addresses}:2",
+        f"{addresses}:3",
+        f"{addresses}:4",
+    ], lines
     assert "Ters Sokak" in lines[0] and "longitude" in lines[0]
     assert "not_found" in lines[2]
     assert "Traceback" not in result.stderr
 
-    missing = run_cli("simulator", "--port", "0", "--geocode-file", str(tmp_path / "no.yaml"),
-                      cwd=tmp_path)
+    missing = run_cli(
+        "simulator", "--port", "0", "--geocode-file", str(tmp_path / "no.yaml"), cwd=tmp_path
+    )
     assert missing.returncode == 2
     [line] = missing.stderr.splitlines()
     assert "no.yaml" in line and "no such file" in line
@@ -262,4 +289,5 @@ def test_the_control_endpoints_list_themselves_and_the_readme_documents_each() -
         assert endpoint["does"], endpoint
         assert f"`{endpoint['method']} {endpoint['path']}`" in readme, endpoint
     assert {"GET /_sim/", "POST /_sim/geocoder", "GET /_sim/requests"} <= {
-        f"{e['method']} {e['path']}" for e in listed}
+        f"{e['method']} {e['path']}" for e in listed
+    }

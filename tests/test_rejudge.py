@@ -12,21 +12,30 @@ from rules.base import Rule
 from rules.congestion import CongestionRule
 from tests.test_planning import LIMITS, NOW, PAYMENT, context, fill, order
 
-SMALL = CongestionRule(name="overloaded", reason_id=3, max_active_orders=2, reopen_below=1,
-                       min_closed_minutes=0)
+SMALL = CongestionRule(
+    name="overloaded", reason_id=3, max_active_orders=2, reopen_below=1, min_closed_minutes=0
+)
 
 
 def decision(key: str, rule: str = "overloaded", kind: str = "congestion") -> Decision:
-    return Decision(order=order(key), rule=rule, kind=kind, reason_id=3, mode="live",
-                    outcome="pending", evidence={})
+    return Decision(
+        order=order(key),
+        rule=rule,
+        kind=kind,
+        reason_id=3,
+        mode="live",
+        outcome="pending",
+        evidence={},
+    )
 
 
 def change_of(
     chosen: Decision, orders: list[Order], intents: dict[str, str], *rules: Rule
 ) -> dict[str, Any] | None:
     ctx = context(orders, live_intents=intents)
-    return rejudge(chosen, rules=list(rules) or [SMALL], ctx=ctx, limits=LIMITS, now=NOW,
-                   dry_run=False)
+    return rejudge(
+        chosen, rules=list(rules) or [SMALL], ctx=ctx, limits=LIMITS, now=NOW, dry_run=False
+    )
 
 
 def test_a_newer_order_arriving_does_not_push_the_chosen_one_out() -> None:
@@ -43,16 +52,18 @@ def test_the_load_relieved_by_others_leaving_stops_the_send() -> None:
 
 
 def test_stale_orders_are_not_load_at_send_time_either() -> None:
-    orders = [order("new", minutes_ago=2), order("old", minutes_ago=60),
-              order("abandoned", minutes_ago=500)]
+    orders = [
+        order("new", minutes_ago=2),
+        order("old", minutes_ago=60),
+        order("abandoned", minutes_ago=500),
+    ]
     change = change_of(decision("new"), orders, {"new": "pending"})
     assert change is not None and change["skipped_because"] == "no_longer_qualifies"
 
 
 def test_a_paid_order_no_longer_qualifies_for_payment_failed() -> None:
     paid = order("p", payment_status="ok")
-    chosen = replace(decision("p", rule="payment-failed", kind="payment_failed"),
-                     uncertain_sends=1)
+    chosen = replace(decision("p", rule="payment-failed", kind="payment_failed"), uncertain_sends=1)
     change = change_of(chosen, [paid], {"p": "pending"}, PAYMENT)
     assert change is not None
     assert change["now"] == {"status_id": 1, "payment_status": "ok"}

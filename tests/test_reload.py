@@ -82,13 +82,20 @@ def test_reload_starts_and_stops_the_sync_and_moves_the_metrics(
 
     assert "sync.enabled false -> true" in line
     assert f"metrics.port none -> {first_port}" in line
-    eventually(lambda: world.simulator.requests("GET", "orders/get-current"),
-               what="the sync job polling get-current")
-    eventually(lambda: "autocancel_pass_duration_seconds" in (_scrape(first_port) or ""),
-               what="metrics on the new port")
+    eventually(
+        lambda: world.simulator.requests("GET", "orders/get-current"),
+        what="the sync job polling get-current",
+    )
+    eventually(
+        lambda: "autocancel_pass_duration_seconds" in (_scrape(first_port) or ""),
+        what="metrics on the new port",
+    )
 
-    _edit(world, ("  enabled: true\n", "  enabled: false\n"),
-          (f"  port: {first_port}\n", f"  port: {second_port}\n"))
+    _edit(
+        world,
+        ("  enabled: true\n", "  enabled: false\n"),
+        (f"  port: {first_port}\n", f"  port: {second_port}\n"),
+    )
     line = _reload(daemon, 2)
 
     assert "sync.enabled true -> false" in line
@@ -105,8 +112,13 @@ def test_reload_starts_and_stops_the_sync_and_moves_the_metrics(
 def test_every_top_level_setting_is_applied_on_reload_or_named_as_needing_a_restart() -> None:
     handled = reloading.APPLIED_BY_NEW_RUNNER | reloading.APPLIED_BY_DAEMON
     assert set(YAML_KEYS) <= handled | reloading.NEEDS_RESTART
-    change = reloading.Change(section="some_future_key", setting="some_future_key",
-                              before="a", after="b")
+    change = reloading.Change(
+        section="some_future_key", setting="some_future_key", before="a", after="b"
+    )
     assert reloading.needing_restart([change]) == [change]
-    assert reloading.needing_restart([reloading.Change(
-        section="sync", setting="sync.enabled", before=False, after=True)]) == []
+    assert (
+        reloading.needing_restart(
+            [reloading.Change(section="sync", setting="sync.enabled", before=False, after=True)]
+        )
+        == []
+    )

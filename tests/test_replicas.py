@@ -47,18 +47,28 @@ def test_replicas_never_cancel_twice_nor_both_close(
 ) -> None:
     fast(pg_world, RULES)
     keys = [pg_world.add_order(f"failed-{n:02}", payment_status="failed") for n in range(12)]
-    rush = [pg_world.add_order(f"rush-{n}", restaurant_id=AKAT, minutes_ago=30 - n)
-            for n in range(8)]
+    rush = [
+        pg_world.add_order(f"rush-{n}", restaurant_id=AKAT, minutes_ago=30 - n) for n in range(8)
+    ]
 
     first, second, third = replicas(3)
-    eventually(lambda: all(cancelled(pg_world, key)() for key in keys), within=30,
-               what="every failed payment cancelled")
-    eventually(lambda: all(cancelled(pg_world, key)() for key in rush[-3:]), within=30,
-               what="the three newest rush orders cancelled")
+    eventually(
+        lambda: all(cancelled(pg_world, key)() for key in keys),
+        within=30,
+        what="every failed payment cancelled",
+    )
+    eventually(
+        lambda: all(cancelled(pg_world, key)() for key in rush[-3:]),
+        within=30,
+        what="the three newest rush orders cancelled",
+    )
 
     close_path = f"restaurants/status/close/{AKAT}"
-    eventually(lambda: pg_world.simulator.requests("PUT", close_path), within=30,
-               what="the overloaded restaurant closed")
+    eventually(
+        lambda: pg_world.simulator.requests("PUT", close_path),
+        within=30,
+        what="the overloaded restaurant closed",
+    )
     time.sleep(2)  # two more passes of each replica: nothing may be sent twice
 
     calls = Counter(key for key, _body in pg_world.cancel_calls())

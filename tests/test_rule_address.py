@@ -23,8 +23,9 @@ def test_unknown_delivery_address_is_cancelled_and_the_rest_survive(world: World
     world.simulator.add_geocoder_address(KNOWN, *NEAR)
     world.add_order("unknown", coordinates=None, address=UNKNOWN)
     world.add_order("known", coordinates=None, address=KNOWN)
-    world.add_order("pickup", coordinates=None, address="Gel Al Yok Sokak 1",
-                    shipping_method="pickup")
+    world.add_order(
+        "pickup", coordinates=None, address="Gel Al Yok Sokak 1", shipping_method="pickup"
+    )
     world.add_order("with-coordinates", coordinates=NEAR, address="Koordinatlı Yok Sokak 2")
 
     decisions = world.once()
@@ -93,8 +94,11 @@ def test_garbage_geocoder_answers_are_unknown_for_their_order_only(world: World)
     garbage_keys = []
     for number, (address, body) in enumerate(GARBAGE_ANSWERS.items()):
         world.simulator.add_geocoder_reply(address, body)
-        garbage_keys.append(world.add_order(f"garbage-{number}", coordinates=None,
-                                            address=address, payment_status="ok"))
+        garbage_keys.append(
+            world.add_order(
+                f"garbage-{number}", coordinates=None, address=address, payment_status="ok"
+            )
+        )
     world.add_order("far", coordinates=None, address=far_address)
     world.add_order("unknown", coordinates=None, address=UNKNOWN)
     world.add_order("payment", payment_status="failed")
@@ -103,10 +107,24 @@ def test_garbage_geocoder_answers_are_unknown_for_their_order_only(world: World)
 
     # Every other order is still decided and cancelled ...
     assert_cancelled(world, decisions, "unknown", **RULE, evidence={"address": UNKNOWN})
-    assert_cancelled(world, decisions, "far", rule="too-far", kind="max_distance", reason_id=6,
-                     evidence={"max_km": 7.5, "geocoded": True})
-    assert_cancelled(world, decisions, "payment", rule="payment-failed", kind="payment_failed",
-                     reason_id=7, evidence={"payment_status": "failed"})
+    assert_cancelled(
+        world,
+        decisions,
+        "far",
+        rule="too-far",
+        kind="max_distance",
+        reason_id=6,
+        evidence={"max_km": 7.5, "geocoded": True},
+    )
+    assert_cancelled(
+        world,
+        decisions,
+        "payment",
+        rule="payment-failed",
+        kind="payment_failed",
+        reason_id=7,
+        evidence={"payment_status": "failed"},
+    )
     assert sorted(_searched(world)) == sorted([*GARBAGE_ANSWERS, far_address, UNKNOWN])
     # ... and an order whose address got garbage back is left alone, its problem logged once.
     for key in garbage_keys:
@@ -119,8 +137,9 @@ def test_garbage_geocoder_answers_are_unknown_for_their_order_only(world: World)
     # Its position is unknown, not "not found": both location rules skip it.
     explained = world.cli("explain", garbage_keys[0])
     assert explained.returncode == 0, explained.stderr
-    verdicts = {line.split(" [")[0].strip(): line for line in explained.stdout.splitlines()
-                if " [" in line}
+    verdicts = {
+        line.split(" [")[0].strip(): line for line in explained.stdout.splitlines() if " [" in line
+    }
     assert "skipped" in verdicts["address-not-found"]
     assert "unreadable" in verdicts["address-not-found"]
     assert "skipped" in verdicts["too-far"]

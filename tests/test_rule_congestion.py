@@ -33,9 +33,9 @@ def _closed_minutes_ago(world: World, minutes: float) -> None:
     """Move every closure recorded in the store back in time, as if the clock had run."""
     closures = store.restaurant_closures
     with world.engine.begin() as conn:
-        conn.execute(sa.update(closures).values(
-            closed_at=datetime.now(UTC) - timedelta(minutes=minutes)
-        ))
+        conn.execute(
+            sa.update(closures).values(closed_at=datetime.now(UTC) - timedelta(minutes=minutes))
+        )
 
 
 def _delivered(world: World, *keys: str) -> None:
@@ -62,13 +62,11 @@ def test_overload_closes_once_cancels_the_newest_received_and_reopens_once(
         ("c19", 1, 6),
         ("c18", 1, 8),  # the fourth newest received order: kept
     ]
-    older = [(f"c{i:02d}", 2 if i <= 3 else 16 if i <= 5 else 1, 70 - 3 * i)
-             for i in range(1, 18)]
+    older = [(f"c{i:02d}", 2 if i <= 3 else 16 if i <= 5 else 1, 70 - 3 * i) for i in range(1, 18)]
     for key, status_id, minutes_ago in newest + older:
         world.add_order(key, status_id=status_id, minutes_ago=minutes_ago)
     # Akat, below capacity, with the newest orders of all: never touched.
-    akat = [world.add_order(f"akat-{i}", restaurant_id=AKAT, minutes_ago=0.5)
-            for i in range(5)]
+    akat = [world.add_order(f"akat-{i}", restaurant_id=AKAT, minutes_ago=0.5) for i in range(5)]
 
     decisions = world.once()
 
@@ -116,19 +114,23 @@ def test_overload_closes_once_cancels_the_newest_received_and_reopens_once(
 
 def test_a_restaurant_someone_else_closed_is_never_reopened(world: World) -> None:
     world.configure(OVERLOADED.replace("min_closed_minutes: 10", "min_closed_minutes: 0"))
-    keys = [world.add_order(f"k{i:02d}", restaurant_id=AKAT, minutes_ago=30 - i)
-            for i in range(1, 22)]
+    keys = [
+        world.add_order(f"k{i:02d}", restaurant_id=AKAT, minutes_ago=30 - i) for i in range(1, 22)
+    ]
     # Staff closed Akat in the restaurant panel before the daemon saw the rush.
-    closed = httpx.put(f"{world.simulator.url}/restaurants/status/close/{AKAT}",
-                       headers={"Access-Token": world.simulator.static_token})
+    closed = httpx.put(
+        f"{world.simulator.url}/restaurants/status/close/{AKAT}",
+        headers={"Access-Token": world.simulator.static_token},
+    )
     assert closed.status_code == 200
     world.simulator.clear_requests()
 
     decisions = world.once()
 
     # The newest received order beyond capacity still goes; the closure is not ours.
-    assert_cancelled(world, decisions, "k21", **RULE,
-                     evidence={"active_orders": 21, "max_active_orders": 20})
+    assert_cancelled(
+        world, decisions, "k21", **RULE, evidence={"active_orders": 21, "max_active_orders": 20}
+    )
     assert [d["payment_key"] for d in decisions] == ["k21"]
     assert world.simulator.requests("PUT", "restaurants/status/close/") == []
 
@@ -156,7 +158,14 @@ def test_shipped_rules_give_a_failed_payment_in_an_overloaded_restaurant_its_own
 
     decisions = world.once()
 
-    assert_cancelled(world, decisions, "pay", rule="payment-failed", kind="payment_failed",
-                     reason_id=7, evidence={"payment_status": "failed"})
+    assert_cancelled(
+        world,
+        decisions,
+        "pay",
+        rule="payment-failed",
+        kind="payment_failed",
+        reason_id=7,
+        evidence={"payment_status": "failed"},
+    )
     congestion = [d for d in decisions if d["rule"] == "overloaded"]
     assert [(d["payment_key"], d["reason_id"]) for d in congestion] == [("busy20", 3)]

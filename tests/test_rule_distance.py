@@ -58,13 +58,23 @@ def test_far_deliveries_are_cancelled_by_geodesic_distance(world: World) -> None
 
     decisions = world.once()
 
-    assert_cancelled(world, decisions, "far", **RULE,
-                     evidence={"distance_km": round(_km(FAR), 2), "max_km": MAX_KM})
+    assert_cancelled(
+        world,
+        decisions,
+        "far",
+        **RULE,
+        evidence={"distance_km": round(_km(FAR), 2), "max_km": MAX_KM},
+    )
     distance = next(d for d in decisions if d["payment_key"] == "far")["evidence"]["distance_km"]
     assert distance > 10
     assert distance == float(f"{distance:.2f}")  # two decimals
-    assert_cancelled(world, decisions, "border-over", **RULE,
-                     evidence={"distance_km": round(_km(over_geodesically), 2), "max_km": MAX_KM})
+    assert_cancelled(
+        world,
+        decisions,
+        "border-over",
+        **RULE,
+        evidence={"distance_km": round(_km(over_geodesically), 2), "max_km": MAX_KM},
+    )
     assert_untouched(world, decisions, "near")
     assert_untouched(world, decisions, "pickup-far")
     assert_untouched(world, decisions, "border-within")
@@ -177,7 +187,12 @@ def test_the_plausible_distance_is_configurable(world: World) -> None:
 
     decisions, _ = once_json(world)
 
-    assert_cancelled(world, decisions, "ten-km", **RULE,
-                     evidence={"distance_km": round(_km(ten_km), 2), "max_km": MAX_KM})
+    assert_cancelled(
+        world,
+        decisions,
+        "ten-km",
+        **RULE,
+        evidence={"distance_km": round(_km(ten_km), 2), "max_km": MAX_KM},
+    )
     assert_untouched(world, decisions, "far")
     assert '"max_plausible_km": 12' in _verdicts(world, "far")["too-far"]

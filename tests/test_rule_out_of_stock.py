@@ -54,7 +54,10 @@ def test_cancels_only_orders_short_of_stock_and_leaves_the_menu_alone(world: Wor
     assert_untouched(world, decisions, "delivered", status_id=5)
     assert_untouched(world, decisions, "canceled", status_id=6)
     assert sorted(d["payment_key"] for d in decisions) == [
-        "confirmed", "short", "two-lines", "unavailable"
+        "confirmed",
+        "short",
+        "two-lines",
+        "unavailable",
     ]
     assert _passive_calls(world) == []
     assert world.simulator.food_active(1)
@@ -122,8 +125,11 @@ def test_deactivate_food_sends_passive_once_per_unavailable_food(world: World) -
     for request in world.simulator.requests("PUT", "foods/status-passive/"):
         assert request.headers.get("access-token") == world.simulator.static_token
         assert request.status == 200
-    assert (world.simulator.food_active(1), world.simulator.food_active(2),
-            world.simulator.food_active(3)) == (False, True, False)
+    assert (
+        world.simulator.food_active(1),
+        world.simulator.food_active(2),
+        world.simulator.food_active(3),
+    ) == (False, True, False)
 
     # A new order for the same food next pass is cancelled, but the food is not sent again.
     world.add_order("third", items=[(1, 1)])
@@ -143,8 +149,15 @@ def test_a_skipped_order_does_not_keep_a_food_on_the_menu(world: World) -> None:
 
     decisions = world.once()
 
-    assert_cancelled(world, decisions, "new", rule="out-of-stock", kind="out_of_stock",
-                     reason_id=1, evidence={"food_ids": [1]})
+    assert_cancelled(
+        world,
+        decisions,
+        "new",
+        rule="out-of-stock",
+        kind="out_of_stock",
+        reason_id=1,
+        evidence={"food_ids": [1]},
+    )
     assert [d["outcome"] for d in decisions if d["payment_key"] == "old"] == ["skipped"]
     assert _passive_calls(world) == ["foods/status-passive/1"]
 

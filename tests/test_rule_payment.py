@@ -18,8 +18,15 @@ def test_only_a_failed_payment_is_cancelled(world: World) -> None:
 
     decisions = world.once()
 
-    assert_cancelled(world, decisions, "failed", rule="payment-failed", kind="payment_failed",
-                     reason_id=7, evidence={"payment_status": "failed"})
+    assert_cancelled(
+        world,
+        decisions,
+        "failed",
+        rule="payment-failed",
+        kind="payment_failed",
+        reason_id=7,
+        evidence={"payment_status": "failed"},
+    )
     for key in ("pending", "ok", "unknown"):
         assert_untouched(world, decisions, key)
     assert [d["payment_key"] for d in decisions] == ["failed"]
@@ -44,16 +51,44 @@ def test_mixed_pass_on_postgresql(pg_world: World) -> None:
 
     decisions = world.once()
 
-    assert_cancelled(world, decisions, "out-of-stock", rule="out-of-stock", kind="out_of_stock",
-                     reason_id=1, evidence={"food_ids": [2]})
-    assert_cancelled(world, decisions, "failed-and-out", rule="out-of-stock",
-                     kind="out_of_stock", reason_id=1, evidence={"food_ids": [2]})
+    assert_cancelled(
+        world,
+        decisions,
+        "out-of-stock",
+        rule="out-of-stock",
+        kind="out_of_stock",
+        reason_id=1,
+        evidence={"food_ids": [2]},
+    )
+    assert_cancelled(
+        world,
+        decisions,
+        "failed-and-out",
+        rule="out-of-stock",
+        kind="out_of_stock",
+        reason_id=1,
+        evidence={"food_ids": [2]},
+    )
     other = next(d for d in decisions if d["payment_key"] == "failed-and-out")
     assert [m["rule"] for m in other["evidence"]["other_matches"]] == ["payment-failed"]
-    assert_cancelled(world, decisions, "far", rule="too-far", kind="max_distance", reason_id=6,
-                     evidence={"max_km": 7.5})
-    assert_cancelled(world, decisions, "failed", rule="payment-failed", kind="payment_failed",
-                     reason_id=7, evidence={"payment_status": "failed"})
+    assert_cancelled(
+        world,
+        decisions,
+        "far",
+        rule="too-far",
+        kind="max_distance",
+        reason_id=6,
+        evidence={"max_km": 7.5},
+    )
+    assert_cancelled(
+        world,
+        decisions,
+        "failed",
+        rule="payment-failed",
+        kind="payment_failed",
+        reason_id=7,
+        evidence={"payment_status": "failed"},
+    )
     for key in ("fine", "pending", "pickup-far"):
         assert_untouched(world, decisions, key)
     assert len(decisions) == 4

@@ -50,20 +50,24 @@ def test_hourly_cap_holds_the_excess_and_counts_from_the_ledger(world: World) ->
     assert "safety budget: 0 of 2" in status.stdout
 
 
-STOCK_THEN_PAYMENT = """\
+STOCK_THEN_PAYMENT = (
+    """\
   - name: out-of-stock
     kind: out_of_stock
     reason_id: 1
     deactivate_food: true
-""" + PAYMENT_FAILED
+"""
+    + PAYMENT_FAILED
+)
 
 
 def test_old_and_protected_orders_are_skipped_and_never_sent(world: World) -> None:
     world.configure(STOCK_THEN_PAYMENT, never_cancel=["vip-key", "+90 533 558 76 42"])
     world.set_stock(2, available=False)
     # "aged" comes first in the store and wants food 2 deactivated too.
-    world.add_order("aged", payment_status="failed", items=[(2, 1)], minutes_ago=200,
-                    phone="05001112233")
+    world.add_order(
+        "aged", payment_status="failed", items=[(2, 1)], minutes_ago=200, phone="05001112233"
+    )
     world.add_order("vip-key", payment_status="failed", phone="05001112234")
     world.add_order("vip-phone", payment_status="failed", phone="05335587642")
     world.add_order("normal", items=[(2, 1)], phone="05001112235")
@@ -71,8 +75,7 @@ def test_old_and_protected_orders_are_skipped_and_never_sent(world: World) -> No
 
     decisions, _ = once_json(world)
 
-    assert sorted(d["payment_key"] for d in decisions) == ["aged", "normal", "vip-key",
-                                                           "vip-phone"]
+    assert sorted(d["payment_key"] for d in decisions) == ["aged", "normal", "vip-key", "vip-phone"]
     assert decision_for(decisions, "normal")["outcome"] == "cancelled"
     aged = decision_for(decisions, "aged")
     assert aged["outcome"] == "skipped"
@@ -92,14 +95,16 @@ def test_old_and_protected_orders_are_skipped_and_never_sent(world: World) -> No
         assert "skipped_because" in row["evidence"]
     assert [key for key, _body in world.cancel_calls()] == ["normal"]
     # The skipped order does not stand in the way of the food the cancelled one ran out of.
-    assert [r.path for r in world.simulator.requests("PUT", "foods/")] == [
-        "foods/status-passive/2"]
+    assert [r.path for r in world.simulator.requests("PUT", "foods/")] == ["foods/status-passive/2"]
 
 
 def test_max_cancel_ratio_holds_a_suspiciously_large_pass(world: World) -> None:
     world.configure(PAYMENT_FAILED)
-    world.rules_path.write_text(world.rules_path.read_text().replace(
-        "  never_cancel: []", "  never_cancel: []\n  max_cancel_ratio: 0.5"))
+    world.rules_path.write_text(
+        world.rules_path.read_text().replace(
+            "  never_cancel: []", "  never_cancel: []\n  max_cancel_ratio: 0.5"
+        )
+    )
     for n in range(3):
         world.add_order(f"failed-{n}", payment_status="failed")
     world.add_order("fine", payment_status="ok")
@@ -115,4 +120,7 @@ def test_max_cancel_ratio_holds_a_suspiciously_large_pass(world: World) -> None:
     world.add_order("fine-3", payment_status="ok")  # 3 of 6 is within half
     decisions = world.once()
     assert sorted(d["payment_key"] for d in decisions if d["outcome"] == "cancelled") == [
-        "failed-0", "failed-1", "failed-2"]
+        "failed-0",
+        "failed-1",
+        "failed-2",
+    ]

@@ -23,10 +23,13 @@ PAYMENT_ONLY = PAYMENT_FAILED
 
 
 def _secret_world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> World:
-    sim = simulator_factory(cooldown_seconds=0.2, app_secret_key=APP_SECRET,
-                            rest_secret_key=REST_SECRET, static_token=None)
-    world = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}",
-                  simulator=sim)
+    sim = simulator_factory(
+        cooldown_seconds=0.2,
+        app_secret_key=APP_SECRET,
+        rest_secret_key=REST_SECRET,
+        static_token=None,
+    )
+    world = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}", simulator=sim)
     world.configure(PAYMENT_ONLY)
     return world
 
@@ -34,7 +37,8 @@ def _secret_world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -
 def _dump_store(world: World) -> str:
     with world.engine.connect() as conn:
         return "\n".join(
-            repr(row) for table in store.metadata.sorted_tables
+            repr(row)
+            for table in store.metadata.sorted_tables
             for row in conn.execute(sa.select(table))
         )
 
@@ -43,13 +47,17 @@ def test_no_secret_or_token_in_output_logs_ledger_or_audit(
     tmp_path: Path, simulator_factory: Callable[..., Simulator]
 ) -> None:
     world = _secret_world(tmp_path, simulator_factory)
-    keys = {"DUKKANGO_ACCESS_TOKEN": "", "DUKKANGO_APP_SECRET_KEY": APP_SECRET,
-            "DUKKANGO_REST_SECRET_KEY": REST_SECRET}
+    keys = {
+        "DUKKANGO_ACCESS_TOKEN": "",
+        "DUKKANGO_APP_SECRET_KEY": APP_SECRET,
+        "DUKKANGO_REST_SECRET_KEY": REST_SECRET,
+    }
     world.add_order("ok-order", payment_status="failed")
     world.add_order("unknown-on-platform", payment_status="failed", on_platform=False)
     world.add_order("server-error", payment_status="failed")
-    world.simulator.inject_fault("status", status=500, count=10,
-                                 path_prefix="orders/cancel/server-error")
+    world.simulator.inject_fault(
+        "status", status=500, count=10, path_prefix="orders/cancel/server-error"
+    )
     world.simulator.inject_fault("unauthorized", count=1, path_prefix="orders/cancel/ok-order")
 
     once = world.cli("once", "--json", env=keys)
@@ -61,8 +69,9 @@ def test_no_secret_or_token_in_output_logs_ledger_or_audit(
     explain = world.cli("explain", "server-error", env=keys)
     status = world.cli("status", env=keys)
 
-    tokens = {r.headers["access-token"] for r in world.simulator.requests()
-              if "access-token" in r.headers}
+    tokens = {
+        r.headers["access-token"] for r in world.simulator.requests() if "access-token" in r.headers
+    }
     assert tokens, "the daemon logged in and used a token"
     everything = "\n".join(
         [result.stdout + result.stderr for result in (once, verbose, audit, csv, explain, status)]
@@ -75,51 +84,65 @@ def test_no_secret_or_token_in_output_logs_ledger_or_audit(
 
 GEOCODER_KEY = "geo-k3y-Secret-77"
 STATIC_TOKEN = "static-t0ken-Secret-55"
-ADDRESS_AND_PAYMENT = PAYMENT_ONLY + """\
+ADDRESS_AND_PAYMENT = (
+    PAYMENT_ONLY
+    + """\
   - name: address-not-found
     kind: address_not_found
     reason_id: 2
 """
+)
 
 
 def test_verbose_logs_of_every_library_never_show_a_secret(
     tmp_path: Path, simulator_factory: Callable[..., Simulator]
 ) -> None:
-    sim = simulator_factory(cooldown_seconds=0.2, app_secret_key=APP_SECRET,
-                            rest_secret_key=REST_SECRET, static_token=STATIC_TOKEN)
-    world = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}",
-                  simulator=sim)
+    sim = simulator_factory(
+        cooldown_seconds=0.2,
+        app_secret_key=APP_SECRET,
+        rest_secret_key=REST_SECRET,
+        static_token=STATIC_TOKEN,
+    )
+    world = World(folder=tmp_path, store_url=f"sqlite:///{tmp_path / 'orders.db'}", simulator=sim)
     # A geocoder that takes an api key (OpenMapQuest: Nominatim with ?key=...);
     # geopy logs every request URL at DEBUG.
     world.configure(ADDRESS_AND_PAYMENT, geocoder=True)
     text = world.rules_path.read_text(encoding="utf-8")
     world.rules_path.write_text(
-        text.replace("provider: nominatim", "provider: openmapquest")
-        .replace("scheme: http,", f"scheme: http, api_key: {GEOCODER_KEY},"),
+        text.replace("provider: nominatim", "provider: openmapquest").replace(
+            "scheme: http,", f"scheme: http, api_key: {GEOCODER_KEY},"
+        ),
         encoding="utf-8",
     )
     # Every answer echoes the request's headers, Access-Token included, and
     # httpcore logs response headers at DEBUG.
     sim.inject_fault("echo", count=1000)
-    keys = {"DUKKANGO_ACCESS_TOKEN": "", "DUKKANGO_APP_SECRET_KEY": APP_SECRET,
-            "DUKKANGO_REST_SECRET_KEY": REST_SECRET}
+    keys = {
+        "DUKKANGO_ACCESS_TOKEN": "",
+        "DUKKANGO_APP_SECRET_KEY": APP_SECRET,
+        "DUKKANGO_REST_SECRET_KEY": REST_SECRET,
+    }
     world.add_order("failed-payment", payment_status="failed")
     world.add_order("no-such-address", coordinates=None, address="Olmayan Sokak 9")
 
     logged_in = run_cli("-v", "once", "-c", str(world.rules_path), env=keys)
     world.add_order("second-pass", payment_status="failed")
-    fixed = run_cli("-v", "once", "-c", str(world.rules_path),
-                    env={"DUKKANGO_ACCESS_TOKEN": STATIC_TOKEN})
+    fixed = run_cli(
+        "-v", "once", "-c", str(world.rules_path), env={"DUKKANGO_ACCESS_TOKEN": STATIC_TOKEN}
+    )
 
     assert logged_in.returncode == 0, logged_in.stderr
     assert fixed.returncode == 0, fixed.stderr
     assert sorted(key for key, _ in world.cancel_calls()) == [
-        "failed-payment", "no-such-address", "second-pass"
+        "failed-payment",
+        "no-such-address",
+        "second-pass",
     ]
     searches = world.simulator.requests("GET", "/nominatim/v1/search")
     assert searches and all(r.query.get("key") == GEOCODER_KEY for r in searches)
-    tokens = {r.headers["access-token"] for r in world.simulator.requests()
-              if "access-token" in r.headers}
+    tokens = {
+        r.headers["access-token"] for r in world.simulator.requests() if "access-token" in r.headers
+    }
     assert len(tokens) == 2, "a login token and the fixed one were used"
     everything = "\n".join(r.stdout + r.stderr for r in (logged_in, fixed))
     # The lines are there, with the secrets masked.
@@ -184,8 +207,11 @@ def test_systemd_credentials_are_read_from_the_credentials_directory(
     (credentials / "DUKKANGO_REST_SECRET_KEY").write_text(REST_SECRET + "\n")
     world.add_order("via-credentials", payment_status="failed")
 
-    result = world.cli("once", "--json", env={"DUKKANGO_ACCESS_TOKEN": "",
-                                              "CREDENTIALS_DIRECTORY": str(credentials)})
+    result = world.cli(
+        "once",
+        "--json",
+        env={"DUKKANGO_ACCESS_TOKEN": "", "CREDENTIALS_DIRECTORY": str(credentials)},
+    )
 
     assert result.returncode == 0, result.stderr
     assert world.cancel_calls() == [("via-credentials", {"reason_id": 7})]

@@ -63,7 +63,10 @@ def start(world: World, *args: str) -> subprocess.Popen[str]:
     command, *rest = args
     return subprocess.Popen(
         [*autocancel_executable(), command, "-c", str(world.rules_path), *rest],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -145,8 +148,9 @@ def test_lost_answers_count_against_the_hourly_cap(world: World) -> None:
     for number in range(4):
         world.add_order(f"o{number}", payment_status="failed", minutes_ago=10 - number)
     # Every cancel reaches the platform, and every answer is lost.
-    world.simulator.inject_fault("drop", count=100, after_effect=True, method="PUT",
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "drop", count=100, after_effect=True, method="PUT", path_prefix="orders/cancel/"
+    )
 
     once_json(world)
     assert platform_cancelled(world) == ["o0", "o1"]
@@ -166,8 +170,14 @@ def test_a_lost_answer_is_resent_a_bounded_number_of_times_then_failed(world: Wo
     world.configure(PAYMENT_FAILED, api_extra={"lost_answer_retries": 2})
     world.add_order("lost", payment_status="failed", on_platform=False)
     # The platform never answers readably: 200 with an HTML page.
-    world.simulator.inject_fault("body", count=100, status=200, body="<html>ok</html>",
-                                 method="PUT", path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "body",
+        count=100,
+        status=200,
+        body="<html>ok</html>",
+        method="PUT",
+        path_prefix="orders/cancel/",
+    )
 
     stderr = ""
     for _ in range(5):
@@ -185,8 +195,14 @@ def test_a_lost_answer_is_resent_a_bounded_number_of_times_then_failed(world: Wo
 def test_a_lost_answer_that_the_platform_acted_on_is_cancelled_on_resend(world: World) -> None:
     world.configure(PAYMENT_FAILED)
     world.add_order("acted", payment_status="failed")
-    world.simulator.inject_fault("body", status=200, body='{"status": false}', after_effect=True,
-                                 method="PUT", path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "body",
+        status=200,
+        body='{"status": false}',
+        after_effect=True,
+        method="PUT",
+        path_prefix="orders/cancel/",
+    )
 
     first, _ = once_json(world)
     shown = decision_for(first, "acted")
@@ -206,12 +222,16 @@ def test_a_lost_answer_that_the_platform_acted_on_is_cancelled_on_resend(world: 
 
 
 def test_an_order_paid_while_the_geocoder_was_slow_is_not_cancelled(world: World) -> None:
-    world.configure(PAYMENT_FAILED + """\
+    world.configure(
+        PAYMENT_FAILED
+        + """\
   - name: too-far
     kind: max_distance
     max_km: 7.5
     reason_id: 6
-""", geocoder=True)
+""",
+        geocoder=True,
+    )
     world.add_order("paid-late", payment_status="failed")
     world.add_order("needs-geocoding", payment_status="ok", coordinates=None)
     # The geocoder request hangs, which holds the pass between snapshot and send.
@@ -237,8 +257,9 @@ def test_a_retry_after_a_server_error_is_not_sent_for_an_order_that_moved(world:
     world.add_order("moved", payment_status="failed")
     # The first attempt is held by the server for a second and answered 503
     # without acting; the order is picked up by a courier meanwhile.
-    world.simulator.inject_fault("hang", seconds=1, process=False, status=503,
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "hang", seconds=1, process=False, status=503, path_prefix="orders/cancel/"
+    )
 
     process = start(world, "once", "--json")
     wait_until(lambda: world.simulator.in_flight() == 1, "the first cancel request")
@@ -289,8 +310,11 @@ def test_crash_recovery_does_not_resend_for_an_order_too_old_now(world: World) -
     _kill_mid_cancel(world, "aged")
     wait_until(lambda: world.simulator.in_flight() == 0, "the hung request to end")
     with world.engine.begin() as conn:  # the clock moved on: 190 minutes old now
-        conn.execute(sa.update(store.orders).where(store.orders.c.payment_key == "aged")
-                     .values(created_at=sa.func.datetime("now", "-190 minutes")))
+        conn.execute(
+            sa.update(store.orders)
+            .where(store.orders.c.payment_key == "aged")
+            .values(created_at=sa.func.datetime("now", "-190 minutes"))
+        )
 
     once_json(world)
 
@@ -310,11 +334,14 @@ def test_an_intent_whose_owner_waits_out_429s_is_not_taken_over(world: World) ->
     with running(world, "run") as owner:
         wait_until(lambda: len(cancel_requests_for(world, "busy")) == 1, "the first 429")
         # Time passes while the owner waits: its intent looks old ...
-        run_sql(world, "UPDATE ledger SET updated_at = datetime('now', '-2 hours') "
-                       "WHERE payment_key = 'busy'")
+        run_sql(
+            world,
+            "UPDATE ledger SET updated_at = datetime('now', '-2 hours') WHERE payment_key = 'busy'",
+        )
         # ... until the owner's heartbeat shows it is alive.
-        wait_until(lambda: _age_seconds(ledger_rows(world, "busy")[0]) < 60,
-                   "the owner's heartbeat")
+        wait_until(
+            lambda: _age_seconds(ledger_rows(world, "busy")[0]) < 60, "the owner's heartbeat"
+        )
         second = run_cli("once", "--json", "-c", str(world.rules_path), env=world.env)
         assert second.returncode == 0, second.stderr
         assert second.stdout.strip() == ""
@@ -340,8 +367,9 @@ def _age_seconds(row: dict[str, Any]) -> float:
 def test_a_trickling_answer_is_given_up_within_the_request_deadline(world: World) -> None:
     world.configure(PAYMENT_FAILED, timeout=1, max_attempts=4)
     world.add_order("trickle", payment_status="failed")
-    world.simulator.inject_fault("trickle", count=100, seconds=0.5, method="PUT",
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "trickle", count=100, seconds=0.5, method="PUT", path_prefix="orders/cancel/"
+    )
 
     started = time.monotonic()
     result = run_cli("once", "--json", "-c", str(world.rules_path), env=world.env, timeout=30)
@@ -359,8 +387,9 @@ def test_a_trickling_answer_is_given_up_within_the_request_deadline(world: World
 def test_sigterm_stops_the_daemon_during_a_trickling_answer(world: World) -> None:
     world.configure(PAYMENT_FAILED, timeout=30)
     world.add_order("trickle", payment_status="failed")
-    world.simulator.inject_fault("trickle", count=100, seconds=1, method="PUT",
-                                 path_prefix="orders/cancel/")
+    world.simulator.inject_fault(
+        "trickle", count=100, seconds=1, method="PUT", path_prefix="orders/cancel/"
+    )
     with running(world, "run") as daemon:
         # The simulator records a request once it has acted on it; the answer
         # then trickles out on the wire.
@@ -377,8 +406,9 @@ def test_a_close_whose_answer_was_lost_is_still_ours_to_reopen(world: World) -> 
     world.configure(CONGESTION)
     for number in range(3):
         world.add_order(f"busy{number}", status_id=2)
-    world.simulator.inject_fault("drop", count=100, after_effect=True, method="PUT",
-                                 path_prefix="restaurants/status/close/")
+    world.simulator.inject_fault(
+        "drop", count=100, after_effect=True, method="PUT", path_prefix="restaurants/status/close/"
+    )
 
     once_json(world)
     assert world.simulator.restaurant_status(HALASKARGAZI) == "Closed"
@@ -402,8 +432,9 @@ def test_a_food_deactivation_that_failed_with_5xx_is_retried_on_a_later_pass(
     world.configure(OUT_OF_STOCK)
     world.set_stock(2, available=False)
     world.add_order("short", items=[(2, 1)])
-    world.simulator.inject_fault("status", count=100, status=503, method="PUT",
-                                 path_prefix="foods/status-passive/")
+    world.simulator.inject_fault(
+        "status", count=100, status=503, method="PUT", path_prefix="foods/status-passive/"
+    )
 
     once_json(world)
     assert world.simulator.food_active(2)
@@ -421,8 +452,9 @@ def test_a_food_back_in_stock_is_not_deactivated_on_retry(world: World) -> None:
     world.configure(OUT_OF_STOCK)
     world.set_stock(2, available=False)
     world.add_order("short", items=[(2, 1)])
-    world.simulator.inject_fault("status", count=100, status=503, method="PUT",
-                                 path_prefix="foods/status-passive/")
+    world.simulator.inject_fault(
+        "status", count=100, status=503, method="PUT", path_prefix="foods/status-passive/"
+    )
     once_json(world)
     world.simulator.clear_faults()
     world.set_stock(2, available=True)

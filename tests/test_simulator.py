@@ -423,8 +423,11 @@ def test_echo_answers_normally_and_sends_the_request_headers_back(
     assert response.headers["access-token"] == TOKEN
     assert response.headers["x-trace"] == "t-1"
     assert response.headers["content-type"].startswith("application/json")
-    geocoder = http.get(f"http://{sim.host}:{sim.port}/nominatim/v1/search",
-                        params={"q": "Olmayan Sokak", "key": "k"}, headers={"Access-Token": "x"})
+    geocoder = http.get(
+        f"http://{sim.host}:{sim.port}/nominatim/v1/search",
+        params={"q": "Olmayan Sokak", "key": "k"},
+        headers={"Access-Token": "x"},
+    )
     assert geocoder.json() == [] and geocoder.headers["access-token"] == "x"
     assert "access-token" not in call(http, sim, "GET", "restaurants/get").headers  # used up
 
@@ -530,10 +533,16 @@ def test_control_requests_state_revoke_reset(sim: Simulator, http: httpx.Client)
 
 
 def test_control_geocoder_addresses_and_raw_replies(sim: Simulator, http: httpx.Client) -> None:
-    added = control(http, sim, "POST", "geocoder", [
-        {"address": "Dershane Sokak 4", "latitude": 41.052, "longitude": 28.99},
-        {"address": "Bozuk Sokak 1", "body": '[{"lat": "abc", "lon": "28.99"}]'},
-    ])
+    added = control(
+        http,
+        sim,
+        "POST",
+        "geocoder",
+        [
+            {"address": "Dershane Sokak 4", "latitude": 41.052, "longitude": 28.99},
+            {"address": "Bozuk Sokak 1", "body": '[{"lat": "abc", "lon": "28.99"}]'},
+        ],
+    )
     assert added == {"added": 2}
 
     def search(address: str) -> httpx.Response:

@@ -70,8 +70,16 @@ def _mode(path: Path) -> int:
 
 def _autocancel(*args: str, umask: int, **as_user: Any) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))}
-    return subprocess.run([*autocancel_executable(), *args], env=env, umask=umask,
-                          capture_output=True, text=True, timeout=60, check=False, **as_user)
+    return subprocess.run(
+        [*autocancel_executable(), *args],
+        env=env,
+        umask=umask,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **as_user,
+    )
 
 
 @pytest.fixture
@@ -94,8 +102,9 @@ def shared_folder() -> Iterator[Path]:
 
 
 def test_a_store_created_in_a_shared_folder_is_group_writable(shared_folder: Path) -> None:
-    result = _autocancel("db", "upgrade", "-c", str(shared_folder.parent / "rules.yaml"),
-                         umask=UNIT_UMASK)
+    result = _autocancel(
+        "db", "upgrade", "-c", str(shared_folder.parent / "rules.yaml"), umask=UNIT_UMASK
+    )
     assert result.returncode == 0, result.stderr
 
     db = shared_folder / "orders.db"
@@ -129,15 +138,19 @@ def _reachable_by_everyone(path: Path) -> bool:
 def _programs_reachable() -> bool:
     import daemon
 
-    return all(_reachable_by_everyone(Path(p)) for p in
-               (sys.executable, autocancel_executable()[0], daemon.__file__))
+    return all(
+        _reachable_by_everyone(Path(p))
+        for p in (sys.executable, autocancel_executable()[0], daemon.__file__)
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as two other users")
 def test_a_pos_as_another_user_writes_the_store_the_daemon_created(shared_folder: Path) -> None:
     if not _programs_reachable():
-        pytest.skip(f"{sys.executable} or this checkout is not readable by other users "
-                    "(e.g. under a private /root), so no other user can run autocancel")
+        pytest.skip(
+            f"{sys.executable} or this checkout is not readable by other users "
+            "(e.g. under a private /root), so no other user can run autocancel"
+        )
     os.chown(shared_folder, DAEMON_UID, SHARED_GID)
     rules = str(shared_folder.parent / "rules.yaml")
     daemon = {"user": DAEMON_UID, "group": SHARED_GID, "extra_groups": [SHARED_GID]}
@@ -151,14 +164,24 @@ def test_a_pos_as_another_user_writes_the_store_the_daemon_created(shared_folder
 
     written = subprocess.run(
         [sys.executable, "-c", POS_WRITES_AN_ORDER, str(db), "from-the-pos", HALASKARGAZI],
-        capture_output=True, text=True, timeout=60, check=False, umask=0o022, **pos,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        umask=0o022,
+        **pos,
     )
     assert written.returncode == 0, written.stderr
-    assert written.stdout.split() == ["-wal", "0o660", str(SHARED_GID),
-                                      "-shm", "0o660", str(SHARED_GID)]
+    assert written.stdout.split() == [
+        "-wal",
+        "0o660",
+        str(SHARED_GID),
+        "-shm",
+        "0o660",
+        str(SHARED_GID),
+    ]
 
-    decided = _autocancel("once", "--dry-run", "--json", "-c", rules, umask=UNIT_UMASK,
-                          **daemon)
+    decided = _autocancel("once", "--dry-run", "--json", "-c", rules, umask=UNIT_UMASK, **daemon)
     assert decided.returncode == 0, decided.stderr
     assert '"payment_key": "from-the-pos"' in decided.stdout
     assert '"outcome": "would_cancel"' in decided.stdout
@@ -166,7 +189,12 @@ def test_a_pos_as_another_user_writes_the_store_the_daemon_created(shared_folder
     # ... and the POS can still write after the daemon wrote its ledger.
     again = subprocess.run(
         [sys.executable, "-c", POS_WRITES_AN_ORDER, str(db), "second-order", HALASKARGAZI],
-        capture_output=True, text=True, timeout=60, check=False, umask=0o022, **pos,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        umask=0o022,
+        **pos,
     )
     assert again.returncode == 0, again.stderr
 
@@ -186,8 +214,10 @@ def test_run_warns_when_a_shared_folder_holds_a_store_its_group_cannot_write(
     daemon = Daemon(world, "--dry-run")
     try:
         eventually(lambda: "running" in daemon.log(), what="start-up")
-        assert (f"{db} is not writable by its group (mode 644), although its folder is "
-                "shared with the group") in daemon.log()
+        assert (
+            f"{db} is not writable by its group (mode 644), although its folder is "
+            "shared with the group"
+        ) in daemon.log()
         assert daemon.stop() == 0
     finally:
         daemon.kill()
@@ -196,8 +226,11 @@ def test_run_warns_when_a_shared_folder_holds_a_store_its_group_cannot_write(
 def test_the_install_steps_point_the_shipped_rules_at_the_shared_folder(tmp_path: Path) -> None:
     """The README's own sed line, run on the shipped rules.yaml."""
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    (step,) = [line for line in readme.splitlines()
-               if line.startswith("sed -i ") and "/var/lib/autocancel/rules.yaml" in line]
+    (step,) = [
+        line
+        for line in readme.splitlines()
+        if line.startswith("sed -i ") and "/var/lib/autocancel/rules.yaml" in line
+    ]
     installed = tmp_path / "rules.yaml"
     shutil.copy(SHIPPED_RULES, installed)
     command = step.replace("/var/lib/autocancel/rules.yaml", str(installed))

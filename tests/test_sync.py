@@ -21,22 +21,29 @@ def _rows(world: World) -> dict[str, dict[str, object]]:
 def _cooldown_over(world: World) -> None:
     """Move the last poll 31 s back, instead of waiting out the 30 s cooldown."""
     with world.engine.begin() as conn:
-        conn.execute(sa.update(store.sync_state).values(
-            last_poll_at=utcnow() - timedelta(seconds=31)))
+        conn.execute(
+            sa.update(store.sync_state).values(last_poll_at=utcnow() - timedelta(seconds=31))
+        )
 
 
 def _enable_acknowledge(world: World) -> None:
-    world.rules_path.write_text(
-        world.rules_path.read_text() + "sync:\n  acknowledge: true\n"
-    )
+    world.rules_path.write_text(world.rules_path.read_text() + "sync:\n  acknowledge: true\n")
 
 
 def test_sync_once_stores_new_orders_with_items_and_no_acknowledgement(world: World) -> None:
-    world.simulator.add_order(payment_key="from-platform", restaurant_id=HALASKARGAZI,
-                              date="2026-01-16 15:10:54", total=1417.5,
-                              customer={"name": "Kerim Test", "phone": "05335587642"},
-                              address={"address": "Dershane Sokak", "description": "kat 2",
-                                       "latitude": 41.05, "longitude": 28.99})
+    world.simulator.add_order(
+        payment_key="from-platform",
+        restaurant_id=HALASKARGAZI,
+        date="2026-01-16 15:10:54",
+        total=1417.5,
+        customer={"name": "Kerim Test", "phone": "05335587642"},
+        address={
+            "address": "Dershane Sokak",
+            "description": "kat 2",
+            "latitude": 41.05,
+            "longitude": 28.99,
+        },
+    )
     world.simulator.add_order(payment_key="akat-order", restaurant_id=AKAT, status_id=2)
 
     result = world.cli("sync", "--once")
@@ -53,8 +60,9 @@ def test_sync_once_stores_new_orders_with_items_and_no_acknowledgement(world: Wo
     assert order["raw_payload"]["restaurant_name"] == "Halaskargazi Şube"
     assert rows["akat-order"]["status_id"] == 2
     with world.engine.connect() as conn:
-        items = conn.execute(sa.select(store.order_items.c.payment_key,
-                                       store.order_items.c.food_id)).all()
+        items = conn.execute(
+            sa.select(store.order_items.c.payment_key, store.order_items.c.food_id)
+        ).all()
     assert ("from-platform", 1) in items
     assert world.simulator.requests("PUT", "orders/success") == []
 
@@ -113,13 +121,20 @@ def test_vanished_orders_are_no_longer_active(world: World) -> None:
 
 def test_malformed_orders_are_reported_and_skipped() -> None:
     now = utcnow()
-    good = {"payment_key": "k", "restaurant_id": "r", "status_id": 1,
-            "items": [{"food_id": 3, "quantity": 2}, {"food_id": "x"}, "junk"]}
+    good = {
+        "payment_key": "k",
+        "restaurant_id": "r",
+        "status_id": 1,
+        "items": [{"food_id": 3, "quantity": 2}, {"food_id": "x"}, "junk"],
+    }
     assert order_row(good, now=now)["payment_key"] == "k"
     assert item_rows(good) == [{"payment_key": "k", "food_id": 3, "name": None, "quantity": 2}]
     assert item_rows({"payment_key": "k"}) is None  # no list at all: keep the POS's items
-    for broken in ({}, {"payment_key": "k"}, {"payment_key": "k", "restaurant_id": "r",
-                                              "status_id": "1"}):
+    for broken in (
+        {},
+        {"payment_key": "k"},
+        {"payment_key": "k", "restaurant_id": "r", "status_id": "1"},
+    ):
         try:
             order_row(broken, now=now)
         except ValueError as exc:

@@ -21,24 +21,31 @@ from tests.world import HALASKARGAZI, NEAR, World, run_sql
 
 def _row(world: World, key: str) -> dict[str, Any]:
     with world.engine.connect() as conn:
-        return dict(conn.execute(
-            sa.select(store.orders).where(store.orders.c.payment_key == key)
-        ).mappings().one())
+        return dict(
+            conn.execute(sa.select(store.orders).where(store.orders.c.payment_key == key))
+            .mappings()
+            .one()
+        )
 
 
 def _items(world: World, key: str) -> list[tuple[int, int]]:
     with world.engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(
-            sa.select(store.order_items.c.food_id, store.order_items.c.quantity)
-            .where(store.order_items.c.payment_key == key).order_by(store.order_items.c.id)
-        )]
+        return [
+            tuple(row)
+            for row in conn.execute(
+                sa.select(store.order_items.c.food_id, store.order_items.c.quantity)
+                .where(store.order_items.c.payment_key == key)
+                .order_by(store.order_items.c.id)
+            )
+        ]
 
 
 def _sync(world: World) -> str:
     """``sync --once`` after the cooldown; its stderr."""
     with world.engine.begin() as conn:
-        conn.execute(sa.update(store.sync_state).values(
-            last_poll_at=utcnow() - timedelta(seconds=31)))
+        conn.execute(
+            sa.update(store.sync_state).values(last_poll_at=utcnow() - timedelta(seconds=31))
+        )
     result = world.cli("sync", "--once")
     assert result.returncode == 0, result.stderr
     return result.stderr
@@ -49,12 +56,24 @@ def _conflict_lines(stderr: str) -> list[str]:
 
 
 def _pos_order_also_on_the_platform(world: World) -> None:
-    world.add_order("pos-order", shipping_method="pickup", coordinates=NEAR,
-                    phone="05551112233", items=[(7, 2)], on_platform=False)
-    run_sql(world, "UPDATE orders SET courier_type = NULL, order_number = NULL "
-                   "WHERE payment_key = 'pos-order'")
+    world.add_order(
+        "pos-order",
+        shipping_method="pickup",
+        coordinates=NEAR,
+        phone="05551112233",
+        items=[(7, 2)],
+        on_platform=False,
+    )
+    run_sql(
+        world,
+        "UPDATE orders SET courier_type = NULL, order_number = NULL "
+        "WHERE payment_key = 'pos-order'",
+    )
     world.simulator.add_order(
-        payment_key="pos-order", restaurant_id=HALASKARGAZI, id=4242, courier_type="fuudy",
+        payment_key="pos-order",
+        restaurant_id=HALASKARGAZI,
+        id=4242,
+        courier_type="fuudy",
         customer={"name": "Test Müşteri", "phone": "05335587642"},
         address={"address": "Dershane Sokak 4", "description": ""},  # no coordinates
     )
@@ -95,9 +114,16 @@ def test_sync_fills_gaps_in_a_pos_order_and_never_overwrites_it(
 
 
 def test_sync_keeps_the_orders_it_created_up_to_date(world: World) -> None:
-    world.simulator.add_order(payment_key="from-platform", restaurant_id=HALASKARGAZI,
-                              address={"address": "Dershane Sokak", "description": "",
-                                       "latitude": 41.05, "longitude": 28.99})
+    world.simulator.add_order(
+        payment_key="from-platform",
+        restaurant_id=HALASKARGAZI,
+        address={
+            "address": "Dershane Sokak",
+            "description": "",
+            "latitude": 41.05,
+            "longitude": 28.99,
+        },
+    )
     _sync(world)
     assert _row(world, "from-platform")["created_by"] == "sync"
 
@@ -116,8 +142,11 @@ def test_a_value_the_platform_does_not_send_never_erases_one_in_a_synced_order(
     world.simulator.add_order(payment_key="geocoded-later", restaurant_id=HALASKARGAZI)
     _sync(world)
     # The POS (or an operator) adds the position Dükkango did not send.
-    run_sql(world, "UPDATE orders SET latitude = 41.06, longitude = 28.98 "
-                   "WHERE payment_key = 'geocoded-later'")
+    run_sql(
+        world,
+        "UPDATE orders SET latitude = 41.06, longitude = 28.98 "
+        "WHERE payment_key = 'geocoded-later'",
+    )
     _sync(world)
     row = _row(world, "geocoded-later")
     assert (row["latitude"], row["longitude"]) == (41.06, 28.98)

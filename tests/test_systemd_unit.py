@@ -20,16 +20,49 @@ UNIT = REPO_ROOT / "systemd" / "autocancel.service"
 KNOWN = {
     "Unit": {"Description", "Documentation", "After", "Wants"},
     "Service": {
-        "Type", "NotifyAccess", "User", "Group", "StateDirectory", "StateDirectoryMode",
-        "WorkingDirectory", "Environment", "EnvironmentFile", "ExecStartPre", "ExecStart",
-        "ExecReload", "Restart", "RestartSec", "WatchdogSec", "TimeoutStopSec", "KillSignal",
-        "NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
-        "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
-        "ProtectControlGroups", "ProtectClock", "ProtectHostname", "ProtectProc",
-        "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
-        "MemoryDenyWriteExecute", "RemoveIPC", "CapabilityBoundingSet", "AmbientCapabilities",
-        "RestrictAddressFamilies", "SystemCallArchitectures", "SystemCallFilter",
-        "ReadWritePaths", "UMask", "RestartPreventExitStatus",
+        "Type",
+        "NotifyAccess",
+        "User",
+        "Group",
+        "StateDirectory",
+        "StateDirectoryMode",
+        "WorkingDirectory",
+        "Environment",
+        "EnvironmentFile",
+        "ExecStartPre",
+        "ExecStart",
+        "ExecReload",
+        "Restart",
+        "RestartSec",
+        "WatchdogSec",
+        "TimeoutStopSec",
+        "KillSignal",
+        "NoNewPrivileges",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "ProtectClock",
+        "ProtectHostname",
+        "ProtectProc",
+        "RestrictNamespaces",
+        "RestrictRealtime",
+        "RestrictSUIDSGID",
+        "LockPersonality",
+        "MemoryDenyWriteExecute",
+        "RemoveIPC",
+        "CapabilityBoundingSet",
+        "AmbientCapabilities",
+        "RestrictAddressFamilies",
+        "SystemCallArchitectures",
+        "SystemCallFilter",
+        "ReadWritePaths",
+        "UMask",
+        "RestartPreventExitStatus",
     },
     "Install": {"WantedBy"},
 }
@@ -66,8 +99,12 @@ def test_unit_directives_are_known_and_complete() -> None:
     assert service["StateDirectory"] == "autocancel"
     assert service["EnvironmentFile"].startswith("/etc/")
     for hardening, value in {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-        "PrivateTmp": "yes", "CapabilityBoundingSet": "", "ReadWritePaths": "/var/lib/autocancel",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "CapabilityBoundingSet": "",
+        "ReadWritePaths": "/var/lib/autocancel",
     }.items():
         assert service[hardening] == value, hardening
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]
@@ -80,15 +117,22 @@ def test_env_example_holds_no_secret_values() -> None:
             assert line.endswith("="), "the example must not carry a secret"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze not found: apt-get install systemd (.ci/run does)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze not found: apt-get install systemd (.ci/run does)",
+)
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     # verify checks that commands exist: point them at the installed script.
     script = autocancel_executable()[0]
     unit = tmp_path / "autocancel.service"
     unit.write_text(UNIT.read_text().replace("/opt/autocancel/venv/bin/autocancel", script))
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     problems = [line for line in result.stderr.splitlines() if "autocancel.service" in line]
     assert result.returncode == 0 and not problems, result.stderr
 
@@ -121,9 +165,7 @@ def test_an_invalid_rules_file_stops_the_restarts(tmp_path: Path) -> None:
 
     rules = tmp_path / "rules.yaml"
     rules.write_text("restaurants: []\nrules:\n  - name: x\n    kind: nope\n")
-    environment = dict(
-        value.split("=", 1) for value in service["Environment"] if "=" in value
-    )
+    environment = dict(value.split("=", 1) for value in service["Environment"] if "=" in value)
     assert environment["AUTOCANCEL_CONFIG"].endswith("rules.yaml")
     env = {**environment, "AUTOCANCEL_CONFIG": str(rules)}
 
@@ -148,7 +190,8 @@ def test_documentation_points_at_a_file_the_install_steps_put_there() -> None:
         assert link.startswith("file://"), f"{link}: only installed files can be relied on"
         target = link.removeprefix("file://")
         installing = [
-            shlex.split(step) for step in steps
+            shlex.split(step)
+            for step in steps
             if step.startswith("install ") and shlex.split(step)[-1] == target
         ]
         assert installing, f"no install step puts anything at {target}"

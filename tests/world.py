@@ -107,21 +107,31 @@ class World:
     ) -> None:
         geocoder_block = (
             "geocoder:\n  provider: nominatim\n"
-            f"  options: {{domain: \"127.0.0.1:{self.simulator.port}\", scheme: http, "
+            f'  options: {{domain: "127.0.0.1:{self.simulator.port}", scheme: http, '
             "user_agent: autocancel-tests}\n  timeout_seconds: 2\n"
-            if geocoder else ""
+            if geocoder
+            else ""
         )
         self.rules_path.write_text(
             CONFIG_TEMPLATE.format(
-                store_url=self.store_url, base_url=self.simulator.url, timeout=timeout,
-                max_attempts=max_attempts, dry_run=str(dry_run).lower(),
-                halaskargazi=HALASKARGAZI, akat=AKAT, home_lat=HOME[0], home_lon=HOME[1],
-                geocoder=geocoder_block, max_per_hour=max_per_hour,
-                never_cancel=json.dumps(list(never_cancel)), rules=rules,
+                store_url=self.store_url,
+                base_url=self.simulator.url,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                dry_run=str(dry_run).lower(),
+                halaskargazi=HALASKARGAZI,
+                akat=AKAT,
+                home_lat=HOME[0],
+                home_lon=HOME[1],
+                geocoder=geocoder_block,
+                max_per_hour=max_per_hour,
+                never_cancel=json.dumps(list(never_cancel)),
+                rules=rules,
                 api_extra="".join(
                     f"  {key}: {json.dumps(value)}\n" for key, value in (api_extra or {}).items()
                 ),
-                plausible="" if max_plausible_km is None
+                plausible=""
+                if max_plausible_km is None
                 else f"  max_plausible_km: {max_plausible_km}\n",
             ),
             encoding="utf-8",
@@ -152,38 +162,69 @@ class World:
         self._next_number += 1
         created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(store.orders).values(
-                payment_key=key, order_number=self._next_number, restaurant_id=restaurant_id,
-                status_id=status_id, shipping_method=shipping_method, courier_type="restaurant",
-                payment_method="Kredi Kartı", payment_status=payment_status, total=100,
-                created_at=created, customer_name="Test Müşteri", customer_phone=phone,
-                address=address, address_description="",
-                latitude=coordinates[0] if coordinates else None,
-                longitude=coordinates[1] if coordinates else None, updated_at=created,
-            ))
+            conn.execute(
+                sa.insert(store.orders).values(
+                    payment_key=key,
+                    order_number=self._next_number,
+                    restaurant_id=restaurant_id,
+                    status_id=status_id,
+                    shipping_method=shipping_method,
+                    courier_type="restaurant",
+                    payment_method="Kredi Kartı",
+                    payment_status=payment_status,
+                    total=100,
+                    created_at=created,
+                    customer_name="Test Müşteri",
+                    customer_phone=phone,
+                    address=address,
+                    address_description="",
+                    latitude=coordinates[0] if coordinates else None,
+                    longitude=coordinates[1] if coordinates else None,
+                    updated_at=created,
+                )
+            )
             for food_id, quantity in items:
-                conn.execute(sa.insert(store.order_items).values(
-                    payment_key=key, food_id=food_id, name=f"food {food_id}", quantity=quantity,
-                ))
+                conn.execute(
+                    sa.insert(store.order_items).values(
+                        payment_key=key,
+                        food_id=food_id,
+                        name=f"food {food_id}",
+                        quantity=quantity,
+                    )
+                )
         if on_platform:
-            self.simulator.add_order(payment_key=key, restaurant_id=restaurant_id,
-                                     status_id=status_id)
+            self.simulator.add_order(
+                payment_key=key, restaurant_id=restaurant_id, status_id=status_id
+            )
         return key
 
-    def set_stock(self, food_id: int, *, available: bool = True, quantity: int | None = None,
-                  restaurant_id: str | None = HALASKARGAZI) -> None:
+    def set_stock(
+        self,
+        food_id: int,
+        *,
+        available: bool = True,
+        quantity: int | None = None,
+        restaurant_id: str | None = HALASKARGAZI,
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(store.stock).where(store.stock.c.food_id == food_id))
-            conn.execute(sa.insert(store.stock).values(
-                food_id=food_id, restaurant_id=restaurant_id, name=f"food {food_id}",
-                available=available, quantity=quantity,
-            ))
+            conn.execute(
+                sa.insert(store.stock).values(
+                    food_id=food_id,
+                    restaurant_id=restaurant_id,
+                    name=f"food {food_id}",
+                    available=available,
+                    quantity=quantity,
+                )
+            )
 
     def status_of(self, key: str) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                sa.select(store.orders.c.status_id).where(store.orders.c.payment_key == key)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(store.orders.c.status_id).where(store.orders.c.payment_key == key)
+                ).scalar_one()
+            )
 
     def ledger(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -192,11 +233,18 @@ class World:
 
     # --- the CLI ---------------------------------------------------------------
 
-    def cli(self, *args: str, env: dict[str, str] | None = None,
-            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         command, *rest = args
-        return run_cli(command, "-c", str(self.rules_path), *rest,
-                       env={**self.env, **(env or {})}, input_text=input_text)
+        return run_cli(
+            command,
+            "-c",
+            str(self.rules_path),
+            *rest,
+            env={**self.env, **(env or {})},
+            input_text=input_text,
+        )
 
     def once(self, *flags: str) -> list[dict[str, Any]]:
         """``autocancel once --json``: the decision objects; fails the test on a non-zero exit."""
@@ -237,8 +285,14 @@ def ledger_rows(world: World, key: str) -> list[dict[str, Any]]:
 
 
 def assert_cancelled(
-    world: World, decisions: list[dict[str, Any]], key: str, *, rule: str, kind: str,
-    reason_id: int, evidence: dict[str, Any],
+    world: World,
+    decisions: list[dict[str, Any]],
+    key: str,
+    *,
+    rule: str,
+    kind: str,
+    reason_id: int,
+    evidence: dict[str, Any],
 ) -> None:
     """``key`` was cancelled live, once, by ``rule``: JSON line, request, ledger, store.
 
@@ -247,8 +301,13 @@ def assert_cancelled(
     shown = [d for d in decisions if d["payment_key"] == key]
     assert len(shown) == 1, f"{key}: expected one decision, got {shown}"
     decision = shown[0]
-    assert (decision["rule"], decision["kind"], decision["reason_id"], decision["mode"],
-            decision["outcome"]) == (rule, kind, reason_id, "live", "cancelled"), decision
+    assert (
+        decision["rule"],
+        decision["kind"],
+        decision["reason_id"],
+        decision["mode"],
+        decision["outcome"],
+    ) == (rule, kind, reason_id, "live", "cancelled"), decision
     assert {k: decision["evidence"].get(k) for k in evidence} == evidence, decision
     sent = requests_to(world, "PUT", f"orders/cancel/{key}")
     assert len(sent) == 1, f"{key}: expected one cancel request, got {len(sent)}"
@@ -261,7 +320,12 @@ def assert_cancelled(
     assert len(rows) == 1, f"{key}: expected one live ledger row, got {rows}"
     row = rows[0]
     assert (row["rule"], row["kind"], row["reason_id"], row["outcome"], row["attempts"]) == (
-        rule, kind, reason_id, "cancelled", 1), row
+        rule,
+        kind,
+        reason_id,
+        "cancelled",
+        1,
+    ), row
     assert {k: row["evidence"].get(k) for k in evidence} == evidence, row
     assert world.status_of(key) == 6
     on_platform = world.simulator.order(key)
