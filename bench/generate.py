@@ -48,7 +48,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from daemon import store
+from daemon.store import connect, migrate, schema
 
 FOODS_PER_RESTAURANT = 20
 SOLD_OUT_FOOD = 19  # index in each restaurant's menu; only out-of-stock orders order it
@@ -107,7 +107,7 @@ class Generated:
         share = 100 * self.expected_matches / max(1, self.active_orders)
         kinds = ", ".join(f"{kind} {count}" for kind, count in self.expected.items())
         return (
-            f"{store.describe_url(self.url)}: {self.restaurants} restaurants, "
+            f"{connect.describe_url(self.url)}: {self.restaurants} restaurants, "
             f"{self.active_orders} active orders, {self.history_orders} past orders, "
             f"{self.item_rows} items, {self.stock_rows} stock rows; expected matches "
             f"{self.expected_matches} ({share:.2f} %: {kinds}); rules {self.rules_path}; "
@@ -175,7 +175,7 @@ def create_empty_store(url: str | URL) -> None:
                 connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         finally:
             admin.dispose()
-    store.upgrade(url)
+    migrate.upgrade(url)
 
 
 def default_rules_path(url: str | URL) -> Path:
@@ -377,7 +377,7 @@ def _history(
             restaurant = restaurants[rng.randrange(len(restaurants))]
             created = maker.now - timedelta(days=rng.uniform(1, 365))
             order = maker.order(
-                restaurant, status_id=store.DELIVERED, created_at=created, delivered=True
+                restaurant, status_id=schema.DELIVERED, created_at=created, delivered=True
             )
             orders.append(order)
             items.extend(maker.items(order, restaurant))
@@ -518,17 +518,17 @@ def generate(
     restaurants = maker.restaurants()
     orders, items, expected = _active(maker, restaurants)
     stock_rows = [row for r in restaurants for row in maker.stock(r)]
-    engine = store.create_store_engine(url)
+    engine = connect.create_store_engine(url)
     history_orders = 0
     item_rows = len(items)
     try:
-        with store.writer(engine) as connection, connection.begin():
-            _insert(connection, store.stock, stock_rows)
-            _insert(connection, store.orders, orders)
-            _insert(connection, store.order_items, items)
+        with connect.writer(engine) as connection, connection.begin():
+            _insert(connection, schema.stock, stock_rows)
+            _insert(connection, schema.orders, orders)
+            _insert(connection, schema.order_items, items)
             for past_orders, past_items in _history(maker, restaurants):
-                _insert(connection, store.orders, past_orders)
-                _insert(connection, store.order_items, past_items)
+                _insert(connection, schema.orders, past_orders)
+                _insert(connection, schema.order_items, past_items)
                 history_orders += len(past_orders)
                 item_rows += len(past_items)
         is_pg = engine.dialect.name == "postgresql"

@@ -23,7 +23,7 @@ raw floor
     the same decisions counted, in plain Python (median of N). Every pass
     figure is also printed as a ratio to it: the least any pass must do.
 floor
-    ``read_snapshot`` inside ``store.snapshot_reader`` (median of N): the
+    ``read_snapshot`` inside ``connect.snapshot_reader`` (median of N): the
     snapshot query with its conversion to ``Order`` objects, which any pass pays.
 bare SQL
     The statements ``read_snapshot`` issues, replayed on the raw DBAPI cursor
@@ -77,10 +77,10 @@ from bench.generate import (
     drop_store,
     generate,
 )
-from daemon import store
-from daemon.config import load_config
-from daemon.passes import PassRunner
-from daemon.snapshot import read_snapshot
+from daemon.config.models import load_config
+from daemon.engine.passes import PassRunner
+from daemon.store import connect, schema
+from daemon.store.snapshot import read_snapshot
 
 SIZES: dict[str, StoreSpec] = {
     "small": StoreSpec(restaurants=50, orders_per_restaurant=10, history=10_000),
@@ -136,7 +136,7 @@ def _median_time(action: Callable[[], object], repeat: int) -> tuple[float, list
 
 def _runner(rules: Path) -> tuple[PassRunner, sa.Engine, StatementLog]:
     config = load_config(rules)
-    engine = store.create_store_engine(config.store.url)
+    engine = connect.create_store_engine(config.store.url)
     log = StatementLog()
     log.attach(engine)
     runner = PassRunner(config=config, engine=engine, executor_factory=None, dry_run=True)
@@ -204,11 +204,11 @@ def autocancel_command() -> list[str]:
 
 
 def _latest_pass_start(url: str) -> datetime | None:
-    engine = store.create_store_engine(url)
+    engine = connect.create_store_engine(url)
     try:
         with engine.connect() as connection:
             return connection.execute(
-                sa.select(sa.func.max(store.passes.c.started_at))
+                sa.select(sa.func.max(schema.passes.c.started_at))
             ).scalar_one_or_none()
     finally:
         engine.dispose()
@@ -291,7 +291,7 @@ def _status_kib(pid: int, key: str) -> int:
 def measure_idle(rules: Path, url: str, seconds: float) -> dict[str, float]:
     """``autocancel run --dry-run``: CPU between passes, RSS high-water after one pass."""
     before = _latest_pass_start(url)
-    engine = store.create_store_engine(url)
+    engine = connect.create_store_engine(url)
     process = subprocess.Popen(
         [*autocancel_command(), "run", "--dry-run", "-c", str(rules)],
         stdout=subprocess.DEVNULL,
@@ -306,9 +306,9 @@ def measure_idle(rules: Path, url: str, seconds: float) -> dict[str, float]:
             time.sleep(0.1)
             with engine.connect() as connection:
                 finished = connection.execute(
-                    sa.select(store.passes.c.finished_at)
-                    .where(store.passes.c.started_at > before if before else sa.true())
-                    .where(store.passes.c.finished_at.is_not(None))
+                    sa.select(schema.passes.c.finished_at)
+                    .where(schema.passes.c.started_at > before if before else sa.true())
+                    .where(schema.passes.c.finished_at.is_not(None))
                 ).scalar()
         time.sleep(0.5)  # let the pass's logging and clean-up settle
         (cpu_before, switches_before), started = _cpu_and_wakeups(process.pid), time.perf_counter()
@@ -318,8 +318,8 @@ def measure_idle(rules: Path, url: str, seconds: float) -> dict[str, float]:
         with engine.connect() as connection:
             passes = connection.execute(
                 sa.select(sa.func.count())
-                .select_from(store.passes)
-                .where(store.passes.c.started_at > before if before else sa.true())
+                .select_from(schema.passes)
+                .where(schema.passes.c.started_at > before if before else sa.true())
             ).scalar_one()
         return {
             "idle_cpu_pct": 100 * (cpu_after - cpu_before) / elapsed,
@@ -444,7 +444,7 @@ def bench_store(
             log(f"    {'executemany ' if many else ''}{' '.join(statement.split())[:110]}")
 
         def snapshot() -> None:
-            with store.snapshot_reader(engine) as connection, connection.begin():
+            with connect.snapshot_reader(engine) as connection, connection.begin():
                 read_snapshot(connection)
 
         snapshot()
@@ -616,7 +616,9 @@ def _pg_database(url: str, *, drop: bool = False) -> bool | None:
                 connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
             return exists is None
     except sa.exc.SQLAlchemyError as exc:
-        print(f"PostgreSQL at {store.describe_url(url)} unusable, skipped: {exc}", file=sys.stderr)
+        print(
+            f"PostgreSQL at {connect.describe_url(url)} unusable, skipped: {exc}", file=sys.stderr
+        )
         return None
     finally:
         admin.dispose()

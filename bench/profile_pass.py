@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import rules.max_distance
-from daemon import store
-from daemon.config import load_config
-from daemon.passes import PassRunner
+from daemon.config.models import load_config
+from daemon.engine.passes import PassRunner
+from daemon.store import connect
 
 # (label, function name, files it may live in): the phases of PassRunner.run_once,
 # outermost first. Several files where the product has been moving code around.
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = load_config(args.rules)
-    engine = store.create_store_engine(config.store.url)
+    engine = connect.create_store_engine(config.store.url)
     runner = PassRunner(config=config, engine=engine, executor_factory=None, dry_run=True)
     try:
         runner.run_once()  # warm-up: the ledger rows exist, statements are cached

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.simulator import HALASKARGAZI, Simulator
+from daemon.simulator.server import HALASKARGAZI, Simulator
+from daemon.store import connect, migrate, schema
 
 RULES = """\
 store:
@@ -46,8 +46,8 @@ rules:
 
 
 def measure(url: str, orders: int) -> list[float]:
-    store.upgrade(url)
-    engine = store.create_store_engine(url)
+    migrate.upgrade(url)
+    engine = connect.create_store_engine(url)
     delays: list[float] = []
     with Simulator(cooldown_seconds=0) as sim, tempfile.TemporaryDirectory() as folder:
         rules = Path(folder) / "rules.yaml"
@@ -66,7 +66,7 @@ def measure(url: str, orders: int) -> list[float]:
                 sim.add_order(payment_key=key, restaurant_id=HALASKARGAZI)
                 with engine.begin() as conn:
                     conn.execute(
-                        sa.insert(store.orders).values(
+                        sa.insert(schema.orders).values(
                             payment_key=key,
                             restaurant_id=HALASKARGAZI,
                             status_id=1,

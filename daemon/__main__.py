@@ -1,5 +1,5 @@
 """``python -m daemon`` is the same as the ``autocancel`` console script."""
 
-from daemon.cli import main
+from daemon.cli.main import main
 
 raise SystemExit(main())

@@ -18,13 +18,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from daemon import exitcodes, report, store
-from daemon.config import load_config
-from daemon.credentials import ENV_ACCESS_TOKEN
-from daemon.passes import PassRunner
-from daemon.runtime import executor_factory
-from daemon.simulator import Simulator
-from daemon.timeutil import utcnow
+from daemon.cli import report
+from daemon.config.credentials import ENV_ACCESS_TOKEN
+from daemon.config.models import load_config
+from daemon.domain import exitcodes
+from daemon.domain.timeutil import utcnow
+from daemon.engine.passes import PassRunner
+from daemon.service.runtime import executor_factory
+from daemon.simulator.server import Simulator
+from daemon.store import connect, migrate, schema
 
 HALASKARGAZI = ("0ca1d2b1-a199-4960-8617-83a659d890c8", "Halaskargazi Şube", 41.0493, 28.9877)
 AKAT = ("8f2b9ce2-04de-4712-842d-a39f64596fdf", "Akat Şube", 41.0789, 29.0231)
@@ -170,12 +172,12 @@ def _demo_orders() -> list[DemoOrder]:
 
 
 def _seed_store(url: str, orders: list[DemoOrder]) -> None:
-    store.upgrade(url)
-    engine = store.create_store_engine(url)
+    migrate.upgrade(url)
+    engine = connect.create_store_engine(url)
     now = utcnow()
     with engine.begin() as connection:
         connection.execute(
-            sa.insert(store.stock),
+            sa.insert(schema.stock),
             [
                 # The simulator's menu: food ids 1 and 2 at Halaskargazi, 3 at Akat.
                 {
@@ -203,7 +205,7 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
         )
         for order in orders:
             connection.execute(
-                sa.insert(store.orders).values(
+                sa.insert(schema.orders).values(
                     payment_key=order.key,
                     order_number=order.number,
                     restaurant_id=order.restaurant[0],
@@ -224,7 +226,7 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
                 )
             )
             connection.execute(
-                sa.insert(store.order_items).values(
+                sa.insert(schema.order_items).values(
                     payment_key=order.key, food_id=order.food_id, name="item", quantity=1
                 )
             )
@@ -274,7 +276,7 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             executor = executor_factory(
                 config, environ={ENV_ACCESS_TOKEN: simulator.static_token or ""}
             )
-            engine = store.create_store_engine(config.store.url)
+            engine = connect.create_store_engine(config.store.url)
             try:
                 result = PassRunner(
                     config=config, engine=engine, executor_factory=executor

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from daemon.location import LocationStatus
+from daemon.domain.location import LocationStatus
+from daemon.domain.problems import Problem, YamlPath
 from rules.base import Rule, describe_rule
 from rules.registry import registry
 from rules.verdict import Verdict
-from rules.yamlsource import Problem, YamlPath
 
 if TYPE_CHECKING:
-    from daemon.config import Config
-    from daemon.snapshot import Order
+    from daemon.domain.orders import Order
     from rules.context import PassContext
+    from rules.validation import ValidationContext
 
 
 @registry.register("address_not_found")
@@ -44,9 +44,9 @@ class AddressNotFoundRule(Rule):
         # "unknown", never "not found".
         return Verdict.skipped(location.detail, **location.evidence)
 
-    def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
-        problems = super().validate_against(config, at=at)
-        if self.enabled and config.geocoder is None:
+    def validate_against(self, setting: ValidationContext, *, at: YamlPath) -> list[Problem]:
+        problems = super().validate_against(setting, at=at)
+        if self.enabled and not setting.geocoder_configured:
             problems.append(
                 Problem.warning(
                     (*at, "kind"),

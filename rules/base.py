@@ -29,15 +29,15 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.reasons import REASONS_EN
-from rules.actions import DeactivateFood, RestaurantAction
+from daemon.domain.actions import DeactivateFood, RestaurantAction
+from daemon.domain.problems import Problem, YamlPath
+from daemon.domain.reasons import REASONS_EN
 from rules.verdict import Verdict
-from rules.yamlsource import Problem, YamlPath
 
 if TYPE_CHECKING:
-    from daemon.config import Config
-    from daemon.snapshot import Order
+    from daemon.domain.orders import Order
     from rules.context import PassContext, RestaurantLoad
+    from rules.validation import ValidationContext
 
 # Status ids an automatic rule may cancel (DESIGN.md, `orders.status_id`).
 CANCELABLE_STATUSES: Final = {1: "received", 2: "confirmed", 16: "in delivery"}
@@ -166,7 +166,7 @@ class Rule(BaseModel):
         """Restaurants to close or reopen in this pass, judged on the same loads as the orders."""
         return ()
 
-    def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
+    def validate_against(self, setting: ValidationContext, *, at: YamlPath) -> list[Problem]:
         """Check this rule against the rest of the configuration.
 
         ``at`` is the rule's own path (``("rules", 3)``). Problems may point

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from daemon.statuses import RECEIVED
-from rules.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
+from daemon.domain.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
+from daemon.domain.statuses import RECEIVED
 from rules.base import Rule
 from rules.registry import registry
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
-    from daemon.snapshot import Closure, Order
+    from daemon.domain.orders import Closure, Order
     from rules.context import PassContext, RestaurantLoad
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from daemon.location import Location, LocationStatus
+from daemon.domain.location import Location, LocationStatus
 
 if TYPE_CHECKING:
-    from daemon.snapshot import Order, Snapshot
+    from daemon.domain.orders import Order, Snapshot
 
 
 class Place(Protocol):

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from daemon.location import LocationStatus, geodesic_km
+from daemon.domain.location import LocationStatus, geodesic_km
+from daemon.domain.problems import Problem, YamlPath
 from rules.base import Rule, describe_rule
 from rules.registry import registry
 from rules.verdict import Verdict
-from rules.yamlsource import Problem, YamlPath
 
 if TYPE_CHECKING:
-    from daemon.config import Config
-    from daemon.snapshot import Order
+    from daemon.domain.orders import Order
     from rules.context import PassContext
+    from rules.validation import ValidationContext
 
 
 @registry.register("max_distance")
@@ -51,9 +51,9 @@ class MaxDistanceRule(Rule):
             return Verdict.match(f"{km:.2f} km is beyond {self.max_km} km", **evidence)
         return Verdict.no_match(f"{km:.2f} km is within {self.max_km} km", **evidence)
 
-    def validate_against(self, config: Config, *, at: YamlPath) -> list[Problem]:
-        problems = super().validate_against(config, at=at)
-        plausible = config.safety.max_plausible_km
+    def validate_against(self, setting: ValidationContext, *, at: YamlPath) -> list[Problem]:
+        problems = super().validate_against(setting, at=at)
+        plausible = setting.max_plausible_km
         if self.max_km >= plausible:
             # Beyond the plausible distance a position is bad data, so this
             # radius could never cancel anything out there.
@@ -69,7 +69,8 @@ class MaxDistanceRule(Rule):
             # A disabled distance rule measures nothing; operators often disable
             # it precisely because the coordinates are not known yet.
             return problems
-        for index, restaurant in enumerate(config.restaurants):
+        for restaurant in setting.restaurants:
+            index = restaurant.index
             if restaurant.has_coordinates:
                 continue
             problems.append(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from daemon.domain.problems import Problem, YamlPath
 from rules.base import Rule, describe_rule
-from rules.yamlsource import Problem, YamlPath
 
 
 def order_problems(placed: Sequence[tuple[YamlPath, Rule]]) -> list[Problem]:

@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rules.actions import DeactivateFood
+from daemon.domain.actions import DeactivateFood
 from rules.base import Rule
 from rules.registry import registry
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
-    from daemon.snapshot import Order
+    from daemon.domain.orders import Order
     from rules.context import PassContext
 
 

@@ -13,7 +13,7 @@ from rules.registry import registry
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
-    from daemon.snapshot import Order
+    from daemon.domain.orders import Order
     from rules.context import PassContext
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from daemon.api import DukkangoClient
-    from daemon.simulator import Simulator
+    from daemon.dukkango.client import DukkangoClient
+    from daemon.simulator.server import Simulator
     from tests.test_daemon import Daemon
     from tests.world import World
 
@@ -96,7 +96,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def simulator_factory() -> Iterator[Callable[..., Simulator]]:
     """Start simulators with custom options (``cooldown_seconds=0.2`` ...); all stopped after."""
-    from daemon.simulator import Simulator
+    from daemon.simulator.server import Simulator
 
     started: list[Simulator] = []
 
@@ -120,7 +120,7 @@ def simulator(simulator_factory: Callable[..., Simulator]) -> Simulator:
 @pytest.fixture
 def api_client(simulator: Simulator) -> Iterator[DukkangoClient]:
     """A client that logs in to ``simulator`` with its secret keys (2 s timeout)."""
-    from daemon.api import DukkangoClient
+    from daemon.dukkango.client import DukkangoClient
 
     with DukkangoClient(
         base_url=simulator.url,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from daemon.api import (
+from daemon.dukkango.client import (
     ApiError,
     BadRequest,
     CredentialsMissing,
@@ -36,7 +36,7 @@ from daemon.api import (
     Unauthorized,
     UnexpectedResponse,
 )
-from daemon.simulator import AKAT, HALASKARGAZI, RecordedRequest, Simulator
+from daemon.simulator.server import AKAT, HALASKARGAZI, RecordedRequest, Simulator
 
 APP_SECRET = "app-SECRET-4f1d9a"
 REST_SECRET = "rest-SECRET-77c2e0"

@@ -7,9 +7,9 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.config import load_config
-from daemon.passes import PassRunner
+from daemon.config.models import load_config
+from daemon.engine.passes import PassRunner
+from daemon.store import schema
 from tests.world import HALASKARGAZI, World
 
 ALL_RULES = """\
@@ -132,6 +132,8 @@ def test_bad_rows_are_visible_in_explain(messy_store: World) -> None:
     assert "too-far" in result.stdout and "skipped" in result.stdout
     with messy_store.engine.connect() as conn:
         status = conn.execute(
-            sa.select(store.orders.c.status_id).where(store.orders.c.payment_key == "text-latitude")
+            sa.select(schema.orders.c.status_id).where(
+                schema.orders.c.payment_key == "text-latitude"
+            )
         ).scalar_one()
     assert status == 1

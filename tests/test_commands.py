@@ -270,12 +270,12 @@ def _ledger_at(world: World, key: str, moment: datetime) -> None:
     """Move ``key``'s ledger rows to ``moment``, as if they had been written then."""
     import sqlalchemy as sa
 
-    from daemon import store
+    from daemon.store import schema
 
     with world.engine.begin() as conn:
         conn.execute(
-            sa.update(store.ledger)
-            .where(store.ledger.c.payment_key == key)
+            sa.update(schema.ledger)
+            .where(schema.ledger.c.payment_key == key)
             .values(at=moment, updated_at=moment)
         )
 

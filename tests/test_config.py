@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import (
+from daemon.config.models import (
     DEFAULT_BASE_URL,
     Config,
     ConfigError,

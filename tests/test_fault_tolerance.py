@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from daemon import store
+from daemon.store import connect
 from tests.test_daemon import Daemon, cancelled, eventually, fast
 from tests.world import PAYMENT_FAILED, World
 
@@ -85,7 +85,7 @@ def test_a_briefly_locked_sqlite_store_only_delays_the_pass(world: World) -> Non
     held = threading.Event()
 
     def hold_the_write_lock() -> None:
-        with store.writer(world.engine) as conn, conn.begin():  # BEGIN IMMEDIATE
+        with connect.writer(world.engine) as conn, conn.begin():  # BEGIN IMMEDIATE
             held.set()
             time.sleep(2)
 

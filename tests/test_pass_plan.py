@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from daemon import store
+from daemon.store import schema
 from tests.world import (
     AKAT,
     HALASKARGAZI,
@@ -195,7 +195,7 @@ def test_a_ratio_hold_neither_closes_nor_reopens(world: World) -> None:
         run_sql(world, "UPDATE orders SET status_id = 5 WHERE payment_key = :key", key=f"o{n:02d}")
     with world.engine.begin() as conn:
         conn.execute(
-            sa.update(store.restaurant_closures).values(
+            sa.update(schema.restaurant_closures).values(
                 closed_at=datetime.now(UTC) - timedelta(minutes=30)
             )
         )

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.simulator import Simulator
+from daemon.simulator.server import Simulator
+from daemon.store import connect
 from tests.world import HALASKARGAZI, PAYMENT_FAILED, World, decision_for, ledger_rows, once_json
 
 pytestmark = pytest.mark.postgres
@@ -80,7 +80,7 @@ def test_the_store_sessions_use_utc_whatever_the_server_default(istanbul_url: st
     # Also when the operator's URL asks for Istanbul explicitly.
     asked = f"{istanbul_url}?options=-c%20timezone%3DEurope/Istanbul"
     for url in (istanbul_url, asked):
-        engine = store.create_store_engine(url)
+        engine = connect.create_store_engine(url)
         with engine.connect() as conn:
             assert conn.execute(sa.text("SHOW timezone")).scalar_one() == "UTC"
         engine.dispose()

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from daemon.config import Restaurant
-from daemon.planning import Plan, plan_pass
-from daemon.safety import SafetyLimits
-from daemon.snapshot import Closure, Item, Order, Snapshot, StockLevel
-from rules.actions import CloseRestaurant, ReopenRestaurant
+from daemon.config.models import Restaurant
+from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
+from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
+from daemon.engine.plan import Plan, plan_pass
+from daemon.engine.safety import SafetyLimits
 from rules.base import Rule
 from rules.congestion import CongestionRule
 from rules.context import PassContext

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.api import DukkangoClient
-from daemon.config import load_config
-from daemon.executor import Executor, RetryPolicy
-from daemon.passes import PassRunner
-from daemon.simulator import Simulator
+from daemon.config.models import load_config
+from daemon.dukkango.client import DukkangoClient
+from daemon.dukkango.executor import Executor, RetryPolicy
+from daemon.engine.passes import PassRunner
+from daemon.simulator.server import Simulator
 from tests.world import World, run_sql
 
 PROTECTED_PHONE = "05550000000"

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.rowcheck import BadDataReport
+from daemon.store import schema
+from daemon.store.rowcheck import BadDataReport
 from tests.conftest import run_cli
 from tests.test_daemon import Daemon, cancelled, eventually, fast
 from tests.world import DEFAULT_RULES, HOME, World, run_sql
@@ -31,8 +31,8 @@ def _passes(world: World) -> int:
         return int(
             conn.execute(
                 sa.select(sa.func.count())
-                .select_from(store.passes)
-                .where(store.passes.c.finished_at.is_not(None))
+                .select_from(schema.passes)
+                .where(schema.passes.c.finished_at.is_not(None))
             ).scalar_one()
         )
 

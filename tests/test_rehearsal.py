@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from daemon.simulator import DEFAULT_STATIC_TOKEN
+from daemon.simulator.server import DEFAULT_STATIC_TOKEN
 from tests.conftest import REPO_ROOT, autocancel_executable, run_cli
 from tests.world import (
     AKAT,
@@ -152,11 +152,11 @@ def test_a_rehearsal_from_the_store_cancels_the_operators_own_orders(world: Worl
         with world.engine.connect() as conn:
             import sqlalchemy as sa
 
-            from daemon import store
+            from daemon.store import schema
 
             numbers = dict(
                 conn.execute(
-                    sa.select(store.orders.c.payment_key, store.orders.c.order_number)
+                    sa.select(schema.orders.c.payment_key, schema.orders.c.order_number)
                 ).all()
             )
         assert orders["pay"]["id"] == numbers["pay"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from daemon.engine import Decision
-from daemon.rejudge import rejudge
-from daemon.snapshot import Order
+from daemon.domain.decisions import Decision
+from daemon.domain.orders import Order
+from daemon.engine.rejudge import rejudge
 from rules.base import Rule
 from rules.congestion import CongestionRule
 from tests.test_planning import LIMITS, NOW, PAYMENT, context, fill, order

@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from daemon import reloading
-from daemon.config import YAML_KEYS
+from daemon.config.models import YAML_KEYS
+from daemon.service import reloading
 from tests.test_daemon import Daemon, _free_port, eventually, fast
 from tests.world import DEFAULT_RULES, World
 

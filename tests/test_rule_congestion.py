@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import sqlalchemy as sa
 
-from daemon import store
+from daemon.store import schema
 from tests.world import (
     AKAT,
     HALASKARGAZI,
@@ -31,7 +31,7 @@ RULE = {"rule": "overloaded", "kind": "congestion", "reason_id": 3}
 
 def _closed_minutes_ago(world: World, minutes: float) -> None:
     """Move every closure recorded in the store back in time, as if the clock had run."""
-    closures = store.restaurant_closures
+    closures = schema.restaurant_closures
     with world.engine.begin() as conn:
         conn.execute(
             sa.update(closures).values(closed_at=datetime.now(UTC) - timedelta(minutes=minutes))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.simulator import Simulator
+from daemon.simulator.server import Simulator
+from daemon.store import schema
 from tests.conftest import REPO_ROOT, run_cli
 from tests.test_daemon import Daemon, eventually, fast
 from tests.world import PAYMENT_FAILED, World
@@ -38,7 +38,7 @@ def _dump_store(world: World) -> str:
     with world.engine.connect() as conn:
         return "\n".join(
             repr(row)
-            for table in store.metadata.sorted_tables
+            for table in schema.metadata.sorted_tables
             for row in conn.execute(sa.select(table))
         )
 
@@ -154,7 +154,7 @@ def test_verbose_logs_of_every_library_never_show_a_secret(
 
 def test_the_redactor_rewrites_messages_arguments_exceptions_and_stacks() -> None:
     """One handler, as the CLI sets it up: records of any logger pass the redactor."""
-    from daemon.redaction import Redactor
+    from daemon.domain.redaction import Redactor
 
     redactor = Redactor()
     redactor.register("registered-Secret/1 x", "", "abc")  # too short ones are ignored

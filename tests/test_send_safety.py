@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from daemon import store
+from daemon.store import schema
 from tests.conftest import autocancel_executable, run_cli
 from tests.world import (
     HALASKARGAZI,
@@ -124,8 +124,8 @@ def test_a_key_that_cannot_be_a_path_segment_is_bad_data_never_sent(world: World
 
 
 def test_an_exception_in_one_call_never_loses_another_calls_outcome() -> None:
-    from daemon.api import DukkangoClient
-    from daemon.executor import Attempted, Executor
+    from daemon.dukkango.client import DukkangoClient
+    from daemon.dukkango.executor import Attempted, Executor
 
     def work(item: int) -> Attempted:
         if item == 2:
@@ -311,8 +311,8 @@ def test_crash_recovery_does_not_resend_for_an_order_too_old_now(world: World) -
     wait_until(lambda: world.simulator.in_flight() == 0, "the hung request to end")
     with world.engine.begin() as conn:  # the clock moved on: 190 minutes old now
         conn.execute(
-            sa.update(store.orders)
-            .where(store.orders.c.payment_key == "aged")
+            sa.update(schema.orders)
+            .where(schema.orders.c.payment_key == "aged")
             .values(created_at=sa.func.datetime("now", "-190 minutes"))
         )
 
@@ -413,7 +413,7 @@ def test_a_close_whose_answer_was_lost_is_still_ours_to_reopen(world: World) -> 
     once_json(world)
     assert world.simulator.restaurant_status(HALASKARGAZI) == "Closed"
     with world.engine.connect() as conn:
-        [closure] = conn.execute(sa.select(store.restaurant_closures)).mappings().all()
+        [closure] = conn.execute(sa.select(schema.restaurant_closures)).mappings().all()
     assert closure["active_key"] == HALASKARGAZI  # the claim is kept: the close is ours
 
     run_sql(world, "UPDATE orders SET status_id = 5")  # the rush is over
@@ -444,7 +444,7 @@ def test_a_food_deactivation_that_failed_with_5xx_is_retried_on_a_later_pass(
 
     assert not world.simulator.food_active(2)
     with world.engine.connect() as conn:
-        [row] = conn.execute(sa.select(store.food_deactivations)).mappings().all()
+        [row] = conn.execute(sa.select(schema.food_deactivations)).mappings().all()
     assert row["outcome"] == "done"
 
 
@@ -467,8 +467,8 @@ def test_a_food_back_in_stock_is_not_deactivated_on_retry(world: World) -> None:
 
 
 def test_no_call_starts_after_the_pass_deadline() -> None:
-    from daemon.api import DukkangoClient
-    from daemon.executor import Executor, NotSent
+    from daemon.dukkango.client import DukkangoClient
+    from daemon.dukkango.executor import Executor, NotSent
 
     now = [0.0]
     calls: list[str] = []

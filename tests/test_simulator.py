@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from daemon.simulator import (
+from daemon.simulator.server import (
     AKAT,
     DEFAULT_APP_SECRET_KEY,
     DEFAULT_REST_SECRET_KEY,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from daemon import store
+from daemon.store import connect, migrate, schema
 from tests.conftest import run_cli
 
 CONTRACT_COLUMNS = {
@@ -62,8 +62,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(store_url: str) -> Iterator[sa.Engine]:
-    store.upgrade(store_url)
-    engine = store.create_store_engine(store_url)
+    migrate.upgrade(store_url)
+    engine = connect.create_store_engine(store_url)
     yield engine
     engine.dispose()
 
@@ -96,9 +96,9 @@ def test_db_upgrade_creates_the_contract_tables(store_url: str, tmp_path: Path) 
     rules = _write_rules(tmp_path, "sqlite:///unused.db")
     result = run_cli("db", "upgrade", "-c", str(rules), env={"AUTOCANCEL_STORE_URL": store_url})
     assert result.returncode == 0, result.stderr
-    assert f"revision {store.head_revision()}" in result.stdout
+    assert f"revision {migrate.head_revision()}" in result.stdout
 
-    engine = store.create_store_engine(store_url)
+    engine = connect.create_store_engine(store_url)
     inspector = sa.inspect(engine)
     for table, columns in CONTRACT_COLUMNS.items():
         present = {c["name"]: c for c in inspector.get_columns(table)}
@@ -141,28 +141,30 @@ def test_db_upgrade_reports_an_unreachable_store(tmp_path: Path) -> None:
 
 def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'orders.db'}"
-    store.upgrade(url)
-    engine = store.create_store_engine(url)
+    migrate.upgrade(url)
+    engine = connect.create_store_engine(url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == store.SQLITE_BUSY_TIMEOUT_MS
+        assert (
+            conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == connect.SQLITE_BUSY_TIMEOUT_MS
+        )
     engine.dispose()
 
 
 def test_migrations_match_the_table_definitions(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
-        differences = compare_metadata(context, store.metadata)
+        differences = compare_metadata(context, schema.metadata)
     assert differences == []
 
 
 def test_a_second_live_cancellation_of_one_order_is_rejected(engine: sa.Engine) -> None:
     key = "3e9caf87-5cb7-4c4e-adcb-fc2ec54cf24e"
     with engine.begin() as conn:
-        conn.execute(store.ledger.insert(), _live_intent(key))
+        conn.execute(schema.ledger.insert(), _live_intent(key))
 
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(store.ledger.insert(), _live_intent(key, rule="too-far", reason_id=6))
+        conn.execute(schema.ledger.insert(), _live_intent(key, rule="too-far", reason_id=6))
 
     # Dry-run and held decisions are evidence, not intents: any number may exist.
     with engine.begin() as conn:
@@ -172,18 +174,18 @@ def test_a_second_live_cancellation_of_one_order_is_rejected(engine: sa.Engine) 
             ("would_cancel", "dry_run"),
         ):
             conn.execute(
-                store.ledger.insert(),
+                schema.ledger.insert(),
                 _live_intent(key, mode=mode, outcome=outcome, intent_key=None),
             )
-        rows = conn.execute(sa.select(store.ledger.c.mode, store.ledger.c.outcome)).all()
+        rows = conn.execute(sa.select(schema.ledger.c.mode, schema.ledger.c.outcome)).all()
     assert len(rows) == 4
 
 
 def test_an_intent_key_must_name_its_own_live_order(engine: sa.Engine) -> None:
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(store.ledger.insert(), _live_intent("a", intent_key="b"))
+        conn.execute(schema.ledger.insert(), _live_intent("a", intent_key="b"))
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(store.ledger.insert(), _live_intent("a", mode="dry_run"))
+        conn.execute(schema.ledger.insert(), _live_intent("a", mode="dry_run"))
 
 
 def test_a_pos_writing_only_contract_columns_succeeds(engine: sa.Engine) -> None:
@@ -197,8 +199,10 @@ def test_a_pos_writing_only_contract_columns_succeeds(engine: sa.Engine) -> None
         conn.execute(sa.text("INSERT INTO order_items (payment_key, food_id) VALUES ('k1', 7)"))
         conn.execute(sa.text("INSERT INTO order_items (payment_key, food_id) VALUES ('k1', 8)"))
         conn.execute(sa.text("INSERT INTO stock (food_id) VALUES (7)"))
-        items = conn.execute(sa.select(store.order_items.c.id, store.order_items.c.quantity)).all()
-        available = conn.execute(sa.select(store.stock.c.available)).scalar_one()
+        items = conn.execute(
+            sa.select(schema.order_items.c.id, schema.order_items.c.quantity)
+        ).all()
+        available = conn.execute(sa.select(schema.stock.c.available)).scalar_one()
     assert [quantity for _id, quantity in items] == [1, 1]
     assert len({item_id for item_id, _q in items}) == 2
     assert available is True
@@ -225,15 +229,15 @@ def test_pos_timestamps_are_read_as_utc(
             ),
             {"ts": written},
         )
-        read = conn.execute(sa.select(store.orders.c.created_at)).scalar_one()
+        read = conn.execute(sa.select(schema.orders.c.created_at)).scalar_one()
     assert read == expected
     assert read.utcoffset() is not None and read.utcoffset().total_seconds() == 0
 
 
 def test_an_unreadable_timestamp_does_not_break_the_query(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'orders.db'}"
-    store.upgrade(url)
-    engine = store.create_store_engine(url)
+    migrate.upgrade(url)
+    engine = connect.create_store_engine(url)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -242,7 +246,7 @@ def test_an_unreadable_timestamp_does_not_break_the_query(tmp_path: Path) -> Non
             )
         )
         rows = dict(
-            conn.execute(sa.select(store.orders.c.payment_key, store.orders.c.created_at)).all()
+            conn.execute(sa.select(schema.orders.c.payment_key, schema.orders.c.created_at)).all()
         )
     assert rows["bad"] is None
     assert rows["good"] == datetime(2026, 1, 16, 15, 10, 54, tzinfo=UTC)
@@ -250,7 +254,7 @@ def test_an_unreadable_timestamp_does_not_break_the_query(tmp_path: Path) -> Non
 
 
 def test_upgrade_keeps_contract_tables_a_pos_created_first(store_url: str) -> None:
-    engine = store.create_store_engine(store_url)
+    engine = connect.create_store_engine(store_url)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -265,7 +269,7 @@ def test_upgrade_keeps_contract_tables_a_pos_created_first(store_url: str) -> No
             )
         )
 
-    store.upgrade(store_url)
+    migrate.upgrade(store_url)
 
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT pos_extra FROM orders")).scalar_one() == "kept"
@@ -275,19 +279,19 @@ def test_upgrade_keeps_contract_tables_a_pos_created_first(store_url: str) -> No
 
 
 def test_ensure_schema_creates_an_empty_store_and_refuses_an_outdated_one(store_url: str) -> None:
-    engine = store.create_store_engine(store_url)
-    store.ensure_schema(engine)
-    assert store.current_revision(engine) == store.head_revision()
+    engine = connect.create_store_engine(store_url)
+    migrate.ensure_schema(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
 
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
-    with pytest.raises(store.StoreError, match="autocancel db upgrade"):
-        store.ensure_schema(engine)
+    with pytest.raises(connect.StoreError, match="autocancel db upgrade"):
+        migrate.ensure_schema(engine)
     engine.dispose()
 
 
 def test_describe_url_never_shows_the_password() -> None:
-    shown = store.describe_url("postgresql+psycopg://autocancel:s3cret@db.local/orders")
+    shown = connect.describe_url("postgresql+psycopg://autocancel:s3cret@db.local/orders")
     assert "s3cret" not in shown
     assert "db.local/orders" in shown
 
@@ -297,5 +301,5 @@ def test_the_head_revision_constant_matches_the_migrations() -> None:
 
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory(str(resources.files("daemon") / "migrations"))
-    assert script.get_current_head() == store.HEAD_REVISION
+    script = ScriptDirectory(str(resources.files("daemon.store") / "migrations"))
+    assert script.get_current_head() == migrate.HEAD_REVISION

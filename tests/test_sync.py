@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.sync import item_rows, order_row
-from daemon.timeutil import utcnow
+from daemon.domain.timeutil import utcnow
+from daemon.service.sync import item_rows, order_row
+from daemon.store import schema
 from tests.world import AKAT, HALASKARGAZI, World
 
 
 def _rows(world: World) -> dict[str, dict[str, object]]:
     with world.engine.connect() as conn:
-        rows = conn.execute(sa.select(store.orders)).mappings()
+        rows = conn.execute(sa.select(schema.orders)).mappings()
         return {row["payment_key"]: dict(row) for row in rows}
 
 
@@ -22,7 +22,7 @@ def _cooldown_over(world: World) -> None:
     """Move the last poll 31 s back, instead of waiting out the 30 s cooldown."""
     with world.engine.begin() as conn:
         conn.execute(
-            sa.update(store.sync_state).values(last_poll_at=utcnow() - timedelta(seconds=31))
+            sa.update(schema.sync_state).values(last_poll_at=utcnow() - timedelta(seconds=31))
         )
 
 
@@ -61,7 +61,7 @@ def test_sync_once_stores_new_orders_with_items_and_no_acknowledgement(world: Wo
     assert rows["akat-order"]["status_id"] == 2
     with world.engine.connect() as conn:
         items = conn.execute(
-            sa.select(store.order_items.c.payment_key, store.order_items.c.food_id)
+            sa.select(schema.order_items.c.payment_key, schema.order_items.c.food_id)
         ).all()
     assert ("from-platform", 1) in items
     assert world.simulator.requests("PUT", "orders/success") == []
@@ -83,8 +83,8 @@ def test_second_sync_waits_for_the_cooldown_instead_of_hitting_429(world: World)
     # Pretend 27 of the 30 seconds have passed, on both clocks: the second
     # sync must wait out the last 3 instead of calling at once.
     with world.engine.begin() as conn:
-        last = conn.execute(sa.select(store.sync_state.c.last_poll_at)).scalar_one()
-        conn.execute(sa.update(store.sync_state).values(last_poll_at=last - timedelta(seconds=27)))
+        last = conn.execute(sa.select(schema.sync_state.c.last_poll_at)).scalar_one()
+        conn.execute(sa.update(schema.sync_state).values(last_poll_at=last - timedelta(seconds=27)))
     world.simulator.cooldown_seconds = 3
 
     result = world.cli("sync", "--once")
@@ -105,7 +105,7 @@ def test_vanished_orders_are_no_longer_active(world: World) -> None:
     world.simulator.add_order(payment_key="stays")
     assert world.cli("sync", "--once").returncode == 0
     with world.engine.begin() as conn:  # the POS marks the payment failed meanwhile
-        conn.execute(sa.update(store.orders).values(payment_status="failed"))
+        conn.execute(sa.update(schema.orders).values(payment_status="failed"))
     world.simulator.set_order_status("will-finish", 5)  # delivered: gone from get-current
     _cooldown_over(world)
 

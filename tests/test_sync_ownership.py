@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.timeutil import utcnow
+from daemon.domain.timeutil import utcnow
+from daemon.store import schema
 from tests.world import HALASKARGAZI, NEAR, World, run_sql
 
 
 def _row(world: World, key: str) -> dict[str, Any]:
     with world.engine.connect() as conn:
         return dict(
-            conn.execute(sa.select(store.orders).where(store.orders.c.payment_key == key))
+            conn.execute(sa.select(schema.orders).where(schema.orders.c.payment_key == key))
             .mappings()
             .one()
         )
@@ -33,9 +33,9 @@ def _items(world: World, key: str) -> list[tuple[int, int]]:
         return [
             tuple(row)
             for row in conn.execute(
-                sa.select(store.order_items.c.food_id, store.order_items.c.quantity)
-                .where(store.order_items.c.payment_key == key)
-                .order_by(store.order_items.c.id)
+                sa.select(schema.order_items.c.food_id, schema.order_items.c.quantity)
+                .where(schema.order_items.c.payment_key == key)
+                .order_by(schema.order_items.c.id)
             )
         ]
 
@@ -44,7 +44,7 @@ def _sync(world: World) -> str:
     """``sync --once`` after the cooldown; its stderr."""
     with world.engine.begin() as conn:
         conn.execute(
-            sa.update(store.sync_state).values(last_poll_at=utcnow() - timedelta(seconds=31))
+            sa.update(schema.sync_state).values(last_poll_at=utcnow() - timedelta(seconds=31))
         )
     result = world.cli("sync", "--once")
     assert result.returncode == 0, result.stderr

@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from daemon import store
-from daemon.simulator import Simulator
+from daemon.simulator.server import Simulator
+from daemon.store import connect, migrate, schema
 from tests.conftest import run_cli
 
 HALASKARGAZI = "0ca1d2b1-a199-4960-8617-83a659d890c8"
@@ -85,8 +85,8 @@ class World:
         self.store_url = store_url
         self.simulator = simulator
         self.rules_path = folder / "rules.yaml"
-        store.upgrade(store_url)
-        self.engine = store.create_store_engine(store_url)
+        migrate.upgrade(store_url)
+        self.engine = connect.create_store_engine(store_url)
         self._next_number = 1000
         self.configure()
 
@@ -163,7 +163,7 @@ class World:
         created = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         with self.engine.begin() as conn:
             conn.execute(
-                sa.insert(store.orders).values(
+                sa.insert(schema.orders).values(
                     payment_key=key,
                     order_number=self._next_number,
                     restaurant_id=restaurant_id,
@@ -185,7 +185,7 @@ class World:
             )
             for food_id, quantity in items:
                 conn.execute(
-                    sa.insert(store.order_items).values(
+                    sa.insert(schema.order_items).values(
                         payment_key=key,
                         food_id=food_id,
                         name=f"food {food_id}",
@@ -207,9 +207,9 @@ class World:
         restaurant_id: str | None = HALASKARGAZI,
     ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(store.stock).where(store.stock.c.food_id == food_id))
+            conn.execute(sa.delete(schema.stock).where(schema.stock.c.food_id == food_id))
             conn.execute(
-                sa.insert(store.stock).values(
+                sa.insert(schema.stock).values(
                     food_id=food_id,
                     restaurant_id=restaurant_id,
                     name=f"food {food_id}",
@@ -222,13 +222,13 @@ class World:
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
-                    sa.select(store.orders.c.status_id).where(store.orders.c.payment_key == key)
+                    sa.select(schema.orders.c.status_id).where(schema.orders.c.payment_key == key)
                 ).scalar_one()
             )
 
     def ledger(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(store.ledger).order_by(store.ledger.c.id)).mappings()
+            rows = conn.execute(sa.select(schema.ledger).order_by(schema.ledger.c.id)).mappings()
             return [dict(row) for row in rows]
 
     # --- the CLI ---------------------------------------------------------------
@@ -386,7 +386,7 @@ def cancel_requests_for(world: World, key: str) -> list[Any]:
 
 
 def point_store_at(world: World, url: str) -> None:
-    """Rewrite rules.yaml so that ``store.url`` names ``url`` (the rest unchanged)."""
+    """Rewrite rules.yaml so that ``schema.url`` names ``url`` (the rest unchanged)."""
     text = world.rules_path.read_text(encoding="utf-8")
     assert world.store_url in text
     world.rules_path.write_text(text.replace(world.store_url, url), encoding="utf-8")

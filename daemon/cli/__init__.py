@@ -1,0 +1,1 @@
+"""The ``autocancel`` command line: argument parsing in ``main``, one module per command group."""

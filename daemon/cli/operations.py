@@ -1,0 +1,105 @@
+"""The operator commands that read or run passes: once and audit (status: daemon.status)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from daemon.cli import report
+from daemon.config.credentials import MissingCredentials, require_credentials
+from daemon.config.models import Config
+from daemon.domain import exitcodes
+from daemon.domain.timespec import FORMS, BadMoment, parse_moment
+from daemon.domain.timeutil import isoformat_z, utcnow
+from daemon.engine.passes import PassError, PassRunner
+from daemon.service.runtime import executor_factory, open_store
+from daemon.store import connect, ledger
+from daemon.store.action_history import action_records
+from daemon.store.names import Names
+
+log = logging.getLogger(__name__)
+
+
+def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
+    """One full pass; exit 0 when the pass ran, even if some cancellations failed."""
+    dry = dry_run or config.dry_run
+    try:
+        if not dry:
+            require_credentials()
+        engine = open_store(config)
+    except (MissingCredentials, connect.StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    runner = PassRunner(
+        config=config, engine=engine, executor_factory=executor_factory(config), dry_run=dry
+    )
+    try:
+        result = runner.run_once()
+    except PassError as exc:
+        print(f"error: the pass could not run: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    finally:
+        engine.dispose()
+    if as_json:
+        for decision in result.shown():
+            print(report.to_json(report.decision_record(decision)))
+    else:
+        print(report.decisions_table(result.shown()))
+        for action in result.actions:
+            print(
+                f"{action.action} {action.shown_target}: {action.outcome} ({action.mode})"
+                f"{' - ' + action.detail if action.detail else ''}"
+            )
+    return exitcodes.OK
+
+
+def _moment(flag: str, text: str | None, now: datetime) -> datetime | None:
+    """``--since``/``--until`` as a UTC moment; a usage error (exit 2) if unreadable."""
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, now=now)
+    except BadMoment as exc:
+        raise _UsageError(f"{flag} {exc}; use {FORMS} (e.g. 2026-11-30T14:00:00Z)") from None
+
+
+class _UsageError(Exception):
+    """A bad argument: one line on stderr, exit 2 (contract)."""
+
+
+def audit(config: Config, *, since: str | None, until: str | None = None, fmt: str) -> int:
+    now = utcnow()
+    try:
+        start, end = _moment("--since", since, now), _moment("--until", until, now)
+        if start is not None and end is not None and start > end:
+            raise _UsageError(
+                f"--since {since!r} ({isoformat_z(start)}) is after --until "
+                f"{until!r} ({isoformat_z(end)}): no entry can match"
+            )
+    except _UsageError as exc:
+        print(f"autocancel audit: error: {exc}", file=sys.stderr)
+        return exitcodes.INVALID_CONFIG
+    names = Names.of(config.restaurants)
+    try:
+        engine = open_store(config)
+        with engine.connect() as connection:
+            rows = ledger.audit_rows(connection, since=start, until=end)
+            actions = action_records(connection, names, since=start) if fmt == "table" else []
+    except (connect.StoreError, sa.exc.SQLAlchemyError) as exc:
+        print(f"error: cannot read the ledger: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    records = [report.ledger_record(row, names=names) for row in rows]
+    if fmt == "json":
+        for record in records:
+            print(report.to_json(record))
+    elif fmt == "csv":
+        sys.stdout.write(report.audit_csv(records))
+    else:
+        print(report.audit_table(records))
+        if actions:
+            print("\nrestaurant and food actions:")
+            print(report.actions_table(actions))
+    return exitcodes.OK

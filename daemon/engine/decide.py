@@ -1,0 +1,152 @@
+"""The rule engine: verdicts and one decision per order. Pure; no I/O.
+
+Every enabled rule gives a verdict on every order (kept for ``explain``);
+the decision for an order is the first matching *live* rule in file order,
+and matches of shadow (dry-run) rules are kept beside it as ``would_cancel``.
+Rules that judge a restaurant's whole load (congestion) are evaluated after
+the per-order rules, on the loads the planner computes from them.
+The order of those steps, safety, and the side effects belong to
+``daemon.planning``, the one planner every command runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from daemon.domain.decisions import Decision, Mode
+from daemon.domain.ids import segment_problem
+from daemon.domain.orders import Order
+from daemon.domain.statuses import ACTIVE_STATUSES
+from rules.context import PassContext, RestaurantLoad
+from rules.verdict import Verdict
+
+if TYPE_CHECKING:
+    from rules.base import Rule
+
+
+def rule_mode(rule: Rule, *, dry_run: bool) -> Mode:
+    return "dry_run" if dry_run or rule.dry_run else "live"
+
+
+def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdict:
+    """No rule may cancel outside its statuses, a finished order, or another's restaurant."""
+    if order.status_id not in ACTIVE_STATUSES:
+        return Verdict.no_match(f"status {order.status_id} is not active; never cancelled")
+    if order.payment_key in ctx.snapshot.looked_up:
+        return Verdict.no_match("vanished from Dükkango's current orders; no longer active")
+    if not rule.allows_status(order.status_id):
+        return Verdict.no_match(
+            f"status {order.status_id} is not in this rule's statuses {list(rule.statuses)}"
+        )
+    if segment_problem(order.payment_key) is not None:
+        return Verdict.skipped("the payment_key cannot be sent to Dükkango (bad data)")
+    if order.restaurant_id not in ctx.restaurants:
+        # Unknown data is never a reason to cancel (a POS bug, another branch's order).
+        return Verdict.skipped(f"restaurant {order.restaurant_id!r} is not in rules.yaml")
+    return verdict
+
+
+# Verdicts of one pass, by the rule's index in the file, then payment_key.
+RuleVerdicts = dict[int, Mapping[str, Verdict]]
+
+
+def _enabled(rules: Sequence[Rule]) -> list[tuple[int, Rule]]:
+    return [(index, rule) for index, rule in enumerate(rules) if rule.enabled]
+
+
+def evaluate_orders(rules: Sequence[Rule], ctx: PassContext) -> RuleVerdicts:
+    """The verdicts of every enabled per-order rule (not the load rules) on every order."""
+    return {
+        index: {
+            order.payment_key: guard(rule, order, rule.evaluate(order, ctx), ctx)
+            for order in ctx.snapshot.orders
+        }
+        for index, rule in _enabled(rules)
+        if not rule.aggregate
+    }
+
+
+def evaluate_loads(
+    rules: Sequence[Rule], ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+) -> RuleVerdicts:
+    """The verdicts of every enabled load rule (congestion), given the pass's loads."""
+    by_rule: RuleVerdicts = {}
+    for index, rule in _enabled(rules):
+        if not rule.aggregate:
+            continue
+        verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
+        by_rule[index] = {
+            order.payment_key: guard(
+                rule,
+                order,
+                verdicts.get(order.payment_key, Verdict.no_match("not an order of a listed load")),
+                ctx,
+            )
+            for order in ctx.snapshot.orders
+        }
+    return by_rule
+
+
+def verdicts_by_order(
+    rules: Sequence[Rule], ctx: PassContext, by_rule: RuleVerdicts
+) -> dict[str, tuple[tuple[Rule, Verdict], ...]]:
+    """Every enabled rule's verdict on each order, in file order (for decisions and explain)."""
+    enabled = _enabled(rules)
+    return {
+        order.payment_key: tuple(
+            (rule, by_rule[index][order.payment_key]) for index, rule in enabled
+        )
+        for order in ctx.snapshot.orders
+    }
+
+
+def _other_matches(matches: Iterable[tuple[Rule, Verdict]], chosen: Rule) -> list[dict[str, Any]]:
+    return [
+        {"rule": rule.name, "kind": rule.kind, "evidence": dict(verdict.evidence)}
+        for rule, verdict in matches
+        if rule is not chosen
+    ]
+
+
+def decide_order(order: Order, verdicts: Sequence[tuple[Rule, Verdict]]) -> list[Decision]:
+    """The order's decision (first live match wins) and its shadow matches.
+
+    Modes are the rules' own: the global dry-run switch is applied after the
+    safety limits (daemon.planning), so a dry run decides exactly what a live
+    pass would.
+    """
+    matches = [(rule, verdict) for rule, verdict in verdicts if verdict.matched]
+    if not matches:
+        return []
+    live = [(r, v) for r, v in matches if not r.dry_run]
+    shadows = [(r, v) for r, v in matches if r.dry_run]
+    chosen_rule, chosen_verdict = live[0] if live else shadows[0]
+    evidence = dict(chosen_verdict.evidence)
+    others = _other_matches(matches, chosen_rule)
+    if others:
+        evidence["other_matches"] = others
+    primary = Decision(
+        order=order,
+        rule=chosen_rule.name,
+        kind=chosen_rule.kind,
+        reason_id=chosen_rule.reason_id,
+        mode="live" if live else "dry_run",
+        outcome="pending" if live else "would_cancel",
+        evidence=evidence,
+    )
+    shadow_decisions = [
+        Decision(
+            order=order,
+            rule=rule.name,
+            kind=rule.kind,
+            reason_id=rule.reason_id,
+            mode="dry_run",
+            outcome="would_cancel",
+            evidence={**verdict.evidence, "shadowed_by": chosen_rule.name},
+            primary=False,
+        )
+        for rule, verdict in shadows
+        if live  # without a live match the first shadow is the primary decision
+    ]
+    return [primary, *shadow_decisions]

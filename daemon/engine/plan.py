@@ -1,0 +1,244 @@
+"""The one planner: from a pass context to everything the pass will do. Pure; no I/O.
+
+``plan_pass`` is what a live pass, a dry run and ``explain`` all run, so they
+cannot disagree. Each fact is computed once, here, and handed on:
+
+1. the pass clock: ``ctx.now``, for every age, every window and every reopen;
+2. which orders safety protects (never_cancel, too old, unknown time);
+3. the per-order rules' verdicts;
+4. the orders leaving anyway: matched by a live per-order rule and not
+   protected, or with a live cancellation already pending or confirmed.
+   Shadow (per-rule dry_run) matches are not leaving; the global dry-run
+   switch is ignored here, so a dry run counts what a live pass would;
+5. each listed restaurant's load (:class:`rules.context.RestaurantLoad`):
+   active, less stale, less leaving. Congestion chooses its orders on it and
+   closes or reopens on it: one number for both;
+6. one decision per order, then safety: protected orders skipped, then the
+   brakes (max_cancel_ratio per restaurant and per pass, the hourly cap);
+7. the side effects, except where a brake held: a held restaurant or pass
+   takes none at all;
+8. only then the global dry-run switch: live decisions become ``dry_run``
+   (pending -> would_cancel), live side effects become notes.
+
+Orders a brake holds are not leaving either. The loads above count them as
+leaving, because the brakes judge the plan those loads produced; that is
+safe because a brake that holds anything also holds every side effect of its
+scope, so no close or reopen is ever decided on a load that assumed them gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from daemon.domain.actions import DeactivateFood, RestaurantAction
+from daemon.domain.decisions import Decision, Mode
+from daemon.domain.statuses import ACTIVE_STATUSES
+from daemon.engine.decide import (
+    RuleVerdicts,
+    decide_order,
+    evaluate_loads,
+    evaluate_orders,
+    rule_mode,
+    verdicts_by_order,
+)
+from daemon.engine.safety import Protection, SafetyLimits, SafetyResult, apply_safety, protections
+from rules.context import PassContext, RestaurantLoad
+from rules.verdict import Verdict
+
+if TYPE_CHECKING:
+    from daemon.domain.orders import Order, Snapshot
+    from rules.base import Rule
+
+# Live cancellations of earlier passes that are gone or on their way (a
+# refused one, "failed", leaves the order where it is).
+IN_FLIGHT = ("pending", "cancelled")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one pass decided, for the ledger, the executor, ``once`` and ``explain``."""
+
+    now: datetime  # the pass clock every judgement used
+    decisions: tuple[Decision, ...]  # after safety, with the pass's final modes
+    loads: Mapping[str, RestaurantLoad]  # every listed restaurant's load
+    restaurant_actions: tuple[tuple[RestaurantAction, Mode], ...]
+    # One candidate per food *and order*: which order's cancellation goes ahead
+    # is known only once the ledger took it, and the pass sends each food once.
+    food_deactivations: tuple[tuple[DeactivateFood, Mode], ...]
+    verdicts: Mapping[str, tuple[tuple[Rule, Verdict], ...]]
+    rule_modes: Mapping[str, Mode]  # each rule's mode in this pass, by name
+    hourly_used: int  # the live cancellations of the last hour this plan was braked with
+    held: bool = False  # a brake held the whole pass: no side effect at all
+    held_restaurants: frozenset[str] = frozenset()  # ... or these restaurants' only
+
+    @property
+    def primary(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.primary)
+
+    def decision_for(self, payment_key: str) -> Decision | None:
+        """The order's primary decision this pass; None when no rule decides it."""
+        return next((d for d in self.primary if d.payment_key == payment_key), None)
+
+    def holds(self, restaurant_id: str | None) -> bool:
+        """Whether a brake stopped this restaurant's side effects this pass."""
+        return self.held or restaurant_id in self.held_restaurants
+
+
+def plan_pass(
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    limits: SafetyLimits,
+    *,
+    hourly_used: int,
+    dry_run: bool,
+) -> Plan:
+    """The final plan of one pass: decisions after safety, loads, side effects."""
+    snapshot = ctx.snapshot
+    protected = protections(snapshot.orders, limits, ctx.now)
+    per_order = evaluate_orders(rules, ctx)
+    loads = restaurant_loads(ctx, protected, _leaving(rules, per_order, snapshot, protected))
+    verdicts = verdicts_by_order(rules, ctx, {**per_order, **evaluate_loads(rules, ctx, loads)})
+    decided = [
+        decision
+        for order in snapshot.orders
+        if order.payment_key not in snapshot.live_intents  # decided live before: never again
+        for decision in decide_order(order, verdicts[order.payment_key])
+    ]
+    safety = apply_safety(
+        decided,
+        limits,
+        protected=protected,
+        actionable={rid: len(load.actionable) for rid, load in loads.items()},
+        live_cancellations_last_hour=hourly_used,
+    )
+    return Plan(
+        now=ctx.now,
+        decisions=tuple(_as_dry_run(d) if dry_run else d for d in safety.decisions),
+        loads=loads,
+        restaurant_actions=_restaurant_actions(rules, ctx, loads, safety, dry_run=dry_run),
+        food_deactivations=_food_deactivations(
+            verdicts, snapshot, safety.decisions, dry_run=dry_run
+        ),
+        verdicts=verdicts,
+        rule_modes={rule.name: rule_mode(rule, dry_run=dry_run) for rule in rules},
+        hourly_used=hourly_used,
+        held=safety.pass_held,
+        held_restaurants=safety.held_restaurants,
+    )
+
+
+def orders_by_restaurant(
+    snapshot: Snapshot, restaurant_ids: Iterable[str]
+) -> dict[str, list[Order]]:
+    """The active orders of each listed restaurant: the orders a pass is about.
+
+    Orders read only because a command asked for them (``looked_up``) are not.
+    """
+    by_restaurant: dict[str, list[Order]] = {rid: [] for rid in restaurant_ids}
+    for order in snapshot.orders:
+        if (
+            order.status_id in ACTIVE_STATUSES
+            and order.payment_key not in snapshot.looked_up
+            and order.restaurant_id in by_restaurant
+        ):
+            by_restaurant[order.restaurant_id].append(order)
+    return by_restaurant
+
+
+def restaurant_loads(
+    ctx: PassContext, protected: Mapping[str, Protection], leaving: frozenset[str]
+) -> dict[str, RestaurantLoad]:
+    """Every listed restaurant's load, given the protected orders and the orders leaving."""
+    decided_before = ctx.snapshot.live_intents
+    loads = {}
+    for restaurant_id, orders in orders_by_restaurant(ctx.snapshot, ctx.restaurants).items():
+        stale = {o.payment_key for o in orders if _is_stale(protected.get(o.payment_key))}
+        counted = [o for o in orders if o.payment_key not in stale]
+        loads[restaurant_id] = RestaurantLoad(
+            restaurant_id=restaurant_id,
+            active=len(orders),
+            stale=frozenset(stale),
+            leaving=frozenset(o.payment_key for o in counted if o.payment_key in leaving),
+            staying=tuple(o for o in counted if o.payment_key not in leaving),
+            actionable=frozenset(
+                o.payment_key
+                for o in orders
+                if o.payment_key not in protected and o.payment_key not in decided_before
+            ),
+        )
+    return loads
+
+
+def _is_stale(found: Protection | None) -> bool:
+    return found is not None and found.stale
+
+
+def _leaving(
+    rules: Sequence[Rule],
+    per_order: RuleVerdicts,
+    snapshot: Snapshot,
+    protected: Mapping[str, Protection],
+) -> frozenset[str]:
+    """Orders that leave whatever congestion decides (see the module's docstring, step 4)."""
+    in_flight = {key for key, outcome in snapshot.live_intents.items() if outcome in IN_FLIGHT}
+    cancelled_now = {
+        key
+        for index, verdicts in per_order.items()
+        if not rules[index].dry_run  # a shadow match never changes what live does
+        for key, verdict in verdicts.items()
+        if verdict.matched and key not in protected and key not in snapshot.live_intents
+    }
+    return frozenset(in_flight | cancelled_now)
+
+
+def _restaurant_actions(
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    loads: Mapping[str, RestaurantLoad],
+    safety: SafetyResult,
+    *,
+    dry_run: bool,
+) -> tuple[tuple[RestaurantAction, Mode], ...]:
+    return tuple(
+        (action, rule_mode(rule, dry_run=dry_run))
+        for rule in rules
+        if rule.enabled
+        for action in rule.restaurant_actions(ctx, loads)
+        if not safety.holds(action.restaurant_id)
+    )
+
+
+def _food_deactivations(
+    verdicts: Mapping[str, Sequence[tuple[Rule, Verdict]]],
+    snapshot: Snapshot,
+    decisions: Iterable[Decision],
+    *,
+    dry_run: bool,
+) -> tuple[tuple[DeactivateFood, Mode], ...]:
+    """Foods to deactivate, from every matching rule of each order whose decision goes ahead."""
+    candidates: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
+    for decision in decisions:
+        # A held decision is not going ahead, so a held scope deactivates nothing.
+        if not decision.primary or decision.outcome not in ("pending", "would_cancel"):
+            continue
+        for rule, verdict in verdicts[decision.payment_key]:
+            if not verdict.matched:
+                continue
+            for effect in rule.side_effects(decision.order, verdict):
+                if effect.food_id not in snapshot.deactivated_foods:
+                    candidates.setdefault(
+                        (effect.food_id, decision.payment_key),
+                        (effect, rule_mode(rule, dry_run=dry_run)),
+                    )
+    return tuple(candidates.values())
+
+
+def _as_dry_run(decision: Decision) -> Decision:
+    """The global dry-run switch, applied last: what live would send is reported instead."""
+    if decision.mode == "dry_run":
+        return decision
+    outcome = "would_cancel" if decision.outcome == "pending" else decision.outcome
+    return replace(decision, mode="dry_run", outcome=outcome)

@@ -1,0 +1,257 @@
+"""The limits that stand between a rule and a cancellation (DESIGN.md, "Safety").
+
+Two kinds, applied by the planner (daemon.planning) to every pass:
+
+- **Protection** is a fact about one order: in ``never_cancel``, older than
+  ``max_order_age_minutes``, or of an unreadable or future time. It is
+  computed once per order, before any rule's choice counts, because a
+  protected order never leaves: congestion must neither count it as leaving
+  nor choose it. Its decisions are ``skipped``.
+- **Brakes** judge the pass as a whole: ``max_cancel_ratio`` (per restaurant,
+  and per pass) and ``max_cancellations_per_hour``. What they stop is ``held``,
+  and the scope they stopped (a restaurant, or the whole pass) takes no side
+  effect either: the data that looked wrong for cancelling is no better for
+  closing or reopening a restaurant or changing its menu.
+
+Shadow (dry-run) matches are evidence only and pass through the brakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from daemon.domain.decisions import Decision
+from daemon.domain.orders import Order
+
+log = logging.getLogger(__name__)
+
+# A POS clock a little ahead is normal; an order "from the future" beyond
+# this is bad data, and bad data is never a reason to cancel.
+CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
+
+# skipped_because for an order older than max_order_age_minutes: a stale order.
+TOO_OLD = "max_order_age_minutes"
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyLimits:
+    max_cancellations_per_hour: int
+    max_order_age_minutes: int
+    never_cancel: frozenset[str]
+    max_cancel_ratio: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """Why safety never auto-cancels one order; ``evidence`` goes on its skipped decision."""
+
+    evidence: Mapping[str, Any]
+
+    @property
+    def stale(self) -> bool:
+        """Too old: abandoned in the POS rather than cooking (so not load either)."""
+        return bool(self.evidence["skipped_because"] == TOO_OLD)
+
+
+def _phone_digits(phone: str) -> str:
+    """Compare phones by their last ten digits: 0533..., +90 533... and 533... are one number."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
+def never_cancel_match(order: Order, never_cancel: frozenset[str]) -> str | None:
+    """Which of the order's identities ``never_cancel`` lists (payment_key, phone), or None."""
+    if order.payment_key in never_cancel:
+        return "payment_key"
+    if order.customer_phone:
+        phone = _phone_digits(order.customer_phone)
+        protected_phones = {_phone_digits(entry) for entry in never_cancel}
+        if phone and phone in protected_phones:
+            return "customer_phone"
+    return None
+
+
+def _age_problem(order: Order, limits: SafetyLimits, now: datetime) -> dict[str, Any] | None:
+    created = order.created_at
+    if created is None:
+        return {"skipped_because": "created_at_unknown"}
+    if created - now > CLOCK_SKEW_TOLERANCE:
+        return {"skipped_because": "created_at_in_future", "created_at": created.isoformat()}
+    age_minutes = (now - created).total_seconds() / 60
+    if age_minutes > limits.max_order_age_minutes:
+        return {
+            "skipped_because": TOO_OLD,
+            "age_minutes": round(age_minutes, 1),
+            "max_order_age_minutes": limits.max_order_age_minutes,
+        }
+    return None
+
+
+def protection(order: Order, limits: SafetyLimits, now: datetime) -> Protection | None:
+    """Whether safety protects ``order`` at the pass clock ``now``, and why."""
+    matched = never_cancel_match(order, limits.never_cancel)
+    if matched:
+        return Protection({"skipped_because": "never_cancel", "matched": matched})
+    problem = _age_problem(order, limits, now)
+    return Protection(problem) if problem else None
+
+
+def protections(
+    orders: Iterable[Order], limits: SafetyLimits, now: datetime
+) -> dict[str, Protection]:
+    """Every protected order of a pass, by payment_key."""
+    return {
+        order.payment_key: found
+        for order in orders
+        if (found := protection(order, limits, now)) is not None
+    }
+
+
+def _pending(decision: Decision) -> bool:
+    """A live cancellation still to be sent: what the brakes count and hold."""
+    return decision.primary and decision.outcome == "pending"
+
+
+@dataclass(frozen=True)
+class SafetyResult:
+    """The decisions after safety, and the scope the brakes stopped."""
+
+    decisions: tuple[Decision, ...]
+    held_restaurants: frozenset[str] = frozenset()
+    # A brake stopped the whole pass: not one side effect anywhere.
+    pass_held: bool = False
+
+    def holds(self, restaurant_id: str | None) -> bool:
+        return self.pass_held or restaurant_id in self.held_restaurants
+
+
+def apply_safety(
+    decisions: Iterable[Decision],
+    limits: SafetyLimits,
+    *,
+    protected: Mapping[str, Protection],
+    actionable: Mapping[str, int],
+    live_cancellations_last_hour: int,
+) -> SafetyResult:
+    """Skip protected orders, then brake: the cancel ratio, then the hourly cap.
+
+    ``actionable`` is, per restaurant, how many active orders the daemon may
+    act on (the planner's RestaurantLoad.actionable): the ratio's denominator.
+    """
+    checked = [_skip_protected(d, protected) for d in decisions]
+    checked, held_restaurants, ratio_held_pass = _hold_over_ratio(checked, limits, actionable)
+    checked, cap_held = _hold_over_hourly_cap(checked, limits, live_cancellations_last_hour)
+    return SafetyResult(
+        decisions=tuple(checked),
+        held_restaurants=frozenset(held_restaurants),
+        # The cap is one budget for the whole store: what it holds, it holds for the pass.
+        pass_held=ratio_held_pass or cap_held,
+    )
+
+
+def _skip_protected(decision: Decision, protected: Mapping[str, Protection]) -> Decision:
+    found = protected.get(decision.payment_key)
+    if not decision.primary or found is None:
+        return decision
+    return decision.with_outcome("skipped", **found.evidence)
+
+
+def _hold(decisions: Sequence[Decision], which: set[str], **evidence: Any) -> list[Decision]:
+    return [
+        d.with_outcome("held", **evidence) if _pending(d) and d.payment_key in which else d
+        for d in decisions
+    ]
+
+
+def _hold_over_ratio(
+    decisions: list[Decision], limits: SafetyLimits, actionable: Mapping[str, int]
+) -> tuple[list[Decision], set[str], bool]:
+    """More than this share of the orders it may act on, at once, smells of a broken rule.
+
+    Judged per restaurant (a rule gone wild at one branch is not diluted by the
+    others) and per pass, both on the counts before either hold.
+    """
+    ratio = limits.max_cancel_ratio
+    if ratio is None:
+        return decisions, set(), False
+    pending = [d for d in decisions if _pending(d)]
+    per_restaurant = Counter(d.order.restaurant_id for d in pending)
+    over = {
+        restaurant_id: count
+        for restaurant_id, count in per_restaurant.items()
+        if count > ratio * actionable.get(restaurant_id, 0)
+    }
+    for restaurant_id, count in sorted(over.items()):
+        mine = {d.payment_key for d in pending if d.order.restaurant_id == restaurant_id}
+        decisions = _hold(
+            decisions,
+            mine,
+            held_because="max_cancel_ratio",
+            max_cancel_ratio=ratio,
+            restaurant_id=restaurant_id,
+            would_cancel=count,
+            actionable_orders=actionable.get(restaurant_id, 0),
+        )
+        log.critical(
+            "restaurant %s: this pass would cancel %d of the %d orders it may act on, more "
+            "than max_cancel_ratio %.2f: holding its cancellations and side effects. "
+            "Check the rules and the store.",
+            restaurant_id,
+            count,
+            actionable.get(restaurant_id, 0),
+            ratio,
+        )
+    total = sum(actionable.values())
+    if len(pending) <= ratio * total:
+        return decisions, set(over), False
+    log.critical(
+        "this pass would cancel %d of the %d orders it may act on, more than max_cancel_ratio "
+        "%.2f: holding every cancellation and side effect. Check the rules and the store.",
+        len(pending),
+        total,
+        ratio,
+    )
+    everyone = {d.payment_key for d in pending}
+    held = _hold(
+        decisions,
+        everyone,
+        held_because="max_cancel_ratio",
+        max_cancel_ratio=ratio,
+        would_cancel=len(pending),
+        actionable_orders=total,
+    )
+    return held, set(over), True
+
+
+def _hold_over_hourly_cap(
+    decisions: Sequence[Decision], limits: SafetyLimits, used: int
+) -> tuple[list[Decision], bool]:
+    budget = max(0, limits.max_cancellations_per_hour - used)
+    pending = [d for d in decisions if _pending(d)]
+    if len(pending) <= budget:
+        return list(decisions), False
+    # Oldest orders first: they have waited longest for an answer.
+    by_age = sorted(pending, key=lambda d: (d.order.created_at is None, d.order.created_at))
+    held_keys = {d.payment_key for d in by_age[budget:]}
+    log.critical(
+        "hourly cancellation cap reached: %d cancellations in the last hour, limit %d; "
+        "holding %d cancellation(s) and every side effect this pass. Check the rules and the "
+        "store before raising safety.max_cancellations_per_hour.",
+        used,
+        limits.max_cancellations_per_hour,
+        len(held_keys),
+    )
+    held = _hold(
+        decisions,
+        held_keys,
+        held_because="max_cancellations_per_hour",
+        limit=limits.max_cancellations_per_hour,
+        used_last_hour=used,
+    )
+    return held, True

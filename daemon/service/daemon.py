@@ -1,0 +1,414 @@
+"""``autocancel run``: the unattended daemon.
+
+APScheduler 3 runs the evaluation pass every ``schedule.interval_seconds``
+(coalesced, never two at once; the next run is scheduled before the work
+starts, so a pass that fails never stops the schedule), the optional order
+sync, a watch on rules.yaml and the systemd watchdog heartbeat. The main
+thread only waits for signals: SIGHUP (or a changed file) reloads the rules
+between passes, SIGTERM/SIGINT stop after the pass in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from daemon.config.credentials import (
+    MissingCredentials,
+    credentials_present,
+    process_environ,
+    require_credentials,
+)
+from daemon.config.models import Config, ConfigError, load_config
+from daemon.domain import exitcodes
+from daemon.dukkango.executor import CircuitBreaker
+from daemon.engine import decisionlog
+from daemon.engine.passes import PassError, PassRunner
+from daemon.service import notify, reloading
+from daemon.service.changes import ChangeWatcher
+from daemon.service.metrics import Metrics, MetricsUnavailable
+from daemon.service.runtime import executor_factory, open_store, warn_if_exposed
+from daemon.store import connect, rowcheck, storefile
+
+log = logging.getLogger(__name__)
+
+CONFIG_POLL_SECONDS = 2.0
+
+
+def _file_stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime, stat.st_size)
+
+
+class Daemon:
+    def __init__(
+        self, *, config: Config, dry_run: bool = False, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._path = config.source
+        self._force_dry_run = dry_run
+        self._environ = process_environ() if environ is None else environ
+        self._stopping = threading.Event()
+        # Shared by every pass: consecutive API failures pause calls (see executor).
+        self._breaker = CircuitBreaker()
+        self._reload_requested = threading.Event()
+        # The main thread sleeps on this alone: set by signals and the file watch,
+        # so an idle daemon wakes for nothing.
+        self._attention = threading.Event()
+        # Held for a whole pass; a reload takes it to swap between passes.
+        self._pass_lock = threading.Lock()
+        self._config = config
+        self._stamp = _file_stamp(self._path)
+        self._engine = open_store(config)
+        self._runner = self._build_runner(config, self._engine)
+        self._metrics = Metrics()
+        self._scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        self._scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES)
+        self._pass_started: float | None = None
+        self._last_pass_finished = time.monotonic()
+        # Set by the change watcher; a pass clears it when it starts reading.
+        self._changed = threading.Event()
+
+    # --- building -----------------------------------------------------------------
+
+    def _live(self, config: Config) -> bool:
+        return not (self._force_dry_run or config.dry_run)
+
+    def _build_runner(self, config: Config, engine: sa.Engine) -> PassRunner:
+        return PassRunner(
+            config=config,
+            engine=engine,
+            executor_factory=executor_factory(
+                config, environ=self._environ, stop=self._stopping, breaker=self._breaker
+            ),
+            dry_run=self._force_dry_run,
+            breaker=self._breaker,
+        )
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        """Orders changed: run a pass now, or right after the one in flight."""
+        self._changed.set()
+        if self._pass_started is None and not self._stopping.is_set():
+            self._scheduler.modify_job("pass", next_run_time=_now())
+
+    def _pass_job(self) -> None:
+        with self._pass_lock:
+            runner = self._runner
+            self._pass_started = time.monotonic()
+            self._changed.clear()
+            try:
+                report = runner.run_once()
+            except PassError as exc:
+                self._metrics.pass_failures.inc()
+                log.error("pass failed, no action taken: %s", exc)
+            except Exception:
+                self._metrics.pass_failures.inc()
+                log.exception("pass crashed, no further action this pass; the schedule goes on")
+            else:
+                finished = time.monotonic()
+                self._metrics.record_pass(
+                    report.decisions,
+                    report.actions,
+                    seconds=finished - self._pass_started,
+                    finished_at=time.time(),
+                )
+            finally:
+                self._pass_started = None
+                self._last_pass_finished = time.monotonic()
+        if self._changed.is_set():  # something changed while this pass ran
+            self._wake()
+
+    def _sync_job(self) -> None:
+        from daemon.dukkango.client import DukkangoClient
+        from daemon.service.sync import Syncer
+
+        config = self._config
+        try:
+            with DukkangoClient.from_env(
+                base_url=config.api.base_url,
+                timeout=config.api.timeout_seconds,
+                environ=self._environ,
+            ) as client:
+                report = Syncer(
+                    engine=self._engine,
+                    client=client,
+                    acknowledge=config.sync.acknowledge,
+                    owns=config.sync.owns,
+                ).poll()
+        except Exception:
+            log.exception("order sync crashed; it runs again at the next interval")
+            return
+        if report.error is None:
+            log.info(
+                "sync received=%d stored=%d acknowledged=%d vanished=%d malformed=%d conflicts=%d",
+                report.received,
+                report.stored,
+                report.acknowledged,
+                report.vanished,
+                len(report.malformed),
+                report.conflicts,
+            )
+
+    @staticmethod
+    def _still_running(event: JobSubmissionEvent) -> None:
+        # Replaces APScheduler's WARNING (see _quiet_scheduler), for -v only.
+        log.debug(
+            "job %s still running when due again; it runs next once it is done (never two at once)",
+            event.job_id,
+        )
+
+    def _watch_config(self) -> None:
+        stamp = _file_stamp(self._path)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            log.info("rules file %s changed on disk", self._path)
+            self._reload_requested.set()
+            self._attention.set()
+
+    def _heartbeat(self) -> None:
+        """WATCHDOG=1 only while passes make progress, so systemd restarts a hung loop."""
+        interval = self._config.schedule.interval_seconds
+        api = self._config.api
+        longest_pass = api.max_attempts * (api.timeout_seconds + 30) + 60
+        now = time.monotonic()
+        started = self._pass_started
+        if started is not None and now - started > longest_pass:
+            log.critical(
+                "a pass has been running for %.0f s; withholding the watchdog "
+                "heartbeat so systemd restarts the daemon",
+                now - started,
+            )
+            return
+        if started is None and now - self._last_pass_finished > 3 * interval + longest_pass:
+            log.critical(
+                "no pass for %.0f s; withholding the watchdog heartbeat",
+                now - self._last_pass_finished,
+            )
+            return
+        notify.notify("WATCHDOG=1")
+
+    # --- reload ---------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Validate the file again; swap it in between passes, or keep the last good one."""
+        self._reload_requested.clear()
+        self._stamp = _file_stamp(self._path)
+        try:
+            new = load_config(self._path, environ=self._environ)
+        except ConfigError as exc:
+            for line in exc.errors:
+                log.error("%s", line)
+            log.error("reload rejected: keeping the last good rules from %s", self._path)
+            return False
+        if self._live(new) and not credentials_present(self._environ):
+            log.error(
+                "reload rejected: the new rules are live but no Dükkango credentials "
+                "are set; keeping the last good rules"
+            )
+            return False
+        old = self._config
+        try:
+            engine = self._engine if new.store.url == old.store.url else open_store(new)
+        except connect.StoreError as exc:
+            log.error("reload rejected: %s; keeping the last good rules", exc)
+            return False
+        runner = self._build_runner(new, engine)
+        with self._pass_lock:  # between passes, never in the middle of one
+            previous_engine = self._engine
+            self._config, self._engine, self._runner = new, engine, runner
+        if engine is not previous_engine:
+            previous_engine.dispose()
+        changed = reloading.changes(old, new)
+        for warning in new.warnings:
+            log.warning("%s", warning)
+        log.info(
+            "rules reloaded from %s: %s",
+            self._path,
+            "; ".join(change.describe() for change in changed) or "no change",
+        )
+        # The new runner applies the rest; these live outside any one pass.
+        if new.schedule.interval_seconds != old.schedule.interval_seconds:
+            self._scheduler.reschedule_job(
+                "pass", trigger=IntervalTrigger(seconds=new.schedule.interval_seconds)
+            )
+        if new.sync != old.sync:
+            self._apply_sync(old, new)
+        if new.metrics != old.metrics:
+            self._serve_metrics(new, moved=old.metrics.port is not None)
+        if new.dry_run != old.dry_run and self._force_dry_run:
+            log.info(
+                "dry_run is %s in the file, but this daemon was started with --dry-run "
+                "and stays in dry-run",
+                reloading.show(new.dry_run),
+            )
+        for change in reloading.needing_restart(changed):
+            log.warning(
+                "%s: not applied until a restart (systemctl restart autocancel)", change.describe()
+            )
+        return True
+
+    def _start_sync(self, config: Config) -> None:
+        self._scheduler.add_job(
+            self._sync_job,
+            IntervalTrigger(seconds=config.sync.interval_seconds),
+            id="sync",
+            next_run_time=_now(),
+        )
+
+    def _apply_sync(self, old: Config, new: Config) -> None:
+        """Start, stop or reschedule the sync job (acknowledge is read by every poll)."""
+        if old.sync.enabled and not new.sync.enabled:
+            self._scheduler.remove_job("sync")
+            log.info("order sync stopped")
+        elif new.sync.enabled and not old.sync.enabled:
+            self._start_sync(new)
+            log.info(
+                "order sync started: get-current every %s s",
+                reloading.show(new.sync.interval_seconds),
+            )
+        elif new.sync.enabled and new.sync.interval_seconds != old.sync.interval_seconds:
+            self._scheduler.reschedule_job(
+                "sync", trigger=IntervalTrigger(seconds=new.sync.interval_seconds)
+            )
+            log.info(
+                "order sync rescheduled: get-current every %s s",
+                reloading.show(new.sync.interval_seconds),
+            )
+
+    def _serve_metrics(self, config: Config, *, moved: bool = False) -> None:
+        """Listen where ``config`` says (or stop); a port that is taken costs only metrics."""
+        port, address = config.metrics.port, config.metrics.address
+        if port is None:
+            self._metrics.stop()
+            if moved:
+                log.info("metrics off")
+            return
+        try:
+            self._metrics.serve(port=port, address=address)
+        except MetricsUnavailable as exc:  # on reload: the daemon goes on without metrics
+            log.error("%s", exc)
+            return
+        log.info("metrics %s http://%s:%d/metrics", "moved to" if moved else "on", address, port)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload_requested.set()
+        else:
+            self._stopping.set()
+        self._attention.set()
+
+    def run(self) -> int:
+        config = self._config
+        self._scheduler.add_job(
+            self._pass_job,
+            IntervalTrigger(seconds=config.schedule.interval_seconds),
+            id="pass",
+            next_run_time=_now(),
+        )
+        self._scheduler.add_job(
+            self._watch_config, IntervalTrigger(seconds=CONFIG_POLL_SECONDS), id="watch"
+        )
+        if config.sync.enabled:
+            self._start_sync(config)
+        heartbeat = notify.watchdog_interval()
+        if heartbeat:
+            self._scheduler.add_job(
+                self._heartbeat, IntervalTrigger(seconds=heartbeat), id="watchdog"
+            )
+        if config.metrics.port:
+            try:
+                self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
+            except MetricsUnavailable as exc:  # before anything started: nothing to undo
+                log.error("%s", exc)
+                self._engine.dispose()
+                return exitcodes.RUNTIME_FAILURE
+            log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self._scheduler.start()
+        ChangeWatcher(
+            engine=lambda: self._engine, on_change=self._wake, stop=self._stopping
+        ).start()
+        mode = "live" if self._live(config) else "dry-run"
+        log.info(
+            "autocancel running (%s) with %s: %d rules, a pass every %s s",
+            mode,
+            self._path,
+            len(config.enabled_rules),
+            config.schedule.interval_seconds,
+        )
+        notify.notify(f"READY=1\nSTATUS=running ({mode})")
+        while not self._stopping.is_set():
+            self._attention.wait()
+            self._attention.clear()
+            if self._reload_requested.is_set() and not self._stopping.is_set():
+                self.reload()
+        notify.notify("STOPPING=1")
+        log.info("stopping: letting the pass in flight finish")
+        self._scheduler.shutdown(wait=True)
+        self._metrics.stop()
+        self._engine.dispose()
+        log.info("stopped")
+        return exitcodes.OK
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+# A row that stays broken, or a shadow match still waiting, is said again a
+# day later: the journal may have rotated, the operator may have missed it.
+REPEAT_UNCHANGED_AFTER = timedelta(days=1)
+
+
+def _quiet_scheduler() -> None:
+    """APScheduler's own warnings are nothing an operator can act on.
+
+    Its only WARNINGs are "maximum number of running instances reached" (a
+    pass outlasting its interval: by design the next one waits, coalesced)
+    and a failing job store (ours is in memory). Errors still show.
+    """
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+def run(config: Config, *, dry_run: bool) -> int:
+    _quiet_scheduler()
+    rowcheck.REPORT.repeat_every(REPEAT_UNCHANGED_AFTER)
+    decisionlog.repeat_every(REPEAT_UNCHANGED_AFTER)
+    for warning in warn_if_exposed(config.source, os.environ.get("AUTOCANCEL_ENV_FILE")):
+        log.warning("%s", warning)
+    if (store_path := storefile.sqlite_file(config.store.url)) is not None:
+        for warning in storefile.sharing_problems(store_path):
+            log.warning("%s", warning)
+    try:
+        if not (dry_run or config.dry_run):
+            require_credentials()
+        daemon = Daemon(config=config, dry_run=dry_run)
+    except (MissingCredentials, connect.StoreError) as exc:
+        log.error("%s", exc)
+        return exitcodes.RUNTIME_FAILURE
+    return daemon.run()

@@ -1,0 +1,117 @@
+"""Prometheus metrics of the running daemon (``metrics.port`` in rules.yaml)."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from daemon.domain.decisions import Decision
+from daemon.engine.side_effects import ActionResult
+
+
+class MetricsUnavailable(Exception):
+    """The metrics endpoint cannot listen where rules.yaml says."""
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._server: WSGIServer | None = None
+        self.decisions = Counter(
+            "autocancel_decisions",
+            "Decisions by rule, reason, outcome and mode",
+            ["rule", "reason_id", "outcome", "mode"],
+            registry=self.registry,
+        )
+        self.held = Counter(
+            "autocancel_held", "Cancellations held by a safety limit", registry=self.registry
+        )
+        self.api_errors = Counter(
+            "autocancel_api_errors",
+            "Failed API calls after retries, by kind of error",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.pass_duration = Histogram(
+            "autocancel_pass_duration_seconds",
+            "Duration of one evaluation pass",
+            registry=self.registry,
+        )
+        self.pass_failures = Counter(
+            "autocancel_pass_failures", "Passes that could not run", registry=self.registry
+        )
+        self.last_success = Gauge(
+            "autocancel_last_successful_pass_timestamp_seconds",
+            "Unix time of the last pass that ran",
+            registry=self.registry,
+        )
+        self.restaurants_closed = Counter(
+            "autocancel_restaurants_closed",
+            "Restaurants closed for congestion",
+            registry=self.registry,
+        )
+
+    def serve(self, *, port: int, address: str) -> None:
+        """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""
+        self.stop()
+        try:
+            self._server, _thread = start_http_server(port, addr=address, registry=self.registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise MetricsUnavailable(
+                    f"metrics.port {port} on {address} is already in use (another autocancel "
+                    "running?): stop that process, or choose another metrics.port in rules.yaml"
+                ) from None
+            raise MetricsUnavailable(
+                f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}; check "
+                "metrics.port and metrics.address in rules.yaml"
+            ) from None
+
+    def stop(self) -> None:
+        """Stop listening, so a reload can free the old port or turn metrics off."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def record_pass(
+        self,
+        decisions: Iterable[Decision],
+        actions: Iterable[ActionResult],
+        *,
+        seconds: float,
+        finished_at: float,
+    ) -> None:
+        self.pass_duration.observe(seconds)
+        self.last_success.set(finished_at)
+        for decision in decisions:
+            self.decisions.labels(
+                decision.rule, str(decision.reason_id), decision.outcome, decision.mode
+            ).inc()
+            if decision.outcome == "held":
+                self.held.inc()
+            if decision.outcome == "failed":
+                self.api_errors.labels(_error_kind(decision.last_error)).inc()
+        for action in actions:
+            if action.action == "close_restaurant" and action.outcome == "done":
+                self.restaurants_closed.inc()
+            if action.outcome == "failed":
+                self.api_errors.labels(_error_kind(action.detail)).inc()
+
+
+def _error_kind(text: str | None) -> str:
+    """A coarse label from the error text: the HTTP status, or the transport problem."""
+    if not text:
+        return "unknown"
+    for status in ("400", "401", "403", "404", "429"):
+        if f": {status} " in text:
+            return status
+    if ": 5" in text:
+        return "5xx"
+    lowered = text.lower()
+    if "timed out" in lowered or "timeout" in lowered:
+        return "timeout"
+    return "transport"

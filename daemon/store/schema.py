@@ -1,0 +1,224 @@
+"""The order store: table definitions, engine set-up and schema migration.
+
+The contract tables (``orders``, ``order_items``, ``stock``) are written by the
+POS or ``autocancel sync``; the others belong to the daemon:
+
+``ledger``
+    One row per decision the engine made about an order: which rule, which
+    reason, live or dry-run, and the outcome of the API call. A *live
+    cancellation intent* carries ``intent_key = payment_key``; the unique
+    constraint on ``intent_key`` is what makes a second live cancellation of
+    one order impossible at the database level, whichever daemon tries.
+``restaurant_closures``
+    Closures this daemon made (congestion). ``active_key`` is unique while a
+    closure is in force, so two replicas cannot both close one restaurant.
+``food_deactivations``
+    ``foods/status-passive`` calls, at most one row per food.
+``geocode_cache``
+    Geocoder answers, including definite "no result" (null coordinates).
+``passes``
+    One row per evaluation pass, written when it starts and completed when it
+    ends (or crashes), for ``autocancel status``.
+``sync_state``
+    When ``autocancel sync`` last polled get-current (its 30 s cooldown).
+
+All timestamps are aware UTC ``datetime`` values (see :class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from daemon.domain import statuses
+from daemon.store.sqltypes import UTCDateTime, json_type
+
+# The store's status vocabulary (store.ACTIVE_STATUSES reads well at call sites).
+ACTIVE_STATUSES = statuses.ACTIVE_STATUSES
+RECEIVED, DELIVERED, CANCELED = statuses.RECEIVED, statuses.DELIVERED, statuses.CANCELED
+
+
+MODES = ("live", "dry_run")
+OUTCOMES = ("pending", "cancelled", "would_cancel", "failed", "skipped", "held")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# --- contract tables (DESIGN.md, "Order store") -----------------------------
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("payment_key", sa.Text, primary_key=True),
+    sa.Column("order_number", sa.Integer),
+    sa.Column("restaurant_id", sa.Text, nullable=False),
+    sa.Column("status_id", sa.Integer, nullable=False),
+    sa.Column("shipping_method", sa.Text),
+    sa.Column("courier_type", sa.Text),
+    sa.Column("payment_method", sa.Text),
+    sa.Column("payment_status", sa.Text),
+    sa.Column("total", sa.Numeric(12, 2)),
+    sa.Column("created_at", UTCDateTime()),
+    sa.Column("customer_name", sa.Text),
+    sa.Column("customer_phone", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("address_description", sa.Text),
+    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+    sa.Column("updated_at", UTCDateTime()),
+    # Ours (migration 0002), all nullable: a POS never has to write them.
+    sa.Column("raw_payload", json_type()),  # the get-current object, as received
+    sa.Column("synced_at", UTCDateTime()),  # last seen in get-current
+    sa.Column("vanished_at", UTCDateTime()),  # synced, then gone from get-current
+    # 'sync' when autocancel sync created the order (0007): the orders sync owns.
+    sa.Column("created_by", sa.Text),
+    # The hot query: active orders by status (and restaurant, for congestion).
+    sa.Index("ix_orders_status_restaurant", "status_id", "restaurant_id"),
+)
+
+order_items = sa.Table(
+    "order_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "payment_key",
+        sa.Text,
+        sa.ForeignKey("orders.payment_key", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("food_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("quantity", sa.Integer, nullable=False, server_default=sa.text("1")),
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("food_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("name", sa.Text),
+    sa.Column("available", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("quantity", sa.Integer),
+)
+
+# --- the daemon's own tables -------------------------------------------------
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("pass_id", sa.Text),
+    sa.Column("payment_key", sa.Text, nullable=False, index=True),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("reason_id", sa.Integer, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("evidence", json_type(), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("intent_key", sa.Text, unique=True),
+    # "host:pid" of the daemon that sends the intent (migration 0003).
+    sa.Column("owner", sa.Text),
+    # Calls of this cancellation whose answer was lost: they may have acted (0005).
+    sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.CheckConstraint("reason_id BETWEEN 1 AND 8", name="reason_id_range"),
+    sa.CheckConstraint(f"mode IN {MODES!r}", name="mode_known"),
+    sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
+    # An intent is live, and it names its own order: nothing else may hold the key.
+    sa.CheckConstraint(
+        "intent_key IS NULL OR (intent_key = payment_key AND mode = 'live')",
+        name="intent_is_live_cancel",
+    ),
+    sa.Index("ix_ledger_at", "at"),
+    sa.Index("ix_ledger_outcome", "outcome"),
+)
+
+restaurant_closures = sa.Table(
+    "restaurant_closures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("restaurant_id", sa.Text, nullable=False, index=True),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("closed_at", UTCDateTime(), nullable=False),
+    sa.Column("reopened_at", UTCDateTime()),
+    sa.Column("close_outcome", sa.Text, nullable=False),
+    sa.Column("reopen_outcome", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("evidence", json_type()),
+    # Equal to restaurant_id while the closure is in force, NULL after reopening.
+    sa.Column("active_key", sa.Text, unique=True),
+)
+
+food_deactivations = sa.Table(
+    "food_deactivations",
+    metadata,
+    sa.Column("food_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("payment_key", sa.Text),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+)
+
+geocode_cache = sa.Table(
+    "geocode_cache",
+    metadata,
+    sa.Column("query", sa.Text, primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+    sa.Column("geocoded_at", UTCDateTime(), nullable=False),
+)
+
+passes = sa.Table(
+    "passes",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("host", sa.Text),
+    sa.Column("orders_seen", sa.Integer),
+    sa.Column("decisions", sa.Integer),
+    sa.Column("result", sa.Text),  # NULL while running; ok, degraded, failed, crashed (0006)
+    sa.Column("error", sa.Text),
+    # What the pass came to: outcomes, actions, API answers by code, circuit (0006).
+    sa.Column("summary", json_type()),
+    sa.Column("last_api_success_at", UTCDateTime()),
+    sa.Column("circuit_open_since", UTCDateTime()),
+    sa.Index("ix_passes_started_at", "started_at"),
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("last_poll_at", UTCDateTime()),
+    sa.Column("last_success_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text),
+)
+
+# Bumped by triggers on the contract tables (migration 0004; SQLite only).
+change_counter = sa.Table(
+    "change_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+)
+CHANGE_CHANNEL = "autocancel_orders"  # PostgreSQL NOTIFY channel (migration 0004)
+
+CONTRACT_TABLES = ("orders", "order_items", "stock")
