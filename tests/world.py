@@ -386,7 +386,7 @@ def cancel_requests_for(world: World, key: str) -> list[Any]:
 
 
 def point_store_at(world: World, url: str) -> None:
-    """Rewrite rules.yaml so that ``schema.url`` names ``url`` (the rest unchanged)."""
+    """Rewrite rules.yaml so that ``store.url`` names ``url`` (the rest unchanged)."""
     text = world.rules_path.read_text(encoding="utf-8")
     assert world.store_url in text
     world.rules_path.write_text(text.replace(world.store_url, url), encoding="utf-8")
