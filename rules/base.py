@@ -32,6 +32,14 @@ from pydantic import (
 from daemon.domain.actions import DeactivateFood, RestaurantAction
 from daemon.domain.problems import Problem, YamlPath
 from daemon.domain.reasons import REASONS_EN
+from daemon.domain.statuses import (
+    ACTIVE_STATUSES,
+    CANCELED,
+    CONFIRMED,
+    DELIVERED,
+    RECEIVED,
+    STATUS_NAMES,
+)
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -39,11 +47,13 @@ if TYPE_CHECKING:
     from rules.context import PassContext, RestaurantLoad
     from rules.validation import ValidationContext
 
-# Status ids an automatic rule may cancel (DESIGN.md, `orders.status_id`).
-CANCELABLE_STATUSES: Final = {1: "received", 2: "confirmed", 16: "in delivery"}
+# Status ids an automatic rule may cancel: the active ones (DESIGN.md, `orders.status_id`).
+CANCELABLE_STATUSES: Final = {status: STATUS_NAMES[status] for status in ACTIVE_STATUSES}
 # Finished orders: the platform refuses to cancel them, and so do we.
-NEVER_CANCELABLE_STATUSES: Final = {5: "delivered", 6: "canceled"}
-DEFAULT_STATUSES: Final = (1, 2)
+NEVER_CANCELABLE_STATUSES: Final = {
+    status: STATUS_NAMES[status] for status in (DELIVERED, CANCELED)
+}
+DEFAULT_STATUSES: Final = (RECEIVED, CONFIRMED)
 
 # Dükkango's cancel reasons (dukkango-api.md, section 10), in English for messages.
 REASONS: Final = {reason: text.capitalize() for reason, text in REASONS_EN.items()}
