@@ -48,6 +48,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from daemon.domain import statuses
 from daemon.store import connect, migrate, schema
 
 FOODS_PER_RESTAURANT = 20
@@ -377,7 +378,7 @@ def _history(
             restaurant = restaurants[rng.randrange(len(restaurants))]
             created = maker.now - timedelta(days=rng.uniform(1, 365))
             order = maker.order(
-                restaurant, status_id=schema.DELIVERED, created_at=created, delivered=True
+                restaurant, status_id=statuses.DELIVERED, created_at=created, delivered=True
             )
             orders.append(order)
             items.extend(maker.items(order, restaurant))

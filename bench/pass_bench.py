@@ -77,7 +77,7 @@ from bench.generate import (
     drop_store,
     generate,
 )
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from daemon.engine.passes import PassRunner
 from daemon.store import connect, schema
 from daemon.store.snapshot import read_snapshot

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import rules.max_distance
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from daemon.engine.passes import PassRunner
 from daemon.store import connect
 

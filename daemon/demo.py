@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from daemon.cli import report
 from daemon.config.credentials import ENV_ACCESS_TOKEN
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from daemon.domain import exitcodes
 from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassRunner

@@ -7,7 +7,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from daemon.engine.passes import PassRunner
 from daemon.store import schema
 from tests.world import HALASKARGAZI, World

@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config.models import (
-    DEFAULT_BASE_URL,
-    Config,
-    ConfigError,
-    load_config,
-    resolve_sqlite_url,
-)
+from daemon.config.load import ConfigError, load_config, resolve_sqlite_url
+from daemon.config.models import DEFAULT_BASE_URL, Config
 from rules import (
     AddressNotFoundRule,
     CongestionRule,

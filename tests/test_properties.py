@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from daemon.dukkango.client import DukkangoClient
 from daemon.dukkango.executor import Executor, RetryPolicy
 from daemon.engine.passes import PassRunner

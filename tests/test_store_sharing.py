@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from tests.conftest import REPO_ROOT, SHIPPED_RULES, autocancel_executable
 from tests.test_daemon import Daemon, eventually
 from tests.world import HALASKARGAZI, World

@@ -39,7 +39,7 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 def _load_config_or_exit(args: argparse.Namespace) -> Config:
     """Every command validates the whole file first (contract): exit 2 if invalid."""
-    from daemon.config.models import ConfigError, load_config
+    from daemon.config.load import ConfigError, load_config
 
     path = _config_path(args)
     try:
@@ -59,7 +59,7 @@ def _load_config_for_reading(args: argparse.Namespace) -> ReadingConfig:
     The daemon keeps its last good rules running; these commands are how an
     operator sees what it does meanwhile. Commands that act still exit 2.
     """
-    from daemon.config.models import ConfigError
+    from daemon.config.load import ConfigError
     from daemon.store import connect
     from daemon.store.readonly import check_store, load_for_reading
 
@@ -112,7 +112,7 @@ def _port(text: str) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from daemon.config.models import ConfigError, load_config
+    from daemon.config.load import ConfigError, load_config
 
     try:
         config = load_config(_config_path(args))

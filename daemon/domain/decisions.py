@@ -13,6 +13,11 @@ Mode = Literal["live", "dry_run"]
 
 Outcome = Literal["pending", "cancelled", "would_cancel", "failed", "skipped", "held"]
 
+# Outcomes of a live cancellation intent that is gone or on its way: the order
+# is leaving, and no later pass may send it again. A refused one ("failed")
+# leaves the order where it is.
+IN_FLIGHT: Final[tuple[Outcome, ...]] = ("pending", "cancelled")
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

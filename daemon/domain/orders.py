@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from daemon.domain.row_problems import POSITION_PROBLEMS, UNREADABLE_STOCK, RowProblem
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -57,8 +59,8 @@ class Order:
     longitude: float | None = None
     updated_at: datetime | None = None
     items: tuple[Item, ...] = ()
-    # What could not be read from the row (see daemon.rowcheck); never a reason to act.
-    problems: tuple[str, ...] = ()
+    # What could not be read from the row (see daemon.store.snapshot); never a reason to act.
+    problems: tuple[RowProblem, ...] = ()
 
     @property
     def is_delivery(self) -> bool:
@@ -69,6 +71,11 @@ class Order:
         if self.latitude is None or self.longitude is None:
             return None
         return (self.latitude, self.longitude)
+
+    @property
+    def unreadable_position(self) -> bool:
+        """The stored coordinates are bad data, not merely absent: the position is unknown."""
+        return any(problem.code in POSITION_PROBLEMS for problem in self.problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,7 @@ class Snapshot:
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)
 
-    def bad_data(self, keys: Collection[str] | None = None) -> list[tuple[str, str]]:
+    def bad_data(self, keys: Collection[str] | None = None) -> list[tuple[str, RowProblem]]:
         """(subject, problem) of the orders ``keys`` (None: all) and their stock rows."""
         orders = [o for o in self.orders if keys is None or o.payment_key in keys]
         found = [(o.payment_key, problem) for o in orders for problem in o.problems]
@@ -114,6 +121,3 @@ class Snapshot:
             if keys is None or food in foods
         ]
         return found
-
-
-UNREADABLE_STOCK = "unreadable stock row; treated as in stock"

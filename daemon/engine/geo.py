@@ -102,7 +102,7 @@ class Locator:
 
     def _without_lookup(self, order: Order) -> Location | str:
         """The order's position from its own row, or the address query to geocode."""
-        if any(p.startswith(("latitude", "longitude", "only one of")) for p in order.problems):
+        if order.unreadable_position:
             return Location(LocationStatus.UNKNOWN, detail="the stored coordinates are unreadable")
         if order.coordinates is not None:
             if valid_coordinates(*order.coordinates):

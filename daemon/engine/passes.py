@@ -209,7 +209,7 @@ class PassRunner:
         """Log (once each) the bad data the orders being evaluated rest on."""
         keys = self._bad_data_of
         for subject, problem in ctx.snapshot.bad_data(keys):
-            rowcheck.REPORT.problem(subject, problem)
+            rowcheck.REPORT.problem(subject, problem.text)
         for key, location in ctx.locations.items():
             if location.problem and (keys is None or key in keys):
                 rowcheck.REPORT.problem(key, location.problem)

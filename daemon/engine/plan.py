@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from daemon.domain.actions import DeactivateFood, RestaurantAction
-from daemon.domain.decisions import Decision, Mode
+from daemon.domain.decisions import IN_FLIGHT, Decision, Mode
 from daemon.domain.statuses import ACTIVE_STATUSES
 from daemon.engine.decide import (
     RuleVerdicts,
@@ -51,10 +51,6 @@ from rules.verdict import Verdict
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
     from rules.base import Rule
-
-# Live cancellations of earlier passes that are gone or on their way (a
-# refused one, "failed", leaves the order where it is).
-IN_FLIGHT = ("pending", "cancelled")
 
 
 @dataclass(frozen=True)

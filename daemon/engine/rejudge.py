@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from daemon.domain.decisions import Decision
+from daemon.domain.decisions import IN_FLIGHT, Decision
 from daemon.engine.decide import guard, rule_mode
 from daemon.engine.manual_policy import FORCED, Obstacle, blocking, findings, is_manual
-from daemon.engine.plan import IN_FLIGHT, restaurant_loads
+from daemon.engine.plan import restaurant_loads
 from daemon.engine.safety import SafetyLimits, protection, protections
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.domain.actions import (
     CloseRestaurant,
@@ -29,6 +28,7 @@ from daemon.domain.timeutil import utcnow
 from daemon.engine import decisionlog
 from daemon.store import connect, ledger, schema
 from daemon.store.names import Names
+from daemon.store.upsert import insert_unless_taken
 
 if TYPE_CHECKING:  # a dry run reports actions without loading the HTTP client
     from daemon.dukkango.executor import Attempted, Executor
@@ -96,11 +96,6 @@ def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str
     return "".join(f" {key}={value!r}" for key, value in fields if value)
 
 
-def _insert_unless_taken(connection: sa.Connection, table: sa.Table, key: str) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
-
-
 # How a refusal says the order is canceled *already* (the simulator: "Order is
 # already canceled"). Merely mentioning cancelling ("cannot be cancelled") is
 # a refusal like any other: outcome failed (contract: 400 is final, failed).
@@ -145,7 +140,7 @@ def _claim_food(connection: sa.Connection, food: DeactivateFood) -> int | None:
     """Claim the food's deactivation; the attempts made before, or None if not ours."""
     table = schema.food_deactivations
     inserted = connection.execute(
-        _insert_unless_taken(connection, table, "food_id").values(
+        insert_unless_taken(connection, table, "food_id").values(
             food_id=food.food_id,
             restaurant_id=food.restaurant_id,
             rule=food.rule,
@@ -394,7 +389,7 @@ class SideEffects:
         table = schema.restaurant_closures
         with connect.writer(self._engine) as connection, connection.begin():
             claimed = connection.execute(
-                _insert_unless_taken(connection, table, "active_key")
+                insert_unless_taken(connection, table, "active_key")
                 .values(
                     restaurant_id=action.restaurant_id,
                     rule=action.rule,

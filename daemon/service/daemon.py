@@ -32,7 +32,8 @@ from daemon.config.credentials import (
     process_environ,
     require_credentials,
 )
-from daemon.config.models import Config, ConfigError, load_config
+from daemon.config.load import ConfigError, load_config
+from daemon.config.models import Config
 from daemon.domain import exitcodes
 from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine import decisionlog

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.domain import statuses
-from daemon.domain.decisions import MANUAL, Decision, Outcome
+from daemon.domain.decisions import IN_FLIGHT, MANUAL, Decision, Outcome
 from daemon.domain.orders import Order
 from daemon.store import schema
+from daemon.store.upsert import insert_unless_taken
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ def _sent_since(since: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
         ledger.c.at >= since,
         sa.or_(
-            sa.and_(
-                ledger.c.intent_key.is_not(None), ledger.c.outcome.in_(("pending", "cancelled"))
-            ),
+            sa.and_(ledger.c.intent_key.is_not(None), ledger.c.outcome.in_(IN_FLIGHT)),
             ledger.c.uncertain_sends > 0,
         ),
     )
@@ -95,13 +93,6 @@ def _row(decision: Decision, *, pass_id: str | None, now: datetime) -> dict[str,
     }
 
 
-def _insert_ignoring_taken_intents(connection: sa.Connection) -> Any:
-    table = schema.ledger
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["intent_key"])
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["intent_key"])
-
-
 def record_decisions(
     connection: sa.Connection, decisions: Sequence[Decision], *, pass_id: str, now: datetime
 ) -> list[Decision]:
@@ -131,7 +122,7 @@ def record_decisions(
     ]
     if intents:
         connection.execute(
-            _insert_ignoring_taken_intents(connection),
+            insert_unless_taken(connection, ledger, "intent_key"),
             [_row(d, pass_id=pass_id, now=now) for d in intents],
         )
     if fresh_others:
@@ -211,7 +202,7 @@ def record_outcome(
                 orders.c.payment_key == decision.payment_key,
                 orders.c.status_id.in_(statuses.ACTIVE_STATUSES),
             )
-            .values(status_id=schema.CANCELED, updated_at=now)
+            .values(status_id=statuses.CANCELED, updated_at=now)
         )
     return replace(
         decision,
@@ -296,7 +287,7 @@ def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:
     order = Order(
         payment_key=row["payment_key"],
         restaurant_id=row["restaurant_id"] or "",
-        status_id=schema.RECEIVED,
+        status_id=statuses.RECEIVED,
     )
     return Decision(
         order=order,

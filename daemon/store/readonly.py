@@ -14,15 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.config.models import (
-    STORE_URL_ENV,
-    YAML_KEYS,
-    Config,
-    ConfigError,
-    StoreSettings,
-    check_store_url,
-    load_config,
-)
+from daemon.config.load import STORE_URL_ENV, ConfigError, load_config
+from daemon.config.models import YAML_KEYS, Config, StoreSettings, check_store_url
 from daemon.store import migrate
 
 

@@ -1,13 +1,14 @@
 """Reading rows a buggy POS may have written, without trusting them.
 
 SQLite stores whatever it is given ("abc" in an INTEGER column, bytes that
-are not UTF-8, a latitude of 91). Each reader here returns a clean value or
-None plus the problem found; an order with a problem is still evaluated, but
-the unreadable part can never be the reason it is cancelled (an unreadable
-quantity is no shortage, an unreadable position is no distance). Each
-problem is logged once per order, not once per pass, and only by what
-evaluates the order: a pass reports every order's, ``explain`` only those of
-the order asked about (see ``PassRunner``).
+are not UTF-8, a latitude of 91). Each reader here returns a clean value, or
+None when the stored one is unusable; the snapshot records what was wrong as a
+:class:`~daemon.domain.row_problems.RowProblem`. An order with a problem is
+still evaluated, but the unreadable part can never be the reason it is
+cancelled (an unreadable quantity is no shortage, an unreadable position is
+no distance). :class:`BadDataReport` logs each problem once per order, not
+once per pass, and only for what is evaluated: a pass reports every order's,
+``explain`` only those of the order asked about (see ``PassRunner``).
 """
 
 from __future__ import annotations

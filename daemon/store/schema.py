@@ -1,4 +1,7 @@
-"""The order store: table definitions, engine set-up and schema migration.
+"""The order store's tables, as SQLAlchemy metadata: what every query is written against.
+
+Alembic's migrations (``daemon/store/migrations``) create and change them, and
+tests/test_store.py checks they agree: this is the newest schema at a glance.
 
 The contract tables (``orders``, ``order_items``, ``stock``) are written by the
 POS or ``autocancel sync``; the others belong to the daemon:
@@ -27,18 +30,17 @@ All timestamps are aware UTC ``datetime`` values (see :class:`UTCDateTime`).
 
 from __future__ import annotations
 
+from typing import get_args
+
 import sqlalchemy as sa
 
-from daemon.domain import statuses
+from daemon.domain.decisions import Mode, Outcome
+from daemon.domain.reasons import REASONS
 from daemon.store.sqltypes import UTCDateTime, json_type
 
-# The store's status vocabulary (store.ACTIVE_STATUSES reads well at call sites).
-ACTIVE_STATUSES = statuses.ACTIVE_STATUSES
-RECEIVED, DELIVERED, CANCELED = statuses.RECEIVED, statuses.DELIVERED, statuses.CANCELED
-
-
-MODES = ("live", "dry_run")
-OUTCOMES = ("pending", "cancelled", "would_cancel", "failed", "skipped", "held")
+# The ledger's check constraints spell out the domain's vocabulary.
+_MODES: tuple[str, ...] = get_args(Mode)
+_OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 metadata = sa.MetaData(
     naming_convention={
@@ -133,9 +135,11 @@ ledger = sa.Table(
     sa.Column("owner", sa.Text),
     # Calls of this cancellation whose answer was lost: they may have acted (0005).
     sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
-    sa.CheckConstraint("reason_id BETWEEN 1 AND 8", name="reason_id_range"),
-    sa.CheckConstraint(f"mode IN {MODES!r}", name="mode_known"),
-    sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
+    sa.CheckConstraint(
+        f"reason_id BETWEEN {min(REASONS)} AND {max(REASONS)}", name="reason_id_range"
+    ),
+    sa.CheckConstraint(f"mode IN {_MODES!r}", name="mode_known"),
+    sa.CheckConstraint(f"outcome IN {_OUTCOMES!r}", name="outcome_known"),
     # An intent is live, and it names its own order: nothing else may hold the key.
     sa.CheckConstraint(
         "intent_key IS NULL OR (intent_key = payment_key AND mode = 'live')",

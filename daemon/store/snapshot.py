@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from daemon.domain import statuses
 from daemon.domain.ids import segment_problem
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
+from daemon.domain.row_problems import RowProblem
 from daemon.domain.timeutil import utcnow
 from daemon.store import rowcheck, schema
 
@@ -31,24 +32,24 @@ def _order_columns() -> list[sa.ColumnElement[Any]]:
 
 
 def _order_from_row(
-    row: sa.RowMapping, items: tuple[Item, ...], item_problems: Sequence[str]
+    row: sa.RowMapping, items: tuple[Item, ...], item_problems: Sequence[RowProblem]
 ) -> Order:
     problems = list(item_problems)
 
     def number(name: str, read: Any) -> Any:
         value = read(row[name])
         if value is None and row[name] is not None:
-            problems.append(f"{name} {rowcheck.text(row[name])!r} is not a number")
+            problems.append(RowProblem.not_a_number(name, rowcheck.text(row[name])))
         return value
 
     latitude, longitude = number("latitude", rowcheck.real), number("longitude", rowcheck.real)
     if (latitude is None) != (longitude is None):
-        problems.append("only one of latitude and longitude is set")
+        problems.append(RowProblem.half_position())
     if row["created_at"] is None:
-        problems.append("created_at is missing or unreadable")
+        problems.append(RowProblem.bad_created_at())
     key_problem = segment_problem(str(rowcheck.text(row["payment_key"])))
     if key_problem is not None:
-        problems.append(f"payment_key {key_problem}: it cannot be sent to Dükkango")
+        problems.append(RowProblem.bad_payment_key(key_problem))
     return Order(
         payment_key=str(rowcheck.text(row["payment_key"])),
         restaurant_id=rowcheck.text(row["restaurant_id"]) or "",
@@ -72,21 +73,22 @@ def _order_from_row(
     )
 
 
-def _items(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, list[Item]], dict[str, list[str]]]:
+def _items(
+    rows: Iterable[Sequence[Any]],
+) -> tuple[dict[str, list[Item]], dict[str, list[RowProblem]]]:
     items: dict[str, list[Item]] = defaultdict(list)
-    problems: dict[str, list[str]] = defaultdict(list)
+    problems: dict[str, list[RowProblem]] = defaultdict(list)
     for key, food_id, name, quantity in rows:
         order_key = str(rowcheck.text(key))
         food = rowcheck.integer(food_id)
         amount = 1 if quantity is None else rowcheck.integer(quantity)
         if food is None or amount is None:
             problems[order_key].append(
-                f"item food_id={rowcheck.text(food_id)!r} quantity={rowcheck.text(quantity)!r} "
-                "is unreadable; ignored"
+                RowProblem.unreadable_item(rowcheck.text(food_id), rowcheck.text(quantity))
             )
             continue
         if amount <= 0:
-            problems[order_key].append(f"item food_id={food} has quantity {amount}; ignored")
+            problems[order_key].append(RowProblem.non_positive_quantity(food, amount))
             continue
         items[order_key].append(Item(food_id=food, name=rowcheck.text(name), quantity=amount))
     return items, problems
@@ -130,7 +132,7 @@ def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | No
 
 def _foreign_stock(
     restaurant_id: str, items: Iterable[Item], stock: Mapping[int, StockLevel]
-) -> list[str]:
+) -> list[RowProblem]:
     """Items whose stock row is another restaurant's: bad data, never a shortage."""
     foreign = {
         item.food_id: level.restaurant_id
@@ -138,8 +140,7 @@ def _foreign_stock(
         if (level := stock.get(item.food_id)) is not None and not level.speaks_for(restaurant_id)
     }
     return [
-        f"item food_id={food}: its stock row is restaurant {owner}'s, not {restaurant_id}'s; "
-        "ignored"
+        RowProblem.foreign_stock(food, owner, restaurant_id)
         for food, owner in sorted(foreign.items())
     ]
 

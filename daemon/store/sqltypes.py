@@ -1,6 +1,6 @@
 """Column types that behave the same on SQLite and PostgreSQL.
 
-Kept apart from :mod:`daemon.store` because the Alembic migrations import
+Kept apart from :mod:`daemon.store.schema` because the Alembic migrations import
 them too: a migration must not import the live table definitions.
 """
 

@@ -1,4 +1,4 @@
-"""Alembic environment: always run on the connection handed over by daemon.store."""
+"""Alembic environment: always run on the connection handed over by daemon.store.migrate."""
 
 from __future__ import annotations
 
