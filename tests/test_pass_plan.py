@@ -2,7 +2,7 @@
 
 End to end, the way an operator sees it: a real SQLite store, the simulator
 over HTTP, ``autocancel once`` / ``once --dry-run`` / ``explain`` / ``status``
-as subprocesses. The planner itself is tested in-process in tests/test_planning.py.
+as subprocesses. The planner itself is tested in-process in tests/unit/test_plan.py.
 """
 
 from __future__ import annotations

@@ -1,132 +1,34 @@
 """The planner in-process: one clock, one load, one set of orders leaving, one plan.
 
-Snapshots, orders and the pass context are built directly, with a pass clock
-far from the wall clock, so any code that reads the wall clock shows up.
-End-to-end versions of these cases are in tests/test_pass_plan.py.
+Snapshots, orders and the pass context are built by tests/unit/builders.py,
+with a pass clock far from the wall clock, so any code that reads the wall
+clock shows up. End-to-end versions of these cases are in tests/test_pass_plan.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-
-from daemon.config.models import Restaurant
-from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
-from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
-from daemon.engine.plan import Plan, plan_pass
-from daemon.engine.safety import SafetyLimits
-from rules.base import Rule
-from rules.congestion import CongestionRule
-from rules.context import PassContext
-from rules.out_of_stock import OutOfStockRule
-from rules.payment_failed import PaymentFailedRule
-
-# The pass clock: years away from the wall clock on purpose.
-NOW = datetime(2031, 5, 17, 12, 0, tzinfo=UTC)
-HAL = "hal"
-AKAT = "akat"
-UNLISTED = "unlisted"
-OUT_OF_FOOD = 9
-
-LIMITS = SafetyLimits(
-    max_cancellations_per_hour=30, max_order_age_minutes=180, never_cancel=frozenset()
+from tests.unit.builders import (
+    AKAT,
+    HAL,
+    NOW,
+    OUT_OF_FOOD,
+    OUT_OF_STOCK,
+    OVERLOADED,
+    PAYMENT,
+    SHADOW_PAYMENT,
+    UNLISTED,
+    closed,
+    closes,
+    context,
+    decided,
+    fill,
+    order,
+    outcomes,
+    plan,
+    reopens,
+    shadows,
+    with_limits,
 )
-OUT_OF_STOCK = OutOfStockRule(name="out-of-stock", reason_id=1, deactivate_food=True)
-PAYMENT = PaymentFailedRule(name="payment-failed", reason_id=7)
-SHADOW_PAYMENT = PaymentFailedRule(name="payment-check", reason_id=7, dry_run=True)
-OVERLOADED = CongestionRule(
-    name="overloaded", reason_id=3, max_active_orders=20, reopen_below=15, min_closed_minutes=10
-)
-
-
-def order(
-    key: str,
-    *,
-    restaurant: str = HAL,
-    status: int = 1,
-    minutes_ago: float | None = 5,
-    out_of_stock: bool = False,
-    payment_status: str = "ok",
-) -> Order:
-    return Order(
-        payment_key=key,
-        restaurant_id=restaurant,
-        status_id=status,
-        order_number=int(minutes_ago or 0),
-        payment_status=payment_status,
-        created_at=None if minutes_ago is None else NOW - timedelta(minutes=minutes_ago),
-        items=(Item(food_id=OUT_OF_FOOD if out_of_stock else 1, name=None, quantity=1),),
-    )
-
-
-def fill(
-    prefix: str, count: int, *, first_minutes_ago: float = 10, **fields: object
-) -> list[Order]:
-    """``count`` orders no per-order rule matches, one minute apart, newest first."""
-    return [
-        order(f"{prefix}{n:02d}", minutes_ago=first_minutes_ago + n, **fields)  # type: ignore[arg-type]
-        for n in range(count)
-    ]
-
-
-def context(
-    orders: Iterable[Order],
-    *,
-    live_intents: Mapping[str, str] | None = None,
-    closures: Mapping[str, Closure] | None = None,
-    looked_up: Iterable[str] = (),
-) -> PassContext:
-    snapshot = Snapshot(
-        taken_at=NOW,
-        orders=tuple(orders),
-        stock={OUT_OF_FOOD: StockLevel(OUT_OF_FOOD, "ayran", available=False, quantity=None)},
-        live_intents=dict(live_intents or {}),
-        closures=dict(closures or {}),
-        deactivated_foods=frozenset(),
-        looked_up=frozenset(looked_up),
-    )
-    restaurants = {rid: Restaurant(id=rid, name=rid) for rid in (HAL, AKAT)}
-    return PassContext(now=NOW, snapshot=snapshot, restaurants=restaurants)
-
-
-def plan(
-    rules: Sequence[Rule],
-    ctx: PassContext,
-    *,
-    limits: SafetyLimits = LIMITS,
-    hourly_used: int = 0,
-    dry_run: bool = False,
-) -> Plan:
-    return plan_pass(rules, ctx, limits, hourly_used=hourly_used, dry_run=dry_run)
-
-
-def outcomes(result: Plan) -> dict[str, tuple[str, str]]:
-    """payment_key -> (rule, outcome) of each primary decision."""
-    return {d.payment_key: (d.rule, d.outcome) for d in result.primary}
-
-
-def with_limits(**changes: object) -> SafetyLimits:
-    fields = {
-        "max_cancellations_per_hour": LIMITS.max_cancellations_per_hour,
-        "max_order_age_minutes": LIMITS.max_order_age_minutes,
-        "never_cancel": LIMITS.never_cancel,
-        "max_cancel_ratio": LIMITS.max_cancel_ratio,
-        **changes,
-    }
-    return SafetyLimits(**fields)  # type: ignore[arg-type]
-
-
-def closes(result: Plan) -> list[str]:
-    return [
-        a.restaurant_id for a, _mode in result.restaurant_actions if isinstance(a, CloseRestaurant)
-    ]
-
-
-def reopens(result: Plan) -> list[str]:
-    return [
-        a.restaurant_id for a, _mode in result.restaurant_actions if isinstance(a, ReopenRestaurant)
-    ]
-
 
 # --- 10. the ratio brake --------------------------------------------------------------------
 
@@ -150,8 +52,7 @@ def test_ratio_counts_only_orders_the_daemon_may_act_on() -> None:
     assert {key: o for key, (_r, o) in outcomes(result).items()} == dict.fromkeys(
         ("failed-0", "failed-1", "failed-2"), "held"
     )
-    held = result.decision_for("failed-0")
-    assert held is not None
+    held = decided(result, "failed-0")
     assert held.evidence["held_because"] == "max_cancel_ratio"
     assert held.evidence["actionable_orders"] == 4
     assert result.loads[HAL].actionable == frozenset({"failed-0", "failed-1", "failed-2", "fine"})
@@ -174,7 +75,7 @@ def test_ratio_applies_per_restaurant_and_holds_only_that_restaurant() -> None:
     }
     assert result.held_restaurants == frozenset({HAL})
     assert not result.held
-    assert result.decision_for("hal-0").evidence["restaurant_id"] == HAL  # type: ignore[union-attr]
+    assert decided(result, "hal-0").evidence["restaurant_id"] == HAL
 
 
 def test_ratio_over_the_whole_pass_holds_every_restaurant() -> None:
@@ -190,7 +91,7 @@ def test_ratio_over_the_whole_pass_holds_every_restaurant() -> None:
     assert {o for _r, o in outcomes(result).values()} == {"held"}
     assert len(outcomes(result)) == 5
     assert result.held
-    assert result.decision_for("akat-0").evidence["held_because"] == "max_cancel_ratio"  # type: ignore[union-attr]
+    assert decided(result, "akat-0").evidence["held_because"] == "max_cancel_ratio"
 
 
 # --- 11. a held pass carries no side effect ----------------------------------------------
@@ -231,21 +132,16 @@ def test_a_ratio_hold_neither_closes_nor_reopens() -> None:
     ratio = with_limits(max_cancel_ratio=0.1)
     assert closes(plan([OVERLOADED], context(overloaded), limits=ratio)) == []
 
-    closed = {
-        HAL: Closure(
-            id=1, restaurant_id=HAL, rule="overloaded", closed_at=NOW - timedelta(minutes=30)
-        )
-    }
     quiet = [*fill("f", 9), order("failed", payment_status="failed", minutes_ago=1)]
     held = plan(
         [OVERLOADED, PAYMENT],
-        context(quiet, closures=closed),
+        context(quiet, closures=closed(30)),
         limits=with_limits(max_cancel_ratio=0.05),
     )
     assert outcomes(held) == {"failed": ("payment-failed", "held")}
     assert reopens(held) == []
 
-    assert reopens(plan([OVERLOADED, PAYMENT], context(quiet, closures=closed))) == [HAL]
+    assert reopens(plan([OVERLOADED, PAYMENT], context(quiet, closures=closed(30)))) == [HAL]
 
 
 def test_a_held_restaurant_takes_no_side_effect_and_another_still_acts() -> None:
@@ -254,9 +150,6 @@ def test_a_held_restaurant_takes_no_side_effect_and_another_still_acts() -> None
         order("hal-stock", out_of_stock=True),
         *(order(f"hal-{n}", payment_status="failed") for n in range(2)),
     ]
-    closed = {
-        HAL: Closure(id=1, restaurant_id=HAL, rule="overloaded", closed_at=NOW - timedelta(hours=1))
-    }
     # Akat: overloaded with accepted orders, and one out of stock.
     akat = [
         order("akat-stock", restaurant=AKAT, status=2, out_of_stock=True),
@@ -265,7 +158,7 @@ def test_a_held_restaurant_takes_no_side_effect_and_another_still_acts() -> None
 
     result = plan(
         [OUT_OF_STOCK, PAYMENT, OVERLOADED],
-        context([*hal, *akat], closures=closed),
+        context([*hal, *akat], closures=closed(60)),
         limits=with_limits(max_cancel_ratio=0.5),
     )
 
@@ -349,10 +242,7 @@ def test_shadow_matches_are_not_leaving() -> None:
     assert result.loads[HAL].load == 21
     assert closes(result) == [HAL]
     assert outcomes(result) == {"shadow": ("overloaded", "pending")}  # the only received one
-    shadows = [d for d in result.decisions if not d.primary]
-    assert [(d.payment_key, d.rule, d.outcome) for d in shadows] == [
-        ("shadow", "payment-check", "would_cancel")
-    ]
+    assert shadows(result) == [("shadow", "payment-check", "would_cancel")]
 
 
 def test_cancellations_already_on_their_way_are_leaving_refused_ones_are_not() -> None:
@@ -419,10 +309,6 @@ def test_every_age_is_judged_by_the_pass_clock() -> None:
 
 
 def test_reopening_waits_by_the_pass_clock() -> None:
-    def closed(minutes_ago: float) -> dict[str, Closure]:
-        at = NOW - timedelta(minutes=minutes_ago)
-        return {HAL: Closure(id=1, restaurant_id=HAL, rule="overloaded", closed_at=at)}
-
     # 9 or 11 of the 10 minutes by the pass clock, whatever the wall clock says.
     assert reopens(plan([OVERLOADED], context(fill("f", 3), closures=closed(9)))) == []
     assert reopens(plan([OVERLOADED], context(fill("f", 3), closures=closed(11)))) == [HAL]

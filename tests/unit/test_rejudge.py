@@ -10,7 +10,7 @@ from daemon.domain.orders import Order
 from daemon.engine.rejudge import rejudge
 from rules.base import Rule
 from rules.congestion import CongestionRule
-from tests.test_planning import LIMITS, NOW, PAYMENT, context, fill, order
+from tests.unit.builders import LIMITS, NOW, PAYMENT, context, fill, order
 
 SMALL = CongestionRule(
     name="overloaded", reason_id=3, max_active_orders=2, reopen_below=1, min_closed_minutes=0
