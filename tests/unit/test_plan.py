@@ -91,6 +91,7 @@ def test_ratio_over_the_whole_pass_holds_every_restaurant() -> None:
     assert {o for _r, o in outcomes(result).values()} == {"held"}
     assert len(outcomes(result)) == 5
     assert result.held
+    assert result.holds(AKAT) and result.holds(HAL)  # the executor asks this of every effect
     assert decided(result, "akat-0").evidence["held_because"] == "max_cancel_ratio"
 
 
@@ -164,6 +165,7 @@ def test_a_held_restaurant_takes_no_side_effect_and_another_still_acts() -> None
 
     assert result.held_restaurants == frozenset({HAL})
     assert not result.held
+    assert result.holds(HAL) and not result.holds(AKAT)
     assert reopens(result) == []
     assert closes(result) == [AKAT]
     assert [f.payment_key for f, _mode in result.food_deactivations] == ["akat-stock"]
