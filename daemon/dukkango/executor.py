@@ -182,6 +182,7 @@ class Executor:
         breaker: CircuitBreaker | None = None,
         deadline_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.client = client
         self._policy = policy or RetryPolicy()
@@ -194,6 +195,9 @@ class Executor:
         # "not sent", decided again by a later pass).
         self._clock = clock
         self._deadline = None if deadline_seconds is None else clock() + deadline_seconds
+        # How a backoff is waited out: by default on ``stop``, so that a shutdown
+        # cuts the wait short (tests pass one that records the waits instead).
+        self._sleep = sleep or tenacity.sleep_using_event(self._stop)
         # Every request's answer, as codes, for the pass's record (``status``).
         self.calls = CallTally()
 
@@ -293,7 +297,7 @@ class Executor:
             retry=tenacity.retry_if_exception(lambda exc: _retry_in_pass(exc, mutation=mutation)),
             stop=self._stop_condition(),
             wait=_wait_for(self._policy),
-            sleep=tenacity.sleep_using_event(self._stop),
+            sleep=self._sleep,
             before_sleep=lambda state: log.warning(
                 "%s: attempt %d failed (%s); retrying",
                 what,
