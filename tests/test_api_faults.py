@@ -38,7 +38,7 @@ def test_server_errors_are_retried_until_the_cancel_goes_through(world: World) -
         [row] = ledger_rows(world, key)
         assert (row["outcome"], row["attempts"]) == ("cancelled", 2)
         assert world.status_of(key) == 6
-        assert world.simulator.order(key)["cancel_reason_id"] == 7
+        assert world.platform_order(key)["cancel_reason_id"] == 7
     assert len(world.cancel_calls()) == 4
 
 
@@ -95,7 +95,7 @@ def test_a_rejected_static_token_without_secret_keys_fails_the_cancel(world: Wor
     assert "401" in row["last_error"]
     assert world.simulator.requests("POST", "auth/login") == []
     assert world.status_of("failed") == 1
-    assert world.simulator.order("failed")["status_id"] == 1
+    assert world.platform_order("failed")["status_id"] == 1
 
 
 def test_secret_keys_log_in_once_and_cancel(world: World) -> None:
@@ -120,7 +120,7 @@ def test_a_rejected_static_token_with_secret_keys_logs_in_and_cancels(world: Wor
     world.configure(PAYMENT_FAILED)
     world.add_order("failed", payment_status="failed")
     world.simulator.revoke_tokens()
-    env = {**secret_keys_only(world), "DUKKANGO_ACCESS_TOKEN": world.simulator.static_token}
+    env = {**secret_keys_only(world), "DUKKANGO_ACCESS_TOKEN": world.access_token}
 
     decisions, _ = once_json(world, env=env)
 

@@ -188,7 +188,7 @@ def test_manual_cancel_with_yes_is_audited_and_never_doubled(world: World) -> No
         "müşteri aradı",
     )
     assert world.status_of("m1") == 6
-    assert world.simulator.order("m1")["cancel_reason_id"] == 4
+    assert world.platform_order("m1")["cancel_reason_id"] == 4
 
     # Even if the store forgets (a POS rewrote the status), the ledger remembers.
     run_sql(world, "UPDATE orders SET status_id = 2 WHERE payment_key = 'm1'")

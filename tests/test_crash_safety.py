@@ -67,7 +67,7 @@ def test_sigkill_between_intent_and_outcome_cancels_exactly_once(
     while world.simulator.in_flight():  # let the hung request finish (or drop) on the server
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert world.simulator.order("crash")["status_id"] == (6 if reached_the_api else 1)
+    assert world.platform_order("crash")["status_id"] == (6 if reached_the_api else 1)
 
     decisions = world.once()  # the restart
 

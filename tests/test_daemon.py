@@ -229,7 +229,7 @@ def test_systemd_notifications_ready_and_watchdog(
         listener.bind(address)
         listener.settimeout(15)
         daemon = start_daemon(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"})
-        messages = []
+        messages: list[str] = []
         while not any("WATCHDOG=1" in m for m in messages):
             messages.append(listener.recv(4096).decode())
         assert messages[0].startswith("READY=1")

@@ -36,7 +36,7 @@ def _assert_dry(world: World, decisions: list[dict[str, Any]]) -> None:
         decision = decision_for(decisions, key)
         assert (decision["mode"], decision["outcome"]) == ("dry_run", "would_cancel"), decision
         assert world.status_of(key) == 1
-        assert world.simulator.order(key)["status_id"] == 1
+        assert world.platform_order(key)["status_id"] == 1
         [row] = ledger_rows(world, key)
         assert (row["mode"], row["outcome"], row["attempts"]) == ("dry_run", "would_cancel", 0)
         assert row["rule"] == decision["rule"]
@@ -54,7 +54,7 @@ def _assert_live_cancels_all(world: World) -> None:
         [request] = cancel_requests_for(world, key)
         assert request.body == {"reason_id": reason}
         assert world.status_of(key) == 6
-        assert world.simulator.order(key)["status_id"] == 6
+        assert world.platform_order(key)["status_id"] == 6
         live = [row for row in ledger_rows(world, key) if row["mode"] == "live"]
         assert [row["outcome"] for row in live] == ["cancelled"]
     assert [r.path for r in world.simulator.requests("PUT", "foods/")] == ["foods/status-passive/2"]
@@ -128,7 +128,7 @@ def test_a_shadow_rule_never_changes_what_the_live_rules_do(world: World) -> Non
     )
     assert cancel_requests_for(world, "shadow-only") == []
     assert world.status_of("shadow-only") == 1
-    assert world.simulator.order("shadow-only")["status_id"] == 1
+    assert world.platform_order("shadow-only")["status_id"] == 1
     [row] = ledger_rows(world, "shadow-only")
     assert (row["mode"], row["outcome"]) == ("dry_run", "would_cancel")
 

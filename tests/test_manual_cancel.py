@@ -204,7 +204,7 @@ def test_a_lost_answer_counts_as_sent_and_a_later_pass_resends_it_after_a_rechec
         assert "Traceback" not in result.stderr
         [row] = ledger_rows(world, key)
         assert (row["outcome"], row["uncertain_sends"]) == ("pending", 1)
-        assert world.simulator.order(key)["status_id"] == 6  # it did go through
+        assert world.platform_order(key)["status_id"] == 6  # it did go through
     # Sending again by hand is refused: the order has its cancellation.
     again = world.cli("cancel", "lost", "--reason", "4", "--yes")
     assert again.returncode == 1

@@ -75,6 +75,12 @@ CHANGES = {
     "delivered": "status_id = 5",
     "restocked": None,  # food 2 back in stock
 }
+# ... and how each change to an order shows in its row.
+CHANGED_FIELDS: dict[str, dict[str, object]] = {
+    "paid": {"payment_status": "ok"},
+    "picked_up": {"status_id": 16},
+    "delivered": {"status_id": 5},
+}
 changes = st.lists(
     st.tuples(st.integers(min_value=0, max_value=7), st.sampled_from(sorted(CHANGES))),
     max_size=4,
@@ -170,13 +176,7 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
                         f"UPDATE orders SET {CHANGES[change]} WHERE payment_key = :key",
                         key=f"{prefix}-o{index}",
                     )
-                    final[index].update(
-                        {
-                            "paid": {"payment_status": "ok"},
-                            "picked_up": {"status_id": 16},
-                            "delivered": {"status_id": 5},
-                        }[change]
-                    )
+                    final[index].update(CHANGED_FIELDS[change])
 
         def executor() -> Executor:
             client = DukkangoClient(

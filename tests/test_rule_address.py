@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from tests.world import NEAR, PAYMENT_FAILED, World, assert_cancelled, assert_untouched, once_json
+from tests.world import (
+    NEAR,
+    PAYMENT_FAILED,
+    DecidingRule,
+    World,
+    assert_cancelled,
+    assert_untouched,
+    once_json,
+)
 
 ADDRESS_NOT_FOUND = """\
   - name: address-not-found
     kind: address_not_found
     reason_id: 2
 """
-RULE = {"rule": "address-not-found", "kind": "address_not_found", "reason_id": 2}
+RULE: DecidingRule = {"rule": "address-not-found", "kind": "address_not_found", "reason_id": 2}
 UNKNOWN = "Olmayan Sokak 999, Hiçbiryer"
 KNOWN = "Dershane Sokak 4, Şişli"
 
 
-def _searched(world: World) -> list[str | None]:
-    return [r.query.get("q") for r in world.simulator.requests("GET", "/search")]
+def _searched(world: World) -> list[str]:
+    return [r.query["q"] for r in world.simulator.requests("GET", "/search")]
 
 
 def test_unknown_delivery_address_is_cancelled_and_the_rest_survive(world: World) -> None:

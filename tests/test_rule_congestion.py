@@ -11,6 +11,7 @@ from daemon.store import schema
 from tests.world import (
     AKAT,
     HALASKARGAZI,
+    DecidingRule,
     World,
     assert_cancelled,
     assert_untouched,
@@ -26,7 +27,7 @@ OVERLOADED = """\
     min_closed_minutes: 10
     reason_id: 3
 """
-RULE = {"rule": "overloaded", "kind": "congestion", "reason_id": 3}
+RULE: DecidingRule = {"rule": "overloaded", "kind": "congestion", "reason_id": 3}
 
 
 def _closed_minutes_ago(world: World, minutes: float) -> None:
@@ -120,7 +121,7 @@ def test_a_restaurant_someone_else_closed_is_never_reopened(world: World) -> Non
     # Staff closed Akat in the restaurant panel before the daemon saw the rush.
     closed = httpx.put(
         f"{world.simulator.url}/restaurants/status/close/{AKAT}",
-        headers={"Access-Token": world.simulator.static_token},
+        headers={"Access-Token": world.access_token},
     )
     assert closed.status_code == 200
     world.simulator.clear_requests()

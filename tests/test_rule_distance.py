@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from geopy.distance import geodesic, great_circle
 
-from tests.world import HOME, NEAR, World, assert_cancelled, assert_untouched, once_json
+from tests.world import (
+    HOME,
+    NEAR,
+    DecidingRule,
+    World,
+    assert_cancelled,
+    assert_untouched,
+    once_json,
+)
 
 MAX_KM = 7.5
 TOO_FAR = f"""\
@@ -14,7 +22,7 @@ TOO_FAR = f"""\
     reason_id: 6
 """
 FAR = (41.1500, 29.1000)  # Kandilli-ish, about 15 km from Halaskargazi
-RULE = {"rule": "too-far", "kind": "max_distance", "reason_id": 6}
+RULE: DecidingRule = {"rule": "too-far", "kind": "max_distance", "reason_id": 6}
 
 
 def _km(point: tuple[float, float]) -> float:
@@ -116,7 +124,7 @@ def test_geocoded_far_address_is_cancelled_and_each_address_geocoded_once(
 
     assert_cancelled(world, decisions, "far-3", **RULE, evidence=evidence)
     assert_untouched(world, decisions, "near")
-    searched = [r.query.get("q") for r in world.simulator.requests("GET", "/search")]
+    searched = [r.query["q"] for r in world.simulator.requests("GET", "/search")]
     assert sorted(searched) == sorted([far_address, near_address])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.world import (
     AKAT,
     HALASKARGAZI,
+    DecidingRule,
     World,
     assert_cancelled,
     assert_untouched,
@@ -43,7 +44,7 @@ def test_cancels_only_orders_short_of_stock_and_leaves_the_menu_alone(world: Wor
 
     decisions = world.once()
 
-    rule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
+    rule: DecidingRule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
     assert_cancelled(world, decisions, "unavailable", **rule, evidence={"food_ids": [1]})
     assert_cancelled(world, decisions, "short", **rule, evidence={"food_ids": [2]})
     assert_cancelled(world, decisions, "two-lines", **rule, evidence={"food_ids": [6]})
@@ -78,7 +79,7 @@ def test_status_16_is_cancelled_only_when_listed_and_5_6_never(world: World) -> 
 
     decisions = world.once()
 
-    rule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
+    rule: DecidingRule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
     assert_cancelled(world, decisions, "in-delivery", **rule, evidence={"food_ids": [1]})
     assert_cancelled(world, decisions, "received", **rule, evidence={"food_ids": [1]})
     assert_untouched(world, decisions, "delivered", status_id=5)
@@ -116,7 +117,7 @@ def test_deactivate_food_sends_passive_once_per_unavailable_food(world: World) -
 
     decisions = world.once()
 
-    rule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
+    rule: DecidingRule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
     assert_cancelled(world, decisions, "first", **rule, evidence={"food_ids": [1]})
     assert_cancelled(world, decisions, "second", **rule, evidence={"food_ids": [1]})
     assert_cancelled(world, decisions, "short", **rule, evidence={"food_ids": [2]})
@@ -175,7 +176,7 @@ def test_a_stock_row_speaks_only_for_its_own_restaurant(world: World) -> None:
 
     decisions, stderr = once_json(world)
 
-    rule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
+    rule: DecidingRule = {"rule": "out-of-stock", "kind": "out_of_stock", "reason_id": 1}
     assert_cancelled(world, decisions, "akat", **rule, evidence={"food_ids": [3]})
     assert_cancelled(world, decisions, "any-h", **rule, evidence={"food_ids": [2]})
     assert_cancelled(world, decisions, "any-a", **rule, evidence={"food_ids": [2]})

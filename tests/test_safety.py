@@ -31,7 +31,7 @@ def test_hourly_cap_holds_the_excess_and_counts_from_the_ledger(world: World) ->
         assert decision_for(decisions, key)["mode"] == "live"
         assert cancel_requests_for(world, key) == []
         assert world.status_of(key) == 1
-        assert world.simulator.order(key)["status_id"] == 1
+        assert world.platform_order(key)["status_id"] == 1
         assert [row["outcome"] for row in ledger_rows(world, key)] == ["held"]
     for key in cancelled:
         assert world.status_of(key) == 6
@@ -89,7 +89,7 @@ def test_old_and_protected_orders_are_skipped_and_never_sent(world: World) -> No
     for key in ("aged", "vip-key", "vip-phone"):
         assert cancel_requests_for(world, key) == []
         assert world.status_of(key) == 1
-        assert world.simulator.order(key)["status_id"] == 1
+        assert world.platform_order(key)["status_id"] == 1
         [row] = ledger_rows(world, key)
         assert (row["mode"], row["outcome"]) == ("live", "skipped")
         assert "skipped_because" in row["evidence"]

@@ -271,7 +271,7 @@ def test_a_retry_after_a_server_error_is_not_sent_for_an_order_that_moved(world:
     [row] = ledger_rows(world, "moved")
     assert row["outcome"] == "skipped"
     assert "status" in json.dumps(row["evidence"])
-    assert world.simulator.order("moved")["status_id"] == 1
+    assert world.platform_order("moved")["status_id"] == 1
 
 
 # --- 4. crash recovery re-checks too -----------------------------------------------------------
@@ -358,7 +358,8 @@ def test_an_intent_whose_owner_waits_out_429s_is_not_taken_over(world: World) ->
 def _age_seconds(row: dict[str, Any]) -> float:
     from datetime import UTC, datetime
 
-    return (datetime.now(UTC) - row["updated_at"]).total_seconds()
+    updated_at: datetime = row["updated_at"]
+    return (datetime.now(UTC) - updated_at).total_seconds()
 
 
 # --- 6. a trickling or hanging server ---------------------------------------------------------

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -68,7 +68,17 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _autocancel(*args: str, umask: int, **as_user: Any) -> subprocess.CompletedProcess[str]:
+class RunAs(TypedDict, total=False):
+    """``subprocess.run`` keywords that start a process as another user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def _autocancel(
+    *args: str, umask: int, **as_user: Unpack[RunAs]
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))}
     return subprocess.run(
         [*autocancel_executable(), *args],
@@ -153,9 +163,9 @@ def test_a_pos_as_another_user_writes_the_store_the_daemon_created(shared_folder
         )
     os.chown(shared_folder, DAEMON_UID, SHARED_GID)
     rules = str(shared_folder.parent / "rules.yaml")
-    daemon = {"user": DAEMON_UID, "group": SHARED_GID, "extra_groups": [SHARED_GID]}
+    daemon: RunAs = {"user": DAEMON_UID, "group": SHARED_GID, "extra_groups": [SHARED_GID]}
     # The POS: its own user and group, in the shared group, with the common 022 umask.
-    pos = {"user": POS_UID, "group": POS_GID, "extra_groups": [SHARED_GID]}
+    pos: RunAs = {"user": POS_UID, "group": POS_GID, "extra_groups": [SHARED_GID]}
 
     created = _autocancel("db", "upgrade", "-c", rules, umask=UNIT_UMASK, **daemon)
     assert created.returncode == 0, created.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,7 +13,7 @@ from daemon.store import schema
 from tests.world import AKAT, HALASKARGAZI, World
 
 
-def _rows(world: World) -> dict[str, dict[str, object]]:
+def _rows(world: World) -> dict[str, dict[str, Any]]:
     with world.engine.connect() as conn:
         rows = conn.execute(sa.select(schema.orders)).mappings()
         return {row["payment_key"]: dict(row) for row in rows}

@@ -12,11 +12,11 @@ import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
-from daemon.simulator.server import Simulator
+from daemon.simulator.server import RecordedRequest, Simulator
 from daemon.store import connect, migrate, schema
 from tests.conftest import run_cli
 
@@ -141,6 +141,13 @@ class World:
     def env(self) -> dict[str, str]:
         return {"DUKKANGO_ACCESS_TOKEN": self.simulator.static_token or ""}
 
+    @property
+    def access_token(self) -> str:
+        """The simulator's fixed access token; fails the test when it has none."""
+        token = self.simulator.static_token
+        assert token is not None, "this simulator has no fixed access token"
+        return token
+
     # --- the store, as a POS writes it -----------------------------------------
 
     def add_order(
@@ -226,6 +233,12 @@ class World:
                 ).scalar_one()
             )
 
+    def platform_order(self, key: str) -> dict[str, Any]:
+        """The order as Dükkango holds it; fails the test when the platform does not know it."""
+        order = self.simulator.order(key)
+        assert order is not None, f"{key}: the simulator has no such order"
+        return order
+
     def ledger(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(schema.ledger).order_by(schema.ledger.c.id)).mappings()
@@ -269,7 +282,15 @@ class World:
 # --- assertions shared by the per-rule end-to-end tests (tests/test_rule_*.py) ---------
 
 
-def requests_to(world: World, method: str, path: str) -> list[Any]:
+class DecidingRule(TypedDict):
+    """The rule a decision names (name, kind, reason id), for ``assert_cancelled(..., **RULE)``."""
+
+    rule: str
+    kind: str
+    reason_id: int
+
+
+def requests_to(world: World, method: str, path: str) -> list[RecordedRequest]:
     """Every request the simulator received for exactly ``method path`` (no prefix match)."""
     return [r for r in world.simulator.requests(method) if r.path == path]
 
@@ -328,8 +349,7 @@ def assert_cancelled(
     ), row
     assert {k: row["evidence"].get(k) for k in evidence} == evidence, row
     assert world.status_of(key) == 6
-    on_platform = world.simulator.order(key)
-    assert on_platform is not None
+    on_platform = world.platform_order(key)
     assert (on_platform["status_id"], on_platform.get("cancel_reason_id")) == (6, reason_id)
 
 
@@ -381,7 +401,7 @@ def decision_for(decisions: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return shown[0]
 
 
-def cancel_requests_for(world: World, key: str) -> list[Any]:
+def cancel_requests_for(world: World, key: str) -> list[RecordedRequest]:
     return requests_to(world, "PUT", f"orders/cancel/{key}")
 
 
