@@ -65,7 +65,7 @@ PHASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def phase_report(stats: pstats.Stats, passes: int) -> str:
-    raw = stats.stats  # type: ignore[attr-defined]
+    raw = stats.stats  # type: ignore[attr-defined]  # set by Stats.init; typeshed omits it
     total = 0.0
     lines = []
     for label, name, files in PHASES:

@@ -7,9 +7,10 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 import pytest
 
@@ -93,15 +94,37 @@ def pg_url() -> Iterator[str]:
 # --- the Dükkango simulator and client (daemon/simulator.py, daemon/api.py) ---------
 
 
+class SimulatorOptions(TypedDict, total=False):
+    """The ``Simulator`` keywords tests set through ``simulator_factory`` (add more as needed)."""
+
+    cooldown_seconds: float
+    token_lifetime: timedelta
+    static_token: str | None
+    app_secret_key: str
+    rest_secret_key: str
+
+
+class SimulatorFactory(Protocol):
+    """The ``simulator_factory`` fixture: start a simulator, stopped after the test."""
+
+    def __call__(self, **options: Unpack[SimulatorOptions]) -> Simulator: ...
+
+
+class StartDaemon(Protocol):
+    """The ``start_daemon`` fixture: ``autocancel run EXTRA``, killed after the test."""
+
+    def __call__(self, *extra: str, env: dict[str, str] | None = None) -> Daemon: ...
+
+
 @pytest.fixture
-def simulator_factory() -> Iterator[Callable[..., Simulator]]:
+def simulator_factory() -> Iterator[SimulatorFactory]:
     """Start simulators with custom options (``cooldown_seconds=0.2`` ...); all stopped after."""
     from daemon.simulator.server import Simulator
 
     started: list[Simulator] = []
 
-    def start(**options: object) -> Simulator:
-        sim = Simulator(**options)  # type: ignore[arg-type]
+    def start(**options: Unpack[SimulatorOptions]) -> Simulator:
+        sim = Simulator(**options)
         sim.start()
         started.append(sim)
         return sim
@@ -112,7 +135,7 @@ def simulator_factory() -> Iterator[Callable[..., Simulator]]:
 
 
 @pytest.fixture
-def simulator(simulator_factory: Callable[..., Simulator]) -> Simulator:
+def simulator(simulator_factory: SimulatorFactory) -> Simulator:
     """A running simulator with the documented defaults: 30 s cooldowns, 24 h tokens."""
     return simulator_factory()
 
@@ -132,7 +155,7 @@ def api_client(simulator: Simulator) -> Iterator[DukkangoClient]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> Iterator[World]:
+def world(tmp_path: Path, simulator_factory: SimulatorFactory) -> Iterator[World]:
     """A SQLite-file store, a rules.yaml and a running simulator (short cooldowns)."""
     from tests.world import World
 
@@ -143,9 +166,7 @@ def world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> Iterat
 
 
 @pytest.fixture
-def pg_world(
-    tmp_path: Path, pg_url: str, simulator_factory: Callable[..., Simulator]
-) -> Iterator[World]:
+def pg_world(tmp_path: Path, pg_url: str, simulator_factory: SimulatorFactory) -> Iterator[World]:
     """The same world on the real PostgreSQL (skipped without AUTOCANCEL_TEST_PG_URL)."""
     from tests.world import World
 
@@ -156,7 +177,7 @@ def pg_world(
 
 
 @pytest.fixture
-def start_daemon(world: World) -> Iterator[Callable[..., Daemon]]:
+def start_daemon(world: World) -> Iterator[StartDaemon]:
     """Start ``autocancel run`` processes on ``world``; every one is killed after the test."""
     from tests.test_daemon import Daemon
 

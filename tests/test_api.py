@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypedDict, Unpack
 
 import pytest
 
@@ -37,17 +37,34 @@ from daemon.dukkango.client import (
     UnexpectedResponse,
 )
 from daemon.simulator.server import AKAT, HALASKARGAZI, RecordedRequest, Simulator
+from tests.conftest import SimulatorFactory
 
 APP_SECRET = "app-SECRET-4f1d9a"
 REST_SECRET = "rest-SECRET-77c2e0"
 STATIC_TOKEN = "static-TOKEN-0b9e51"
 
-MakeSim = Callable[..., Simulator]
-MakeClient = Callable[..., DukkangoClient]
+
+class ClientOptions(TypedDict, total=False):
+    """``DukkangoClient`` keywords; ``make_client`` fills in what a test leaves out."""
+
+    base_url: str
+    timeout: float
+    access_token: str | None
+    app_secret_key: str | None
+    rest_secret_key: str | None
+    clock: Callable[[], datetime]
+
+
+class MakeClient(Protocol):
+    """The ``make_client`` fixture: a client for ``sim`` (its URL and the secret keys)."""
+
+    def __call__(
+        self, sim: Simulator | None = None, **options: Unpack[ClientOptions]
+    ) -> DukkangoClient: ...
 
 
 @pytest.fixture
-def sim(simulator_factory: MakeSim) -> Simulator:
+def sim(simulator_factory: SimulatorFactory) -> Simulator:
     """Distinctive secrets, so a leak is unmistakable; cooldowns off unless a test wants them."""
     return simulator_factory(
         app_secret_key=APP_SECRET,
@@ -61,7 +78,7 @@ def sim(simulator_factory: MakeSim) -> Simulator:
 def make_client() -> Iterator[MakeClient]:
     clients: list[DukkangoClient] = []
 
-    def make(sim: Simulator | None = None, **options: Any) -> DukkangoClient:
+    def make(sim: Simulator | None = None, **options: Unpack[ClientOptions]) -> DukkangoClient:
         if sim is not None:
             options.setdefault("base_url", sim.url)
             if "access_token" not in options:
@@ -138,7 +155,7 @@ def test_token_is_renewed_one_hour_before_expiry(sim: Simulator, make_client: Ma
 
 
 def test_short_lived_tokens_are_renewed_before_each_call(
-    simulator_factory: MakeSim, make_client: MakeClient
+    simulator_factory: SimulatorFactory, make_client: MakeClient
 ) -> None:
     sim = simulator_factory(
         app_secret_key=APP_SECRET, rest_secret_key=REST_SECRET, token_lifetime=timedelta(minutes=30)
@@ -481,7 +498,7 @@ ENVELOPES = [
 
 @pytest.mark.parametrize(("provoke", "cls", "status", "error", "message"), ENVELOPES)
 def test_error_envelopes_map_to_exceptions(
-    simulator_factory: MakeSim,
+    simulator_factory: SimulatorFactory,
     make_client: MakeClient,
     provoke: Callable[[Simulator, DukkangoClient], Any],
     cls: type[ApiError],
@@ -554,7 +571,8 @@ def test_unexpected_bodies(
     assert caught.value.status_code == status
     if detail is not None:
         assert detail in str(caught.value)
-    assert sim.order(KEY) is not None and sim.order(KEY)["status_id"] == 1  # type: ignore[index]
+    order = sim.order(KEY)
+    assert order is not None and order["status_id"] == 1
 
 
 @pytest.mark.parametrize(
@@ -578,7 +596,7 @@ def test_data_of_the_wrong_shape(
 
 
 def test_redirects_are_not_followed(
-    sim: Simulator, simulator_factory: MakeSim, make_client: MakeClient
+    sim: Simulator, simulator_factory: SimulatorFactory, make_client: MakeClient
 ) -> None:
     elsewhere = simulator_factory()
     client = make_client(sim, access_token=STATIC_TOKEN)

@@ -105,9 +105,9 @@ def test_shipped_rules_yaml_loads_with_every_kind_and_no_warnings() -> None:
 def test_config_is_frozen() -> None:
     config = load(SHIPPED_RULES)
     with pytest.raises(Exception, match="frozen"):
-        config.dry_run = True  # type: ignore[misc]
+        config.dry_run = True  # type: ignore[misc]  # the point: mypy refuses it too
     with pytest.raises(Exception, match="frozen"):
-        config.rules[0].reason_id = 3  # type: ignore[misc]
+        config.rules[0].reason_id = 3  # type: ignore[misc]  # the point: mypy refuses it too
 
 
 # --- defaults ----------------------------------------------------------------

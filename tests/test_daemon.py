@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import autocancel_executable, run_cli
+from tests.conftest import SimulatorFactory, StartDaemon, autocancel_executable, run_cli
 from tests.world import PAYMENT_FAILED, World
 
 PAYMENT_ONLY = PAYMENT_FAILED
@@ -97,7 +97,7 @@ def fast(world: World, rules: str = PAYMENT_ONLY) -> None:
 
 
 def test_run_cancels_a_new_matching_order_and_stops_cleanly_on_sigterm(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world)
     daemon = start_daemon()
@@ -118,7 +118,7 @@ def test_run_cancels_a_new_matching_order_and_stops_cleanly_on_sigterm(
 
 
 def test_sighup_with_an_invalid_file_keeps_the_last_good_rules(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world)
     daemon = start_daemon()
@@ -139,7 +139,7 @@ def test_sighup_with_an_invalid_file_keeps_the_last_good_rules(
 
 
 def test_a_valid_change_on_disk_takes_effect_without_a_restart(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world)
     world.set_stock(2, available=False)
@@ -156,9 +156,7 @@ def test_a_valid_change_on_disk_takes_effect_without_a_restart(
     assert daemon.stop() == 0
 
 
-def test_a_failing_pass_does_not_stop_the_schedule(
-    world: World, start_daemon: Callable[..., Daemon]
-) -> None:
+def test_a_failing_pass_does_not_stop_the_schedule(world: World, start_daemon: StartDaemon) -> None:
     fast(world)
     daemon = start_daemon()
     eventually(lambda: "running" in daemon.log(), what="start-up")
@@ -173,7 +171,7 @@ def test_a_failing_pass_does_not_stop_the_schedule(
     assert daemon.stop() == 0
 
 
-def test_dry_run_daemon_sends_nothing(world: World, start_daemon: Callable[..., Daemon]) -> None:
+def test_dry_run_daemon_sends_nothing(world: World, start_daemon: StartDaemon) -> None:
     fast(world)
     world.add_order("would-go", payment_status="failed")
     daemon = start_daemon("--dry-run", env={"DUKKANGO_ACCESS_TOKEN": ""})
@@ -192,7 +190,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_metrics_and_status_after_a_pass(world: World, start_daemon: Callable[..., Daemon]) -> None:
+def test_metrics_and_status_after_a_pass(world: World, start_daemon: StartDaemon) -> None:
     fast(world)
     port = _free_port()
     world.rules_path.write_text(world.rules_path.read_text() + f"metrics:\n  port: {port}\n")
@@ -221,7 +219,7 @@ def test_metrics_and_status_after_a_pass(world: World, start_daemon: Callable[..
 
 
 def test_systemd_notifications_ready_and_watchdog(
-    world: World, start_daemon: Callable[..., Daemon], tmp_path: Path
+    world: World, start_daemon: StartDaemon, tmp_path: Path
 ) -> None:
     fast(world)
     address = str(tmp_path / "notify.sock")
@@ -253,7 +251,7 @@ def test_a_new_order_is_acted_on_long_before_the_interval(
     store_kind: str,
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    simulator_factory: Callable[..., object],
+    simulator_factory: SimulatorFactory,
 ) -> None:
     target: World = request.getfixturevalue("world" if store_kind == "sqlite" else "pg_world")
     slow(target)

@@ -18,11 +18,11 @@ PAYMENT_ONLY = PAYMENT_FAILED
 
 
 @pytest.fixture
-def daemon_for() -> Iterator[Callable[..., Daemon]]:
+def daemon_for() -> Iterator[Callable[[World], Daemon]]:
     started: list[Daemon] = []
 
-    def start(target: World, **options: object) -> Daemon:
-        daemon = Daemon(target, **options)  # type: ignore[arg-type]
+    def start(target: World) -> Daemon:
+        daemon = Daemon(target)
         started.append(daemon)
         return daemon
 
@@ -32,7 +32,7 @@ def daemon_for() -> Iterator[Callable[..., Daemon]]:
 
 
 def test_an_api_outage_opens_the_circuit_instead_of_a_flood_then_recovers(
-    world: World, daemon_for: Callable[..., Daemon]
+    world: World, daemon_for: Callable[[World], Daemon]
 ) -> None:
     fast(world, PAYMENT_ONLY)
     text = world.rules_path.read_text().replace("max_attempts: 3", "max_attempts: 1")
@@ -99,7 +99,7 @@ def test_a_briefly_locked_sqlite_store_only_delays_the_pass(world: World) -> Non
 
 @pytest.mark.postgres
 def test_postgresql_restarting_under_the_daemon_is_survived(
-    pg_world: World, daemon_for: Callable[..., Daemon]
+    pg_world: World, daemon_for: Callable[[World], Daemon]
 ) -> None:
     fast(pg_world, PAYMENT_ONLY)
     daemon = daemon_for(pg_world)

@@ -9,13 +9,12 @@ the read-only commands.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.test_daemon import Daemon, cancelled, eventually, fast
+from tests.conftest import StartDaemon, run_cli
+from tests.test_daemon import cancelled, eventually, fast
 from tests.world import AKAT, HALASKARGAZI, PAYMENT_FAILED, World, run_sql
 
 CLOSE_AT_TWO = """\
@@ -111,7 +110,7 @@ def test_a_pass_that_crashed_is_recorded_and_status_no_longer_shows_the_good_one
 
 
 def test_status_shows_the_open_circuit_and_the_last_successful_call(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world, PAYMENT_FAILED)
     text = world.rules_path.read_text().replace("max_attempts: 3", "max_attempts: 1")
@@ -303,7 +302,7 @@ def test_commands_that_act_refuse_a_broken_rules_file(world: World, command: lis
 
 
 def test_the_daemon_keeps_its_rules_and_status_still_reads_the_store(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world, PAYMENT_FAILED)
     daemon = start_daemon()

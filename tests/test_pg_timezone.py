@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from daemon.simulator.server import Simulator
 from daemon.store import connect
+from tests.conftest import SimulatorFactory
 from tests.world import HALASKARGAZI, PAYMENT_FAILED, World, decision_for, ledger_rows, once_json
 
 pytestmark = pytest.mark.postgres
@@ -66,7 +66,7 @@ def _naive_utc(minutes_ago: float) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _world(folder: Path, url: str, simulator_factory: Callable[..., Simulator]) -> World:
+def _world(folder: Path, url: str, simulator_factory: SimulatorFactory) -> World:
     world = World(folder=folder, store_url=url, simulator=simulator_factory(cooldown_seconds=0.2))
     world.configure(PAYMENT_ONLY)
     return world
@@ -87,7 +87,7 @@ def test_the_store_sessions_use_utc_whatever_the_server_default(istanbul_url: st
 
 
 def test_a_fresh_order_written_with_a_naive_utc_time_is_cancelled_not_too_old(
-    tmp_path: Path, istanbul_url: str, simulator_factory: Callable[..., Simulator]
+    tmp_path: Path, istanbul_url: str, simulator_factory: SimulatorFactory
 ) -> None:
     world = _world(tmp_path, istanbul_url, simulator_factory)
     # Plain SQL through the store's engine, naive UTC text as the contract allows.
@@ -111,7 +111,7 @@ def test_a_fresh_order_written_with_a_naive_utc_time_is_cancelled_not_too_old(
 
 
 def test_naive_timestamp_columns_round_trip_as_utc(
-    tmp_path: Path, istanbul_url: str, simulator_factory: Callable[..., Simulator]
+    tmp_path: Path, istanbul_url: str, simulator_factory: SimulatorFactory
 ) -> None:
     pos = sa.create_engine(istanbul_url)  # the POS's own sessions: Istanbul by default
     with pos.begin() as conn:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,8 +10,8 @@ import sqlalchemy as sa
 
 from daemon.store import schema
 from daemon.store.rowcheck import BadDataReport
-from tests.conftest import run_cli
-from tests.test_daemon import Daemon, cancelled, eventually, fast
+from tests.conftest import StartDaemon, run_cli
+from tests.test_daemon import cancelled, eventually, fast
 from tests.world import DEFAULT_RULES, HOME, World, run_sql
 
 SHADOWED = """\
@@ -72,7 +71,7 @@ def test_explain_still_logs_the_bad_data_of_the_order_asked_about(world: World) 
 
 
 def test_run_logs_a_bad_row_and_a_shadow_match_once_not_every_pass(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world, SHADOWED)
     world.set_stock(5, available=False)
@@ -93,7 +92,7 @@ def test_run_logs_a_bad_row_and_a_shadow_match_once_not_every_pass(
 
 
 def test_a_pass_longer_than_the_interval_leaks_no_scheduler_warning(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     world.configure()
     text = world.rules_path.read_text().replace(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 
 from daemon.config.models import YAML_KEYS
 from daemon.service import reloading
+from tests.conftest import StartDaemon
 from tests.test_daemon import Daemon, _free_port, eventually, fast
 from tests.world import DEFAULT_RULES, World
 
@@ -41,7 +41,7 @@ def _scrape(port: int) -> str | None:
 
 
 def test_reload_names_every_change_with_its_old_and_new_value(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world, DEFAULT_RULES)
     daemon = start_daemon()
@@ -68,7 +68,7 @@ def test_reload_names_every_change_with_its_old_and_new_value(
 
 
 def test_reload_starts_and_stops_the_sync_and_moves_the_metrics(
-    world: World, start_daemon: Callable[..., Daemon]
+    world: World, start_daemon: StartDaemon
 ) -> None:
     fast(world)
     world.simulator.add_order(payment_key="on-the-platform")

@@ -6,14 +6,12 @@ import io
 import logging
 import re
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from daemon.simulator.server import Simulator
 from daemon.store import schema
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, SimulatorFactory, run_cli
 from tests.test_daemon import Daemon, eventually, fast
 from tests.world import PAYMENT_FAILED, World
 
@@ -22,7 +20,7 @@ REST_SECRET = "rest-5ecret-Z3x5c8"
 PAYMENT_ONLY = PAYMENT_FAILED
 
 
-def _secret_world(tmp_path: Path, simulator_factory: Callable[..., Simulator]) -> World:
+def _secret_world(tmp_path: Path, simulator_factory: SimulatorFactory) -> World:
     sim = simulator_factory(
         cooldown_seconds=0.2,
         app_secret_key=APP_SECRET,
@@ -44,7 +42,7 @@ def _dump_store(world: World) -> str:
 
 
 def test_no_secret_or_token_in_output_logs_ledger_or_audit(
-    tmp_path: Path, simulator_factory: Callable[..., Simulator]
+    tmp_path: Path, simulator_factory: SimulatorFactory
 ) -> None:
     world = _secret_world(tmp_path, simulator_factory)
     keys = {
@@ -95,7 +93,7 @@ ADDRESS_AND_PAYMENT = (
 
 
 def test_verbose_logs_of_every_library_never_show_a_secret(
-    tmp_path: Path, simulator_factory: Callable[..., Simulator]
+    tmp_path: Path, simulator_factory: SimulatorFactory
 ) -> None:
     sim = simulator_factory(
         cooldown_seconds=0.2,
@@ -198,7 +196,7 @@ def test_the_redactor_rewrites_messages_arguments_exceptions_and_stacks() -> Non
 
 
 def test_systemd_credentials_are_read_from_the_credentials_directory(
-    tmp_path: Path, simulator_factory: Callable[..., Simulator]
+    tmp_path: Path, simulator_factory: SimulatorFactory
 ) -> None:
     world = _secret_world(tmp_path, simulator_factory)
     credentials = tmp_path / "credentials"

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,9 @@ from daemon.simulator.server import (
     HALASKARGAZI,
     Simulator,
 )
-from tests.conftest import autocancel_executable
+from tests.conftest import SimulatorFactory, autocancel_executable
 
 TOKEN = DEFAULT_STATIC_TOKEN
-MakeSim = Callable[..., Simulator]
 TOO_MANY = {
     "status": False,
     "error": "çok fazla istek",
@@ -45,7 +44,7 @@ def http() -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def sim(simulator_factory: MakeSim) -> Simulator:
+def sim(simulator_factory: SimulatorFactory) -> Simulator:
     return simulator_factory(cooldown_seconds=0)
 
 
@@ -70,6 +69,13 @@ def control(http: httpx.Client, sim: Simulator, method: str, path: str, body: An
     response = http.request(method, f"{sim.control_url}/{path}", json=body)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def status_of(sim: Simulator, key: str) -> int:
+    """The order's status in the simulator; fails the test when it holds no such order."""
+    order = sim.order(key)
+    assert order is not None, f"{key}: no such order"
+    return int(order["status_id"])
 
 
 def current_keys(http: httpx.Client, sim: Simulator, query: str = "") -> list[tuple[str, int]]:
@@ -125,7 +131,7 @@ def test_calls_need_a_valid_access_token(
     assert (response.status_code, response.json()) == (401, EXPIRED)
 
 
-def test_tokens_expire(simulator_factory: MakeSim, http: httpx.Client) -> None:
+def test_tokens_expire(simulator_factory: SimulatorFactory, http: httpx.Client) -> None:
     sim = simulator_factory(token_lifetime=timedelta(seconds=0.3))
     keys = {"app_secret_key": DEFAULT_APP_SECRET_KEY, "rest_secret_key": DEFAULT_REST_SECRET_KEY}
     token = call(http, sim, "POST", "auth/login", keys, token=None).json()["data"]["access_token"]
@@ -146,7 +152,9 @@ def test_revoked_tokens_are_rejected_until_reset(sim: Simulator, http: httpx.Cli
 # --- cooldown and acknowledgement -------------------------------------------------------
 
 
-def test_cooldown_per_token_and_endpoint(simulator_factory: MakeSim, http: httpx.Client) -> None:
+def test_cooldown_per_token_and_endpoint(
+    simulator_factory: SimulatorFactory, http: httpx.Client
+) -> None:
     sim = simulator_factory(cooldown_seconds=1.0)
     keys = {"app_secret_key": DEFAULT_APP_SECRET_KEY, "rest_secret_key": DEFAULT_REST_SECRET_KEY}
     other = call(http, sim, "POST", "auth/login", keys, token=None).json()["data"]["access_token"]
@@ -233,7 +241,7 @@ def test_cancel_validates_reason_id(
     assert (response.status_code, response.json()["error"]) == (400, error)
     if message is not None:
         assert response.json()["message"] == message
-    assert sim.order("k")["status_id"] == 1  # type: ignore[index]
+    assert status_of(sim, "k") == 1
 
 
 def test_cancel_needs_the_json_content_type(sim: Simulator, http: httpx.Client) -> None:
@@ -295,7 +303,7 @@ def test_accept_ontheway_complete(sim: Simulator, http: httpx.Client) -> None:
     assert call(http, sim, "PUT", "orders/ontheway/r").json() == OK
     assert call(http, sim, "PUT", "orders/complete/r").json() == OK
     assert call(http, sim, "PUT", "orders/complete/p").json() == OK  # pickup: straight from 2
-    assert [sim.order(k)["status_id"] for k in "rfp"] == [5, 2, 5]  # type: ignore[index]
+    assert [status_of(sim, k) for k in "rfp"] == [5, 2, 5]
 
 
 def test_restaurants_and_foods(sim: Simulator, http: httpx.Client) -> None:
@@ -386,7 +394,7 @@ def test_faults_apply_to_the_next_matching_requests(sim: Simulator, http: httpx.
             503,
             {"status": False, "error": "sunucu hatası", "message": "Service Unavailable"},
         )
-    assert sim.order("k")["status_id"] == 1  # type: ignore[index]
+    assert status_of(sim, "k") == 1
     assert call(http, sim, "PUT", "orders/cancel/k", {"reason_id": 1}).json() == OK
     assert sim.faults() == []
 
@@ -445,7 +453,7 @@ def test_hang_delays_then_still_acts(sim: Simulator, http: httpx.Client) -> None
     with pytest.raises(httpx.ReadTimeout):
         call(http, sim, "PUT", "orders/cancel/k", {"reason_id": 3}, timeout=0.1)
     deadline = time.monotonic() + 5
-    while sim.order("k")["status_id"] != 6:  # type: ignore[index]
+    while status_of(sim, "k") != 6:
         assert time.monotonic() < deadline, "the hung cancellation never happened"
         time.sleep(0.05)
 
