@@ -15,19 +15,23 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.config.load import load_config
+from daemon.config.models import Config
 from daemon.dukkango.client import DukkangoClient
 from daemon.dukkango.executor import Executor, RetryPolicy
 from daemon.engine.passes import PassRunner
+from daemon.engine.plan import Plan
 from daemon.simulator.server import Simulator
+from rules.context import PassContext
 from tests.world import World, run_sql
 
 PROTECTED_PHONE = "05550000000"
@@ -110,12 +114,20 @@ def _inject(sim: Simulator, fault: dict[str, Any]) -> None:
 class ChangingRunner(PassRunner):
     """A pass during which the POS changes orders after the snapshot, before the calls."""
 
-    def __init__(self, *, apply_changes: Any, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        config: Config,
+        engine: sa.Engine,
+        executor_factory: Callable[[], Executor],
+        apply_changes: Callable[[], None],
+    ) -> None:
+        super().__init__(config=config, engine=engine, executor_factory=executor_factory)
         self._apply_changes = apply_changes
 
-    def plan(self, snapshot: Any) -> Any:
-        planned = super().plan(snapshot)
+    def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
+        # run_once plans here, between reading the snapshot and the first call.
+        planned = super().plan_for(ctx, hourly_used=hourly_used)
         self._apply_changes()
         self._apply_changes = lambda: None  # the first pass only: every send comes after
         return planned
@@ -162,10 +174,11 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
             )
         config = load_config(world.rules_path, environ={})
         final = [dict(row) for row in rows]
-        restocked = False
+        restocked = changed = False
 
         def apply_changes() -> None:
-            nonlocal restocked
+            nonlocal restocked, changed
+            changed = True
             for index, change in mid_pass:
                 if change == "restocked":
                     world.set_stock(2, available=True)
@@ -202,6 +215,7 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
             runner.run_once()
         simulator.clear_faults()
         runner.run_once()  # a quiet pass: the API answers again
+        assert changed, "the first pass never reached the point where the POS changes orders"
 
         cancels = simulator.requests("PUT", f"orders/cancel/{prefix}-")
         # A real success, not a proxy's HTML page with a 200 status.
