@@ -188,5 +188,5 @@ def test_a_registry_refuses_bad_kinds_and_a_second_class_for_one_kind() -> None:
     with pytest.raises(ValueError, match="must be a lower_case identifier"):
         kinds.register("no-dashes")(Other)
     with pytest.raises(TypeError, match=r"must subclass rules\.base\.Rule"):
-        kinds.register("plain")(object)  # type: ignore[type-var]
+        kinds.register("plain")(object)  # type: ignore[type-var]  # the point: not a Rule
     assert kinds.kinds() == ["late"]
