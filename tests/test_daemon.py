@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -108,10 +108,11 @@ def passes_from_now(world: World, count: int) -> Callable[[], bool]:
     return lambda: world.finished_passes(started_after=mark) >= count
 
 
-def fast(world: World, rules: str = PAYMENT_ONLY) -> None:
-    world.configure(rules)
+def fast(world: World, rules: str = PAYMENT_ONLY, *, interval: float = 1, **options: Any) -> None:
+    """World.configure(rules, **options), with a pass every ``interval`` seconds."""
+    world.configure(rules, **options)
     text = world.rules_path.read_text().replace(
-        "dry_run: false", "dry_run: false\nschedule:\n  interval_seconds: 1"
+        "dry_run: false", f"dry_run: false\nschedule:\n  interval_seconds: {interval}"
     )
     world.rules_path.write_text(text)
 

@@ -42,6 +42,7 @@ from daemon.service import notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
 from daemon.service.runtime import executor_factory, open_store, warn_if_exposed
+from daemon.service.watchdog import PassProgress
 from daemon.store import connect, rowcheck, storefile
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,7 @@ class Daemon:
             timezone="UTC",
         )
         self._scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES)
-        self._pass_started: float | None = None
-        self._last_pass_finished = time.monotonic()
+        self._progress = PassProgress()  # what the watchdog heartbeat goes by
         # Set by the change watcher; a pass clears it when it starts reading.
         self._changed = threading.Event()
 
@@ -109,14 +109,15 @@ class Daemon:
     def _wake(self) -> None:
         """Orders changed: run a pass now, or right after the one in flight."""
         self._changed.set()
-        if self._pass_started is None and not self._stopping.is_set():
+        if not self._progress.running and not self._stopping.is_set():
             self._scheduler.modify_job("pass", next_run_time=_now())
 
     def _pass_job(self) -> None:
         with self._pass_lock:
             runner = self._runner
-            self._pass_started = time.monotonic()
+            self._progress.pass_started()
             self._changed.clear()
+            report = None
             try:
                 report = runner.run_once()
             except PassError as exc:
@@ -125,17 +126,12 @@ class Daemon:
             except Exception:
                 self._metrics.pass_failures.inc()
                 log.exception("pass crashed, no further action this pass; the schedule goes on")
-            else:
-                finished = time.monotonic()
-                self._metrics.record_pass(
-                    report.decisions,
-                    report.actions,
-                    seconds=finished - self._pass_started,
-                    finished_at=time.time(),
-                )
             finally:
-                self._pass_started = None
-                self._last_pass_finished = time.monotonic()
+                ran = self._progress.pass_finished()
+            if report is not None:
+                self._metrics.record_pass(
+                    report.decisions, report.actions, seconds=ran, finished_at=time.time()
+                )
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 
@@ -188,23 +184,9 @@ class Daemon:
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 only while passes make progress, so systemd restarts a hung loop."""
-        interval = self._config.schedule.interval_seconds
-        api = self._config.api
-        longest_pass = api.max_attempts * (api.timeout_seconds + 30) + 60
-        now = time.monotonic()
-        started = self._pass_started
-        if started is not None and now - started > longest_pass:
-            log.critical(
-                "a pass has been running for %.0f s; withholding the watchdog "
-                "heartbeat so systemd restarts the daemon",
-                now - started,
-            )
-            return
-        if started is None and now - self._last_pass_finished > 3 * interval + longest_pass:
-            log.critical(
-                "no pass for %.0f s; withholding the watchdog heartbeat",
-                now - self._last_pass_finished,
-            )
+        stall = self._progress.stall(self._config)
+        if stall is not None:
+            log.critical("%s", stall)
             return
         notify.notify("WATCHDOG=1")
 
