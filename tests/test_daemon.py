@@ -46,7 +46,7 @@ class Daemon:
         full_env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_"))
+            if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_", "JOURNAL_"))
         }
         full_env.update(world.env)
         full_env.update(env or {})
