@@ -130,6 +130,27 @@ def test_run_with_sync_enabled_cancels_orders_it_pulled_from_the_platform(
     assert "sync received=2 stored=2" in daemon.log()
 
 
+def test_the_daemon_logs_in_once_for_its_sync_polls_and_all_its_passes(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    world.rules_path.write_text(world.rules_path.read_text() + "sync:\n  enabled: true\n")
+    world.simulator.add_order(payment_key="on-the-platform")
+    daemon = start_daemon(env=secret_keys_only(world))
+    eventually(lambda: _stored_keys(world) == {"on-the-platform"}, what="the first sync poll")
+    for key in ("first", "second", "third"):  # each one cancelled by a pass of its own
+        world.add_order(key, payment_status="failed")
+        eventually(cancelled(world, key), what=f"{key} cancelled")
+    assert daemon.stop() == 0
+
+    # The README: the daemon logs in and reuses the token until an hour before it expires.
+    assert len(world.simulator.requests("POST", "auth/login")) == 1
+    used = {
+        r.headers.get("access-token") for r in world.simulator.requests() if r.path != "auth/login"
+    }
+    assert len(used) == 1, used
+
+
 def _stored_keys(world: World) -> set[str]:
     with world.engine.connect() as conn:
         return set(conn.execute(sa.text("SELECT payment_key FROM orders")).scalars())
