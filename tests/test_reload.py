@@ -14,7 +14,7 @@ from typing import Any
 from daemon.config.models import YAML_KEYS
 from daemon.service import reloading
 from tests.test_daemon import Daemon, _free_port, eventually, fast
-from tests.world import DEFAULT_RULES, World, ledger_rows
+from tests.world import DEFAULT_RULES, World, ledger_rows, secret_keys_only
 
 
 def _edit(world: World, *replacements: tuple[str, str], append: str = "") -> None:
@@ -237,3 +237,29 @@ def test_an_interval_changed_by_sighup_spaces_the_passes_at_once(
     assert sum(later_gaps) / len(later_gaps) >= 0.4, gaps  # and they do not run back to back
     finished = datetime.fromisoformat(_status(world)["last_pass"]["finished_at"])
     assert datetime.now(UTC) - finished < timedelta(seconds=10)
+
+
+def test_a_reload_keeps_the_login_unless_the_api_section_changes(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world)
+    daemon = start_daemon(env=secret_keys_only(world))
+
+    def cancel_one(key: str) -> None:
+        world.add_order(key, payment_status="failed")
+        eventually(lambda: _outcome(world, key) == "cancelled", what=f"{key} cancelled")
+
+    def logins() -> int:
+        return len(world.simulator.requests("POST", "auth/login"))
+
+    cancel_one("first")
+    _edit(world, ("  max_cancellations_per_hour: 30\n", "  max_cancellations_per_hour: 20\n"))
+    _reload(daemon, 1)
+    cancel_one("after-a-safety-change")
+    assert logins() == 1
+
+    _edit(world, ("  timeout_seconds: 2\n", "  timeout_seconds: 3\n"))
+    assert "api.timeout_seconds 2 -> 3" in _reload(daemon, 2)
+    cancel_one("after-an-api-change")
+    assert logins() == 2  # a new client for the new settings
+    assert daemon.stop() == 0

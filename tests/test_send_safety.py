@@ -112,8 +112,8 @@ def test_an_exception_in_one_call_never_loses_another_calls_outcome() -> None:
             raise RuntimeError("a bug in one call")
         return Attempted(ok=True, attempts=1)
 
-    client = DukkangoClient(base_url="http://127.0.0.1:9", access_token="t")
-    with Executor(client=client, concurrency=3) as executor:
+    with DukkangoClient(base_url="http://127.0.0.1:9", access_token="t") as client:
+        executor = Executor(client=client, concurrency=3)
         results = dict(executor.map_concurrently(work, [1, 2, 3]))
 
     assert results[1].ok and results[3].ok
@@ -452,8 +452,8 @@ def test_no_call_starts_after_the_pass_deadline() -> None:
 
     now = [0.0]
     calls: list[str] = []
-    client = DukkangoClient(base_url="http://127.0.0.1:9", access_token="t")
-    with Executor(client=client, deadline_seconds=30, clock=lambda: now[0]) as executor:
+    with DukkangoClient(base_url="http://127.0.0.1:9", access_token="t") as client:
+        executor = Executor(client=client, deadline_seconds=30, clock=lambda: now[0])
         assert executor.attempt(lambda: calls.append("early"), what="early").ok
         now[0] = 31.0
         late = executor.attempt(lambda: calls.append("late"), what="late", mutation=True)

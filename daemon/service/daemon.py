@@ -41,7 +41,7 @@ from daemon.engine.passes import PassError, PassRunner
 from daemon.service import notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
-from daemon.service.runtime import executor_factory, open_store, warn_if_exposed
+from daemon.service.runtime import ApiSession, open_store, warn_if_exposed
 from daemon.service.watchdog import PassProgress
 from daemon.store import connect, rowcheck, storefile
 
@@ -74,10 +74,14 @@ class Daemon:
         self._attention = threading.Event()
         # Held for a whole pass; a reload takes it to swap between passes.
         self._pass_lock = threading.Lock()
+        # Held for a whole sync poll; a reload takes it too.
+        self._sync_lock = threading.Lock()
         self._config = config
         self._stamp = _file_stamp(self._path)
         self._engine = open_store(config)
-        self._runner = self._build_runner(config, self._engine)
+        # One client, so one login, for every pass and sync poll (until the api section changes).
+        self._api = self._api_session(config)
+        self._runner = self._build_runner(config, self._engine, self._api)
         self._metrics = Metrics()
         self._scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -93,13 +97,14 @@ class Daemon:
     def _live(self, config: Config) -> bool:
         return not (self._force_dry_run or config.dry_run)
 
-    def _build_runner(self, config: Config, engine: sa.Engine) -> PassRunner:
+    def _api_session(self, config: Config) -> ApiSession:
+        return ApiSession(config, environ=self._environ, stop=self._stopping, breaker=self._breaker)
+
+    def _build_runner(self, config: Config, engine: sa.Engine, api: ApiSession) -> PassRunner:
         return PassRunner(
             config=config,
             engine=engine,
-            executor_factory=executor_factory(
-                config, environ=self._environ, stop=self._stopping, breaker=self._breaker
-            ),
+            executor_factory=api.executor,
             dry_run=self._force_dry_run,
             breaker=self._breaker,
         )
@@ -136,19 +141,14 @@ class Daemon:
             self._wake()
 
     def _sync_job(self) -> None:
-        from daemon.dukkango.client import DukkangoClient
         from daemon.service.sync import Syncer
 
-        config = self._config
         try:
-            with DukkangoClient.from_env(
-                base_url=config.api.base_url,
-                timeout=config.api.timeout_seconds,
-                environ=self._environ,
-            ) as client:
+            with self._sync_lock:  # the store and the client stay while it polls
+                config = self._config
                 report = Syncer(
                     engine=self._engine,
-                    client=client,
+                    client=self._api.client(),
                     acknowledge=config.sync.acknowledge,
                     owns=config.sync.owns,
                 ).poll()
@@ -215,12 +215,16 @@ class Daemon:
         except connect.StoreError as exc:
             log.error("reload rejected: %s; keeping the last good rules", exc)
             return False
-        runner = self._build_runner(new, engine)
-        with self._pass_lock:  # between passes, never in the middle of one
-            previous_engine = self._engine
-            self._config, self._engine, self._runner = new, engine, runner
+        api = self._api if new.api == old.api else self._api_session(new)
+        runner = self._build_runner(new, engine, api)
+        # Between passes and sync polls, never in the middle of one.
+        with self._pass_lock, self._sync_lock:
+            previous_engine, previous_api = self._engine, self._api
+            self._config, self._engine, self._api, self._runner = new, engine, api, runner
         if engine is not previous_engine:
             previous_engine.dispose()
+        if api is not previous_api:
+            previous_api.close()
         changed = reloading.changes(old, new)
         for warning in new.warnings:
             log.warning("%s", warning)
@@ -352,6 +356,7 @@ class Daemon:
         log.info("stopping: letting the pass in flight finish")
         self._scheduler.shutdown(wait=True)
         self._metrics.stop()
+        self._api.close()
         self._engine.dispose()
         log.info("stopped")
         return exitcodes.OK
