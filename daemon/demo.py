@@ -24,7 +24,7 @@ from daemon.config.load import load_config
 from daemon.domain import exitcodes
 from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassRunner
-from daemon.service.runtime import executor_factory
+from daemon.service.runtime import ApiSession
 from daemon.simulator.server import Simulator
 from daemon.store import connect, migrate, schema
 
@@ -273,16 +273,15 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             _seed_store(config.store.url, orders)
             simulator.clear_requests()
 
-            executor = executor_factory(
-                config, environ={ENV_ACCESS_TOKEN: simulator.static_token or ""}
-            )
+            api = ApiSession(config, environ={ENV_ACCESS_TOKEN: simulator.static_token or ""})
             engine = connect.create_store_engine(config.store.url)
             try:
                 result = PassRunner(
-                    config=config, engine=engine, executor_factory=executor
+                    config=config, engine=engine, executor_factory=api.executor
                 ).run_once()
             finally:
                 engine.dispose()
+                api.close()
             _print_report(folder, orders, result.shown(), result.actions, simulator)
     finally:
         if keep:

@@ -35,6 +35,15 @@ def autocancel_executable() -> list[str]:
     pytest.fail("the autocancel console script is not installed: run pip install -e '.[test]'")
 
 
+def cli_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The test's environment without its DUKKANGO_/AUTOCANCEL_ settings, plus ``env``."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))
+    }
+    full_env.update(env or {})
+    return full_env
+
+
 def run_cli(
     *args: str,
     env: dict[str, str] | None = None,
@@ -43,19 +52,26 @@ def run_cli(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``autocancel ARGS`` as a real subprocess and capture its output."""
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))
-    }
-    full_env.update(env or {})
     return subprocess.run(
         [*autocancel_executable(), *args],
-        env=full_env,
+        env=cli_environment(env),
         cwd=cwd,
         input=input_text,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``autocancel ARGS`` without waiting; its output is piped (``communicate()``)."""
+    return subprocess.Popen(
+        [*autocancel_executable(), *args],
+        env=cli_environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -38,6 +38,7 @@ from daemon.dukkango.client import (
 )
 from daemon.simulator.server import AKAT, HALASKARGAZI, RecordedRequest, Simulator
 from tests.conftest import SimulatorFactory
+from tests.test_daemon import eventually
 
 APP_SECRET = "app-SECRET-4f1d9a"
 REST_SECRET = "rest-SECRET-77c2e0"
@@ -53,6 +54,7 @@ class ClientOptions(TypedDict, total=False):
     app_secret_key: str | None
     rest_secret_key: str | None
     clock: Callable[[], datetime]
+    interrupt: threading.Event | None
 
 
 class MakeClient(Protocol):
@@ -622,6 +624,54 @@ def test_hang_raises_timeout_within_the_timeout(sim: Simulator, make_client: Mak
     assert time.monotonic() - started < 3
     assert isinstance(caught.value, TransportError) and caught.value.retryable
     assert caught.value.path == "restaurants/get"
+
+
+def test_an_answer_that_arrives_after_shutdown_was_requested_is_kept(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    """Shutdown lets a call in flight finish: its answer is recorded, not lost."""
+    stop = threading.Event()
+    client = make_client(sim, access_token=STATIC_TOKEN, interrupt=stop)
+    sim.add_order(payment_key="k")
+    sim.inject_fault("hang", seconds=1, path_prefix="orders/cancel/")
+    # SIGTERM while the server holds the call.
+    stopper = _set_when(stop, sim.in_flight, what="the cancel request held")
+
+    client.cancel_order("k", 7)
+
+    stopper.join()
+    assert sim.order("k")["status_id"] == 6  # type: ignore[index]
+
+
+def test_shutdown_abandons_an_answer_still_trickling_in(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    stop = threading.Event()
+    client = make_client(sim, timeout=30, access_token=STATIC_TOKEN, interrupt=stop)
+    sim.inject_fault("trickle", seconds=0.2, path_prefix="restaurants/get")
+    # The simulator records a request once answered, before its body trickles out.
+    stopper = _set_when(stop, lambda: sim.requests("GET", "restaurants/get"), what="the trickle")
+    started = time.monotonic()
+
+    with pytest.raises(Timeout, match="interrupted by shutdown"):
+        client.restaurants()
+
+    stopper.join()
+    assert time.monotonic() - started < 5  # the whole body would take half a minute
+
+
+def _set_when(
+    event: threading.Event, condition: Callable[[], object], what: str
+) -> threading.Thread:
+    """Set ``event`` from another thread as soon as ``condition()`` holds."""
+
+    def wait_then_set() -> None:
+        eventually(condition, what=what)
+        event.set()
+
+    thread = threading.Thread(target=wait_then_set)
+    thread.start()
+    return thread
 
 
 def test_dropped_connection_is_a_transport_error(sim: Simulator, make_client: MakeClient) -> None:

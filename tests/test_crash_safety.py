@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import time
 
 import pytest
 
-from tests.conftest import autocancel_executable
+from tests.test_daemon import eventually
 from tests.world import PAYMENT_FAILED, World
 
 PAYMENT_ONLY = PAYMENT_FAILED
 
 
-def _start_once(world: World) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))}
-    env.update(world.env)
-    return subprocess.Popen(
-        [*autocancel_executable(), "once", "--json", "-c", str(world.rules_path)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def _wait_for_pending_intent(world: World, key: str) -> None:
+    eventually(
+        lambda: any(r["payment_key"] == key and r["outcome"] == "pending" for r in world.ledger()),
+        what=f"the intent for {key} committed",
     )
 
 
-def _wait_for_pending_intent(world: World, key: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(r["payment_key"] == key and r["outcome"] == "pending" for r in world.ledger()):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the intent was never committed")
-
-
 def _kill_mid_call(world: World, key: str) -> None:
-    process = _start_once(world)
+    process = world.start_cli("once", "--json")
     _wait_for_pending_intent(world, key)
-    deadline = time.monotonic() + 15
-    while world.simulator.in_flight() == 0:  # the cancel reached the (hung) API
-        assert time.monotonic() < deadline, "the cancel request never arrived"
-        time.sleep(0.01)
+    eventually(world.simulator.in_flight, what="the cancel request held by the (hung) API")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     (row,) = world.ledger()
@@ -63,10 +43,10 @@ def test_sigkill_between_intent_and_outcome_cancels_exactly_once(
     )
 
     _kill_mid_call(world, "crash")
-    deadline = time.monotonic() + 15
-    while world.simulator.in_flight():  # let the hung request finish (or drop) on the server
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    eventually(
+        lambda: world.simulator.in_flight() == 0,
+        what="the hung request finished (or dropped) on the server",
+    )
     assert world.platform_order("crash")["status_id"] == (6 if reached_the_api else 1)
 
     decisions = world.once()  # the restart
@@ -89,7 +69,7 @@ def test_a_live_peer_intent_is_not_stolen(world: World) -> None:
     world.configure(PAYMENT_ONLY, timeout=5, max_attempts=1)
     world.add_order("busy", payment_status="failed")
     world.simulator.inject_fault("hang", seconds=3, path_prefix="orders/cancel/")
-    first = _start_once(world)
+    first = world.start_cli("once", "--json")
     _wait_for_pending_intent(world, "busy")
 
     assert world.once() == []  # a second process at the same time sends nothing

@@ -9,7 +9,9 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +20,7 @@ from tests.conftest import SimulatorFactory, StartDaemon, autocancel_executable,
 from tests.world import PAYMENT_FAILED, World
 
 PAYMENT_ONLY = PAYMENT_FAILED
+T = TypeVar("T")
 WITH_STOCK = (
     PAYMENT_ONLY
     + """\
@@ -43,7 +46,7 @@ class Daemon:
         full_env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_"))
+            if not k.startswith(("DUKKANGO_", "AUTOCANCEL_", "NOTIFY_", "WATCHDOG_", "JOURNAL_"))
         }
         full_env.update(world.env)
         full_env.update(env or {})
@@ -75,23 +78,41 @@ class Daemon:
         self._log.close()
 
 
-def eventually(check: Callable[[], object], *, within: float = 15, what: str = "") -> None:
+def eventually(check: Callable[[], T], *, within: float = 15, what: str = "") -> T:
+    """Wait for ``check()`` to be true, and return what it returned; fail after ``within`` s.
+
+    The one way tests wait: for a condition (a pass recorded, a request held by
+    the simulator, a ledger row), never for a fixed time.
+    """
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {within} s: {what}")
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        time.sleep(0.05)
 
 
 def cancelled(world: World, key: str) -> Callable[[], bool]:
     return lambda: any(k == key for k, _body in world.cancel_calls())
 
 
-def fast(world: World, rules: str = PAYMENT_ONLY) -> None:
-    world.configure(rules)
+def passes_from_now(world: World, count: int) -> Callable[[], bool]:
+    """True once ``count`` passes that start after this call have finished.
+
+    Lets time pass in the daemon's own unit: "two more passes, and nothing was
+    sent twice" holds only after two passes really ran, however slow the machine.
+    """
+    mark = datetime.now(UTC)
+    return lambda: world.finished_passes(started_after=mark) >= count
+
+
+def fast(world: World, rules: str = PAYMENT_ONLY, *, interval: float = 1, **options: Any) -> None:
+    """World.configure(rules, **options), with a pass every ``interval`` seconds."""
+    world.configure(rules, **options)
     text = world.rules_path.read_text().replace(
-        "dry_run: false", "dry_run: false\nschedule:\n  interval_seconds: 1"
+        "dry_run: false", f"dry_run: false\nschedule:\n  interval_seconds: {interval}"
     )
     world.rules_path.write_text(text)
 
@@ -145,9 +166,8 @@ def test_a_valid_change_on_disk_takes_effect_without_a_restart(
     world.set_stock(2, available=False)
     daemon = start_daemon()
     world.add_order("out-of-stock", items=[(2, 1)])
-    eventually(lambda: "running" in daemon.log(), what="start-up")
-    time.sleep(2)  # two passes: the order is not matched by the payment rule alone
-    assert world.cancel_calls() == []
+    eventually(passes_from_now(world, 2), what="two passes that saw the order")
+    assert world.cancel_calls() == []  # the payment rule alone does not match it
 
     fast(world, WITH_STOCK)  # a changed mtime, no signal
     eventually(cancelled(world, "out-of-stock"), what="the new rule acting")
@@ -257,8 +277,8 @@ def test_a_new_order_is_acted_on_long_before_the_interval(
     slow(target)
     daemon = Daemon(target, log_name=f"{store_kind}.log")
     try:
-        eventually(lambda: "running" in daemon.log(), what="start-up")
-        time.sleep(1)  # the first pass is done; the next interval pass is 15 s away
+        # The first pass is done; the next interval pass is 15 s away.
+        eventually(lambda: target.finished_passes() >= 1, what="the first pass")
         target.add_order("noticed", payment_status="failed")
         eventually(cancelled(target, "noticed"), within=5, what="a prompt reaction")
         target.add_order("noticed-too", payment_status="failed")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from daemon.store import connect
-from tests.test_daemon import Daemon, cancelled, eventually, fast
+from tests.test_daemon import Daemon, cancelled, eventually, fast, passes_from_now
 from tests.world import PAYMENT_FAILED, World
 
 PAYMENT_ONLY = PAYMENT_FAILED
@@ -42,9 +45,9 @@ def test_an_api_outage_opens_the_circuit_instead_of_a_flood_then_recovers(
     world.simulator.inject_fault("status", status=503, count=1000, path_prefix="orders/cancel/")
     daemon = daemon_for(world)
     eventually(lambda: "pausing calls" in daemon.log(), what="the circuit opening")
-    time.sleep(3)  # three more passes while the circuit is open
+    eventually(passes_from_now(world, 3), what="three more passes while the circuit is open")
     sent_while_open = len(world.simulator.requests("PUT", "orders/cancel/"))
-    time.sleep(2)
+    eventually(passes_from_now(world, 2), what="two passes more")
     assert len(world.simulator.requests("PUT", "orders/cancel/")) == sent_while_open
     assert daemon.log().count("pausing calls") == 1
     for row in world.ledger():
@@ -79,22 +82,36 @@ def test_connection_refused_is_retried_on_a_later_pass(world: World) -> None:
     assert world.cancel_calls() == [("refused", {"reason_id": 7})]
 
 
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (Linux: its /proc/PID/fd links)."""
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # a descriptor closed while we looked
+        return False
+
+
 def test_a_briefly_locked_sqlite_store_only_delays_the_pass(world: World) -> None:
     world.configure(PAYMENT_ONLY)
     world.add_order("locked", payment_status="failed")
-    held = threading.Event()
+    store_file = Path(world.store_url.removeprefix("sqlite:///"))
 
-    def hold_the_write_lock() -> None:
-        with connect.writer(world.engine) as conn, conn.begin():  # BEGIN IMMEDIATE
-            held.set()
-            time.sleep(2)
+    with connect.writer(world.engine) as conn, conn.begin():  # BEGIN IMMEDIATE: the write lock
+        once = world.start_cli("once", "--json")
+        eventually(lambda: _has_open(once.pid, store_file), what="`once` opening the store")
+        # A brief lock (well inside SQLite's busy timeout): its length is the
+        # scenario, not a wait; the pass's first write needs the lock.
+        time.sleep(1.5)
+        assert world.cancel_calls() == []
+        released = datetime.now(UTC)
+    out, err = once.communicate(timeout=30)
 
-    locker = threading.Thread(target=hold_the_write_lock)
-    locker.start()
-    held.wait(5)
-    decisions = world.once()
-    locker.join()
+    assert once.returncode == 0, err
+    decisions = [json.loads(line) for line in out.splitlines()]
     assert [(d["payment_key"], d["outcome"]) for d in decisions] == [("locked", "cancelled")]
+    assert world.cancel_calls() == [("locked", {"reason_id": 7})]
+    # The pass started while the store was locked, so it did wait for the lock.
+    [row] = world.passes()
+    assert row["started_at"] < released
 
 
 @pytest.mark.postgres

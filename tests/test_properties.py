@@ -191,10 +191,11 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
                     )
                     final[index].update(CHANGED_FIELDS[change])
 
+        client = DukkangoClient(
+            base_url=simulator.url, timeout=0.3, access_token=simulator.static_token
+        )
+
         def executor() -> Executor:
-            client = DukkangoClient(
-                base_url=simulator.url, timeout=0.3, access_token=simulator.static_token
-            )
             return Executor(
                 client=client,
                 policy=RetryPolicy(
@@ -208,13 +209,14 @@ def test_invariants_hold_under_random_rows_faults_and_changes(
             executor_factory=executor,
             apply_changes=apply_changes,
         )
-        for batch in (first_faults, second_faults, []):
+        with client:
+            for batch in (first_faults, second_faults, []):
+                simulator.clear_faults()
+                for fault in batch:
+                    _inject(simulator, fault)
+                runner.run_once()
             simulator.clear_faults()
-            for fault in batch:
-                _inject(simulator, fault)
-            runner.run_once()
-        simulator.clear_faults()
-        runner.run_once()  # a quiet pass: the API answers again
+            runner.run_once()  # a quiet pass: the API answers again
         assert changed, "the first pass never reached the point where the POS changes orders"
 
         cancels = simulator.requests("PUT", f"orders/cancel/{prefix}-")

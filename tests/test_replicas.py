@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.test_daemon import Daemon, cancelled, eventually, fast
+from tests.test_daemon import Daemon, cancelled, eventually, fast, passes_from_now
 from tests.world import AKAT, World
 
 pytestmark = pytest.mark.postgres
@@ -69,7 +68,14 @@ def test_replicas_never_cancel_twice_nor_both_close(
         within=30,
         what="the overloaded restaurant closed",
     )
-    time.sleep(2)  # two more passes of each replica: nothing may be sent twice
+    # Every answer is recorded before a replica dies below (an outcome a killed
+    # replica had not committed would stay pending until the takeover, a minute on).
+    eventually(
+        lambda: _live_outcomes(pg_world) == {"cancelled": len(keys) + 3},
+        within=30,
+        what="every outcome recorded",
+    )
+    eventually(passes_from_now(pg_world, 6), within=30, what="two more passes of each replica")
 
     calls = Counter(key for key, _body in pg_world.cancel_calls())
     assert all(count == 1 for count in calls.values()), calls
@@ -82,5 +88,8 @@ def test_replicas_never_cancel_twice_nor_both_close(
     eventually(cancelled(pg_world, "after-a-death"), within=30, what="a cancel by a survivor")
     assert Counter(k for k, _ in pg_world.cancel_calls())["after-a-death"] == 1
     assert second.stop() == 0 and third.stop() == 0
-    outcomes = Counter(row["outcome"] for row in pg_world.ledger() if row["mode"] == "live")
-    assert outcomes == {"cancelled": len(keys) + 3 + 1}
+    assert _live_outcomes(pg_world) == {"cancelled": len(keys) + 3 + 1}
+
+
+def _live_outcomes(world: World) -> Counter[str]:
+    return Counter(row["outcome"] for row in world.ledger() if row["mode"] == "live")

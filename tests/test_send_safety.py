@@ -9,18 +9,18 @@ and what the ledger says.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 from daemon.store import schema
-from tests.conftest import autocancel_executable, run_cli
+from tests.conftest import run_cli
+from tests.test_daemon import eventually
 from tests.world import (
     HALASKARGAZI,
     PAYMENT_FAILED,
@@ -50,30 +50,10 @@ CONGESTION = """\
 """  # its tests' orders are all accepted (status 2): it closes and cancels nothing
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def start(world: World, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUKKANGO_", "AUTOCANCEL_"))}
-    env.update(world.env)
-    command, *rest = args
-    return subprocess.Popen(
-        [*autocancel_executable(), command, "-c", str(world.rules_path), *rest],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @contextmanager
 def running(world: World, *args: str) -> Iterator[subprocess.Popen[str]]:
     """A CLI process for the duration of the block; killed if the test left it running."""
-    process = start(world, *args)
+    process = world.start_cli(*args)
     try:
         yield process
     finally:
@@ -132,8 +112,8 @@ def test_an_exception_in_one_call_never_loses_another_calls_outcome() -> None:
             raise RuntimeError("a bug in one call")
         return Attempted(ok=True, attempts=1)
 
-    client = DukkangoClient(base_url="http://127.0.0.1:9", access_token="t")
-    with Executor(client=client, concurrency=3) as executor:
+    with DukkangoClient(base_url="http://127.0.0.1:9", access_token="t") as client:
+        executor = Executor(client=client, concurrency=3)
         results = dict(executor.map_concurrently(work, [1, 2, 3]))
 
     assert results[1].ok and results[3].ok
@@ -237,8 +217,8 @@ def test_an_order_paid_while_the_geocoder_was_slow_is_not_cancelled(world: World
     # The geocoder request hangs, which holds the pass between snapshot and send.
     world.simulator.inject_fault("hang", seconds=1.5, path_prefix="/search")
 
-    process = start(world, "once", "--json")
-    wait_until(lambda: world.simulator.in_flight() == 1, "the geocoder request")
+    process = world.start_cli("once", "--json")
+    eventually(lambda: world.simulator.in_flight() == 1, what="the geocoder request")
     run_sql(world, "UPDATE orders SET payment_status = 'ok' WHERE payment_key = 'paid-late'")
     out, err = process.communicate(timeout=30)
 
@@ -261,8 +241,8 @@ def test_a_retry_after_a_server_error_is_not_sent_for_an_order_that_moved(world:
         "hang", seconds=1, process=False, status=503, path_prefix="orders/cancel/"
     )
 
-    process = start(world, "once", "--json")
-    wait_until(lambda: world.simulator.in_flight() == 1, "the first cancel request")
+    process = world.start_cli("once", "--json")
+    eventually(lambda: world.simulator.in_flight() == 1, what="the first cancel request")
     run_sql(world, "UPDATE orders SET status_id = 16 WHERE payment_key = 'moved'")
     _, err = process.communicate(timeout=30)
 
@@ -278,8 +258,8 @@ def test_a_retry_after_a_server_error_is_not_sent_for_an_order_that_moved(world:
 
 
 def _kill_mid_cancel(world: World, key: str) -> None:
-    process = start(world, "once", "--json")
-    wait_until(lambda: world.simulator.in_flight() == 1, "the cancel request")
+    process = world.start_cli("once", "--json")
+    eventually(lambda: world.simulator.in_flight() == 1, what="the cancel request")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     [row] = ledger_rows(world, key)
@@ -291,7 +271,7 @@ def test_crash_recovery_does_not_resend_for_an_order_that_was_paid_since(world: 
     world.add_order("crash", payment_status="failed")
     world.simulator.inject_fault("hang", seconds=1, process=False, path_prefix="orders/cancel/")
     _kill_mid_cancel(world, "crash")
-    wait_until(lambda: world.simulator.in_flight() == 0, "the hung request to end")
+    eventually(lambda: world.simulator.in_flight() == 0, what="the hung request to end")
     run_sql(world, "UPDATE orders SET payment_status = 'ok' WHERE payment_key = 'crash'")
 
     once_json(world)
@@ -308,7 +288,7 @@ def test_crash_recovery_does_not_resend_for_an_order_too_old_now(world: World) -
     world.add_order("aged", payment_status="failed", minutes_ago=170)
     world.simulator.inject_fault("hang", seconds=1, process=False, path_prefix="orders/cancel/")
     _kill_mid_cancel(world, "aged")
-    wait_until(lambda: world.simulator.in_flight() == 0, "the hung request to end")
+    eventually(lambda: world.simulator.in_flight() == 0, what="the hung request to end")
     with world.engine.begin() as conn:  # the clock moved on: 190 minutes old now
         conn.execute(
             sa.update(schema.orders)
@@ -332,15 +312,15 @@ def test_an_intent_whose_owner_waits_out_429s_is_not_taken_over(world: World) ->
     world.add_order("busy", payment_status="failed")
     world.simulator.inject_fault("rate_limit", count=100, path_prefix="orders/cancel/")
     with running(world, "run") as owner:
-        wait_until(lambda: len(cancel_requests_for(world, "busy")) == 1, "the first 429")
+        eventually(lambda: len(cancel_requests_for(world, "busy")) == 1, what="the first 429")
         # Time passes while the owner waits: its intent looks old ...
         run_sql(
             world,
             "UPDATE ledger SET updated_at = datetime('now', '-2 hours') WHERE payment_key = 'busy'",
         )
         # ... until the owner's heartbeat shows it is alive.
-        wait_until(
-            lambda: _age_seconds(ledger_rows(world, "busy")[0]) < 60, "the owner's heartbeat"
+        eventually(
+            lambda: _age_seconds(ledger_rows(world, "busy")[0]) < 60, what="the owner's heartbeat"
         )
         second = run_cli("once", "--json", "-c", str(world.rules_path), env=world.env)
         assert second.returncode == 0, second.stderr
@@ -394,7 +374,7 @@ def test_sigterm_stops_the_daemon_during_a_trickling_answer(world: World) -> Non
     with running(world, "run") as daemon:
         # The simulator records a request once it has acted on it; the answer
         # then trickles out on the wire.
-        wait_until(lambda: len(cancel_requests_for(world, "trickle")) == 1, "the trickle")
+        eventually(lambda: len(cancel_requests_for(world, "trickle")) == 1, what="the trickle")
         stop_promptly(daemon)
     [row] = ledger_rows(world, "trickle")
     assert row["outcome"] == "pending"  # the answer was lost: counted as sent
@@ -473,8 +453,8 @@ def test_no_call_starts_after_the_pass_deadline() -> None:
 
     now = [0.0]
     calls: list[str] = []
-    client = DukkangoClient(base_url="http://127.0.0.1:9", access_token="t")
-    with Executor(client=client, deadline_seconds=30, clock=lambda: now[0]) as executor:
+    with DukkangoClient(base_url="http://127.0.0.1:9", access_token="t") as client:
+        executor = Executor(client=client, deadline_seconds=30, clock=lambda: now[0])
         assert executor.attempt(lambda: calls.append("early"), what="early").ok
         now[0] = 31.0
         late = executor.attempt(lambda: calls.append("late"), what="late", mutation=True)

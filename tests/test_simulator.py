@@ -25,6 +25,7 @@ from daemon.simulator.server import (
     Simulator,
 )
 from tests.conftest import SimulatorFactory, autocancel_executable
+from tests.test_daemon import eventually
 
 TOKEN = DEFAULT_STATIC_TOKEN
 TOO_MANY = {
@@ -134,10 +135,17 @@ def test_calls_need_a_valid_access_token(
 def test_tokens_expire(simulator_factory: SimulatorFactory, http: httpx.Client) -> None:
     sim = simulator_factory(token_lifetime=timedelta(seconds=0.3))
     keys = {"app_secret_key": DEFAULT_APP_SECRET_KEY, "rest_secret_key": DEFAULT_REST_SECRET_KEY}
+    before_login = time.monotonic()
     token = call(http, sim, "POST", "auth/login", keys, token=None).json()["data"]["access_token"]
     assert call(http, sim, "GET", "restaurants/get", token=token).status_code == 200
-    time.sleep(0.4)
-    response = call(http, sim, "GET", "restaurants/get", token=token)
+
+    def refused() -> httpx.Response | None:
+        response = call(http, sim, "GET", "restaurants/get", token=token)
+        return response if response.status_code != 200 else None
+
+    response = eventually(refused, within=5, what="the token expiring")
+    assert response is not None
+    assert time.monotonic() - before_login >= 0.3
     assert (response.status_code, response.json()) == (401, EXPIRED)
 
 
@@ -152,6 +160,18 @@ def test_revoked_tokens_are_rejected_until_reset(sim: Simulator, http: httpx.Cli
 # --- cooldown and acknowledgement -------------------------------------------------------
 
 
+def _call_until_served(http: httpx.Client, sim: Simulator, path: str) -> list[int]:
+    """GET ``path`` again and again until it is answered 200; every answer's status."""
+    answers: list[int] = []
+
+    def served() -> bool:
+        answers.append(call(http, sim, "GET", path).status_code)
+        return answers[-1] == 200
+
+    eventually(served, within=5, what=f"GET {path} served")
+    return answers
+
+
 def test_cooldown_per_token_and_endpoint(
     simulator_factory: SimulatorFactory, http: httpx.Client
 ) -> None:
@@ -159,17 +179,22 @@ def test_cooldown_per_token_and_endpoint(
     keys = {"app_secret_key": DEFAULT_APP_SECRET_KEY, "rest_secret_key": DEFAULT_REST_SECRET_KEY}
     other = call(http, sim, "POST", "auth/login", keys, token=None).json()["data"]["access_token"]
 
+    served = time.monotonic()
     assert call(http, sim, "GET", "orders/get-current").status_code == 200
     assert call(http, sim, "GET", "foods/get-foods").status_code == 200  # its own cooldown
     assert call(http, sim, "GET", "orders/get-current", token=other).status_code == 200
     assert call(http, sim, "GET", "restaurants/get").status_code == 200  # no cooldown
-    time.sleep(0.4)
     for path in ("orders/get-current", "orders/get-current?status_id=1", "foods/get-foods"):
         refused = call(http, sim, "GET", path)
         assert (refused.status_code, refused.json()) == (429, TOO_MANY)
-    time.sleep(0.7)  # 1.1 s after the served call, 0.7 s after the refused ones
-    assert call(http, sim, "GET", "orders/get-current").status_code == 200
-    assert call(http, sim, "GET", "foods/get-foods").status_code == 200
+    # Called all through its cooldown, get-current is served once the second
+    # since its served call is over: a refused call does not start it again.
+    answers = _call_until_served(http, sim, "orders/get-current")
+    assert time.monotonic() - served >= 1.0
+    assert set(answers[:-1]) == {429}, answers
+    # foods/get-foods was served a moment after get-current: its own second ends
+    # a moment later, and then it is served too.
+    assert _call_until_served(http, sim, "foods/get-foods")[-1] == 200
 
 
 def test_acknowledgement_and_resurfacing(sim: Simulator, http: httpx.Client) -> None:
@@ -452,10 +477,11 @@ def test_hang_delays_then_still_acts(sim: Simulator, http: httpx.Client) -> None
     sim.inject_fault("hang", seconds=0.5, path_prefix="orders/cancel")
     with pytest.raises(httpx.ReadTimeout):
         call(http, sim, "PUT", "orders/cancel/k", {"reason_id": 3}, timeout=0.1)
-    deadline = time.monotonic() + 5
-    while status_of(sim, "k") != 6:
-        assert time.monotonic() < deadline, "the hung cancellation never happened"
-        time.sleep(0.05)
+    eventually(
+        lambda: status_of(sim, "k") == 6,
+        within=5,
+        what="the hung cancellation acted on after the client gave up",
+    )
 
 
 def test_invalid_faults_are_refused(sim: Simulator) -> None:
@@ -583,17 +609,18 @@ def test_autocancel_simulator_command(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}/api/integrations"
     try:
-        deadline = time.monotonic() + 20
-        while True:
+
+        def answered() -> httpx.Response | None:
             try:
-                response = httpx.get(
+                return httpx.get(
                     f"{url}/restaurants/get", headers={"Access-Token": TOKEN}, timeout=2
                 )
-                break
             except httpx.TransportError:
                 assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "the simulator did not start listening"
-                time.sleep(0.1)
+                return None
+
+        response = eventually(answered, within=20, what="the simulator listening")
+        assert response is not None
         assert response.status_code == 200
         assert response.json()["data"][0]["id"] == HALASKARGAZI
         process.send_signal(signal.SIGTERM)

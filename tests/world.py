@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from daemon.simulator.server import RecordedRequest, Simulator
 from daemon.store import connect, migrate, schema
-from tests.conftest import run_cli
+from tests.conftest import run_cli, start_cli
 
 HALASKARGAZI = "0ca1d2b1-a199-4960-8617-83a659d890c8"
 AKAT = "8f2b9ce2-04de-4712-842d-a39f64596fdf"
@@ -244,6 +244,23 @@ class World:
             rows = conn.execute(sa.select(schema.ledger).order_by(schema.ledger.c.id)).mappings()
             return [dict(row) for row in rows]
 
+    def passes(self) -> list[dict[str, Any]]:
+        """The ``passes`` table, oldest first: one row per pass of any process on the store."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(schema.passes).order_by(schema.passes.c.started_at)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def finished_passes(self, *, started_after: datetime | None = None) -> int:
+        """How many passes have finished (only those started after ``started_after``)."""
+        table = schema.passes
+        query = sa.select(sa.func.count()).where(table.c.finished_at.is_not(None))
+        if started_after is not None:
+            query = query.where(table.c.started_at > started_after)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     # --- the CLI ---------------------------------------------------------------
 
     def cli(
@@ -257,6 +274,13 @@ class World:
             *rest,
             env={**self.env, **(env or {})},
             input_text=input_text,
+        )
+
+    def start_cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """World.cli without waiting: the process, its output piped."""
+        command, *rest = args
+        return start_cli(
+            command, "-c", str(self.rules_path), *rest, env={**self.env, **(env or {})}
         )
 
     def once(self, *flags: str) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from daemon.domain.timeutil import utcnow
 from daemon.engine.manual_policy import CONFIRMED_BY, FORCED, Finding, Obstacle, blocking, findings
 from daemon.engine.passes import PassError, PassRunner, log_decision
 from daemon.engine.side_effects import SideEffects
-from daemon.service.runtime import executor_factory, open_store
+from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, ledger
 
 USAGE = "autocancel cancel: error:"
@@ -203,9 +203,11 @@ def _cancel(
         return recorded[0] if recorded else decision
     if not recorded:
         raise _Refused(f"order {payment_key} was just cancelled by another daemon")
-    with executor_factory(config)() as executor:
+    with ApiSession(config) as api:
         effects = SideEffects(
-            engine=engine, executor=executor, lost_answer_retries=config.api.lost_answer_retries
+            engine=engine,
+            executor=api.executor(),
+            lost_answer_retries=config.api.lost_answer_retries,
         )
         # Re-judged right before every call, like every cancellation (daemon/rejudge.py).
         (finished,) = effects.cancel_all(recorded, recheck=runner.recheck)

@@ -15,7 +15,7 @@ from daemon.domain import exitcodes
 from daemon.domain.timespec import FORMS, BadMoment, parse_moment
 from daemon.domain.timeutil import isoformat_z, utcnow
 from daemon.engine.passes import PassError, PassRunner
-from daemon.service.runtime import executor_factory, open_store
+from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, ledger
 from daemon.store.action_history import action_records
 from daemon.store.names import Names
@@ -33,11 +33,12 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     except (MissingCredentials, connect.StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
-    runner = PassRunner(
-        config=config, engine=engine, executor_factory=executor_factory(config), dry_run=dry
-    )
     try:
-        result = runner.run_once()
+        with ApiSession(config) as api:
+            runner = PassRunner(
+                config=config, engine=engine, executor_factory=api.executor, dry_run=dry
+            )
+            result = runner.run_once()
     except PassError as exc:
         print(f"error: the pass could not run: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE

@@ -245,6 +245,14 @@ def _shown(path: str, params: _Params) -> str:
     return path if not params else f"{path}?{'&'.join(f'{k}={v}' for k, v in params.items())}"
 
 
+def _content_length(response: httpx.Response) -> int | None:
+    """The length in bytes the answer announces, if it does (not when chunked)."""
+    try:
+        return int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
 def _shape_error(path: str, detail: str) -> UnexpectedResponse:
     return UnexpectedResponse(status_code=200, method="GET", path=path, detail=detail)
 
@@ -515,14 +523,19 @@ class DukkangoClient:
 
         httpx's timeouts bound each network read, so a server that sends a
         byte a second never trips them; this bounds the call as a whole, and
-        gives up at once when shutdown is requested.
+        gives up at once when shutdown is requested. Both only stop a wait for
+        more of the answer: one that has arrived whole is kept (at shutdown,
+        the call in flight finishes and its outcome is recorded).
         """
         deadline = time.monotonic() + self.timeout
         response = self._http.send(request, stream=True)
+        expected = _content_length(response)
         try:
             body = bytearray()
             for chunk in response.iter_raw():
                 body += chunk
+                if expected is not None and len(body) >= expected:
+                    continue  # all here: the loop ends without waiting
                 if self._interrupt.is_set():
                     raise httpx.ReadTimeout("interrupted by shutdown", request=request)
                 if time.monotonic() > deadline:

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
@@ -170,7 +169,7 @@ class CircuitBreaker:
 
 
 class Executor:
-    """Runs API calls for one pass against a live client."""
+    """Runs API calls for one pass against a live client (which it borrows, never closes)."""
 
     def __init__(
         self,
@@ -207,17 +206,6 @@ class Executor:
 
     def _out_of_time(self) -> bool:
         return self._deadline is not None and self._clock() >= self._deadline
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.client.close()
 
     def attempt(
         self,

@@ -288,10 +288,10 @@ class PassRunner:
                 len(resendable),
             )
         assert self._executor_factory is not None
-        with self._executor_factory() as executor:
-            effects = self._side_effects(executor, names)
-            decisions = effects.cancel_all(resendable, recheck=self.recheck)
-            foods = effects.retry_food_deactivations(self.recheck_food) if foods_left else []
+        executor = self._executor_factory()
+        effects = self._side_effects(executor, names)
+        decisions = effects.cancel_all(resendable, recheck=self.recheck)
+        foods = effects.retry_food_deactivations(self.recheck_food) if foods_left else []
         return decisions, foods, executor.calls.summary()
 
     def run_once(self) -> PassReport:
@@ -419,14 +419,14 @@ class PassRunner:
             return recorded, dry_notes, CallSummary()
         if self._executor_factory is None:
             raise PassError("a live pass needs a Dükkango client, and none was configured")
-        with self._executor_factory() as executor:
-            effects = self._side_effects(executor, names)
-            outcomes = {d.ledger_id: d for d in effects.cancel_all(intents, recheck=self.recheck)}
-            results = [
-                *effects.deactivate_foods([f for f, _m in live_foods], recheck=self.recheck_food),
-                *effects.apply_restaurant_actions([a for a, _m in live_actions]),
-                *dry_notes,
-            ]
+        executor = self._executor_factory()
+        effects = self._side_effects(executor, names)
+        outcomes = {d.ledger_id: d for d in effects.cancel_all(intents, recheck=self.recheck)}
+        results = [
+            *effects.deactivate_foods([f for f, _m in live_foods], recheck=self.recheck_food),
+            *effects.apply_restaurant_actions([a for a, _m in live_actions]),
+            *dry_notes,
+        ]
         final = [outcomes.get(d.ledger_id, d) if ledger.is_intent(d) else d for d in recorded]
         return final, results, executor.calls.summary()
 

@@ -41,7 +41,8 @@ from daemon.engine.passes import PassError, PassRunner
 from daemon.service import notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
-from daemon.service.runtime import executor_factory, open_store, warn_if_exposed
+from daemon.service.runtime import ApiSession, open_store, warn_if_exposed
+from daemon.service.watchdog import PassProgress
 from daemon.store import connect, rowcheck, storefile
 
 log = logging.getLogger(__name__)
@@ -73,18 +74,21 @@ class Daemon:
         self._attention = threading.Event()
         # Held for a whole pass; a reload takes it to swap between passes.
         self._pass_lock = threading.Lock()
+        # Held for a whole sync poll; a reload takes it too.
+        self._sync_lock = threading.Lock()
         self._config = config
         self._stamp = _file_stamp(self._path)
         self._engine = open_store(config)
-        self._runner = self._build_runner(config, self._engine)
+        # One client, so one login, for every pass and sync poll (until the api section changes).
+        self._api = self._api_session(config)
+        self._runner = self._build_runner(config, self._engine, self._api)
         self._metrics = Metrics()
         self._scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
         self._scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES)
-        self._pass_started: float | None = None
-        self._last_pass_finished = time.monotonic()
+        self._progress = PassProgress()  # what the watchdog heartbeat goes by
         # Set by the change watcher; a pass clears it when it starts reading.
         self._changed = threading.Event()
 
@@ -93,13 +97,14 @@ class Daemon:
     def _live(self, config: Config) -> bool:
         return not (self._force_dry_run or config.dry_run)
 
-    def _build_runner(self, config: Config, engine: sa.Engine) -> PassRunner:
+    def _api_session(self, config: Config) -> ApiSession:
+        return ApiSession(config, environ=self._environ, stop=self._stopping, breaker=self._breaker)
+
+    def _build_runner(self, config: Config, engine: sa.Engine, api: ApiSession) -> PassRunner:
         return PassRunner(
             config=config,
             engine=engine,
-            executor_factory=executor_factory(
-                config, environ=self._environ, stop=self._stopping, breaker=self._breaker
-            ),
+            executor_factory=api.executor,
             dry_run=self._force_dry_run,
             breaker=self._breaker,
         )
@@ -109,14 +114,15 @@ class Daemon:
     def _wake(self) -> None:
         """Orders changed: run a pass now, or right after the one in flight."""
         self._changed.set()
-        if self._pass_started is None and not self._stopping.is_set():
+        if not self._progress.running and not self._stopping.is_set():
             self._scheduler.modify_job("pass", next_run_time=_now())
 
     def _pass_job(self) -> None:
         with self._pass_lock:
             runner = self._runner
-            self._pass_started = time.monotonic()
+            self._progress.pass_started()
             self._changed.clear()
+            report = None
             try:
                 report = runner.run_once()
             except PassError as exc:
@@ -125,34 +131,24 @@ class Daemon:
             except Exception:
                 self._metrics.pass_failures.inc()
                 log.exception("pass crashed, no further action this pass; the schedule goes on")
-            else:
-                finished = time.monotonic()
-                self._metrics.record_pass(
-                    report.decisions,
-                    report.actions,
-                    seconds=finished - self._pass_started,
-                    finished_at=time.time(),
-                )
             finally:
-                self._pass_started = None
-                self._last_pass_finished = time.monotonic()
+                ran = self._progress.pass_finished()
+            if report is not None:
+                self._metrics.record_pass(
+                    report.decisions, report.actions, seconds=ran, finished_at=time.time()
+                )
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 
     def _sync_job(self) -> None:
-        from daemon.dukkango.client import DukkangoClient
         from daemon.service.sync import Syncer
 
-        config = self._config
         try:
-            with DukkangoClient.from_env(
-                base_url=config.api.base_url,
-                timeout=config.api.timeout_seconds,
-                environ=self._environ,
-            ) as client:
+            with self._sync_lock:  # the store and the client stay while it polls
+                config = self._config
                 report = Syncer(
                     engine=self._engine,
-                    client=client,
+                    client=self._api.client(),
                     acknowledge=config.sync.acknowledge,
                     owns=config.sync.owns,
                 ).poll()
@@ -188,23 +184,9 @@ class Daemon:
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 only while passes make progress, so systemd restarts a hung loop."""
-        interval = self._config.schedule.interval_seconds
-        api = self._config.api
-        longest_pass = api.max_attempts * (api.timeout_seconds + 30) + 60
-        now = time.monotonic()
-        started = self._pass_started
-        if started is not None and now - started > longest_pass:
-            log.critical(
-                "a pass has been running for %.0f s; withholding the watchdog "
-                "heartbeat so systemd restarts the daemon",
-                now - started,
-            )
-            return
-        if started is None and now - self._last_pass_finished > 3 * interval + longest_pass:
-            log.critical(
-                "no pass for %.0f s; withholding the watchdog heartbeat",
-                now - self._last_pass_finished,
-            )
+        stall = self._progress.stall(self._config)
+        if stall is not None:
+            log.critical("%s", stall)
             return
         notify.notify("WATCHDOG=1")
 
@@ -233,12 +215,16 @@ class Daemon:
         except connect.StoreError as exc:
             log.error("reload rejected: %s; keeping the last good rules", exc)
             return False
-        runner = self._build_runner(new, engine)
-        with self._pass_lock:  # between passes, never in the middle of one
-            previous_engine = self._engine
-            self._config, self._engine, self._runner = new, engine, runner
+        api = self._api if new.api == old.api else self._api_session(new)
+        runner = self._build_runner(new, engine, api)
+        # Between passes and sync polls, never in the middle of one.
+        with self._pass_lock, self._sync_lock:
+            previous_engine, previous_api = self._engine, self._api
+            self._config, self._engine, self._api, self._runner = new, engine, api, runner
         if engine is not previous_engine:
             previous_engine.dispose()
+        if api is not previous_api:
+            previous_api.close()
         changed = reloading.changes(old, new)
         for warning in new.warnings:
             log.warning("%s", warning)
@@ -370,6 +356,7 @@ class Daemon:
         log.info("stopping: letting the pass in flight finish")
         self._scheduler.shutdown(wait=True)
         self._metrics.stop()
+        self._api.close()
         self._engine.dispose()
         log.info("stopped")
         return exitcodes.OK

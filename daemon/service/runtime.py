@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import sqlalchemy as sa
 
@@ -15,6 +15,7 @@ from daemon.config.models import Config
 from daemon.store import connect, migrate
 
 if TYPE_CHECKING:  # the HTTP client is imported only when a live pass needs it
+    from daemon.dukkango.client import DukkangoClient
     from daemon.dukkango.executor import CircuitBreaker, Executor, RetryPolicy
 
 
@@ -34,33 +35,69 @@ def retry_policy(config: Config) -> RetryPolicy:
     )
 
 
-def executor_factory(
-    config: Config,
-    *,
-    environ: Mapping[str, str] | None = None,
-    stop: threading.Event | None = None,
-    breaker: CircuitBreaker | None = None,
-) -> Callable[[], Executor]:
-    def build() -> Executor:
+class ApiSession:
+    """The one Dükkango client a configuration sends everything through, and each pass's Executor.
+
+    One connection pool and one token for every pass and sync poll: the client
+    is made on first use (a dry run never imports it) and kept until
+    :meth:`close`, so a daemon logs in once and reuses the token until an hour
+    before it expires (the client renews it, and logs in again on a 401).
+    Each pass gets an Executor of its own (retries, deadline, the tally of its
+    calls) around that client; close the session, not the executors.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        environ: Mapping[str, str] | None = None,
+        stop: threading.Event | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self._config = config
+        self._environ = environ
+        self._stop = stop
+        self._breaker = breaker
+        self._client: DukkangoClient | None = None
+        self._lock = threading.Lock()  # passes and the sync job may ask at once
+
+    def client(self) -> DukkangoClient:
         from daemon.dukkango.client import DukkangoClient
+
+        with self._lock:
+            if self._client is None:
+                self._client = DukkangoClient.from_env(
+                    base_url=self._config.api.base_url,
+                    timeout=self._config.api.timeout_seconds,
+                    environ=process_environ() if self._environ is None else self._environ,
+                    interrupt=self._stop,
+                )
+            return self._client
+
+    def executor(self) -> Executor:
         from daemon.dukkango.executor import Executor
 
-        client = DukkangoClient.from_env(
-            base_url=config.api.base_url,
-            timeout=config.api.timeout_seconds,
-            environ=process_environ() if environ is None else environ,
-            interrupt=stop,
-        )
+        api = self._config.api
         return Executor(
-            client=client,
-            policy=retry_policy(config),
-            concurrency=config.api.concurrency,
-            stop=stop,
-            breaker=breaker,
-            deadline_seconds=config.api.pass_deadline_seconds,
+            client=self.client(),
+            policy=retry_policy(self._config),
+            concurrency=api.concurrency,
+            stop=self._stop,
+            breaker=self._breaker,
+            deadline_seconds=api.pass_deadline_seconds,
         )
 
-    return build
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def warn_if_exposed(*paths: Path | str | None) -> list[str]:

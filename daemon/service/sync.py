@@ -27,7 +27,7 @@ from daemon.config.models import Config, SyncOwnership
 from daemon.domain import exitcodes, statuses
 from daemon.domain.timeutil import as_utc, utcnow
 from daemon.dukkango.client import ISTANBUL, DukkangoClient, DukkangoError
-from daemon.service.runtime import executor_factory, open_store
+from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, rowcheck, schema, syncmerge
 
 log = logging.getLogger(__name__)
@@ -365,13 +365,12 @@ def run_command(config: Config, *, once: bool) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    factory = executor_factory(config)
     result = exitcodes.OK
     try:
-        with factory() as executor:
+        with ApiSession(config) as api:
             syncer = Syncer(
                 engine=engine,
-                client=executor.client,
+                client=api.client(),
                 acknowledge=config.sync.acknowledge,
                 owns=config.sync.owns,
             )

@@ -108,8 +108,8 @@ def test_server_errors_back_off_exponentially_until_the_cancel_goes_through(
     simulator.add_order(payment_key="k1")
     failing_cancels(simulator, count=3)
 
-    with executor_for(client, waits) as executor:
-        result = cancel(executor, client, "k1")
+    executor = executor_for(client, waits)
+    result = cancel(executor, client, "k1")
 
     assert (result.ok, result.attempts, result.uncertain) == (True, 4, 3)
     assert waits == [1.0, 2.0, 4.0]
@@ -126,8 +126,8 @@ def test_the_backoff_never_grows_beyond_its_maximum(
     failing_cancels(simulator, count=5)
     capped = RetryPolicy(max_attempts=6, initial_backoff_seconds=1, max_backoff_seconds=5)
 
-    with executor_for(client, waits, policy=capped) as executor:
-        assert cancel(executor, client, "k1").ok
+    executor = executor_for(client, waits, policy=capped)
+    assert cancel(executor, client, "k1").ok
 
     assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
 
@@ -138,8 +138,8 @@ def test_a_429_waits_at_least_the_documented_30_seconds(
     simulator.add_order(payment_key="k1")
     simulator.inject_fault("rate_limit", count=2, path_prefix="orders/cancel/")
 
-    with executor_for(client, waits) as executor:
-        result = cancel(executor, client, "k1")
+    executor = executor_for(client, waits)
+    result = cancel(executor, client, "k1")
 
     assert (result.ok, result.attempts) == (True, 3)
     assert waits == [30.0, 30.0]
@@ -152,8 +152,8 @@ def test_attempts_stop_at_max_attempts_with_the_last_error(
     simulator.add_order(payment_key="k1")
     failing_cancels(simulator)
 
-    with executor_for(client, waits) as executor:
-        result = cancel(executor, client, "k1")
+    executor = executor_for(client, waits)
+    result = cancel(executor, client, "k1")
 
     assert (result.ok, result.attempts, result.uncertain) == (False, 4, 4)
     assert waits == [1.0, 2.0, 4.0]
@@ -187,8 +187,8 @@ def test_400_403_and_404_are_final_after_one_attempt(
 ) -> None:
     prepare(simulator)
 
-    with executor_for(client, waits) as executor:
-        result = cancel(executor, client, "k1")
+    executor = executor_for(client, waits)
+    result = cancel(executor, client, "k1")
 
     assert (result.ok, result.attempts, result.error_text) == (False, 1, error_text)
     assert waits == []
@@ -204,11 +204,11 @@ def test_a_cancel_whose_answer_was_lost_is_left_to_a_later_pass_but_a_read_is_re
     simulator.inject_fault("drop", count=1, after_effect=True, path_prefix="orders/cancel/")
     simulator.inject_fault("drop", count=1, path_prefix="restaurants/status/get/")
 
-    with executor_for(client, waits) as executor:
-        lost = cancel(executor, client, "k1")
-        read = executor.attempt(
-            lambda: client.restaurant_status(HALASKARGAZI), what="status of Halaskargazi"
-        )
+    executor = executor_for(client, waits)
+    lost = cancel(executor, client, "k1")
+    read = executor.attempt(
+        lambda: client.restaurant_status(HALASKARGAZI), what="status of Halaskargazi"
+    )
 
     assert (lost.ok, lost.attempts, lost.uncertain, lost.answer_lost) == (False, 1, 1, True)
     assert cancels(simulator) == ["k1"]  # not repeated in this pass
@@ -229,8 +229,8 @@ def test_the_recheck_before_each_attempt_stops_a_retry_for_an_order_that_moved(
         if len(checks) > 1:  # during the backoff the POS marked it paid
             raise NoLongerQualifies({"change": "the payment went through"})
 
-    with executor_for(client, waits) as executor:
-        result = cancel(executor, client, "k1", recheck=recheck)
+    executor = executor_for(client, waits)
+    result = cancel(executor, client, "k1", recheck=recheck)
 
     assert result.no_longer_qualifies is not None
     assert result.error_text == "not sent: the payment went through"
@@ -250,9 +250,9 @@ def test_a_shutdown_during_a_backoff_sends_nothing_more(
         waits.append(seconds)
         stop.set()  # SIGTERM arrives during the backoff
 
-    with executor_for(client, waits, stop=stop, sleep=shutdown_while_waiting) as executor:
-        interrupted = cancel(executor, client, "k1")
-        after = cancel(executor, client, "k1")
+    executor = executor_for(client, waits, stop=stop, sleep=shutdown_while_waiting)
+    interrupted = cancel(executor, client, "k1")
+    after = cancel(executor, client, "k1")
 
     assert isinstance(interrupted.error, NotSent)
     assert (interrupted.attempts, interrupted.uncertain) == (1, 1)
@@ -279,11 +279,11 @@ def test_the_circuit_opens_after_failures_in_a_row_and_sends_nothing_until_the_c
         simulator.add_order(payment_key=key)
     failing_cancels(simulator)
 
-    with executor_for(client, waits, policy=ONE_TRY, breaker=breaker) as executor:
-        failed = [cancel(executor, client, key) for key in ("k1", "k2", "k3")]
-        held_back = cancel(executor, client, "k4")
-        clock.now += 59.9
-        still_held = cancel(executor, client, "k4")
+    executor = executor_for(client, waits, policy=ONE_TRY, breaker=breaker)
+    failed = [cancel(executor, client, key) for key in ("k1", "k2", "k3")]
+    held_back = cancel(executor, client, "k4")
+    clock.now += 59.9
+    still_held = cancel(executor, client, "k4")
 
     assert [r.error_text for r in failed] == [
         f"PUT orders/cancel/{key}: 503 sunucu hatası: Service Unavailable"
@@ -311,13 +311,13 @@ def test_after_the_cool_off_one_success_closes_the_circuit(
         simulator.add_order(payment_key=key)
     failing_cancels(simulator, count=2)
 
-    with executor_for(client, waits, policy=ONE_TRY, breaker=breaker) as executor:
-        cancel(executor, client, "k1")
-        cancel(executor, client, "k2")
-        assert breaker.is_open
-        clock.now += 60
-        recovered = cancel(executor, client, "k3")
-        after = cancel(executor, client, "k4")
+    executor = executor_for(client, waits, policy=ONE_TRY, breaker=breaker)
+    cancel(executor, client, "k1")
+    cancel(executor, client, "k2")
+    assert breaker.is_open
+    clock.now += 60
+    recovered = cancel(executor, client, "k3")
+    after = cancel(executor, client, "k4")
 
     assert recovered.ok and after.ok
     assert not breaker.is_open and breaker.open_since is None
@@ -339,12 +339,12 @@ def test_a_failure_right_after_the_cool_off_reopens_the_circuit_at_once(
         simulator.add_order(payment_key=key)
     failing_cancels(simulator)
 
-    with executor_for(client, waits, policy=ONE_TRY, breaker=breaker) as executor:
-        for key in ("k1", "k2", "k3"):
-            cancel(executor, client, key)
-        clock.now += 60
-        probe = cancel(executor, client, "k4")  # one call is let through: still down
-        held_back = cancel(executor, client, "k5")
+    executor = executor_for(client, waits, policy=ONE_TRY, breaker=breaker)
+    for key in ("k1", "k2", "k3"):
+        cancel(executor, client, key)
+    clock.now += 60
+    probe = cancel(executor, client, "k4")  # one call is let through: still down
+    held_back = cancel(executor, client, "k5")
 
     assert probe.attempts == 1 and not probe.ok
     assert isinstance(held_back.error, CircuitOpen)
@@ -361,13 +361,13 @@ def test_an_answer_that_is_final_means_the_api_is_up(
         simulator.add_order(payment_key=key)
     failing_cancels(simulator, count=2)
 
-    with executor_for(client, waits, policy=ONE_TRY, breaker=breaker) as executor:
-        cancel(executor, client, "k1")
-        cancel(executor, client, "k2")
-        unknown = cancel(executor, client, "k3")  # 404: the API answered
-        failing_cancels(simulator, count=2)
-        cancel(executor, client, "k4")
-        cancel(executor, client, "k5")
+    executor = executor_for(client, waits, policy=ONE_TRY, breaker=breaker)
+    cancel(executor, client, "k1")
+    cancel(executor, client, "k2")
+    unknown = cancel(executor, client, "k3")  # 404: the API answered
+    failing_cancels(simulator, count=2)
+    cancel(executor, client, "k4")
+    cancel(executor, client, "k5")
 
     assert unknown.error_text == "PUT orders/cancel/k3: 404 sipariş bulunamadı (order not found)"
     assert not breaker.is_open  # 2 + 2 passing failures, never 3 in a row
@@ -382,8 +382,8 @@ def test_calls_not_sent_never_count_as_failures(
     def moved() -> None:
         raise NoLongerQualifies({"change": "delivered meanwhile"})
 
-    with executor_for(client, waits, policy=ONE_TRY, breaker=breaker) as executor:
-        result = cancel(executor, client, "k1", recheck=moved)
+    executor = executor_for(client, waits, policy=ONE_TRY, breaker=breaker)
+    result = cancel(executor, client, "k1", recheck=moved)
 
     assert result.no_longer_qualifies is not None and result.attempts == 0
     assert not breaker.is_open
