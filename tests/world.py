@@ -231,6 +231,13 @@ class World:
             rows = conn.execute(sa.select(schema.ledger).order_by(schema.ledger.c.id)).mappings()
             return [dict(row) for row in rows]
 
+    def finished_passes(self) -> int:
+        """Passes on record that ran to their end (whatever their result)."""
+        passes = schema.passes
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).where(passes.c.finished_at.is_not(None))
+            return int(conn.execute(query).scalar_one())
+
     # --- the CLI ---------------------------------------------------------------
 
     def cli(
