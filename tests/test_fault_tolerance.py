@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from daemon.config.load import load_config
+from daemon.dukkango.executor import CircuitBreaker
+from daemon.engine.passes import PassRunner
+from daemon.service.runtime import ApiSession
 from daemon.store import connect
-from tests.test_daemon import Daemon, cancelled, eventually, fast, passes_from_now
-from tests.world import PAYMENT_FAILED, World
+from tests.test_daemon import Daemon, cancelled, eventually, fast
+from tests.world import PAYMENT_FAILED, World, cancel_requests_for
 
 PAYMENT_ONLY = PAYMENT_FAILED
 
@@ -34,31 +42,130 @@ def daemon_for() -> Iterator[Callable[[World], Daemon]]:
         daemon.kill()
 
 
-def test_an_api_outage_opens_the_circuit_instead_of_a_flood_then_recovers(
-    world: World, daemon_for: Callable[[World], Daemon]
-) -> None:
-    fast(world, PAYMENT_ONLY)
-    text = world.rules_path.read_text().replace("max_attempts: 3", "max_attempts: 1")
-    world.rules_path.write_text(text)
-    for n in range(6):
-        world.add_order(f"outage-{n}", payment_status="failed")
+OUTAGE_KEYS = [f"outage-{n}" for n in range(6)]
+OPENED = "the Dükkango API failed 5 calls in a row; pausing calls for 60 s"
+CLOSED = "the Dükkango API answers again; resuming calls"
+
+
+def _an_outage(world: World, *, interval_seconds: float | None = None) -> None:
+    """Six failed payments, and a cancel endpoint that answers 503 to everything.
+
+    One attempt per pass and one call at a time: the five calls that open the
+    circuit are the first five sent, and the sixth is the one it keeps back.
+    """
+    world.configure(PAYMENT_ONLY, max_attempts=1, api_extra={"concurrency": 1})
+    if interval_seconds is not None:
+        text = world.rules_path.read_text()
+        world.rules_path.write_text(
+            text.replace(
+                "dry_run: false",
+                f"dry_run: false\nschedule:\n  interval_seconds: {interval_seconds}",
+            )
+        )
+    for key in OUTAGE_KEYS:
+        world.add_order(key, payment_status="failed")
     world.simulator.inject_fault("status", status=503, count=1000, path_prefix="orders/cancel/")
+
+
+def _ledger_states(world: World) -> Counter[tuple[str, bool, int]]:
+    return Counter(
+        (row["outcome"], row["intent_key"] is not None, row["uncertain_sends"])
+        for row in world.ledger()
+    )
+
+
+# A 503 may have cancelled: counted as sent, kept pending for a re-checked resend.
+# The order the open circuit kept back surely was not sent: released, decided afresh.
+AFTER_THE_OUTAGE = Counter({("pending", True, 1): 5, ("failed", False, 0): 1})
+
+
+def test_an_api_outage_opens_the_circuit_instead_of_a_flood(
+    world: World, daemon_for: Callable[..., Daemon]
+) -> None:
+    _an_outage(world, interval_seconds=1)
     daemon = daemon_for(world)
     eventually(lambda: "pausing calls" in daemon.log(), what="the circuit opening")
-    eventually(passes_from_now(world, 3), what="three more passes while the circuit is open")
-    sent_while_open = len(world.simulator.requests("PUT", "orders/cancel/"))
-    eventually(passes_from_now(world, 2), what="two passes more")
-    assert len(world.simulator.requests("PUT", "orders/cancel/")) == sent_while_open
+    eventually(lambda: world.finished_passes() >= 1, what="the pass that opened it ending")
+    passes_when_opened = world.finished_passes()
+    sent_when_opened = len(world.cancel_calls())
+
+    eventually(
+        lambda: world.finished_passes() >= passes_when_opened + 3,
+        what="three more passes while the circuit is open",
+    )
+
+    assert sent_when_opened == 5
+    assert len(world.cancel_calls()) == 5  # no call while the circuit is open
     assert daemon.log().count("pausing calls") == 1
-    for row in world.ledger():
-        # A 503 may have cancelled: counted as sent, kept for a re-checked resend.
-        # An order the open circuit kept back surely was not sent: released.
-        assert (row["outcome"], row["intent_key"] is not None, row["uncertain_sends"] > 0) in (
-            ("pending", True, True),
-            ("failed", False, False),
-        ), row
+    assert _ledger_states(world) == AFTER_THE_OUTAGE
     assert daemon.process.poll() is None
     assert daemon.stop() == 0
+
+
+class FakeClock:
+    """A monotonic clock the test moves on: the circuit's minute passes at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_circuit_closes_when_the_api_answers_again_and_the_held_orders_are_cancelled(
+    world: World, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    _an_outage(world)
+    config = load_config(world.rules_path, environ={})
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock=clock)
+    session = ApiSession(config, environ=world.env, breaker=breaker)
+    request.addfinalizer(session.close)
+    runner = PassRunner(
+        config=config,
+        engine=world.engine,
+        executor_factory=session.executor,
+        breaker=breaker,
+    )
+    caplog.set_level(logging.WARNING, logger="daemon.dukkango.executor")
+
+    runner.run_once()  # five 503s open the circuit; the sixth cancel is kept back
+    [kept_back] = [key for key in OUTAGE_KEYS if not cancel_requests_for(world, key)]
+    assert _ledger_states(world) == AFTER_THE_OUTAGE
+    assert _status(world)["api"]["circuit"] == "open"
+    assert _circuit_lines(caplog) == [OPENED]
+
+    world.simulator.clear_faults()  # the API is back, but the circuit's minute is not over
+    clock.now += 59
+    runner.run_once()
+    assert len(world.cancel_calls()) == 5
+
+    clock.now += 1
+    runner.run_once()
+
+    assert _circuit_lines(caplog) == [OPENED, CLOSED]
+    assert {key: [r.status for r in cancel_requests_for(world, key)] for key in OUTAGE_KEYS} == {
+        key: [200] if key == kept_back else [503, 200] for key in OUTAGE_KEYS
+    }
+    assert {key: world.status_of(key) for key in OUTAGE_KEYS} == dict.fromkeys(OUTAGE_KEYS, 6)
+    live = [row for row in world.ledger() if row["mode"] == "live"]
+    assert Counter((row["payment_key"], row["outcome"]) for row in live) == Counter(
+        [*((key, "cancelled") for key in OUTAGE_KEYS), (kept_back, "failed")]
+    )
+    assert _status(world)["api"]["circuit"] == "closed"
+
+
+def _circuit_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The circuit's own log lines: one when it opens, one when it closes."""
+    messages = [record.getMessage() for record in caplog.records]
+    return [m for m in messages if m.endswith(("pausing calls for 60 s", "resuming calls"))]
+
+
+def _status(world: World) -> dict[str, Any]:
+    result = world.cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    decoded: dict[str, Any] = json.loads(result.stdout)
+    return decoded
 
 
 def test_connection_refused_is_retried_on_a_later_pass(world: World) -> None:
@@ -74,7 +181,8 @@ def test_connection_refused_is_retried_on_a_later_pass(world: World) -> None:
 
     first = world.once()
     assert [(d["payment_key"], d["outcome"]) for d in first] == [("refused", "failed")]
-    assert "refused" in first[0]["last_error"].lower() or "connect" in first[0]["last_error"]
+    refused = f"[Errno {errno.ECONNREFUSED}] {os.strerror(errno.ECONNREFUSED)}"
+    assert first[0]["last_error"] == f"PUT orders/cancel/refused: ConnectError: {refused}"
 
     world.rules_path.write_text(good)  # the API is reachable again
     second = world.once()

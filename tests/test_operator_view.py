@@ -12,7 +12,10 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from daemon.domain.timeutil import isoformat_z
+from daemon.store import schema
 from tests.conftest import StartDaemon, run_cli
 from tests.test_daemon import cancelled, eventually, fast
 from tests.world import AKAT, HALASKARGAZI, PAYMENT_FAILED, World, run_sql
@@ -132,7 +135,8 @@ def test_status_shows_the_open_circuit_and_the_last_successful_call(
     report = status_json(world)
     assert report["api"]["circuit_open_since"] is not None
     assert report["api"]["last_success_at"] == success
-    assert report["last_pass"]["result"] in ("degraded", "failed")
+    # Every call of the passes since the outage began failed or was not made.
+    assert report["last_pass"]["result"] == "failed"
     text_status = world.cli("status").stdout
     circuit = line_with(text_status, "API circuit:")
     assert "open since" in circuit
@@ -164,6 +168,66 @@ def test_status_json_is_one_object_for_scripts(world: World) -> None:
     assert by_id[AKAT]["stale"] == 0
     assert report["max_order_age_minutes"] == 180
     assert report["rules_file"] == {"path": str(world.rules_path), "valid": True, "problems": []}
+
+
+PAYMENT_AND_CLOSE_AT_TWO = (
+    PAYMENT_FAILED
+    + """\
+  - name: overloaded
+    kind: congestion
+    max_active_orders: 2
+    close_restaurant: true
+    reopen_below: 1
+    min_closed_minutes: 10
+    reason_id: 3
+"""
+)
+
+
+def test_status_lists_pending_intents_and_closures_with_names(world: World) -> None:
+    world.configure(PAYMENT_AND_CLOSE_AT_TWO, max_attempts=1)
+    world.add_order("lost", payment_status="failed")
+    # The answer to its cancel is lost: the intent stays pending, counted as sent.
+    world.simulator.inject_fault("status", status=503, path_prefix="orders/cancel/lost")
+    for n in range(3):  # one order more than Akat can cook: it closes
+        world.add_order(f"rush-{n}", restaurant_id=AKAT, minutes_ago=20 - n)
+
+    world.once()
+
+    [intent] = [row for row in world.ledger() if row["payment_key"] == "lost"]
+    assert (intent["outcome"], intent["intent_key"]) == ("pending", "lost")
+    since = isoformat_z(intent["at"])
+    with world.engine.connect() as conn:
+        [closed_at] = conn.execute(sa.select(schema.restaurant_closures.c.closed_at)).scalars()
+    report = status_json(world)
+    assert report["pending_intents"] == [
+        {
+            "payment_key": "lost",
+            "rule": "payment-failed",
+            "since": since,
+            "restaurant_id": HALASKARGAZI,
+            "restaurant_name": "Halaskargazi Şube",
+        }
+    ]
+    assert report["closures"] == [
+        {
+            "restaurant_id": AKAT,
+            "restaurant_name": "Akat Şube",
+            "closed_at": isoformat_z(closed_at),
+            "rule": "overloaded",
+            "outcome": "closed",
+        }
+    ]
+    text = world.cli("status").stdout
+    lines = text.splitlines()
+    pending_at = lines.index("pending intents: 1")
+    assert lines[pending_at + 1] == (
+        f"  lost rule=payment-failed since {since} at Halaskargazi Şube ({HALASKARGAZI})"
+    )
+    assert lines[pending_at + 2] == "closures in force: 1"
+    assert lines[pending_at + 3] == (
+        f"  Akat Şube ({AKAT}): closed {isoformat_z(closed_at)} by overloaded (closed)"
+    )
 
 
 # --- 8. names, not only ids -----------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from daemon.domain.timeutil import utcnow
-from daemon.service.sync import item_rows, order_row
+from daemon.service.sync import MalformedOrder, item_rows, order_row
 from daemon.store import schema
 from tests.world import AKAT, HALASKARGAZI, World
 
@@ -131,17 +132,17 @@ def test_malformed_orders_are_reported_and_skipped() -> None:
     assert order_row(good, now=now)["payment_key"] == "k"
     assert item_rows(good) == [{"payment_key": "k", "food_id": 3, "name": None, "quantity": 2}]
     assert item_rows({"payment_key": "k"}) is None  # no list at all: keep the POS's items
-    for broken in (
-        {},
-        {"payment_key": "k"},
-        {"payment_key": "k", "restaurant_id": "r", "status_id": "1"},
+    for broken, problem in (
+        ({}, "no payment_key"),
+        ({"payment_key": "k"}, "order k has no restaurant_id"),
+        (
+            {"payment_key": "k", "restaurant_id": "r", "status_id": "1"},
+            "order k has no integer status_id",
+        ),
     ):
-        try:
+        with pytest.raises(MalformedOrder) as refused:
             order_row(broken, now=now)
-        except ValueError as exc:
-            assert "payment_key" in str(exc) or "restaurant_id" in str(exc) or "status" in str(exc)
-        else:
-            raise AssertionError(f"{broken} was accepted")
+        assert str(refused.value) == problem
 
 
 def test_sync_needs_credentials(world: World) -> None:

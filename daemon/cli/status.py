@@ -424,7 +424,11 @@ def render(report: StatusReport) -> str:
     lines += _api_lines(report.api)
     lines += [f"hint: {hint}" for hint in report.hints]
     lines.append(f"pending intents: {len(report.pending)}")
-    lines += [f"  {p['payment_key']} rule={p['rule']} since {p['since']}" for p in report.pending]
+    lines += [
+        f"  {p['payment_key']} rule={p['rule']} since {p['since']} at "
+        f"{_labelled(p['restaurant_name'], p['restaurant_id'] or 'an unknown restaurant')}"
+        for p in report.pending
+    ]
     lines.append(f"closures in force: {len(report.closures)}")
     lines += [
         f"  {_labelled(c['restaurant_name'], c['restaurant_id'])}: closed "

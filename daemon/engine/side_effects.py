@@ -139,8 +139,11 @@ def _food_still_out(recheck: FoodRecheck, food: DeactivateFood) -> None:
 def _claim_food(connection: sa.Connection, food: DeactivateFood) -> int | None:
     """Claim the food's deactivation; the attempts made before, or None if not ours."""
     table = schema.food_deactivations
+    # RETURNING, not the rowcount: SQLAlchemy reports -1 (unknown) as the rowcount
+    # of an INSERT on PostgreSQL, which reads as "inserted" for every replica.
     inserted = connection.execute(
-        insert_unless_taken(connection, table, "food_id").values(
+        insert_unless_taken(connection, table, "food_id")
+        .values(
             food_id=food.food_id,
             restaurant_id=food.restaurant_id,
             rule=food.rule,
@@ -148,8 +151,9 @@ def _claim_food(connection: sa.Connection, food: DeactivateFood) -> int | None:
             at=utcnow(),
             outcome="pending",
         )
-    ).rowcount
-    if inserted:
+        .returning(table.c.food_id)
+    ).scalar()
+    if inserted is not None:
         return 0
     # A deactivation left for retry is claimed by whoever flips it back to pending.
     retried = connection.execute(
