@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from daemon.dukkango.client import (
+from daemon.dukkango.client import DukkangoClient
+from daemon.dukkango.errors import (
     ApiError,
     BadRequest,
     CredentialsMissing,
-    DukkangoClient,
     DukkangoError,
     Forbidden,
     InvalidId,

@@ -1,9 +1,9 @@
 """What the Dükkango API answered during one pass, call by call, as codes.
 
 The executor records every request it sends (each attempt, retries included):
-a success, or the error's code. The pass keeps the tally with its row in
-``passes``, so ``status`` can say "every call got 401" from codes, without
-reading error messages.
+a success, or the error's code (:class:`~daemon.domain.apierrors.ApiErrorCode`).
+The pass keeps the tally with its row in ``passes``, so ``status`` can say
+"every call got 401" from codes, without reading error messages.
 """
 
 from __future__ import annotations
@@ -15,23 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.timeutil import isoformat_z, parse_timestamp, utcnow
-from daemon.dukkango.client import ApiError, DukkangoError, InvalidId, Timeout, TransportError
-
-OK = "ok"
-
-
-def error_code(error: DukkangoError) -> str:
-    """A stable code for an API error: ``http_401``, ``timeout``, ``connection``, ..."""
-    if isinstance(error, ApiError):
-        return f"http_{error.status_code}"
-    if isinstance(error, Timeout):
-        return "timeout"
-    if isinstance(error, TransportError):
-        return "connection"
-    if isinstance(error, InvalidId):
-        return "invalid_id"
-    return "other"
+from daemon.dukkango.errors import DukkangoError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +51,8 @@ class CallSummary:
     @property
     def all_refused_as_unauthorized(self) -> bool:
         """Every call of the pass got 401: the token (or the keys) are wrong."""
-        return self.sent > 0 and self.succeeded == 0 and set(self.failures) == {"http_401"}
+        unauthorized = {ApiErrorCode.UNAUTHORIZED.value}
+        return self.sent > 0 and self.succeeded == 0 and set(self.failures) == unauthorized
 
     def merged(self, other: CallSummary) -> CallSummary:
         successes = [t for t in (self.last_success_at, other.last_success_at) if t is not None]
@@ -113,7 +100,7 @@ class CallTally:
             self._last_success_at = utcnow()
 
     def failed(self, error: DukkangoError) -> None:
-        code = error_code(error)
+        code = error.code.value  # plain text: the tally is stored as JSON with the pass
         with self._lock:
             self._failures[code] += 1
             self._examples.setdefault(code, str(error))
