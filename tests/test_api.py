@@ -36,7 +36,9 @@ from daemon.dukkango.errors import (
     Unauthorized,
     UnexpectedResponse,
 )
-from daemon.simulator.server import AKAT, HALASKARGAZI, RecordedRequest, Simulator
+from daemon.simulator.defaults import AKAT, HALASKARGAZI
+from daemon.simulator.recording import RecordedRequest
+from daemon.simulator.server import Simulator
 
 APP_SECRET = "app-SECRET-4f1d9a"
 REST_SECRET = "rest-SECRET-77c2e0"
