@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from daemon.config.models import load_config
+from daemon.config.load import load_config
 from daemon.domain.apierrors import ApiErrorCode
 from daemon.dukkango import errors
 from daemon.dukkango.client import DukkangoClient
@@ -177,6 +177,8 @@ def test_a_failed_call_returns_its_code_and_words(sim: Simulator, client: Dukkan
     assert result.error_code is ApiErrorCode.SERVER_ERROR
     assert result.error_text is not None and "500" in result.error_text
     assert [r.status for r in sim.requests("PUT", "orders/cancel")] == [500] * 4
+    # The pass's record (``status``) keeps each HTTP answer's exact status.
+    assert executor.calls.summary().failures == {"http_500": 4}
 
 
 def test_calls_not_made_have_their_own_codes(sim: Simulator, client: DukkangoClient) -> None:

@@ -4,11 +4,12 @@ The API layer (``daemon.dukkango``) decides the code once, where it reads the
 answer, and every error it raises carries it (``DukkangoError.code``; the
 exception tree in ``daemon/dukkango/errors.py`` names each class's code). The
 engine, the metrics (``autocancel_api_errors_total{kind}``) and the pass's
-record of the API's answers (``status``: "most common error") read the code;
-the message beside it is for people and is never parsed.
+record of the API's answers (``status``: "most common error", which keeps an
+HTTP answer's exact status: ``http_503``) read the code; the message beside it
+is for people and is never parsed.
 
-The values are stable: pass records keep them, and the Prometheus label shows
-them. It lives in the domain because a decision carries it (``Decision``).
+The values are stable: pass records and the Prometheus label show them. It
+lives in the domain because a decision carries it (``Decision.error_code``).
 """
 
 from __future__ import annotations

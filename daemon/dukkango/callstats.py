@@ -1,9 +1,9 @@
 """What the Dükkango API answered during one pass, call by call, as codes.
 
 The executor records every request it sends (each attempt, retries included):
-a success, or the error's code (:class:`~daemon.domain.apierrors.ApiErrorCode`).
-The pass keeps the tally with its row in ``passes``, so ``status`` can say
-"every call got 401" from codes, without reading error messages.
+a success, or the failure's code (:func:`tally_code`). The pass keeps the tally
+with its row in ``passes``, so ``status`` can say "every call got 401" from
+codes, without reading error messages.
 """
 
 from __future__ import annotations
@@ -17,7 +17,18 @@ from typing import Any
 
 from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.timeutil import isoformat_z, parse_timestamp, utcnow
-from daemon.dukkango.errors import DukkangoError
+from daemon.dukkango.errors import ApiError, DukkangoError
+
+
+def tally_code(error: DukkangoError) -> str:
+    """``http_503`` for an HTTP answer, its exact status; else the error's code (``timeout``).
+
+    Finer than :class:`~daemon.domain.apierrors.ApiErrorCode` on purpose: an
+    operator reading ``status`` tells a 502 (a proxy) from a 503 (maintenance).
+    """
+    if isinstance(error, ApiError):
+        return f"http_{error.status_code}"
+    return error.code.value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +111,7 @@ class CallTally:
             self._last_success_at = utcnow()
 
     def failed(self, error: DukkangoError) -> None:
-        code = error.code.value  # plain text: the tally is stored as JSON with the pass
+        code = tally_code(error)
         with self._lock:
             self._failures[code] += 1
             self._examples.setdefault(code, str(error))
