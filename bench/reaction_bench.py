@@ -21,7 +21,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from daemon.simulator.server import HALASKARGAZI, Simulator
+from daemon.simulator.defaults import HALASKARGAZI
+from daemon.simulator.server import Simulator
 from daemon.store import connect, migrate, schema
 
 RULES = """\

@@ -19,11 +19,11 @@ from typing import Any, Protocol, TypedDict, Unpack
 
 import pytest
 
-from daemon.dukkango.client import (
+from daemon.dukkango.client import DukkangoClient
+from daemon.dukkango.errors import (
     ApiError,
     BadRequest,
     CredentialsMissing,
-    DukkangoClient,
     DukkangoError,
     Forbidden,
     InvalidId,
@@ -36,7 +36,9 @@ from daemon.dukkango.client import (
     Unauthorized,
     UnexpectedResponse,
 )
-from daemon.simulator.server import AKAT, HALASKARGAZI, RecordedRequest, Simulator
+from daemon.simulator.defaults import AKAT, HALASKARGAZI
+from daemon.simulator.recording import RecordedRequest
+from daemon.simulator.server import Simulator
 from tests.conftest import SimulatorFactory
 from tests.test_daemon import eventually
 

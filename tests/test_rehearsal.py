@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from daemon.simulator.server import DEFAULT_STATIC_TOKEN
+from daemon.simulator.defaults import DEFAULT_STATIC_TOKEN
 from tests.conftest import REPO_ROOT, autocancel_executable, run_cli
 from tests.world import (
     AKAT,

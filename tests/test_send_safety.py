@@ -449,7 +449,8 @@ def test_a_food_back_in_stock_is_not_deactivated_on_retry(world: World) -> None:
 
 def test_no_call_starts_after_the_pass_deadline() -> None:
     from daemon.dukkango.client import DukkangoClient
-    from daemon.dukkango.executor import Executor, NotSent
+    from daemon.dukkango.errors import NotSent
+    from daemon.dukkango.executor import Executor
 
     now = [0.0]
     calls: list[str] = []

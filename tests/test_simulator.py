@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from daemon.simulator.server import (
+from daemon.simulator.defaults import (
     AKAT,
     DEFAULT_APP_SECRET_KEY,
     DEFAULT_REST_SECRET_KEY,
     DEFAULT_STATIC_TOKEN,
     HALASKARGAZI,
-    Simulator,
 )
+from daemon.simulator.server import Simulator
 from tests.conftest import SimulatorFactory, autocancel_executable
 from tests.test_daemon import eventually
 

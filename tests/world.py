@@ -16,7 +16,8 @@ from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
-from daemon.simulator.server import RecordedRequest, Simulator
+from daemon.simulator.recording import RecordedRequest
+from daemon.simulator.server import Simulator
 from daemon.store import connect, migrate, schema
 from tests.conftest import run_cli, start_cli
 

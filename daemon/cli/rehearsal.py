@@ -38,7 +38,7 @@ def _without_none(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _api_order(order: Order, restaurant_names: Mapping[str, str]) -> dict[str, Any]:
-    from daemon.simulator.server import STATUS_TEXT, istanbul_text
+    from daemon.simulator.vocabulary import STATUS_TEXT, istanbul_text
 
     return _without_none(
         {
@@ -121,7 +121,7 @@ def _loaded_line(config: Config, world: StoreWorld) -> str:
 
 def run_simulator(config: Config | None, *, host: str, port: int, geocode_file: Path | None) -> int:
     """``autocancel simulator [--from-store] [--geocode-file F]``: exit 2 on a bad file."""
-    from daemon.simulator import server as simulator
+    from daemon.simulator.foreground import run_foreground
 
     entries = GeocodeEntries()
     if geocode_file is not None:
@@ -145,7 +145,7 @@ def run_simulator(config: Config | None, *, host: str, port: int, geocode_file: 
             return exitcodes.RUNTIME_FAILURE
         served = {"restaurants": world.restaurants, "foods": world.foods, "orders": world.orders}
         loaded = _loaded_line(config, world)
-    return simulator.run_foreground(
+    return run_foreground(
         host=host,
         port=port,
         geocoder_addresses=entries.positions,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
+from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.orders import Order
 
 Mode = Literal["live", "dry_run"]
@@ -33,6 +34,8 @@ class Decision:
     primary: bool = True
     attempts: int = 0
     last_error: str | None = None
+    # Why this pass's API call failed, as a code (``last_error`` has the words).
+    error_code: ApiErrorCode | None = None
     ledger_id: int | None = None
     note: str | None = None
     # Earlier calls of this cancellation whose answer was lost (see ledger).

@@ -1,13 +1,29 @@
-"""Reading the timestamps a POS writes.
+"""Time: the timestamps a POS writes, and the platform's time zone.
 
 The contract: naive values are UTC; ``YYYY-MM-DD HH:MM:SS`` with or without
 fractional seconds, with a space or ``T``, with or without an offset, are all
 read correctly. Everything inside autocancel is an aware UTC ``datetime``.
+Dükkango's own offset-less times (order dates, token expiry) are Istanbul
+local time: :data:`ISTANBUL`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def _istanbul() -> tzinfo:
+    # Turkey has been on fixed UTC+3 without DST since 2016, so a system
+    # without tz data can still read the API's offset-less times correctly.
+    try:
+        return ZoneInfo("Europe/Istanbul")
+    except ZoneInfoNotFoundError:
+        return timezone(timedelta(hours=3), "TRT")
+
+
+#: The zone of every offset-less time the Dükkango platform sends or expects.
+ISTANBUL = _istanbul()
 
 
 def utcnow() -> datetime:

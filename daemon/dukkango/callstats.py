@@ -1,9 +1,9 @@
 """What the Dükkango API answered during one pass, call by call, as codes.
 
 The executor records every request it sends (each attempt, retries included):
-a success, or the error's code. The pass keeps the tally with its row in
-``passes``, so ``status`` can say "every call got 401" from codes, without
-reading error messages.
+a success, or the failure's code (:func:`tally_code`). The pass keeps the tally
+with its row in ``passes``, so ``status`` can say "every call got 401" from
+codes, without reading error messages.
 """
 
 from __future__ import annotations
@@ -15,23 +15,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.timeutil import isoformat_z, parse_timestamp, utcnow
-from daemon.dukkango.client import ApiError, DukkangoError, InvalidId, Timeout, TransportError
-
-OK = "ok"
+from daemon.dukkango.errors import ApiError, DukkangoError
 
 
-def error_code(error: DukkangoError) -> str:
-    """A stable code for an API error: ``http_401``, ``timeout``, ``connection``, ..."""
+def tally_code(error: DukkangoError) -> str:
+    """``http_503`` for an HTTP answer, its exact status; else the error's code (``timeout``).
+
+    Finer than :class:`~daemon.domain.apierrors.ApiErrorCode` on purpose: an
+    operator reading ``status`` tells a 502 (a proxy) from a 503 (maintenance).
+    """
     if isinstance(error, ApiError):
         return f"http_{error.status_code}"
-    if isinstance(error, Timeout):
-        return "timeout"
-    if isinstance(error, TransportError):
-        return "connection"
-    if isinstance(error, InvalidId):
-        return "invalid_id"
-    return "other"
+    return error.code.value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +62,8 @@ class CallSummary:
     @property
     def all_refused_as_unauthorized(self) -> bool:
         """Every call of the pass got 401: the token (or the keys) are wrong."""
-        return self.sent > 0 and self.succeeded == 0 and set(self.failures) == {"http_401"}
+        unauthorized = {ApiErrorCode.UNAUTHORIZED.value}
+        return self.sent > 0 and self.succeeded == 0 and set(self.failures) == unauthorized
 
     def merged(self, other: CallSummary) -> CallSummary:
         successes = [t for t in (self.last_success_at, other.last_success_at) if t is not None]
@@ -113,7 +111,7 @@ class CallTally:
             self._last_success_at = utcnow()
 
     def failed(self, error: DukkangoError) -> None:
-        code = error_code(error)
+        code = tally_code(error)
         with self._lock:
             self._failures[code] += 1
             self._examples.setdefault(code, str(error))

@@ -10,17 +10,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import tenacity
 
+from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.timeutil import utcnow
 from daemon.dukkango.callstats import CallTally
-from daemon.dukkango.client import DukkangoClient, DukkangoError, RateLimited, TransportError
+from daemon.dukkango.client import DukkangoClient
+from daemon.dukkango.errors import (
+    BadRequest,
+    CallCrashed,
+    CircuitOpen,
+    DukkangoError,
+    NoLongerQualifies,
+    NotSent,
+    RateLimited,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Attempted:
+    """What became of one call, retries included."""
+
     ok: bool
     attempts: int
     error: DukkangoError | None = None
@@ -47,8 +60,19 @@ class Attempted:
     uncertain: int = 0
 
     @property
+    def error_code(self) -> ApiErrorCode | None:
+        """Why it failed, as a code (None when it went through)."""
+        return None if self.error is None else self.error.code
+
+    @property
     def error_text(self) -> str | None:
+        """Why it failed, in words for the ledger and the logs."""
         return None if self.error is None else str(self.error)
+
+    @property
+    def already_canceled(self) -> bool:
+        """Refused because the order is canceled already: the goal of a cancel holds."""
+        return isinstance(self.error, BadRequest) and self.error.already_canceled
 
     @property
     def answer_lost(self) -> bool:
@@ -58,22 +82,6 @@ class Attempted:
     @property
     def no_longer_qualifies(self) -> NoLongerQualifies | None:
         return self.error if isinstance(self.error, NoLongerQualifies) else None
-
-
-class NoLongerQualifies(DukkangoError):
-    """The re-check right before a call found that it must not be sent any more."""
-
-    def __init__(self, evidence: Mapping[str, Any]) -> None:
-        self.evidence = dict(evidence)
-        super().__init__(f"not sent: {evidence.get('change', 'the order no longer qualifies')}")
-
-
-class CallCrashed(DukkangoError):
-    """A bug in our own code while calling; whether the request left is unknown."""
-
-    @property
-    def maybe_acted(self) -> bool:
-        return True
 
 
 def _retry_in_pass(exc: BaseException, *, mutation: bool) -> bool:
@@ -101,16 +109,6 @@ def _wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]
         return delay
 
     return wait
-
-
-class NotSent(DukkangoError):
-    """The call was not made (shutdown, the pass's deadline, a failed re-check read)."""
-
-    retryable = True  # whatever stopped it passes; a later pass may send it
-
-
-class CircuitOpen(NotSent):
-    """The API failed too often in a row; calls are paused for a while."""
 
 
 class CircuitBreaker:

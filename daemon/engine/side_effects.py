@@ -23,6 +23,7 @@ from daemon.domain.actions import (
     ReopenRestaurant,
     RestaurantAction,
 )
+from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.decisions import Decision
 from daemon.domain.timeutil import utcnow
 from daemon.engine import decisionlog
@@ -48,6 +49,7 @@ class ActionResult:
     detail: str = ""
     # What the operator knows the target by: "Akat Şube (8f2b…)", "Ayran (food 3) at ...".
     label: str = ""
+    error_code: ApiErrorCode | None = None  # why it failed, beside ``detail``'s words
 
     @classmethod
     def dry_run(
@@ -96,12 +98,6 @@ def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str
     return "".join(f" {key}={value!r}" for key, value in fields if value)
 
 
-# How a refusal says the order is canceled *already* (the simulator: "Order is
-# already canceled"). Merely mentioning cancelling ("cannot be cancelled") is
-# a refusal like any other: outcome failed (contract: 400 is final, failed).
-_ALREADY_CANCELED = ("already canceled", "already cancelled", "zaten iptal", "iptal edilmiş")
-
-
 # Seconds between heartbeats on the intents a sender holds (see ledger.heartbeat).
 HEARTBEAT_SECONDS = 5.0
 # A pending intent whose heartbeat stopped this long ago has no live sender.
@@ -115,7 +111,7 @@ FoodRecheck = Callable[[DeactivateFood], "Mapping[str, Any] | None"]
 
 def _still_qualifies(recheck: Recheck, decision: Decision) -> None:
     """Raise NoLongerQualifies when the re-check finds a change; unknown means not sent."""
-    from daemon.dukkango.executor import NoLongerQualifies, NotSent
+    from daemon.dukkango.errors import NoLongerQualifies, NotSent
 
     try:
         change = recheck(decision)
@@ -126,7 +122,7 @@ def _still_qualifies(recheck: Recheck, decision: Decision) -> None:
 
 
 def _food_still_out(recheck: FoodRecheck, food: DeactivateFood) -> None:
-    from daemon.dukkango.executor import NoLongerQualifies, NotSent
+    from daemon.dukkango.errors import NoLongerQualifies, NotSent
 
     try:
         change = recheck(food)
@@ -194,20 +190,9 @@ class _Heartbeat:
                 log.warning("could not refresh the heartbeat of pending intents: %s", exc)
 
 
-def _already_canceled(result: Attempted) -> bool:
-    """Dükkango answering that the order is canceled already means our goal holds."""
-    from daemon.dukkango.client import ApiError
-
-    error = result.error
-    if not isinstance(error, ApiError) or error.status_code != 400:
-        return False
-    text = f"{error.error or ''} {error.message or ''}".casefold()
-    return any(phrase in text for phrase in _ALREADY_CANCELED)
-
-
 def _refused(result: Attempted) -> bool:
     """The platform said no (400/403/404): final, never sent again."""
-    from daemon.dukkango.client import BadRequest, Forbidden, NotFound
+    from daemon.dukkango.errors import BadRequest, Forbidden, NotFound
 
     return isinstance(result.error, (BadRequest, Forbidden, NotFound))
 
@@ -249,7 +234,8 @@ class SideEffects:
         with _Heartbeat(self._engine, ids, every=self._heartbeat_seconds):
             for decision, result in self._executor.map_concurrently(cancel, intents):
                 with connect.writer(self._engine) as connection, connection.begin():
-                    finished.append(self._record_cancel(connection, decision, result))
+                    recorded = self._record_cancel(connection, decision, result)
+                    finished.append(replace(recorded, error_code=result.error_code))
         return finished
 
     def _record_cancel(
@@ -264,7 +250,8 @@ class SideEffects:
             now=utcnow(),
             uncertain=result.uncertain,
         )
-        if result.ok or _already_canceled(result):
+        # Dükkango answering that the order is canceled already means our goal holds.
+        if result.ok or result.already_canceled:
             return record(outcome="cancelled")
         change = result.no_longer_qualifies
         if change is not None:
@@ -535,4 +522,5 @@ class SideEffects:
             outcome,
             attempted.error_text or "",
             label=_label(action, self._names),
+            error_code=attempted.error_code,
         )

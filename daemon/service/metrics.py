@@ -8,6 +8,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.decisions import Decision
 from daemon.engine.side_effects import ActionResult
 
@@ -31,7 +32,7 @@ class Metrics:
         )
         self.api_errors = Counter(
             "autocancel_api_errors",
-            "Failed API calls after retries, by kind of error",
+            "Failed API calls after retries, by kind of error (its code)",
             ["kind"],
             registry=self.registry,
         )
@@ -94,24 +95,30 @@ class Metrics:
             if decision.outcome == "held":
                 self.held.inc()
             if decision.outcome == "failed":
-                self.api_errors.labels(_error_kind(decision.last_error)).inc()
+                self.api_errors.labels(_kind(decision.error_code)).inc()
         for action in actions:
             if action.action == "close_restaurant" and action.outcome == "done":
                 self.restaurants_closed.inc()
             if action.outcome == "failed":
-                self.api_errors.labels(_error_kind(action.detail)).inc()
+                self.api_errors.labels(_kind(action.error_code)).inc()
 
 
-def _error_kind(text: str | None) -> str:
-    """A coarse label from the error text: the HTTP status, or the transport problem."""
-    if not text:
+# The label values dashboards already know, from before errors carried codes;
+# codes without an old spelling (unreadable, circuit_open, not_sent, ...) are
+# shown as themselves.
+_LEGACY_KINDS: dict[ApiErrorCode, str] = {
+    ApiErrorCode.BAD_REQUEST: "400",
+    ApiErrorCode.UNAUTHORIZED: "401",
+    ApiErrorCode.FORBIDDEN: "403",
+    ApiErrorCode.NOT_FOUND: "404",
+    ApiErrorCode.RATE_LIMITED: "429",
+    ApiErrorCode.SERVER_ERROR: "5xx",
+    ApiErrorCode.CONNECTION: "transport",
+}
+
+
+def _kind(code: ApiErrorCode | None) -> str:
+    """The ``kind`` label, from the error's code (never from its words)."""
+    if code is None:
         return "unknown"
-    for status in ("400", "401", "403", "404", "429"):
-        if f": {status} " in text:
-            return status
-    if ": 5" in text:
-        return "5xx"
-    lowered = text.lower()
-    if "timed out" in lowered or "timeout" in lowered:
-        return "timeout"
-    return "transport"
+    return _LEGACY_KINDS.get(code, code.value)

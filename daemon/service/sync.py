@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from daemon.config.credentials import MissingCredentials, require_credentials
 from daemon.config.models import Config, SyncOwnership
 from daemon.domain import exitcodes, statuses
-from daemon.domain.timeutil import as_utc, utcnow
-from daemon.dukkango.client import ISTANBUL, DukkangoClient, DukkangoError
+from daemon.domain.timeutil import ISTANBUL, as_utc, utcnow
+from daemon.dukkango.client import DukkangoClient
+from daemon.dukkango.errors import DukkangoError
 from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, rowcheck, schema, syncmerge
 

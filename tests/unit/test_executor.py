@@ -16,16 +16,10 @@ import pytest
 import time_machine
 
 from daemon.dukkango.client import DukkangoClient
-from daemon.dukkango.executor import (
-    Attempted,
-    CircuitBreaker,
-    CircuitOpen,
-    Executor,
-    NoLongerQualifies,
-    NotSent,
-    RetryPolicy,
-)
-from daemon.simulator.server import HALASKARGAZI, Simulator
+from daemon.dukkango.errors import CircuitOpen, NoLongerQualifies, NotSent
+from daemon.dukkango.executor import Attempted, CircuitBreaker, Executor, RetryPolicy
+from daemon.simulator.defaults import HALASKARGAZI
+from daemon.simulator.server import Simulator
 
 POLICY = RetryPolicy(max_attempts=4, initial_backoff_seconds=1, max_backoff_seconds=30)
 
