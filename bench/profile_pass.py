@@ -38,14 +38,14 @@ from daemon.store import connect
 # (label, function name, files it may live in): the phases of PassRunner.run_once,
 # outermost first. Several files where the product has been moving code around.
 PHASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("run_once (whole pass)", "run_once", ("daemon/passes.py",)),
+    ("run_once (whole pass)", "run_once", ("daemon/engine/passes/runner.py",)),
     ("  read: read_snapshot (the floor)", "read_snapshot", ("daemon/snapshot.py",)),
     ("    SQL: Connection.execute", "execute", ("sqlalchemy/engine/base.py",)),
     ("    rows: Result.all", "all", ("sqlalchemy/engine/result.py",)),
     ("    Order objects: _order_from_row", "_order_from_row", ("daemon/snapshot.py",)),
     ("    items: _items", "_items", ("daemon/snapshot.py",)),
     ("    stock: _stock", "_stock", ("daemon/snapshot.py",)),
-    ("  plan: PassRunner.plan", "plan", ("daemon/passes.py",)),
+    ("  plan: Judge.plan", "plan", ("daemon/engine/passes/judge.py",)),
     ("    context: Locator.locate_all", "locate_all", ("daemon/geo.py", "daemon/location.py")),
     ("    evaluate (all verdicts)", "evaluate", ("daemon/engine.py",)),
     ("      max_distance evaluate", "evaluate", ("rules/max_distance.py",)),
@@ -58,9 +58,9 @@ PHASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("    decide_order", "decide_order", ("daemon/engine.py",)),
     ("  safety: apply_safety", "apply_safety", ("daemon/safety.py",)),
     ("  ledger: record_decisions", "record_decisions", ("daemon/ledger.py",)),
-    ("  _execute (dry-run notes)", "_execute", ("daemon/passes.py",)),
-    ("  log_decision", "log_decision", ("daemon/passes.py",)),
-    ("  _finish", "_finish", ("daemon/passes.py",)),
+    ("  _execute (dry-run notes)", "_execute", ("daemon/engine/passes/runner.py",)),
+    ("  log_decision", "log_decision", ("daemon/engine/passes/report.py",)),
+    ("  record.finish", "finish", ("daemon/engine/passes/record.py",)),
 )
 
 
@@ -123,17 +123,20 @@ def _median(action: Callable[[], Any], repeat: int) -> float:
 
 
 def phase_timings(runner: PassRunner, repeat: int) -> str:
-    snapshot = runner.read()
-    floor = _median(runner.read, repeat)
+    snapshot = runner.judge.read()
+    floor = _median(runner.judge.read, repeat)
     rows = [
         ("read (read_snapshot, the floor)", floor),
-        ("plan (locate + evaluate + decide)", _median(lambda: runner.plan(snapshot), repeat)),
+        ("plan (locate + evaluate + decide)", _median(lambda: runner.judge.plan(snapshot), repeat)),
         ("run_once", _median(runner.run_once, repeat)),
     ]
     with distances_memoised():
         runner.run_once()  # fills the memo, as the first pass of a daemon would
         rows += [
-            ("plan, distances memoised (what-if)", _median(lambda: runner.plan(snapshot), repeat)),
+            (
+                "plan, distances memoised (what-if)",
+                _median(lambda: runner.judge.plan(snapshot), repeat),
+            ),
             ("run_once, distances memoised (what-if)", _median(runner.run_once, repeat)),
         ]
     return "\n".join(

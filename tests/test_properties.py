@@ -29,7 +29,7 @@ from daemon.config.load import load_config
 from daemon.config.models import Config
 from daemon.dukkango.client import DukkangoClient
 from daemon.dukkango.executor import Executor, RetryPolicy
-from daemon.engine.passes import PassRunner
+from daemon.engine.passes import Judge, PassRunner
 from daemon.engine.plan import Plan
 from daemon.simulator.server import Simulator
 from rules.context import PassContext
@@ -112,6 +112,23 @@ def _inject(sim: Simulator, fault: dict[str, Any]) -> None:
     sim.inject_fault(fault["kind"], **options)
 
 
+class ChangingJudge(Judge):
+    """Plans a pass, then lets the POS change orders: after the snapshot, before the calls."""
+
+    def __init__(
+        self, *, config: Config, engine: sa.Engine, apply_changes: Callable[[], None]
+    ) -> None:
+        super().__init__(config=config, engine=engine)
+        self._apply_changes = apply_changes
+
+    def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
+        # run_once plans here, between reading the snapshot and the first call.
+        planned = super().plan_for(ctx, hourly_used=hourly_used)
+        self._apply_changes()
+        self._apply_changes = lambda: None  # the first pass only: every send comes after
+        return planned
+
+
 class ChangingRunner(PassRunner):
     """A pass during which the POS changes orders after the snapshot, before the calls."""
 
@@ -124,14 +141,7 @@ class ChangingRunner(PassRunner):
         apply_changes: Callable[[], None],
     ) -> None:
         super().__init__(config=config, engine=engine, executor_factory=executor_factory)
-        self._apply_changes = apply_changes
-
-    def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
-        # run_once plans here, between reading the snapshot and the first call.
-        planned = super().plan_for(ctx, hourly_used=hourly_used)
-        self._apply_changes()
-        self._apply_changes = lambda: None  # the first pass only: every send comes after
-        return planned
+        self.judge = ChangingJudge(config=config, engine=engine, apply_changes=apply_changes)
 
 
 @settings(

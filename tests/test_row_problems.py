@@ -19,7 +19,7 @@ from daemon.config.models import Restaurant
 from daemon.domain.orders import Order, Snapshot
 from daemon.domain.row_problems import POSITION_PROBLEMS, RowProblem, RowProblemCode
 from daemon.engine.geo import Locator
-from daemon.engine.passes import PassRunner
+from daemon.engine.passes import Judge
 from daemon.engine.plan import Plan, plan_pass
 from daemon.engine.safety import SafetyLimits
 from daemon.store import connect, migrate, schema
@@ -174,11 +174,11 @@ def test_bad_rows_read_from_the_store_are_skipped_and_logged_in_the_same_words(
                 ),
                 {"key": key},
             )
-    runner = PassRunner(config=config, engine=engine, executor_factory=None)
+    judge = Judge(config=config, engine=engine)
 
-    snapshot = runner.read()
+    snapshot = judge.read()
     with caplog.at_level("WARNING"):
-        plan = runner.plan(snapshot)
+        plan = judge.plan(snapshot)
     engine.dispose()
 
     for key, (_, _, expected) in BAD_ROWS.items():

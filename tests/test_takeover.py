@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from daemon.config.load import load_config
 from daemon.domain.timeutil import utcnow
-from daemon.engine.passes import PassRunner
+from daemon.engine.passes import Judge
 from daemon.engine.side_effects import TAKEOVER_AFTER
 from daemon.store import connect, ledger, schema
 from tests.world import (
@@ -37,8 +37,8 @@ def intents_of_another_host(world: World, heartbeats: dict[str, timedelta]) -> N
     only the owner and the time of the last heartbeat are the other host's.
     """
     config = load_config(world.rules_path, environ={})
-    runner = PassRunner(config=config, engine=world.engine, executor_factory=None)
-    plan = runner.plan(runner.read())
+    judge = Judge(config=config, engine=world.engine)
+    plan = judge.plan(judge.read())
     now = utcnow()
     table = schema.ledger
     with connect.writer(world.engine) as conn, conn.begin():

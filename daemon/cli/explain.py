@@ -14,7 +14,7 @@ from daemon.domain.decisions import Decision
 from daemon.domain.orders import Order
 from daemon.domain.reasons import reason_text
 from daemon.domain.timeutil import isoformat_z
-from daemon.engine.passes import PassError, PassRunner
+from daemon.engine.passes import Judge, PassError
 from daemon.engine.plan import Plan
 from daemon.service.runtime import open_store
 from daemon.store import connect, ledger
@@ -37,10 +37,8 @@ def explain(config: Config, payment_key: str) -> int:
     try:
         # The very planner, limits, clock and mode a pass runs: explain cannot
         # tell another story than the pass (or the dry run) does.
-        runner = PassRunner(
-            config=config, engine=engine, executor_factory=None, bad_data_of=[payment_key]
-        )
-        snapshot = runner.read(also_include=[payment_key])
+        judge = Judge(config=config, engine=engine, bad_data_of=[payment_key])
+        snapshot = judge.read(also_include=[payment_key])
         order = snapshot.order(payment_key)
         if order is None:
             print(
@@ -48,7 +46,7 @@ def explain(config: Config, payment_key: str) -> int:
                 file=sys.stderr,
             )
             return exitcodes.RUNTIME_FAILURE
-        plan = runner.plan(snapshot)
+        plan = judge.plan(snapshot)
         with engine.connect() as connection:
             history = ledger.audit_rows(connection, payment_keys=[payment_key])
     except (PassError, sa.exc.SQLAlchemyError) as exc:

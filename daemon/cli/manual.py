@@ -29,8 +29,8 @@ from daemon.domain.orders import Order
 from daemon.domain.reasons import MANUAL_REASONS, REASONS, reason_text
 from daemon.domain.timeutil import utcnow
 from daemon.engine.manual_policy import CONFIRMED_BY, FORCED, Finding, Obstacle, blocking, findings
-from daemon.engine.passes import PassError, PassRunner, log_decision
-from daemon.engine.side_effects import SideEffects
+from daemon.engine.passes import Judge, PassError, log_decision
+from daemon.engine.side_effects import Cancellations
 from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, ledger
 
@@ -157,8 +157,8 @@ def _cancel(
     dry_run: bool,
     confirm: TextIO | None,
 ) -> Decision:
-    runner = PassRunner(config=config, engine=engine, executor_factory=None, dry_run=dry_run)
-    snapshot = runner.read(also_include=[payment_key])
+    judge = Judge(config=config, engine=engine, dry_run=dry_run)
+    snapshot = judge.read(also_include=[payment_key])
     order = snapshot.order(payment_key)
     found = findings(
         order,
@@ -204,13 +204,13 @@ def _cancel(
     if not recorded:
         raise _Refused(f"order {payment_key} was just cancelled by another daemon")
     with ApiSession(config) as api:
-        effects = SideEffects(
+        cancellations = Cancellations(
             engine=engine,
             executor=api.executor(),
             lost_answer_retries=config.api.lost_answer_retries,
         )
         # Re-judged right before every call, like every cancellation (daemon/rejudge.py).
-        (finished,) = effects.cancel_all(recorded, recheck=runner.recheck)
+        (finished,) = cancellations.cancel_all(recorded, recheck=judge.recheck)
     return finished
 
 

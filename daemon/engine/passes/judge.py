@@ -1,0 +1,182 @@
+"""The store as the rules see it, and the one planner on it.
+
+A pass, ``explain`` and ``cancel`` all judge through a :class:`Judge`: the
+same snapshot, positions, limits, clock and mode, so none of them can tell
+another story than the pass does. Right before each API call, the decision
+is judged again on the store's current data (:meth:`Judge.recheck`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from daemon.domain.actions import DeactivateFood
+from daemon.domain.decisions import Decision
+from daemon.domain.orders import Snapshot
+from daemon.engine.geo import Locator, build_geocoder
+from daemon.engine.manual_policy import is_manual
+from daemon.engine.passes.errors import PassError
+from daemon.engine.plan import Plan, plan_pass
+from daemon.engine.rejudge import rejudge
+from daemon.engine.safety import SafetyLimits
+from daemon.store import connect, ledger, rowcheck
+from daemon.store.names import Names
+from daemon.store.snapshot import read_snapshot, read_stock_level
+from rules.context import PassContext
+
+if TYPE_CHECKING:
+    from daemon.config.models import Config
+
+
+def safety_limits(config: Config) -> SafetyLimits:
+    return SafetyLimits(
+        max_cancellations_per_hour=config.safety.max_cancellations_per_hour,
+        max_order_age_minutes=config.safety.max_order_age_minutes,
+        never_cancel=frozenset(config.safety.never_cancel),
+        max_cancel_ratio=config.safety.max_cancel_ratio,
+    )
+
+
+class Judge:
+    """Reads the store and plans on it, with one configuration's rules, limits and mode."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        engine: sa.Engine,
+        dry_run: bool = False,
+        bad_data_of: Collection[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.dry_run = dry_run or config.dry_run
+        # Whose bad data (unreadable rows, refused positions) evaluating logs:
+        # None, every order's, as a pass; explain passes the one it explains.
+        self._bad_data_of = None if bad_data_of is None else frozenset(bad_data_of)
+        self._locator = self._build_locator()
+
+    def _build_locator(self) -> Locator:
+        geocoder_config = self.config.geocoder
+        geocoder = None
+        if geocoder_config is not None:
+            geocoder = build_geocoder(
+                geocoder_config.provider, geocoder_config.options, geocoder_config.timeout_seconds
+            )
+        return Locator(
+            engine=self.engine,
+            geocoder=geocoder,
+            provider=geocoder_config.provider if geocoder_config is not None else "",
+            origins={
+                r.id: (r.latitude, r.longitude)
+                for r in self.config.restaurants
+                if r.latitude is not None and r.longitude is not None
+            },
+            max_plausible_km=self.config.safety.max_plausible_km,
+        )
+
+    # --- reading and deciding ----------------------------------------------
+
+    def read(
+        self, *, also_include: Sequence[str] = (), restaurants: Sequence[str] | None = None
+    ) -> Snapshot:
+        try:
+            with connect.snapshot_reader(self.engine) as connection, connection.begin():
+                return read_snapshot(connection, also_include=also_include, restaurants=restaurants)
+        except sa.exc.SQLAlchemyError as exc:
+            raise PassError(
+                f"cannot read the order store: {connect.describe_db_error(exc)}"
+            ) from exc
+
+    def context(self, snapshot: Snapshot, *, locate: Sequence[str] | None = None) -> PassContext:
+        """What the rules see; ``locate`` limits geocoding to those orders."""
+        rules = [rule for rule in self.config.rules if rule.enabled]
+        needs_locations = any(rule.needs_location for rule in rules)
+        to_locate = (
+            snapshot.orders
+            if locate is None
+            else [o for o in snapshot.orders if o.payment_key in locate]
+        )
+        locations = self._locator.locate_all(to_locate) if needs_locations else {}
+        return PassContext(
+            now=snapshot.taken_at,
+            snapshot=snapshot,
+            restaurants={r.id: r for r in self.config.restaurants},
+            locations=locations,
+            geocoding_enabled=self._locator.geocoding_enabled,
+        )
+
+    def hourly_usage(self, now: datetime) -> int:
+        """Live cancellations in the rolling hour before the pass clock ``now``."""
+        try:
+            with self.engine.connect() as connection:
+                return ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+        except sa.exc.SQLAlchemyError as exc:
+            raise PassError(f"cannot read the ledger: {connect.describe_db_error(exc)}") from exc
+
+    def plan_for(self, ctx: PassContext, *, hourly_used: int) -> Plan:
+        """The one planner, with this judge's rules, limits and mode (daemon.engine.plan)."""
+        return plan_pass(
+            self.config.rules,
+            ctx,
+            safety_limits(self.config),
+            hourly_used=hourly_used,
+            dry_run=self.dry_run,
+        )
+
+    def plan(self, snapshot: Snapshot) -> Plan:
+        """What a pass on ``snapshot`` would do (``explain`` and the benchmarks use it)."""
+        ctx = self.context(snapshot)
+        self.report_bad_data(ctx)
+        return self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
+
+    def report_bad_data(self, ctx: PassContext) -> None:
+        """Log (once each) the bad data the orders being evaluated rest on."""
+        keys = self._bad_data_of
+        for subject, problem in ctx.snapshot.bad_data(keys):
+            rowcheck.REPORT.problem(subject, problem.text)
+        for key, location in ctx.locations.items():
+            if location.problem and (keys is None or key in keys):
+                rowcheck.REPORT.problem(key, location.problem)
+
+    # --- deciding again right before a call (daemon/engine/rejudge.py) ------
+
+    def recheck(self, decision: Decision) -> dict[str, Any] | None:
+        """None while ``decision`` still stands on the store's current data, else the change."""
+        snapshot = self.read(
+            also_include=[decision.payment_key], restaurants=[decision.order.restaurant_id]
+        )
+        # A manual cancellation is judged without positions: no geocoder call for it.
+        locate = [] if is_manual(decision.kind) else [decision.payment_key]
+        return rejudge(
+            decision,
+            rules=self.config.rules,
+            ctx=self.context(snapshot, locate=locate),
+            limits=safety_limits(self.config),
+            now=snapshot.taken_at,
+            dry_run=self.dry_run,
+        )
+
+    def recheck_food(self, food: DeactivateFood) -> dict[str, Any] | None:
+        """None while the food is still unavailable in the store, else the change."""
+        with self.engine.connect() as connection:
+            level = read_stock_level(connection, food.food_id)
+        if level is not None and level.unavailable:
+            return None
+        return {
+            "skipped_because": "no_longer_qualifies",
+            "change": f"food {food.food_id} is available again",
+        }
+
+    def names(self, snapshot: Snapshot | None = None) -> Names:
+        """Restaurant names from the rules, food names from the snapshot's stock rows."""
+        foods = (
+            {}
+            if snapshot is None
+            else {food_id: level.name for food_id, level in snapshot.stock.items() if level.name}
+        )
+        return Names.of(self.config.restaurants, foods=foods)

@@ -1,0 +1,209 @@
+"""The pass runner: one evaluation pass, end to end, on one pass clock.
+
+Recover what no live sender holds → read the snapshot and plan
+(:mod:`.judge`) → commit the decisions (:mod:`.record`) → send the API calls
+(:mod:`daemon.engine.side_effects`) → summarise, log (:mod:`.report`) and
+finish the pass's row. Dry-run stops after the ledger: it never builds a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from daemon.domain.actions import DeactivateFood
+from daemon.domain.decisions import Decision, Mode
+from daemon.domain.timeutil import utcnow
+from daemon.dukkango.callstats import CallSummary
+from daemon.engine import passresult
+from daemon.engine.passes import record
+from daemon.engine.passes.errors import PassError
+from daemon.engine.passes.judge import Judge
+from daemon.engine.passes.report import PassReport, ResultLog, log_decision
+from daemon.engine.plan import Plan
+from daemon.engine.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects
+from daemon.store import connect, ledger, schema
+from daemon.store.names import Names, food_names
+
+if TYPE_CHECKING:
+    from daemon.config.models import Config
+    from daemon.dukkango.executor import CircuitBreaker, Executor
+
+# The package's name, as in the journal before it was split (see __init__).
+log = logging.getLogger(__package__)
+
+
+def _one_per_food(
+    candidates: Iterable[tuple[DeactivateFood, Mode]],
+) -> list[tuple[DeactivateFood, Mode]]:
+    """Each food once, from the first order going ahead; a live rule's claim beats a shadow's."""
+    chosen: dict[int, tuple[DeactivateFood, Mode]] = {}
+    for food, mode in candidates:
+        if food.food_id not in chosen or (mode == "live" and chosen[food.food_id][1] != "live"):
+            chosen[food.food_id] = (food, mode)
+    return list(chosen.values())
+
+
+class PassRunner:
+    """Runs passes for one configuration; the daemon keeps one per loaded rules file."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        engine: sa.Engine,
+        executor_factory: Callable[[], Executor] | None,
+        dry_run: bool = False,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.dry_run = dry_run or config.dry_run
+        self.judge = Judge(config=config, engine=engine, dry_run=self.dry_run)
+        self._executor_factory = executor_factory
+        self._breaker = breaker
+        self._result_log = ResultLog()
+
+    def _side_effects(self, executor: Executor, names: Names) -> SideEffects:
+        return SideEffects.through(
+            executor,
+            engine=self.engine,
+            lost_answer_retries=self.config.api.lost_answer_retries,
+            names=names,
+        )
+
+    def _recover(self) -> tuple[list[Decision], list[ActionResult], CallSummary]:
+        """Resend what no live sender holds: lost answers and a crashed sender's intents.
+
+        Each is re-judged on current data first, like any call.
+        """
+        now = utcnow()
+        deactivations = schema.food_deactivations
+        with connect.writer(self.engine) as connection, connection.begin():
+            resendable = ledger.claim_resendable_intents(
+                connection, stale_before=now - TAKEOVER_AFTER, now=now
+            )
+            foods_left = [
+                food_id
+                for (food_id,) in connection.execute(
+                    sa.select(deactivations.c.food_id).where(deactivations.c.outcome == "retry")
+                )
+            ]
+            names = self.judge.names().with_foods(food_names(connection, foods_left))
+        if not resendable and not foods_left:
+            return [], [], CallSummary()
+        if resendable:
+            log.warning(
+                "re-checking %d cancellation(s) whose answer was lost or whose sender stopped",
+                len(resendable),
+            )
+        assert self._executor_factory is not None
+        executor = self._executor_factory()
+        effects = self._side_effects(executor, names)
+        decisions = effects.cancellations.cancel_all(resendable, recheck=self.judge.recheck)
+        foods = effects.foods.retry_unfinished(self.judge.recheck_food) if foods_left else []
+        return decisions, foods, executor.calls.summary()
+
+    def run_once(self) -> PassReport:
+        pass_id = str(uuid.uuid4())
+        started = utcnow()
+        mode: Mode = "dry_run" if self.dry_run else "live"
+        record.begin(self.engine, pass_id, started=started, mode=mode)
+        try:
+            report = self._run(pass_id, started=started, mode=mode)
+        except Exception as exc:
+            # Recorded, so `status` shows this pass and not the last good one.
+            record.finish(
+                self.engine, pass_id, result=passresult.CRASHED, error=record.describe_crash(exc)
+            )
+            raise
+        assert report.summary is not None
+        record.finish(self.engine, pass_id, result=report.summary.result, summary=report.summary)
+        self._result_log.log(report.summary)
+        return report
+
+    def _run(self, pass_id: str, *, started: datetime, mode: Mode) -> PassReport:
+        recovered, recovered_actions, calls = (
+            ([], [], CallSummary())
+            if self.dry_run or self._executor_factory is None
+            else self._recover()
+        )
+        judge = self.judge
+        snapshot = judge.read()
+        ctx = judge.context(snapshot)
+        judge.report_bad_data(ctx)
+        plan = judge.plan_for(ctx, hourly_used=judge.hourly_usage(ctx.now))
+        circuit_open = self._breaker is not None and self._breaker.is_open
+        committed = record.commit(
+            self.engine,
+            pass_id,
+            plan,
+            replan=lambda used: judge.plan_for(ctx, hourly_used=used),
+            orders_seen=len(snapshot.orders),
+            circuit_open=circuit_open,
+        )
+        plan = committed.plan
+        decisions, actions, executed_calls = self._execute(
+            committed.recorded, plan, judge.names(snapshot)
+        )
+        decisions = [*recovered, *decisions]
+        actions = [*recovered_actions, *actions]
+        for decision in decisions:
+            log_decision(decision)
+        summary = passresult.summarize(
+            decisions,
+            actions,
+            calls=calls.merged(executed_calls),
+            deferred=committed.deferred,
+            circuit_tracked=self._breaker is not None,
+            circuit_open_since=None if self._breaker is None else self._breaker.open_since,
+        )
+        return PassReport(
+            pass_id=pass_id,
+            mode=mode,
+            started_at=started,
+            orders_seen=len(snapshot.orders),
+            decisions=tuple(decisions),
+            actions=tuple(actions),
+            plan=plan,
+            summary=summary,
+        )
+
+    def _execute(
+        self, recorded: list[Decision], plan: Plan, names: Names
+    ) -> tuple[list[Decision], list[ActionResult], CallSummary]:
+        intents = [d for d in recorded if ledger.is_intent(d)]
+        proceeding = {
+            d.payment_key
+            for d in recorded
+            if d.primary and d.outcome in ("pending", "would_cancel")
+        }
+        foods = _one_per_food(
+            (f, m) for f, m in plan.food_deactivations if f.payment_key in proceeding
+        )
+        live_foods = [(f, m) for f, m in foods if m == "live"]
+        live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
+        dry_notes = [
+            *(ActionResult.dry_run(f, names) for f, m in foods if m == "dry_run"),
+            *(ActionResult.dry_run(a, names) for a, m in plan.restaurant_actions if m == "dry_run"),
+        ]
+        if self.dry_run or not (intents or live_foods or live_actions):
+            return recorded, dry_notes, CallSummary()
+        if self._executor_factory is None:
+            raise PassError("a live pass needs a Dükkango client, and none was configured")
+        executor = self._executor_factory()
+        effects = self._side_effects(executor, names)
+        cancelled = effects.cancellations.cancel_all(intents, recheck=self.judge.recheck)
+        outcomes = {d.ledger_id: d for d in cancelled}
+        results = [
+            *effects.foods.deactivate([f for f, _m in live_foods], recheck=self.judge.recheck_food),
+            *effects.closures.apply([a for a, _m in live_actions]),
+            *dry_notes,
+        ]
+        final = [outcomes.get(d.ledger_id, d) if ledger.is_intent(d) else d for d in recorded]
+        return final, results, executor.calls.summary()

@@ -1,0 +1,78 @@
+"""Carrying out a pass's live decisions: cancellations, food deactivations, closures.
+
+Each call follows the same discipline as cancellations: the daemon's claim
+is committed first under a unique key (so replicas never both act), then the
+API is called, then the outcome is written.
+
+- :mod:`.cancellations` sends the ledger's intents and records each outcome,
+  parking a cancellation whose answer was lost for a bounded resend;
+- :mod:`.heartbeat` keeps the intents being sent visibly alive for replicas;
+- :mod:`.foods` deactivates out-of-stock foods, once per food;
+- :mod:`.closures` closes and reopens restaurants, reading the state back;
+- :mod:`.results` is what a food or restaurant action came to, and its log line;
+- :mod:`.answers` tells a final refusal from a failure that may pass.
+
+Code outside the package imports from here. Every module logs as ``daemon.engine.side_effects``,
+the name its lines had in the journal before the package was split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from daemon.engine.side_effects.cancellations import Cancellations, Recheck
+from daemon.engine.side_effects.closures import Closures
+from daemon.engine.side_effects.foods import FoodDeactivations, FoodRecheck
+from daemon.engine.side_effects.heartbeat import HEARTBEAT_SECONDS, TAKEOVER_AFTER
+from daemon.engine.side_effects.results import ActionKind, ActionResult
+from daemon.store.names import Names
+
+if TYPE_CHECKING:  # a dry run reports actions without loading the HTTP client
+    from daemon.dukkango.executor import Executor
+
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "TAKEOVER_AFTER",
+    "ActionKind",
+    "ActionResult",
+    "Cancellations",
+    "Closures",
+    "FoodDeactivations",
+    "FoodRecheck",
+    "Recheck",
+    "SideEffects",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SideEffects:
+    """Everything a live pass may do on the platform, through one executor."""
+
+    cancellations: Cancellations
+    foods: FoodDeactivations
+    closures: Closures
+
+    @classmethod
+    def through(
+        cls,
+        executor: Executor,
+        *,
+        engine: sa.Engine,
+        lost_answer_retries: int,
+        names: Names,
+    ) -> SideEffects:
+        return cls(
+            cancellations=Cancellations(
+                engine=engine, executor=executor, lost_answer_retries=lost_answer_retries
+            ),
+            foods=FoodDeactivations(
+                engine=engine,
+                executor=executor,
+                lost_answer_retries=lost_answer_retries,
+                names=names,
+            ),
+            closures=Closures(engine=engine, executor=executor, names=names),
+        )

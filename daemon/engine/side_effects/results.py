@@ -1,0 +1,121 @@
+"""What became of a food deactivation or a restaurant closure: one ``ActionResult`` each.
+
+Each result is logged as it is made, in one ``action=... target=... outcome=...``
+line with the names an operator knows the target by; a dry-run note only the
+first time it is news (see :mod:`daemon.engine.decisionlog`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from daemon.domain.actions import CloseRestaurant, DeactivateFood, RestaurantAction
+from daemon.domain.apierrors import ApiErrorCode
+from daemon.engine import decisionlog
+from daemon.store.names import Names
+
+if TYPE_CHECKING:  # a dry run reports actions without loading the HTTP client
+    from daemon.dukkango.executor import Attempted
+
+# The package's name, as in the journal before it was split (see __init__).
+log = logging.getLogger(__package__)
+
+ActionKind = Literal["close_restaurant", "reopen_restaurant", "deactivate_food"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: ActionKind
+    target: str
+    rule: str
+    mode: str
+    outcome: str  # done, failed, would_do, skipped
+    detail: str = ""
+    # What the operator knows the target by: "Akat Şube (8f2b…)", "Ayran (food 3) at ...".
+    label: str = ""
+    error_code: ApiErrorCode | None = None  # why it failed, beside ``detail``'s words
+
+    @classmethod
+    def dry_run(
+        cls, action: DeactivateFood | RestaurantAction, names: Names | None = None
+    ) -> ActionResult:
+        names = names or Names()
+        kind, target = _describe(action)
+        if decisionlog.dry_run_is_news(kind, target, action.rule):
+            log.info(
+                "action=%s target=%s%s rule=%s mode=dry_run outcome=would_do",
+                kind,
+                target,
+                _name_fields(action, names),
+                action.rule,
+            )
+        return cls(kind, target, action.rule, "dry_run", "would_do", label=_label(action, names))
+
+    @classmethod
+    def live(
+        cls, action: DeactivateFood | RestaurantAction, attempted: Attempted, names: Names
+    ) -> ActionResult:
+        """The call was made: done or failed, as ``attempted`` says."""
+        kind, target = _describe(action)
+        outcome = "done" if attempted.ok else "failed"
+        # A closure stops every sale of the restaurant: it is never routine news.
+        level = logging.WARNING if not attempted.ok or kind == "close_restaurant" else logging.INFO
+        log.log(
+            level,
+            "action=%s target=%s%s rule=%s mode=live outcome=%s attempts=%d%s",
+            kind,
+            target,
+            _name_fields(action, names),
+            action.rule,
+            outcome,
+            attempted.attempts,
+            f" error={attempted.error_text!r}" if attempted.error_text else "",
+        )
+        return cls(
+            kind,
+            target,
+            action.rule,
+            "live",
+            outcome,
+            attempted.error_text or "",
+            label=_label(action, names),
+            error_code=attempted.error_code,
+        )
+
+    @classmethod
+    def skipped(cls, action: RestaurantAction, why: str, names: Names) -> ActionResult:
+        """No call to make: the platform already shows the state the action wanted."""
+        kind, target = _describe(action)
+        return cls(kind, target, action.rule, "live", "skipped", why, label=_label(action, names))
+
+    @property
+    def shown_target(self) -> str:
+        return self.label or self.target
+
+
+def _describe(action: DeactivateFood | RestaurantAction) -> tuple[ActionKind, str]:
+    if isinstance(action, DeactivateFood):
+        return "deactivate_food", str(action.food_id)
+    if isinstance(action, CloseRestaurant):
+        return "close_restaurant", action.restaurant_id
+    return "reopen_restaurant", action.restaurant_id
+
+
+def _label(action: DeactivateFood | RestaurantAction, names: Names) -> str:
+    if isinstance(action, DeactivateFood):
+        food = names.food(action.food_id)
+        return f"{food} at {names.restaurant(action.restaurant_id)}"
+    return names.restaurant(action.restaurant_id)
+
+
+def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str:
+    """`` name='Akat Şube'`` (and the restaurant of a food) for a log line; "" when unknown."""
+    fields = []
+    if isinstance(action, DeactivateFood):
+        fields.append(("name", names.food_name(action.food_id)))
+        fields.append(("restaurant", names.restaurant_name(action.restaurant_id)))
+    else:
+        fields.append(("name", names.restaurant_name(action.restaurant_id)))
+    return "".join(f" {key}={value!r}" for key, value in fields if value)
