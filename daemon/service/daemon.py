@@ -3,28 +3,22 @@
 APScheduler 3 runs the evaluation pass every ``schedule.interval_seconds``
 (coalesced, never two at once; the next run is scheduled before the work
 starts, so a pass that fails never stops the schedule), the optional order
-sync, a watch on rules.yaml and the systemd watchdog heartbeat. The main
-thread only waits for signals: SIGHUP (or a changed file) reloads the rules
-between passes, SIGTERM/SIGINT stop after the pass in flight.
+sync, a watch on rules.yaml and the systemd watchdog heartbeat
+(:mod:`.schedule`, :mod:`.watchdog`). The main thread only waits
+(:mod:`.wakeups`): SIGHUP (or a changed file) reloads the rules between
+passes, SIGTERM/SIGINT stop after the pass in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import sqlalchemy as sa
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.config.credentials import (
     MissingCredentials,
@@ -42,20 +36,12 @@ from daemon.service import notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
 from daemon.service.runtime import ApiSession, open_store, warn_if_exposed
+from daemon.service.schedule import Schedule, quiet_scheduler
+from daemon.service.wakeups import CONFIG_POLL_SECONDS, Wakeups
 from daemon.service.watchdog import PassProgress
 from daemon.store import connect, rowcheck, storefile
 
 log = logging.getLogger(__name__)
-
-CONFIG_POLL_SECONDS = 2.0
-
-
-def _file_stamp(path: Path) -> tuple[float, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime, stat.st_size)
 
 
 class Daemon:
@@ -65,29 +51,21 @@ class Daemon:
         self._path = config.source
         self._force_dry_run = dry_run
         self._environ = process_environ() if environ is None else environ
-        self._stopping = threading.Event()
+        self._wakeups = Wakeups(self._path)
+        self._stopping = self._wakeups.stopping
         # Shared by every pass: consecutive API failures pause calls (see executor).
         self._breaker = CircuitBreaker()
-        self._reload_requested = threading.Event()
-        # The main thread sleeps on this alone: set by signals and the file watch,
-        # so an idle daemon wakes for nothing.
-        self._attention = threading.Event()
         # Held for a whole pass; a reload takes it to swap between passes.
         self._pass_lock = threading.Lock()
         # Held for a whole sync poll; a reload takes it too.
         self._sync_lock = threading.Lock()
         self._config = config
-        self._stamp = _file_stamp(self._path)
         self._engine = open_store(config)
         # One client, so one login, for every pass and sync poll (until the api section changes).
         self._api = self._api_session(config)
         self._runner = self._build_runner(config, self._engine, self._api)
         self._metrics = Metrics()
-        self._scheduler = BackgroundScheduler(
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone="UTC",
-        )
-        self._scheduler.add_listener(self._still_running, EVENT_JOB_MAX_INSTANCES)
+        self._schedule = Schedule()
         self._progress = PassProgress()  # what the watchdog heartbeat goes by
         # Set by the change watcher; a pass clears it when it starts reading.
         self._changed = threading.Event()
@@ -115,7 +93,7 @@ class Daemon:
         """Orders changed: run a pass now, or right after the one in flight."""
         self._changed.set()
         if not self._progress.running and not self._stopping.is_set():
-            self._scheduler.modify_job("pass", next_run_time=_now())
+            self._schedule.run_now("pass")
 
     def _pass_job(self) -> None:
         with self._pass_lock:
@@ -166,22 +144,6 @@ class Daemon:
                 report.conflicts,
             )
 
-    @staticmethod
-    def _still_running(event: JobSubmissionEvent) -> None:
-        # Replaces APScheduler's WARNING (see _quiet_scheduler), for -v only.
-        log.debug(
-            "job %s still running when due again; it runs next once it is done (never two at once)",
-            event.job_id,
-        )
-
-    def _watch_config(self) -> None:
-        stamp = _file_stamp(self._path)
-        if stamp != self._stamp:
-            self._stamp = stamp
-            log.info("rules file %s changed on disk", self._path)
-            self._reload_requested.set()
-            self._attention.set()
-
     def _heartbeat(self) -> None:
         """WATCHDOG=1 only while passes make progress, so systemd restarts a hung loop."""
         stall = self._progress.stall(self._config)
@@ -194,8 +156,7 @@ class Daemon:
 
     def reload(self) -> bool:
         """Validate the file again; swap it in between passes, or keep the last good one."""
-        self._reload_requested.clear()
-        self._stamp = _file_stamp(self._path)
+        self._wakeups.reloading()
         try:
             new = load_config(self._path, environ=self._environ)
         except ConfigError as exc:
@@ -235,9 +196,7 @@ class Daemon:
         )
         # The new runner applies the rest; these live outside any one pass.
         if new.schedule.interval_seconds != old.schedule.interval_seconds:
-            self._scheduler.reschedule_job(
-                "pass", trigger=IntervalTrigger(seconds=new.schedule.interval_seconds)
-            )
+            self._schedule.reschedule("pass", seconds=new.schedule.interval_seconds)
         if new.sync != old.sync:
             self._apply_sync(old, new)
         if new.metrics != old.metrics:
@@ -255,17 +214,12 @@ class Daemon:
         return True
 
     def _start_sync(self, config: Config) -> None:
-        self._scheduler.add_job(
-            self._sync_job,
-            IntervalTrigger(seconds=config.sync.interval_seconds),
-            id="sync",
-            next_run_time=_now(),
-        )
+        self._schedule.every("sync", self._sync_job, seconds=config.sync.interval_seconds, now=True)
 
     def _apply_sync(self, old: Config, new: Config) -> None:
         """Start, stop or reschedule the sync job (acknowledge is read by every poll)."""
         if old.sync.enabled and not new.sync.enabled:
-            self._scheduler.remove_job("sync")
+            self._schedule.remove("sync")
             log.info("order sync stopped")
         elif new.sync.enabled and not old.sync.enabled:
             self._start_sync(new)
@@ -274,9 +228,7 @@ class Daemon:
                 reloading.show(new.sync.interval_seconds),
             )
         elif new.sync.enabled and new.sync.interval_seconds != old.sync.interval_seconds:
-            self._scheduler.reschedule_job(
-                "sync", trigger=IntervalTrigger(seconds=new.sync.interval_seconds)
-            )
+            self._schedule.reschedule("sync", seconds=new.sync.interval_seconds)
             log.info(
                 "order sync rescheduled: get-current every %s s",
                 reloading.show(new.sync.interval_seconds),
@@ -299,31 +251,17 @@ class Daemon:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
-            self._reload_requested.set()
-        else:
-            self._stopping.set()
-        self._attention.set()
-
     def run(self) -> int:
         config = self._config
-        self._scheduler.add_job(
-            self._pass_job,
-            IntervalTrigger(seconds=config.schedule.interval_seconds),
-            id="pass",
-            next_run_time=_now(),
+        self._schedule.every(
+            "pass", self._pass_job, seconds=config.schedule.interval_seconds, now=True
         )
-        self._scheduler.add_job(
-            self._watch_config, IntervalTrigger(seconds=CONFIG_POLL_SECONDS), id="watch"
-        )
+        self._schedule.every("watch", self._wakeups.watch_rules_file, seconds=CONFIG_POLL_SECONDS)
         if config.sync.enabled:
             self._start_sync(config)
         heartbeat = notify.watchdog_interval()
         if heartbeat:
-            self._scheduler.add_job(
-                self._heartbeat, IntervalTrigger(seconds=heartbeat), id="watchdog"
-            )
+            self._schedule.every("watchdog", self._heartbeat, seconds=heartbeat)
         if config.metrics.port:
             try:
                 self._metrics.serve(port=config.metrics.port, address=config.metrics.address)
@@ -332,9 +270,8 @@ class Daemon:
                 self._engine.dispose()
                 return exitcodes.RUNTIME_FAILURE
             log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, self._on_signal)
-        self._scheduler.start()
+        self._wakeups.install_signal_handlers()
+        self._schedule.start()
         ChangeWatcher(
             engine=lambda: self._engine, on_change=self._wake, stop=self._stopping
         ).start()
@@ -347,14 +284,11 @@ class Daemon:
             config.schedule.interval_seconds,
         )
         notify.notify(f"READY=1\nSTATUS=running ({mode})")
-        while not self._stopping.is_set():
-            self._attention.wait()
-            self._attention.clear()
-            if self._reload_requested.is_set() and not self._stopping.is_set():
-                self.reload()
+        while self._wakeups.next_reload():
+            self.reload()
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
-        self._scheduler.shutdown(wait=True)
+        self._schedule.shutdown()
         self._metrics.stop()
         self._api.close()
         self._engine.dispose()
@@ -362,29 +296,13 @@ class Daemon:
         return exitcodes.OK
 
 
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
 # A row that stays broken, or a shadow match still waiting, is said again a
 # day later: the journal may have rotated, the operator may have missed it.
 REPEAT_UNCHANGED_AFTER = timedelta(days=1)
 
 
-def _quiet_scheduler() -> None:
-    """APScheduler's own warnings are nothing an operator can act on.
-
-    Its only WARNINGs are "maximum number of running instances reached" (a
-    pass outlasting its interval: by design the next one waits, coalesced)
-    and a failing job store (ours is in memory). Errors still show.
-    """
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-
-
 def run(config: Config, *, dry_run: bool) -> int:
-    _quiet_scheduler()
+    quiet_scheduler()
     rowcheck.REPORT.repeat_every(REPEAT_UNCHANGED_AFTER)
     decisionlog.repeat_every(REPEAT_UNCHANGED_AFTER)
     for warning in warn_if_exposed(config.source, os.environ.get("AUTOCANCEL_ENV_FILE")):
