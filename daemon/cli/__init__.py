@@ -1,1 +1,5 @@
-"""The ``autocancel`` command line: argument parsing in ``main``, one module per command group."""
+"""The ``autocancel`` command line.
+
+``main`` is the entry point, ``parser`` builds the arguments, ``commands``
+holds one handler per command; each command group has its own module.
+"""

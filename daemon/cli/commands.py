@@ -1,0 +1,123 @@
+"""One handler per command: load the rules file as the command needs it, then hand over.
+
+Every command lives in the module that does its job and is imported lazily,
+so ``autocancel check`` does not pay for httpx or the scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from daemon.cli.loading import config_path, load_config_for_reading, load_config_or_exit
+from daemon.domain import exitcodes
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from daemon.config.load import ConfigError, load_config
+
+    try:
+        config = load_config(config_path(args))
+    except ConfigError as exc:
+        print("\n".join(exc.errors))
+        return exitcodes.INVALID_CONFIG
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    print("OK")
+    return exitcodes.OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from daemon.store import connect, migrate
+
+    config = load_config_or_exit(args)
+    try:
+        revision = migrate.upgrade(config.store.url)
+    except connect.StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    print(f"store {connect.describe_url(config.store.url)} is at revision {revision}")
+    return exitcodes.OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from daemon.cli import operations
+
+    config = load_config_or_exit(args)
+    return operations.once(config, dry_run=args.dry_run, as_json=args.json)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from daemon.cli import operations
+
+    config = load_config_for_reading(args).config
+    return operations.audit(config, since=args.since, until=args.until, fmt=args.format)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daemon.cli import status
+
+    return status.status(load_config_for_reading(args), as_json=args.json)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from daemon.cli import explain
+
+    reading = load_config_for_reading(args)
+    if not reading.valid:
+        print(
+            f"note: {reading.config.source} is invalid ({', '.join(sorted(reading.broken))}): "
+            "judged with what still validates in it (invalid rules left out, defaults for "
+            "invalid settings); a running daemon keeps its last good rules, which may differ"
+        )
+    return explain.explain(reading.config, args.payment_key)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from daemon.cli import manual
+
+    config = load_config_or_exit(args)
+    return manual.cancel(
+        config,
+        args.payment_key,
+        reason_id=args.reason,
+        note=args.note,
+        assume_yes=args.yes,
+        force=args.force,
+        by=args.by,
+        dry_run=args.dry_run,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon import demo
+
+    if args.config:  # every command validates a file it is given
+        load_config_or_exit(args)
+    return demo.run(keep=args.keep, verbose=args.verbose)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.service import daemon as service
+
+    return service.run(load_config_or_exit(args), dry_run=args.dry_run)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from daemon.service import sync
+
+    return sync.run_command(load_config_or_exit(args), once=args.once)
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from daemon.cli import rehearsal
+
+    # The stand-in needs no rules unless it loads the store, but a file it is
+    # given is checked.
+    config = load_config_or_exit(args) if args.config or args.from_store else None
+    return rehearsal.run_simulator(
+        config if args.from_store else None,
+        host=args.host,
+        port=args.port,
+        geocode_file=args.geocode_file,
+    )

@@ -1,0 +1,164 @@
+"""The ``autocancel`` argument parser: every command, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from daemon import __version__
+from daemon.cli.commands import (
+    cmd_audit,
+    cmd_cancel,
+    cmd_check,
+    cmd_db_upgrade,
+    cmd_demo,
+    cmd_explain,
+    cmd_once,
+    cmd_run,
+    cmd_simulator,
+    cmd_status,
+    cmd_sync,
+)
+from daemon.cli.loading import DEFAULT_CONFIG
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; keep its message on stderr."""
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a usage error (exit 2) instead of a crash at bind time."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port: use 1-65535 (or 0 for any free port)"
+        )
+    return port
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        help=f"rules file (default: $AUTOCANCEL_CONFIG or ./{DEFAULT_CONFIG})",
+    )
+    # -v after the command name too (`autocancel once -v`). SUPPRESS: when it is
+    # not given here, the value from before the command name stands.
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="autocancel",
+        description="Rule-based auto-cancellation of Dükkango orders.",
+    )
+    parser.add_argument("--version", action="version", version=f"autocancel {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help_text: str,
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _add_config_option(sub)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("check", cmd_check, "validate rules.yaml; print OK or every error")
+
+    once = command("once", cmd_once, "run one full pass, print one row per decision, exit")
+    once.add_argument("--dry-run", action="store_true", help="decide and record, send nothing")
+    once.add_argument("--json", action="store_true", help="one JSON object per decision per line")
+
+    run = command("run", cmd_run, "the daemon, in the foreground (systemd runs this)")
+    run.add_argument("--dry-run", action="store_true", help="decide and record, send nothing")
+
+    sync = command("sync", cmd_sync, "pull orders/get-current into the store")
+    sync.add_argument("--once", action="store_true", help="one poll, then exit")
+
+    audit = command("audit", cmd_audit, "show the ledger: what was cancelled, why, the outcome")
+    audit.add_argument(
+        "--since",
+        metavar="T",
+        help="only entries from this time on: today, "
+        "1h (an hour ago), 14:00 (local time) or ISO 8601",
+    )
+    audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
+    audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
+    explain.add_argument("payment_key", metavar="PAYMENT_KEY")
+
+    cancel = command(
+        "cancel", cmd_cancel, "a staff-confirmed manual cancellation (reasons 4, 5, 8)"
+    )
+    cancel.add_argument("payment_key", metavar="PAYMENT_KEY")
+    cancel.add_argument(
+        "--reason",
+        type=int,
+        required=True,
+        metavar="N",
+        help="4 customer canceled, 5 technical issue, 8 other",
+    )
+    cancel.add_argument("--note", metavar="TEXT", help="kept in the ledger")
+    cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cancel.add_argument(
+        "--force",
+        action="store_true",
+        help="cancel even an order of a restaurant not in rules.yaml, or one "
+        "in safety.never_cancel (recorded in the ledger)",
+    )
+    cancel.add_argument(
+        "--by", metavar="NAME", help="who confirmed it, kept in the ledger (default: the OS user)"
+    )
+    cancel.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be cancelled, send nothing (as dry_run: true)",
+    )
+
+    status = command(
+        "status", cmd_status, "last pass and its result, API health, closures, safety budget left"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+
+    demo = command(
+        "demo",
+        cmd_demo,
+        "seeded store + local simulator, one live pass, report "
+        "(uses its own temporary rules and store)",
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards")
+
+    db = commands.add_parser("db", help="order-store maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="create or migrate the store")
+    _add_config_option(upgrade)
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    sim = command("simulator", cmd_simulator, "run the local Dükkango stand-in for rehearsals")
+    sim.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument(
+        "--from-store",
+        action="store_true",
+        help="serve the store's active orders, the restaurants of rules.yaml and "
+        "the stock foods (-c names the rules file)",
+    )
+    sim.add_argument(
+        "--geocode-file",
+        metavar="F",
+        type=Path,
+        help="YAML: address -> [latitude, longitude] or not_found; any other "
+        "address is answered as unknown",
+    )
+    return parser
