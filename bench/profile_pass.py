@@ -45,7 +45,7 @@ PHASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("    Order objects: _order_from_row", "_order_from_row", ("daemon/snapshot.py",)),
     ("    items: _items", "_items", ("daemon/snapshot.py",)),
     ("    stock: _stock", "_stock", ("daemon/snapshot.py",)),
-    ("  plan: Judge.plan", "plan", ("daemon/engine/passes/judge.py",)),
+    ("  plan: Judge.plan_for", "plan_for", ("daemon/engine/passes/judge.py",)),
     ("    context: Locator.locate_all", "locate_all", ("daemon/geo.py", "daemon/location.py")),
     ("    evaluate (all verdicts)", "evaluate", ("daemon/engine.py",)),
     ("      max_distance evaluate", "evaluate", ("rules/max_distance.py",)),
