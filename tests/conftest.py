@@ -107,7 +107,7 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
-# --- the Dükkango simulator and client (daemon/simulator.py, daemon/api.py) ---------
+# --- the Dükkango simulator and client (daemon/simulator/, daemon/dukkango/) ---------
 
 
 class SimulatorOptions(TypedDict, total=False):

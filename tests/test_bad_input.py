@@ -122,7 +122,7 @@ def test_each_problem_is_reported_once_per_process(
     runner = PassRunner(
         config=config, engine=messy_store.engine, executor_factory=None, dry_run=True
     )
-    with caplog.at_level(logging.WARNING, logger="daemon.rowcheck"):
+    with caplog.at_level(logging.WARNING, logger="daemon.store.rowcheck"):
         runner.run_once()
         first = [r.getMessage() for r in caplog.records if "order=bad-quantity" in r.getMessage()]
         caplog.clear()

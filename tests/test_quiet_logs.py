@@ -142,7 +142,7 @@ def test_a_bad_row_is_logged_again_after_the_repeat_period_only(
     now = [0.0]
     report = BadDataReport(clock=lambda: now[0])
     report.repeat_every(timedelta(days=1))
-    with caplog.at_level("WARNING", logger="daemon.rowcheck"):
+    with caplog.at_level("WARNING", logger="daemon.store.rowcheck"):
         report.problem("k", "latitude 'abc' is not a number")
         now[0] += 3600
         report.problem("k", "latitude 'abc' is not a number")

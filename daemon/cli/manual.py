@@ -209,7 +209,7 @@ def _cancel(
             executor=api.executor(),
             lost_answer_retries=config.api.lost_answer_retries,
         )
-        # Re-judged right before every call, like every cancellation (daemon/rejudge.py).
+        # Re-judged right before every call, like every cancellation (daemon/engine/rejudge.py).
         (finished,) = cancellations.cancel_all(recorded, recheck=judge.recheck)
     return finished
 

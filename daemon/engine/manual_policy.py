@@ -1,7 +1,7 @@
 """What a staff-confirmed cancellation of one order must satisfy, as codes.
 
 One definition, used twice: by ``autocancel cancel`` before it records the
-intent, and by the re-check right before every call (daemon/rejudge.py), so
+intent, and by the re-check right before every call (daemon/engine/rejudge.py), so
 a manual cancellation resent after a lost answer is judged as it was asked.
 Some obstacles can be overridden by the operator (``--force``), and the
 override is recorded in the ledger evidence under :data:`FORCED`; the others
