@@ -18,20 +18,8 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_daemon import Daemon, cancelled, eventually, fast
-from tests.world import AKAT, PAYMENT_FAILED, World
+from tests.world import AKAT, PAYMENT_AND_CLOSE_AT_TWO, World
 
-RULES = (
-    PAYMENT_FAILED
-    + """\
-  - name: overloaded
-    kind: congestion
-    max_active_orders: 2
-    close_restaurant: true
-    reopen_below: 1
-    min_closed_minutes: 10
-    reason_id: 3
-"""
-)
 HELD = "autocancel_held_total"
 PASS_FAILURES = "autocancel_pass_failures_total"
 CLOSED = "autocancel_restaurants_closed_total"
@@ -74,7 +62,7 @@ class Scraper:
 def _daemon_with_metrics(
     world: World, start_daemon: Callable[..., Daemon], *, max_per_hour: int = 30
 ) -> Scraper:
-    fast(world, RULES)
+    fast(world, PAYMENT_AND_CLOSE_AT_TWO)
     text = world.rules_path.read_text().replace(
         "max_cancellations_per_hour: 30", f"max_cancellations_per_hour: {max_per_hour}"
     )

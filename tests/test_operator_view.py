@@ -18,7 +18,7 @@ from daemon.domain.timeutil import isoformat_z
 from daemon.store import schema
 from tests.conftest import StartDaemon, run_cli
 from tests.test_daemon import cancelled, eventually, fast
-from tests.world import AKAT, HALASKARGAZI, PAYMENT_FAILED, World, run_sql
+from tests.world import AKAT, HALASKARGAZI, PAYMENT_AND_CLOSE_AT_TWO, PAYMENT_FAILED, World, run_sql
 
 CLOSE_AT_TWO = """\
   - name: out-of-stock
@@ -168,20 +168,6 @@ def test_status_json_is_one_object_for_scripts(world: World) -> None:
     assert by_id[AKAT]["stale"] == 0
     assert report["max_order_age_minutes"] == 180
     assert report["rules_file"] == {"path": str(world.rules_path), "valid": True, "problems": []}
-
-
-PAYMENT_AND_CLOSE_AT_TWO = (
-    PAYMENT_FAILED
-    + """\
-  - name: overloaded
-    kind: congestion
-    max_active_orders: 2
-    close_restaurant: true
-    reopen_below: 1
-    min_closed_minutes: 10
-    reason_id: 3
-"""
-)
 
 
 def test_status_lists_pending_intents_and_closures_with_names(world: World) -> None:

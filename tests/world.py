@@ -53,6 +53,19 @@ PAYMENT_FAILED = """\
     kind: payment_failed
     reason_id: 7
 """
+# Failed payments, and a restaurant closed at two active orders (reopened below one).
+PAYMENT_AND_CLOSE_AT_TWO = (
+    PAYMENT_FAILED
+    + """\
+  - name: overloaded
+    kind: congestion
+    max_active_orders: 2
+    close_restaurant: true
+    reopen_below: 1
+    min_closed_minutes: 10
+    reason_id: 3
+"""
+)
 
 CONFIG_TEMPLATE = """\
 store:
