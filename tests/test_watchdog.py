@@ -38,12 +38,12 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
+def _config(tmp_path: Path, *, pass_deadline_seconds: float) -> Config:
     path = tmp_path / "rules.yaml"
     path.write_text(
         "store:\n  url: sqlite:///orders.db\n"
         "api:\n  timeout_seconds: 2\n  max_attempts: 3\n"
+        f"  pass_deadline_seconds: {pass_deadline_seconds}\n"
         "schedule:\n  interval_seconds: 15\n"
         "restaurants:\n  - id: r-1\n"
         "rules:\n  - name: payment-failed\n    kind: payment_failed\n    reason_id: 7\n",
@@ -52,9 +52,33 @@ def config(tmp_path: Path) -> Config:
     return load_config(path)
 
 
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    # A short pass deadline: the bound is one call's every attempt (156 s below).
+    return _config(tmp_path, pass_deadline_seconds=20)
+
+
 def test_the_longest_pass_allows_every_attempt_a_timeout_and_a_429_wait(config: Config) -> None:
     # 3 attempts x (2 s timeout + 30 s rate-limit wait), and a minute for store and geocoder.
     assert longest_pass_seconds(config) == 3 * (2 + 30) + 60
+
+
+def test_a_pass_may_send_until_its_deadline_without_losing_the_heartbeat(tmp_path: Path) -> None:
+    """A pass of many orders sends until api.pass_deadline_seconds (up to an hour).
+
+    Its last attempt may start just before the deadline and take its timeout;
+    systemd must not restart a daemon that is doing exactly what it was told.
+    """
+    config = _config(tmp_path, pass_deadline_seconds=600)
+    assert longest_pass_seconds(config) == 600 + 2 + 60
+    clock = Clock()
+    progress = PassProgress(clock)
+    progress.pass_started()
+
+    clock.advance(600 + 2 + 60)  # sending to the deadline, the last answer, the store
+    assert progress.stall(config) is None
+    clock.advance(1)
+    assert progress.stall(config) is not None
 
 
 def test_a_pass_running_past_the_longest_pass_withholds_the_heartbeat_until_it_ends(

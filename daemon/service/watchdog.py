@@ -4,9 +4,11 @@
 rather than from them, so a long pass does not silence it by itself. It is
 withheld, and systemd restarts the daemon (``WatchdogSec``), only when
 
-* the pass in flight has run longer than any pass can: every API attempt
-  timing out after a 429's wait, and a minute more for the store and the
-  geocoder (a pass hung on a lock, a call that never returns);
+* the pass in flight has run longer than any pass can: sending until the
+  pass's deadline (``api.pass_deadline_seconds``) and then its last attempt's
+  timeout, or one call's every attempt timing out after a 429's wait,
+  whichever is longer, and a minute more for the store and the geocoder (a
+  pass hung on a lock, a call that never returns);
 * or no pass is running and none has finished for three intervals and that
   long: the schedule itself stopped.
 
@@ -31,9 +33,10 @@ MISSED_INTERVALS = 3
 def longest_pass_seconds(config: Config) -> float:
     """The longest a pass can legitimately run with these settings."""
     api = config.api
-    return api.max_attempts * (api.timeout_seconds + RATE_LIMIT_WAIT_SECONDS) + (
-        OUTSIDE_THE_API_SECONDS
-    )
+    # No attempt starts after the deadline; one started just before it takes its timeout.
+    until_the_deadline = api.pass_deadline_seconds + api.timeout_seconds
+    one_call = api.max_attempts * (api.timeout_seconds + RATE_LIMIT_WAIT_SECONDS)
+    return max(until_the_deadline, one_call) + OUTSIDE_THE_API_SECONDS
 
 
 class PassProgress:
