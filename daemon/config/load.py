@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -36,13 +36,16 @@ from daemon.config.models import (
 )
 from daemon.config.restaurants_section import build_restaurants
 from daemon.config.rules_section import build_rules
-from daemon.config.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
+from daemon.config.yamlsource import YamlDocument, YamlSyntaxError, load_yaml, load_yaml_fast
 from daemon.domain.problems import REJECTED, Problem, Severity, YamlPath
 from rules import registry
 from rules.validation import RestaurantFacts, ValidationContext
 
 STORE_URL_ENV: Final = "AUTOCANCEL_STORE_URL"
 BASE_URL_ENV: Final = "DUKKANGO_BASE_URL"
+
+# Which YAML parser reads the file; see parse_config.
+YamlLoader = Literal["auto", "libyaml", "reference"]
 
 
 class ConfigError(Exception):
@@ -73,7 +76,12 @@ class Salvaged:
 SectionT = TypeVar("SectionT", bound=Section)
 
 
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    loader: YamlLoader = "auto",
+) -> Config:
     """Read and validate a rules file; raise :class:`ConfigError` listing every problem."""
     source = Path(path)
     try:
@@ -94,16 +102,43 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError([f"{source}:{line}: not UTF-8 text; save the file as UTF-8"]) from None
-    return parse_config(text, source=source, environ=os.environ if environ is None else environ)
+    return parse_config(
+        text, source=source, environ=os.environ if environ is None else environ, loader=loader
+    )
 
 
-def parse_config(text: str, *, source: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Validate rules.yaml ``text``; ``source`` is only used to name and locate things."""
+def parse_config(
+    text: str,
+    *,
+    source: Path,
+    environ: Mapping[str, str] | None = None,
+    loader: YamlLoader = "auto",
+) -> Config:
+    """Validate rules.yaml ``text``; ``source`` is only used to name and locate things.
+
+    ``loader="auto"`` (what every command uses) parses with libyaml
+    (:func:`load_yaml_fast`); a file libyaml cannot take, or one whose
+    validation finds an error, is parsed again with the line-tracking
+    reference loader and validated again, so every error, its words and its
+    line, is the reference loader's. ``"reference"`` uses only that loader;
+    ``"libyaml"`` reports from the libyaml document without the second parse
+    (for the tests that compare the two, and the bench). Text libyaml cannot
+    take goes to the reference loader whatever ``loader`` says.
+    """
+    environ = environ or {}
+    fast = load_yaml_fast(text) if loader != "reference" else None
+    if fast is not None:
+        try:
+            return _Validation(fast, source=source, environ=environ).run()
+        except ConfigError:
+            if loader == "libyaml":
+                raise
+            # reported below, from the reference loader
     try:
         document = load_yaml(text)
     except YamlSyntaxError as exc:
         raise ConfigError([f"{source}:{exc.line}: {exc.message}"]) from None
-    return _Validation(document, source=source, environ=environ or {}).run()
+    return _Validation(document, source=source, environ=environ).run()
 
 
 def resolve_sqlite_url(url: str, *, base_dir: Path) -> str:

@@ -11,6 +11,16 @@ and anything else (``!!python/object/apply:os.system`` and friends) becomes an
 error line without being constructed. Scalars are resolved by
 :class:`yaml.SafeLoader`'s own constructors, so ``yes``, ``0x1F`` and ``1_000``
 mean what YAML 1.1 says they mean.
+
+Two composers feed the same builder. :func:`load_yaml` is the reference: PyYAML's
+pure-Python parser, whose marks and syntax-error texts every message is
+written against. :func:`load_yaml_fast` composes with libyaml (``CSafeLoader``'s
+parser, about 10x faster on a 1,000-restaurant file) when PyYAML has it, and
+gives up -- returns None -- whenever its answer might not be the reference's:
+no libyaml, line breaks other than ``\n`` and ``\r\n``, or any error from
+libyaml. Callers validate the fast document and, when validation finds an
+error, parse again with :func:`load_yaml` to report it (see
+:func:`daemon.config.load.parse_config`).
 """
 
 from __future__ import annotations
@@ -81,6 +91,27 @@ class _Loader(yaml.SafeLoader):
     """Our own subclass, so nothing we do can leak into the global SafeLoader."""
 
 
+# libyaml's parser with SafeLoader's constructors; None when PyYAML was built without it.
+_CLoader: type[yaml.CSafeLoader] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(yaml.CSafeLoader):
+        """Our own subclass, as :class:`_Loader`."""
+
+    _CLoader = _FastLoader
+
+
+def fast_loader_available() -> bool:
+    """Whether :func:`load_yaml_fast` can answer at all (PyYAML built with libyaml)."""
+    return _CLoader is not None
+
+
+# Line breaks PyYAML's reader counts but whose handling by libyaml we do not
+# rely on (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR; a lone \r is checked
+# apart): text with any of them takes the reference loader.
+_UNUSUAL_BREAKS: Final = ("\x85", "\u2028", "\u2029")
+
+
 def load_yaml(text: str) -> YamlDocument:
     """Parse ``text`` safely. Raises :class:`YamlSyntaxError` if it is not YAML."""
     loader = _Loader(text)
@@ -94,6 +125,36 @@ def load_yaml(text: str) -> YamlDocument:
         raise YamlSyntaxError(line=1, message="the document is nested too deeply") from None
     finally:
         loader.dispose()
+    return _document(root, loader)
+
+
+def load_yaml_fast(text: str) -> YamlDocument | None:
+    """Parse ``text`` with libyaml; None when only :func:`load_yaml` can answer for it.
+
+    The nodes libyaml composes carry the same marks, so the document (data, line
+    maps, texts, problems) is the one :func:`load_yaml` builds. None -- use
+    :func:`load_yaml` -- when libyaml is missing, the text has unusual line
+    breaks, or libyaml raises anything at all: syntax errors are reported in
+    the reference loader's words and lines, never in libyaml's.
+    """
+    if _CLoader is None or any(brk in text for brk in _UNUSUAL_BREAKS):
+        return None
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        return None  # lone carriage returns (old Mac files): the reference loader
+    loader = _CLoader(text)
+    try:
+        root = loader.get_single_node()
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    finally:
+        loader.dispose()
+    try:
+        return _document(root, loader)
+    except YamlSyntaxError:  # too many values, nested too deeply: in the reference's words
+        return None
+
+
+def _document(root: Node | None, loader: yaml.constructor.SafeConstructor) -> YamlDocument:
     if root is None:
         return YamlDocument(data=None, key_lines={}, value_lines={}, scalar_texts={})
     builder = _Builder(loader)
@@ -134,7 +195,7 @@ def _reader_line(exc: yaml.YAMLError, text: str) -> int:
 class _Builder:
     """Turns a composed node tree into plain data plus line maps."""
 
-    def __init__(self, loader: _Loader) -> None:
+    def __init__(self, loader: yaml.constructor.SafeConstructor) -> None:
         self._loader = loader
         self._budget = MAX_VALUES
         self._open: set[int] = set()  # nodes being built: an alias back to one is a loop
