@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from rules.validation import ValidationContext
 
 
+# How a verdict the haversine bound decided reads (explain): the bound, and why it is safe.
+_BY_THE_BOUND = f" (haversine, within {HAVERSINE_MARGIN:.2%} of the geodesic)"
+
+
 @registry.register("max_distance")
 class MaxDistanceRule(Rule):
     max_km: float = Field(gt=0, description="the delivery radius in kilometres, e.g. 7.5")
@@ -62,8 +66,7 @@ class MaxDistanceRule(Rule):
             if geocoded:
                 bounded["geocoded"] = True
             return Verdict.no_match(
-                f"about {spherical:.2f} km (haversine, within {HAVERSINE_MARGIN:.2%} of the "
-                f"geodesic) is clearly within {self.max_km} km",
+                f"about {spherical:.2f} km{_BY_THE_BOUND} is clearly within {self.max_km} km",
                 **bounded,
             )
         km = ctx.distances.geodesic_km(origin, location.coordinates)

@@ -33,16 +33,24 @@ MAX_REMEMBERED: Final = 100_000
 class DistanceBook:
     """Known geodesics for the passes of one judge; :meth:`table` gives each pass its own."""
 
-    def __init__(self, engine: sa.Engine, *, geodesic: GeodesicFunction = geodesic_km) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        geodesic: GeodesicFunction = geodesic_km,
+        use_bound: bool = True,
+    ) -> None:
         self._engine = engine
         self._geodesic = geodesic
+        # False measures every distance exactly: the benchmarks' and tests' baseline.
+        self._use_bound = use_bound
         self._known: dict[Pair, float] | None = None
 
     def table(self) -> Distances:
-        """A pass's geodesic table: the known pairs, the bound allowed."""
+        """A pass's geodesic table: the known pairs, and the bound unless disabled."""
         if self._known is None:
             self._known = self._read()
-        return Distances(self._known, geodesic=self._geodesic)
+        return Distances(self._known, geodesic=self._geodesic, use_bound=self._use_bound)
 
     def keep(self, distances: Distances) -> None:
         """Remember what ``distances`` measured, here and in the store."""

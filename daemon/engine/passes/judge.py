@@ -55,6 +55,7 @@ class Judge:
         dry_run: bool = False,
         bad_data_of: Collection[str] | None = None,
         geodesic: GeodesicFunction = geodesic_km,
+        distance_bound: bool = True,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -64,7 +65,8 @@ class Judge:
         self._bad_data_of = None if bad_data_of is None else frozenset(bad_data_of)
         self._locator = self._build_locator()
         # Exact distances known across passes and processes (daemon.engine.distances).
-        self._distances = DistanceBook(engine, geodesic=geodesic)
+        # distance_bound=False measures every distance exactly (a baseline for benchmarks).
+        self._distances = DistanceBook(engine, geodesic=geodesic, use_bound=distance_bound)
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder

@@ -63,11 +63,18 @@ class PassRunner:
         dry_run: bool = False,
         breaker: CircuitBreaker | None = None,
         geodesic: GeodesicFunction = geodesic_km,
+        distance_bound: bool = True,
     ) -> None:
         self.config = config
         self.engine = engine
         self.dry_run = dry_run or config.dry_run
-        self.judge = Judge(config=config, engine=engine, dry_run=self.dry_run, geodesic=geodesic)
+        self.judge = Judge(
+            config=config,
+            engine=engine,
+            dry_run=self.dry_run,
+            geodesic=geodesic,
+            distance_bound=distance_bound,
+        )
         self._executor_factory = executor_factory
         self._breaker = breaker
         self._result_log = ResultLog()
