@@ -18,6 +18,10 @@ band, cold, cache filled
 steady, band / all-geodesic
     The median of N passes of one warm runner, after a warm-up pass.
 
+``--borderline N`` moves N active deliveries to within ±1 % of ``max_km``
+(the generated store has none there), so the band has work to do; about
+half of them become distance matches, for every variant alike.
+
 Every runner gets the uncached geodesic (geopy through geographiclib, without
 the process-wide memo of ``daemon.domain.location.geodesic_km``), counted, so
 the in-process "fresh runner" pays what a fresh process pays. The ledger is
@@ -27,6 +31,7 @@ written by a warm-up pass first, so every measured pass finds it written.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -34,6 +39,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
+from geopy.distance import geodesic
 
 from bench.floor import FloorRules
 from bench.floor import measure as measure_raw_floor
@@ -45,6 +51,7 @@ from daemon.domain.distance import Point
 from daemon.domain.location import geodesic_km
 from daemon.engine.passes import PassRunner
 from daemon.store import connect, schema
+from rules.max_distance import MaxDistanceRule
 
 RAW_GEODESIC: Callable[[Point, Point], float] = geodesic_km.__wrapped__
 
@@ -115,8 +122,49 @@ def _steady(
     return statistics.median(times), counted.calls - before, times
 
 
+def plant_borderline(config: Config, engine: sa.Engine, count: int, *, seed: int = 12) -> int:
+    """Move ``count`` active deliveries to within ±1 % of max_km of their restaurant."""
+    max_km = next(
+        (r.max_km for r in config.rules if isinstance(r, MaxDistanceRule) and r.enabled), None
+    )
+    homes = {
+        r.id: (r.latitude, r.longitude)
+        for r in config.restaurants
+        if r.latitude is not None and r.longitude is not None
+    }
+    if max_km is None or count <= 0:
+        return 0
+    orders = schema.orders
+    rng = random.Random(seed)
+    with engine.begin() as connection:
+        keys = connection.execute(
+            sa.select(orders.c.payment_key, orders.c.restaurant_id)
+            .where(orders.c.status_id.in_((1, 2)), orders.c.shipping_method == "delivery")
+            .where(orders.c.latitude.is_not(None))
+            .order_by(orders.c.payment_key)
+        ).all()
+        chosen = rng.sample(keys, min(count, len(keys)))
+        for key, restaurant in chosen:
+            home = homes[restaurant]
+            at = geodesic(kilometers=float(max_km) * rng.uniform(0.99, 1.01)).destination(
+                home, rng.uniform(0, 360)
+            )
+            connection.execute(
+                sa.update(orders)
+                .where(orders.c.payment_key == key)
+                .values(latitude=at.latitude, longitude=at.longitude)
+            )
+    return len(chosen)
+
+
 def bench_store(
-    backend: str, spec: StoreSpec, url: str, *, repeat: int, log: Callable[[str], None]
+    backend: str,
+    spec: StoreSpec,
+    url: str,
+    *,
+    repeat: int,
+    borderline: int,
+    log: Callable[[str], None],
 ) -> list[tuple[str, str, float, int, float]]:
     generated = generate(spec, url)
     log(f"  generated: {generated.summary()}")
@@ -125,6 +173,8 @@ def bench_store(
     engine = connect.create_store_engine(config.store.url)
     rows: list[tuple[str, str, float, int, float]] = []
     try:
+        planted = plant_borderline(config, engine, borderline)
+        log(f"  moved {planted} deliveries to within ±1 % of max_km")
         warm, _ = _runner(config, engine, band=True)
         warm.run_once()  # writes the ledger's would_cancel rows, once
         raw_floor, raw_all, raw_decisions = measure_raw_floor(
@@ -184,6 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--repeat", type=int, default=3, help="N for the medians (default 3)")
+    parser.add_argument(
+        "--borderline",
+        type=int,
+        default=0,
+        help="active deliveries moved to within ±1 %% of max_km (default 0)",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -211,7 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         log(f"{backend} {args.size} ({spec.label})")
         try:
-            rows.extend(bench_store(backend, spec, url, repeat=args.repeat, log=log))
+            rows.extend(
+                bench_store(
+                    backend, spec, url, repeat=args.repeat, borderline=args.borderline, log=log
+                )
+            )
         finally:
             drop_store(url)
             default_rules_path(url).unlink(missing_ok=True)
