@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from daemon.domain.actions import DeactivateFood
 from daemon.domain.decisions import Decision, Mode
+from daemon.domain.distance import GeodesicFunction
+from daemon.domain.location import geodesic_km
 from daemon.domain.timeutil import utcnow
 from daemon.dukkango.callstats import CallSummary
 from daemon.engine import passresult
@@ -60,11 +62,19 @@ class PassRunner:
         executor_factory: Callable[[], Executor] | None,
         dry_run: bool = False,
         breaker: CircuitBreaker | None = None,
+        geodesic: GeodesicFunction = geodesic_km,
+        distance_bound: bool = True,
     ) -> None:
         self.config = config
         self.engine = engine
         self.dry_run = dry_run or config.dry_run
-        self.judge = Judge(config=config, engine=engine, dry_run=self.dry_run)
+        self.judge = Judge(
+            config=config,
+            engine=engine,
+            dry_run=self.dry_run,
+            geodesic=geodesic,
+            distance_bound=distance_bound,
+        )
         self._executor_factory = executor_factory
         self._breaker = breaker
         self._result_log = ResultLog()
@@ -150,6 +160,7 @@ class PassRunner:
         ctx = judge.context(snapshot)
         judge.report_bad_data(ctx)
         plan = judge.plan_for(ctx, hourly_used=judge.hourly_usage(ctx.now))
+        judge.keep_distances(ctx)
         circuit_open = self._breaker is not None and self._breaker.is_open
         committed = record.commit(
             self.engine,
