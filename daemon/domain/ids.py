@@ -6,7 +6,7 @@ bad data, long before any call is built.
 
 from __future__ import annotations
 
-_NEVER_IN_AN_ID = ("/", "?", "#", "%", "\\", " ")
+_NEVER_IN_AN_ID = frozenset("/?#%\\ ")
 
 
 def segment_problem(value: str) -> str | None:
@@ -20,6 +20,6 @@ def segment_problem(value: str) -> str | None:
     # str.isprintable() is false for every whitespace character but " " and for
     # every control: with the six characters above, the same test as
     # "char in '/?#%\\' or char.isspace() or not char.isprintable()" per char.
-    if not value.isprintable() or any(char in value for char in _NEVER_IN_AN_ID):
+    if not value.isprintable() or not _NEVER_IN_AN_ID.isdisjoint(value):
         return "holds a character an id never has (/, ?, #, %, \\, space or a control)"
     return None

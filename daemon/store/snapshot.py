@@ -197,29 +197,93 @@ def _foreign_stock(
     ]
 
 
+class RowCache:
+    """The Orders and stock levels of the last full read, by the raw rows they came from.
+
+    An Order is a pure function of its raw row, its raw item rows and (only for
+    the foreign-stock problem) the owners of its foods' stock rows, so a pass
+    that reads the same rows again reuses the same immutable objects instead
+    of cleaning every value anew. Orders with a foreign-stock problem are
+    always rebuilt. Only a full read (the pass's) replaces the cache, so it
+    holds what the last pass read and nothing older; partial reads (a
+    re-check's) only look up.
+    """
+
+    def __init__(self) -> None:
+        self.orders: dict[tuple[Any, ...], Order] = {}
+        self.stock: dict[tuple[Any, ...], StockLevel | None] = {}
+
+
+def _cached_stock(
+    rows: Sequence[Sequence[Any]], cache: RowCache | None, *, remember: bool
+) -> tuple[dict[int, StockLevel], list[str]]:
+    if cache is None:
+        return _stock(rows)
+    known = cache.stock
+    seen: dict[tuple[Any, ...], StockLevel | None] = {}
+    levels: dict[int, StockLevel] = {}
+    unreadable: list[str] = []
+    for row in rows:
+        key = tuple(row)
+        if key in known:
+            level = known[key]
+        else:
+            built, _bad = _stock((key,))
+            level = next(iter(built.values()), None)
+        seen[key] = level
+        if level is None:
+            unreadable.append(str(_text(row[0])))
+        else:
+            levels[level.food_id] = level
+    if remember:
+        cache.stock = seen
+    return levels, unreadable
+
+
 def _orders(
     order_rows: Iterable[Sequence[Any]],
     item_rows: Iterable[Sequence[Any]],
     stock: Mapping[int, StockLevel],
+    cache: RowCache | None = None,
+    *,
+    remember: bool = False,
 ) -> tuple[Order, ...]:
-    items_by_order, item_problems = _items(item_rows)
+    rows_by_order: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for item_row in item_rows:
+        rows_by_order[str(_text(item_row[0]))].append(tuple(item_row))
     owners = {food: level.restaurant_id for food, level in stock.items()}
+    known = cache.orders if cache is not None else {}
+    seen: dict[tuple[Any, ...], Order] = {}
     orders = []
     for row in order_rows:
         key = str(_text(row[0]))
         if not key:
             continue
-        items = tuple(items_by_order.get(key, ()))
-        problems = list(item_problems.get(key, ()))
+        own_rows = rows_by_order.get(key, [])
         restaurant_id = _text(row[1]) or ""
         # The common case without a dict per order: every stock row of the
         # items speaks for the order's restaurant (or for every restaurant).
-        for item in items:
-            owner = owners.get(item.food_id, restaurant_id)
+        foreign = False
+        for item_row in own_rows:
+            food = _integer(item_row[1])
+            owner = restaurant_id if food is None else owners.get(food, restaurant_id)
             if owner is not None and owner != restaurant_id:
-                problems += _foreign_stock(restaurant_id, items, stock)
+                foreign = True
                 break
-        orders.append(_order_from_row(row, items, problems))
+        cache_key = (*row, *own_rows)
+        order = None if foreign else known.get(cache_key)
+        if order is None:
+            items_by_order, item_problems = _items(own_rows)
+            items = tuple(items_by_order.get(key, ()))
+            problems = list(item_problems.get(key, ()))
+            if foreign:
+                problems += _foreign_stock(restaurant_id, items, stock)
+            order = _order_from_row(row, items, problems)
+        if not foreign:
+            seen[cache_key] = order
+        orders.append(order)
+    if cache is not None and remember:
+        cache.orders = seen
     return tuple(orders)
 
 
@@ -243,6 +307,7 @@ def read_snapshot(
     *,
     also_include: Iterable[str] = (),
     restaurants: Iterable[str] | None = None,
+    cache: RowCache | None = None,
 ) -> Snapshot:
     """Read the active orders with their items, stock and the daemon's own state.
 
@@ -250,6 +315,8 @@ def read_snapshot(
     and ``cancel`` look at orders that may no longer be active).
     ``restaurants`` narrows the active orders to those restaurants (the
     re-check before a call needs one restaurant, not the whole chain).
+    ``cache`` (kept by the caller from pass to pass) reuses the objects of
+    rows that did not change since the last full read (:class:`RowCache`).
     """
     extra = tuple(also_include)
     o, i, s, ledger = schema.orders, schema.order_items, schema.stock, schema.ledger
@@ -291,8 +358,9 @@ def read_snapshot(
     )
     deactivated = connection.execute(sa.select(schema.food_deactivations.c.food_id)).scalars()
 
-    stock, unreadable_stock = _stock(stock_rows)
-    orders = _orders(order_rows, item_rows, stock)
+    remember = restaurants is None and not extra
+    stock, unreadable_stock = _cached_stock(stock_rows, cache, remember=remember)
+    orders = _orders(order_rows, item_rows, stock, cache, remember=remember)
     looked_up = {order.payment_key for order in orders} - {
         str(_text(row[0]))
         for row in order_rows

@@ -25,7 +25,7 @@ from daemon.engine.rejudge import rejudge
 from daemon.engine.safety import SafetyLimits
 from daemon.store import connect, ledger, rowcheck
 from daemon.store.names import Names
-from daemon.store.snapshot import read_snapshot, read_stock_level
+from daemon.store.snapshot import RowCache, read_snapshot, read_stock_level
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class Judge:
         # None, every order's, as a pass; explain passes the one it explains.
         self._bad_data_of = None if bad_data_of is None else frozenset(bad_data_of)
         self._locator = self._build_locator()
+        # The objects of the last pass's rows, reused while the rows stay the same.
+        self._rows = RowCache()
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -86,7 +88,12 @@ class Judge:
     ) -> Snapshot:
         try:
             with connect.snapshot_reader(self.engine) as connection, connection.begin():
-                return read_snapshot(connection, also_include=also_include, restaurants=restaurants)
+                return read_snapshot(
+                    connection,
+                    also_include=also_include,
+                    restaurants=restaurants,
+                    cache=self._rows,
+                )
         except sa.exc.SQLAlchemyError as exc:
             raise PassError(
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
