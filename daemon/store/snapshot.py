@@ -7,6 +7,7 @@ thousand, and rules are plain functions of immutable data.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -287,6 +288,27 @@ def _orders(
     return tuple(orders)
 
 
+def _among_foods(
+    connection: sa.Connection, item_rows: Iterable[Sequence[Any]]
+) -> sa.ColumnElement[bool]:
+    """``stock.food_id`` among the foods of the item rows just read, as one bound value.
+
+    Instead of a second probe of ``order_items`` per active order. ``stock.food_id``
+    is an integer key on both backends (SQLite: the rowid), so only the item
+    rows' integer food ids can match a row, as with the subquery before.
+    """
+    foods = sorted({food for row in item_rows if (food := _integer(row[1])) is not None})
+    food_id = schema.stock.c.food_id
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # not on start-up: SQLite never needs it
+
+        return food_id == sa.any_(sa.bindparam("foods", foods, type_=postgresql.ARRAY(sa.Integer)))
+    listed = sa.select(sa.column("value", sa.Integer)).select_from(
+        sa.func.json_each(sa.bindparam("foods", json.dumps(foods), type_=sa.Text))
+    )
+    return food_id.in_(listed)
+
+
 def _prefer_index_scans(connection: sa.Connection) -> None:
     """PostgreSQL: plan the item and stock reads on their indexes, not on a scan of history.
 
@@ -319,7 +341,7 @@ def read_snapshot(
     rows that did not change since the last full read (:class:`RowCache`).
     """
     extra = tuple(also_include)
-    o, i, s, ledger = schema.orders, schema.order_items, schema.stock, schema.ledger
+    o, i, ledger = schema.orders, schema.order_items, schema.ledger
     wanted: sa.ColumnElement[bool] = sa.and_(
         o.c.status_id.in_(statuses.ACTIVE_STATUSES), o.c.vanished_at.is_(None)
     )
@@ -338,9 +360,8 @@ def read_snapshot(
         .where(i.c.payment_key.in_(wanted_keys))
         .order_by(i.c.id)
     ).all()
-    ordered_foods = sa.select(i.c.food_id).where(i.c.payment_key.in_(wanted_keys))
     stock_rows = connection.execute(
-        sa.select(*_stock_columns()).where(s.c.food_id.in_(ordered_foods))
+        sa.select(*_stock_columns()).where(_among_foods(connection, item_rows))
     ).all()
     intent_rows = connection.execute(
         sa.select(ledger.c.payment_key, ledger.c.outcome).where(
