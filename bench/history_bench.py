@@ -93,7 +93,7 @@ def explain(rules: Path, url: str) -> str:
                 cursor.execute(prefix + statement, parameters)
                 plan = [str(row[0] if postgresql else row[-1]) for row in cursor.fetchall()]
                 lines.append("-- " + " ".join(statement.split())[:160])
-                lines += [f"   {line}" for line in plan]
+                lines += [f"   {line[:200]}" for line in plan]  # an = ANY(array) can be long
             cursor.close()
             connection.rollback()
         finally:
