@@ -28,7 +28,7 @@ from daemon.engine.rejudge import rejudge
 from daemon.engine.safety import SafetyLimits
 from daemon.store import connect, ledger, rowcheck
 from daemon.store.names import Names
-from daemon.store.snapshot import read_snapshot, read_stock_level
+from daemon.store.snapshot import RowCache, read_snapshot, read_stock_level
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class Judge:
         # Exact distances known across passes and processes (daemon.engine.distances).
         # distance_bound=False measures every distance exactly (a baseline for benchmarks).
         self._distances = DistanceBook(engine, geodesic=geodesic, use_bound=distance_bound)
+        # The objects of the last pass's rows, reused while the rows stay the same.
+        self._rows = RowCache()
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -94,7 +96,12 @@ class Judge:
     ) -> Snapshot:
         try:
             with connect.snapshot_reader(self.engine) as connection, connection.begin():
-                return read_snapshot(connection, also_include=also_include, restaurants=restaurants)
+                return read_snapshot(
+                    connection,
+                    also_include=also_include,
+                    restaurants=restaurants,
+                    cache=self._rows,
+                )
         except sa.exc.SQLAlchemyError as exc:
             raise PassError(
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
