@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from daemon.domain.distance import Distances
 from daemon.domain.location import Location, LocationStatus
 
 if TYPE_CHECKING:
@@ -74,6 +75,10 @@ class PassContext:
     restaurants: Mapping[str, Place]
     locations: Mapping[str, Location] = field(default_factory=dict)
     geocoding_enabled: bool = False
+    # The pass's geodesic table (daemon.domain.distance). Built by hand, a
+    # context measures every distance exactly; the engine hands in the known
+    # pairs and lets the haversine bound decide the clear cases.
+    distances: Distances = field(default_factory=Distances.exact)
 
     def location(self, order: Order) -> Location:
         return self.locations.get(

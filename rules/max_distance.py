@@ -4,6 +4,12 @@ Geodesic distance (geopy) from the restaurant's configured coordinates to the
 order's; pickup orders never match. Orders without coordinates are geocoded
 when a geocoder is configured and skipped otherwise. Evidence:
 ``{"distance_km": 12.34, "max_km": 7.5}``.
+
+The geodesic is asked of the pass's table (``ctx.distances``) only where it
+can change the verdict: when the table allows the haversine bound and that
+bound proves the delivery well within ``max_km``, the order stays without
+it, and the evidence says so: ``{"haversine_km": 3.21, "max_km": 7.5,
+"decided_by": "haversine bound"}``. Every match carries the geodesic.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from daemon.domain.location import LocationStatus, geodesic_km
+from daemon.domain.distance import HAVERSINE_MARGIN
+from daemon.domain.location import LocationStatus
 from daemon.domain.problems import Problem, YamlPath
 from rules.base import Rule, describe_rule
 from rules.registry import registry
@@ -22,6 +29,10 @@ if TYPE_CHECKING:
     from daemon.domain.orders import Order
     from rules.context import PassContext
     from rules.validation import ValidationContext
+
+
+# How a verdict the haversine bound decided reads (explain): the bound, and why it is safe.
+_BY_THE_BOUND = f" (haversine, within {HAVERSINE_MARGIN:.2%} of the geodesic)"
 
 
 @registry.register("max_distance")
@@ -43,9 +54,24 @@ class MaxDistanceRule(Rule):
             return Verdict.skipped(
                 f"no position for the delivery: {location.detail}", **location.evidence
             )
-        km = geodesic_km((restaurant.latitude, restaurant.longitude), location.coordinates)
+        origin = (restaurant.latitude, restaurant.longitude)
+        geocoded = location.status is LocationStatus.GEOCODED
+        spherical = ctx.distances.surely_within(origin, location.coordinates, self.max_km)
+        if spherical is not None:
+            bounded: dict[str, object] = {
+                "haversine_km": round(spherical, 2),
+                "max_km": self.max_km,
+                "decided_by": "haversine bound",
+            }
+            if geocoded:
+                bounded["geocoded"] = True
+            return Verdict.no_match(
+                f"about {spherical:.2f} km{_BY_THE_BOUND} is clearly within {self.max_km} km",
+                **bounded,
+            )
+        km = ctx.distances.geodesic_km(origin, location.coordinates)
         evidence: dict[str, object] = {"distance_km": round(km, 2), "max_km": self.max_km}
-        if location.status is LocationStatus.GEOCODED:
+        if geocoded:
             evidence["geocoded"] = True
         if km > self.max_km:
             return Verdict.match(f"{km:.2f} km is beyond {self.max_km} km", **evidence)

@@ -155,6 +155,49 @@ def test_the_circuit_closes_when_the_api_answers_again_and_the_held_orders_are_c
     assert _status(world)["api"]["circuit"] == "closed"
 
 
+def test_while_the_circuit_is_open_parked_intents_wait_untouched_and_the_pass_is_degraded(
+    world: World, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    """An open circuit defers the resends of lost answers as it defers new cancels.
+
+    Nothing is sent, so nothing new is lost: the parked rows keep the error of
+    the call that was lost, no "answer was lost" line is logged again, and the
+    pass is degraded (cancellations kept back), not failed.
+    """
+    _an_outage(world)
+    config = load_config(world.rules_path, environ={})
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock=clock)
+    session = ApiSession(config, environ=world.env, breaker=breaker)
+    request.addfinalizer(session.close)
+    runner = PassRunner(
+        config=config, engine=world.engine, executor_factory=session.executor, breaker=breaker
+    )
+    runner.run_once()  # five 503s: five lost answers parked, the circuit opens
+    parked_before = [
+        (row["payment_key"], row["outcome"], row["last_error"], row["attempts"])
+        for row in world.ledger()
+        if row["uncertain_sends"]
+    ]
+    assert len(parked_before) == 5
+
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    clock.now += 30  # still open
+    runner.run_once()
+
+    assert len(world.cancel_calls()) == 5  # nothing sent while open
+    parked_after = [
+        (row["payment_key"], row["outcome"], row["last_error"], row["attempts"])
+        for row in world.ledger()
+        if row["uncertain_sends"]
+    ]
+    assert parked_after == parked_before
+    messages = [record.getMessage() for record in caplog.records]
+    assert [m for m in messages if "answer to its cancellation was lost" in m] == []
+    assert _status(world)["last_pass"]["result"] == "degraded"
+
+
 def _circuit_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The circuit's own log lines: one when it opens, one when it closes."""
     messages = [record.getMessage() for record in caplog.records]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from daemon.domain.timeutil import isoformat_z
 from daemon.store import schema
 from tests.conftest import StartDaemon, run_cli
-from tests.test_daemon import cancelled, eventually, fast
+from tests.test_daemon import cancelled, eventually, fast, passes_from_now
 from tests.world import AKAT, HALASKARGAZI, PAYMENT_AND_CLOSE_AT_TWO, PAYMENT_FAILED, World, run_sql
 
 CLOSE_AT_TWO = """\
@@ -131,12 +131,13 @@ def test_status_shows_the_open_circuit_and_the_last_successful_call(
         world.add_order(f"outage-{n}", payment_status="failed")
 
     eventually(lambda: status_json(world)["api"]["circuit"] == "open", what="the open circuit")
+    eventually(passes_from_now(world, 1), what="a pass while the circuit is open")
 
     report = status_json(world)
     assert report["api"]["circuit_open_since"] is not None
     assert report["api"]["last_success_at"] == success
-    # Every call of the passes since the outage began failed or was not made.
-    assert report["last_pass"]["result"] == "failed"
+    # While it is open, nothing is sent: the cancellations are kept back.
+    assert report["last_pass"]["result"] == "degraded"
     text_status = world.cli("status").stdout
     circuit = line_with(text_status, "API circuit:")
     assert "open since" in circuit

@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daemon.domain.distance import Distances
 
 
 class LocationStatus(StrEnum):
@@ -48,17 +52,28 @@ def geodesic_km(origin: tuple[float, float], destination: tuple[float, float]) -
 
 
 def implausible(
-    location: Location, origin: tuple[float, float] | None, max_km: float
+    location: Location,
+    origin: tuple[float, float] | None,
+    max_km: float,
+    distances: Distances | None = None,
 ) -> Location | None:
     """``location`` refused as bad data when it is farther from ``origin`` than ``max_km``.
 
     No delivery goes 1,400 km: such a position is swapped latitude and
     longitude, or a street of the same name in another city. It is unknown,
     not a distance match (and, geocoded, not "found" either).
+
+    With ``distances`` (the pass's geodesic table) a position the haversine
+    bound proves plausible costs no geodesic.
     """
     if location.coordinates is None or origin is None:
         return None
-    km = geodesic_km(origin, location.coordinates)
+    if distances is None:
+        km = geodesic_km(origin, location.coordinates)
+    elif distances.surely_within(origin, location.coordinates, max_km) is not None:
+        return None
+    else:
+        km = distances.geodesic_km(origin, location.coordinates)
     if km <= max_km:
         return None
     source = "stored" if location.status is LocationStatus.KNOWN else "geocoded"

@@ -29,8 +29,11 @@ def rule_mode(rule: Rule, *, dry_run: bool) -> Mode:
     return "dry_run" if dry_run or rule.dry_run else "live"
 
 
-def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdict:
-    """No rule may cancel outside its statuses, a finished order, or another's restaurant."""
+def guarded(rule: Rule, order: Order, ctx: PassContext) -> Verdict | None:
+    """The verdict the guard gives whatever the rule says, or None when the rule decides.
+
+    No rule may cancel outside its statuses, a finished order, or another's restaurant.
+    """
     if order.status_id not in ACTIVE_STATUSES:
         return Verdict.no_match(f"status {order.status_id} is not active; never cancelled")
     if order.payment_key in ctx.snapshot.looked_up:
@@ -44,7 +47,19 @@ def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdi
     if order.restaurant_id not in ctx.restaurants:
         # Unknown data is never a reason to cancel (a POS bug, another branch's order).
         return Verdict.skipped(f"restaurant {order.restaurant_id!r} is not in rules.yaml")
-    return verdict
+    return None
+
+
+def guard(rule: Rule, order: Order, verdict: Verdict, ctx: PassContext) -> Verdict:
+    """``verdict``, unless the guard overrides it (see :func:`guarded`)."""
+    overridden = guarded(rule, order, ctx)
+    return verdict if overridden is None else overridden
+
+
+def _evaluate_guarded(rule: Rule, order: Order, ctx: PassContext) -> Verdict:
+    """The guarded verdict; the rule is asked only where the guard lets it decide."""
+    overridden = guarded(rule, order, ctx)
+    return rule.evaluate(order, ctx) if overridden is None else overridden
 
 
 # Verdicts of one pass, by the rule's index in the file, then payment_key.
@@ -59,8 +74,7 @@ def evaluate_orders(rules: Sequence[Rule], ctx: PassContext) -> RuleVerdicts:
     """The verdicts of every enabled per-order rule (not the load rules) on every order."""
     return {
         index: {
-            order.payment_key: guard(rule, order, rule.evaluate(order, ctx), ctx)
-            for order in ctx.snapshot.orders
+            order.payment_key: _evaluate_guarded(rule, order, ctx) for order in ctx.snapshot.orders
         }
         for index, rule in _enabled(rules)
         if not rule.aggregate

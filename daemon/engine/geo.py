@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from daemon.domain import redaction
+from daemon.domain.distance import Distances
 from daemon.domain.location import Location, LocationStatus, implausible, valid_coordinates
 from daemon.domain.orders import Order
 from daemon.domain.timeutil import utcnow
@@ -72,8 +73,13 @@ class Locator:
     def geocoding_enabled(self) -> bool:
         return self._geocoder is not None
 
-    def locate_all(self, orders: Iterable[Order]) -> dict[str, Location]:
-        """Positions for every delivery order, keyed by payment_key."""
+    def locate_all(
+        self, orders: Iterable[Order], distances: Distances | None = None
+    ) -> dict[str, Location]:
+        """Positions for every delivery order, keyed by payment_key.
+
+        ``distances`` is the pass's geodesic table, for the plausibility check.
+        """
         located: dict[str, Location] = {}
         to_geocode: dict[str, list[str]] = {}
         deliveries = [order for order in orders if order.is_delivery]
@@ -91,14 +97,16 @@ class Locator:
         for order in deliveries:
             # A refused position carries its problem; whoever evaluates the
             # order reports it (see PassRunner), as for bad rows.
-            located[order.payment_key] = self._plausible(order, located[order.payment_key])
+            located[order.payment_key] = self._plausible(
+                order, located[order.payment_key], distances
+            )
         return located
 
-    def _plausible(self, order: Order, location: Location) -> Location:
+    def _plausible(self, order: Order, location: Location, distances: Distances | None) -> Location:
         if self._max_plausible_km is None:
             return location
         origin = self._origins.get(order.restaurant_id)
-        return implausible(location, origin, self._max_plausible_km) or location
+        return implausible(location, origin, self._max_plausible_km, distances) or location
 
     def _without_lookup(self, order: Order) -> Location | str:
         """The order's position from its own row, or the address query to geocode."""

@@ -264,9 +264,9 @@ def claim_resendable_intents(
     )
     claimed = []
     for row in candidates:
-        parked = row["owner"] is None
-        if not (parked or _owner_is_dead(row["owner"]) or row["updated_at"] < stale_before):
+        if not _nobody_sends(row, stale_before):
             continue
+        parked = row["owner"] is None
         uncertain = row["uncertain_sends"] + (0 if parked else 1)
         won = connection.execute(
             sa.update(ledger)
@@ -280,6 +280,23 @@ def claim_resendable_intents(
         if won:
             claimed.append(replace(decision_from_row(row), uncertain_sends=uncertain))
     return claimed
+
+
+def count_resendable_intents(connection: sa.Connection, *, stale_before: datetime) -> int:
+    """How many intents :func:`claim_resendable_intents` would claim now (claiming none)."""
+    ledger = schema.ledger
+    rows = connection.execute(
+        sa.select(ledger.c.owner, ledger.c.updated_at).where(
+            ledger.c.intent_key.is_not(None), ledger.c.outcome == "pending"
+        )
+    ).mappings()
+    return sum(1 for row in rows if _nobody_sends(row, stale_before))
+
+
+def _nobody_sends(row: Mapping[str, Any] | sa.RowMapping, stale_before: datetime) -> bool:
+    """Parked after a lost answer, or its sender is dead or silent since ``stale_before``."""
+    owner = row["owner"]
+    return owner is None or _owner_is_dead(owner) or row["updated_at"] < stale_before
 
 
 def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:

@@ -45,6 +45,8 @@ def raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 
 def text(value: Any) -> str | None:
+    if value.__class__ is str:  # the common case first: a clean str is returned as is
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -55,6 +57,8 @@ def text(value: Any) -> str | None:
 
 def integer(value: Any) -> int | None:
     """An integer, or None when the stored value is not one (True is not 1 here)."""
+    if value.__class__ is int:  # the common case first
+        return value
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -62,14 +66,20 @@ def integer(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, (str, bytes)):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
+        return _parse_integer(value)
     return None
 
 
+def _parse_integer(value: str | bytes) -> int | None:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
 def real(value: Any) -> float | None:
+    if value.__class__ is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -80,6 +90,8 @@ def real(value: Any) -> float | None:
 
 
 def decimal(value: Any) -> Decimal | None:
+    if value.__class__ is Decimal:
+        return value if value.is_finite() else None
     if value is None or isinstance(value, bool):
         return None
     try:

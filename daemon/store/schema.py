@@ -19,6 +19,9 @@ POS or ``autocancel sync``; the others belong to the daemon:
     ``foods/status-passive`` calls, at most one row per food.
 ``geocode_cache``
     Geocoder answers, including definite "no result" (null coordinates).
+``distance_cache``
+    Geodesic kilometres per (restaurant position, delivery position), for
+    the pairs a pass had to measure exactly, so a new process reads them.
 ``passes``
     One row per evaluation pass, written when it starts and completed when it
     ends (or crashes), for ``autocancel status``.
@@ -186,6 +189,17 @@ geocode_cache = sa.Table(
     sa.Column("latitude", sa.Float),
     sa.Column("longitude", sa.Float),
     sa.Column("geocoded_at", UTCDateTime(), nullable=False),
+)
+
+distance_cache = sa.Table(
+    "distance_cache",
+    metadata,
+    sa.Column("origin_latitude", sa.Float, primary_key=True),
+    sa.Column("origin_longitude", sa.Float, primary_key=True),
+    sa.Column("latitude", sa.Float, primary_key=True),
+    sa.Column("longitude", sa.Float, primary_key=True),
+    sa.Column("km", sa.Float, nullable=False),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
 )
 
 passes = sa.Table(

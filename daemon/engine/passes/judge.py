@@ -16,7 +16,10 @@ import sqlalchemy as sa
 
 from daemon.domain.actions import DeactivateFood
 from daemon.domain.decisions import Decision
+from daemon.domain.distance import GeodesicFunction
+from daemon.domain.location import geodesic_km
 from daemon.domain.orders import Snapshot
+from daemon.engine.distances import DistanceBook
 from daemon.engine.geo import Locator, build_geocoder
 from daemon.engine.manual_policy import is_manual
 from daemon.engine.passes.errors import PassError
@@ -25,7 +28,7 @@ from daemon.engine.rejudge import rejudge
 from daemon.engine.safety import SafetyLimits
 from daemon.store import connect, ledger, rowcheck
 from daemon.store.names import Names
-from daemon.store.snapshot import read_snapshot, read_stock_level
+from daemon.store.snapshot import RowCache, read_snapshot, read_stock_level
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -51,6 +54,8 @@ class Judge:
         engine: sa.Engine,
         dry_run: bool = False,
         bad_data_of: Collection[str] | None = None,
+        geodesic: GeodesicFunction = geodesic_km,
+        distance_bound: bool = True,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -59,6 +64,11 @@ class Judge:
         # None, every order's, as a pass; explain passes the one it explains.
         self._bad_data_of = None if bad_data_of is None else frozenset(bad_data_of)
         self._locator = self._build_locator()
+        # Exact distances known across passes and processes (daemon.engine.distances).
+        # distance_bound=False measures every distance exactly (a baseline for benchmarks).
+        self._distances = DistanceBook(engine, geodesic=geodesic, use_bound=distance_bound)
+        # The objects of the last pass's rows, reused while the rows stay the same.
+        self._rows = RowCache()
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -86,7 +96,12 @@ class Judge:
     ) -> Snapshot:
         try:
             with connect.snapshot_reader(self.engine) as connection, connection.begin():
-                return read_snapshot(connection, also_include=also_include, restaurants=restaurants)
+                return read_snapshot(
+                    connection,
+                    also_include=also_include,
+                    restaurants=restaurants,
+                    cache=self._rows,
+                )
         except sa.exc.SQLAlchemyError as exc:
             raise PassError(
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
@@ -101,14 +116,20 @@ class Judge:
             if locate is None
             else [o for o in snapshot.orders if o.payment_key in locate]
         )
-        locations = self._locator.locate_all(to_locate) if needs_locations else {}
+        distances = self._distances.table()
+        locations = self._locator.locate_all(to_locate, distances) if needs_locations else {}
         return PassContext(
             now=snapshot.taken_at,
             snapshot=snapshot,
             restaurants={r.id: r for r in self.config.restaurants},
             locations=locations,
             geocoding_enabled=self._locator.geocoding_enabled,
+            distances=distances,
         )
+
+    def keep_distances(self, ctx: PassContext) -> None:
+        """Keep the geodesics ``ctx``'s pass measured, for later passes and processes."""
+        self._distances.keep(ctx.distances)
 
     def hourly_usage(self, now: datetime) -> int:
         """Live cancellations in the rolling hour before the pass clock ``now``."""
@@ -132,7 +153,9 @@ class Judge:
         """What a pass on ``snapshot`` would do (``explain`` and the benchmarks use it)."""
         ctx = self.context(snapshot)
         self.report_bad_data(ctx)
-        return self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
+        plan = self.plan_for(ctx, hourly_used=self.hourly_usage(ctx.now))
+        self.keep_distances(ctx)
+        return plan
 
     def report_bad_data(self, ctx: PassContext) -> None:
         """Log (once each) the bad data the orders being evaluated rest on."""

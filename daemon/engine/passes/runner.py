@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from daemon.domain.actions import DeactivateFood
 from daemon.domain.decisions import Decision, Mode
+from daemon.domain.distance import GeodesicFunction
+from daemon.domain.location import geodesic_km
 from daemon.domain.timeutil import utcnow
 from daemon.dukkango.callstats import CallSummary
 from daemon.engine import passresult
@@ -60,11 +62,19 @@ class PassRunner:
         executor_factory: Callable[[], Executor] | None,
         dry_run: bool = False,
         breaker: CircuitBreaker | None = None,
+        geodesic: GeodesicFunction = geodesic_km,
+        distance_bound: bool = True,
     ) -> None:
         self.config = config
         self.engine = engine
         self.dry_run = dry_run or config.dry_run
-        self.judge = Judge(config=config, engine=engine, dry_run=self.dry_run)
+        self.judge = Judge(
+            config=config,
+            engine=engine,
+            dry_run=self.dry_run,
+            geodesic=geodesic,
+            distance_bound=distance_bound,
+        )
         self._executor_factory = executor_factory
         self._breaker = breaker
         self._result_log = ResultLog()
@@ -77,11 +87,23 @@ class PassRunner:
             names=names,
         )
 
-    def _recover(self) -> tuple[list[Decision], list[ActionResult], CallSummary]:
+    def _count_kept_back(self) -> int:
+        """The resendable intents an open circuit keeps back (nothing is claimed)."""
+        with connect.writer(self.engine) as connection:
+            return ledger.count_resendable_intents(
+                connection, stale_before=utcnow() - TAKEOVER_AFTER
+            )
+
+    def _recover(self) -> tuple[list[Decision], list[ActionResult], CallSummary, int]:
         """Resend what no live sender holds: lost answers and a crashed sender's intents.
 
-        Each is re-judged on current data first, like any call.
+        Each is re-judged on current data first, like any call. While the API
+        circuit is open nothing is sent, so nothing is claimed either: the
+        parked intents keep the error of the call that was lost, and wait for
+        a pass after the circuit closes, as new cancellations do.
         """
+        if self._breaker is not None and self._breaker.is_open:
+            return [], [], CallSummary(), self._count_kept_back()
         now = utcnow()
         deactivations = schema.food_deactivations
         with connect.writer(self.engine) as connection, connection.begin():
@@ -96,7 +118,7 @@ class PassRunner:
             ]
             names = self.judge.names().with_foods(food_names(connection, foods_left))
         if not resendable and not foods_left:
-            return [], [], CallSummary()
+            return [], [], CallSummary(), 0
         if resendable:
             log.warning(
                 "re-checking %d cancellation(s) whose answer was lost or whose sender stopped",
@@ -107,7 +129,7 @@ class PassRunner:
         effects = self._side_effects(executor, names)
         decisions = effects.cancellations.cancel_all(resendable, recheck=self.judge.recheck)
         foods = effects.foods.retry_unfinished(self.judge.recheck_food) if foods_left else []
-        return decisions, foods, executor.calls.summary()
+        return decisions, foods, executor.calls.summary(), 0
 
     def run_once(self) -> PassReport:
         pass_id = str(uuid.uuid4())
@@ -128,8 +150,8 @@ class PassRunner:
         return report
 
     def _run(self, pass_id: str, *, started: datetime, mode: Mode) -> PassReport:
-        recovered, recovered_actions, calls = (
-            ([], [], CallSummary())
+        recovered, recovered_actions, calls, kept_back = (
+            ([], [], CallSummary(), 0)
             if self.dry_run or self._executor_factory is None
             else self._recover()
         )
@@ -138,6 +160,7 @@ class PassRunner:
         ctx = judge.context(snapshot)
         judge.report_bad_data(ctx)
         plan = judge.plan_for(ctx, hourly_used=judge.hourly_usage(ctx.now))
+        judge.keep_distances(ctx)
         circuit_open = self._breaker is not None and self._breaker.is_open
         committed = record.commit(
             self.engine,
@@ -159,7 +182,7 @@ class PassRunner:
             decisions,
             actions,
             calls=calls.merged(executed_calls),
-            deferred=committed.deferred,
+            deferred=committed.deferred + kept_back,
             circuit_tracked=self._breaker is not None,
             circuit_open_since=None if self._breaker is None else self._breaker.open_since,
         )
