@@ -43,6 +43,7 @@ class Daemon:
     ) -> None:
         self.log_path = world.folder / log_name
         self._log = self.log_path.open("w")
+        self._terminating = False
         full_env = {
             k: v
             for k, v in os.environ.items()
@@ -62,9 +63,12 @@ class Daemon:
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
+        if signum == signal.SIGTERM:
+            self._terminating = True
 
     def stop(self, timeout: float = 15) -> int:
-        if self.process.poll() is None:
+        """SIGTERM (once: a second one while it shuts down would kill it) and the exit code."""
+        if self.process.poll() is None and not self._terminating:
             self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout=timeout)
