@@ -44,7 +44,14 @@ from geopy.distance import geodesic
 from bench.floor import FloorRules
 from bench.floor import measure as measure_raw_floor
 from bench.generate import StoreSpec, default_rules_path, drop_store, generate
-from bench.pass_bench import DEFAULT_PG_URL, DEFAULT_WORKDIR, SIZES, _pg_database, _with_schema
+from bench.pass_bench import (
+    DEFAULT_PG_URL,
+    DEFAULT_WORKDIR,
+    SIZES,
+    _pg_database,
+    _with_schema,
+    usable_backends,
+)
 from daemon.config.load import load_config
 from daemon.config.models import Config
 from daemon.domain.distance import Point
@@ -250,13 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         r, k, h = (int(part) for part in args.size.lower().split("x"))
         spec = StoreSpec(restaurants=r, orders_per_restaurant=k, history=h)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    created_database = False
-    if "postgresql" in backends:
-        created = _pg_database(args.pg_url)
-        if created is None:
-            backends.remove("postgresql")
-        created_database = bool(created)
+    backends, created_database = usable_backends(args.backends, args.pg_url)
     rows: list[tuple[str, str, float, int, float]] = []
     slug = args.size.replace("x", "_")
     for backend in backends:

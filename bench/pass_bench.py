@@ -595,6 +595,19 @@ def _with_schema(base: str, schema: str) -> str:
     return f"{base}{separator}options=-csearch_path%3D{schema}"
 
 
+def usable_backends(names: str, pg_url: str) -> tuple[list[str], bool]:
+    """The ``--backends`` that can run here, and whether the bench created the
+    PostgreSQL database (then it drops it when done)."""
+    backends = [b.strip() for b in names.split(",") if b.strip()]
+    created_database = False
+    if "postgresql" in backends:
+        created = _pg_database(pg_url)
+        if created is None:
+            backends.remove("postgresql")
+        created_database = bool(created)
+    return backends, created_database
+
+
 def _pg_database(url: str, *, drop: bool = False) -> bool | None:
     """Create the bench database if missing (True: created); None if unreachable.
 
@@ -671,13 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             r, k, h = (int(part) for part in name.lower().split("x"))
             sizes.append((name, StoreSpec(restaurants=r, orders_per_restaurant=k, history=h)))
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    created_database = False
-    if "postgresql" in backends:
-        created = _pg_database(args.pg_url)
-        if created is None:
-            backends.remove("postgresql")
-        created_database = bool(created)
+    backends, created_database = usable_backends(args.backends, args.pg_url)
 
     results: list[Result] = []
     imports: dict[str, Any] | None = None
