@@ -22,8 +22,10 @@ def _run(*command: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def _tool(name: str) -> str:
-    # Console scripts sit beside the interpreter that runs the suite.
-    return shutil.which(name) or name
+    # Console scripts sit beside the interpreter that runs the suite (pyenv's
+    # shims may not know a script pip installed a moment ago).
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name) or name
 
 
 def test_ruff_reports_nothing() -> None:
