@@ -89,7 +89,8 @@ class PassRunner:
 
     def _count_kept_back(self) -> int:
         """The resendable intents an open circuit keeps back (nothing is claimed)."""
-        with connect.writer(self.engine) as connection:
+        # A read: no write lock (the writer's BEGIN IMMEDIATE on SQLite) for a count.
+        with self.engine.connect() as connection:
             return ledger.count_resendable_intents(
                 connection, stale_before=utcnow() - TAKEOVER_AFTER
             )
