@@ -58,7 +58,12 @@ class ChangeCursor:
     ) -> None:
         self._clock = clock
         self._gap_seconds = gap_seconds
-        self._floor = 0  # every number up to here was handed out (or given up on)
+        # Every number up to here was handed out (or given up on). None: the log
+        # was empty when this reader started, so its first row says where it is.
+        self._floor: int | None = 0
+        # The oldest row when this reader took its place: what was gone before
+        # was in the full read already, so missing it is no loss.
+        self._oldest_known = 0
         self._seen: set[int] = set()  # numbers above the floor already handed out
         self._gaps: dict[int, float] = {}  # numbers above the floor still missing, since when
 
@@ -73,19 +78,40 @@ class ChangeCursor:
         a write that was in flight during the full read is still handed out.
         """
         log = schema.change_log
-        top = connection.execute(sa.select(sa.func.max(log.c.seq))).scalar() or 0
-        self._floor = max(0, top - LOOKBACK_ROWS)
+        oldest, top = connection.execute(
+            sa.select(sa.func.min(log.c.seq), sa.func.max(log.c.seq))
+        ).one()
+        if top is None:  # empty (new, or emptied by hand): the numbering may be anywhere
+            self._floor, self._seen, self._gaps = None, set(), {}
+            return
+        self._oldest_known = oldest
+        self._open_from(max(0, top - LOOKBACK_ROWS), top, connection)
+
+    def _open_from(self, floor: int, top: int, connection: sa.Connection) -> None:
+        """Take ``floor`` as handed out, and every number missing up to ``top`` as a gap."""
+        log = schema.change_log
         present = set(
-            connection.execute(sa.select(log.c.seq).where(log.c.seq > self._floor)).scalars()
+            connection.execute(
+                sa.select(log.c.seq).where(log.c.seq > floor, log.c.seq <= top)
+            ).scalars()
         )
         since = self._clock()
-        self._seen = present
-        self._gaps = {seq: since for seq in range(self._floor + 1, top + 1) if seq not in present}
+        self._floor, self._seen = floor, present
+        self._gaps = {seq: since for seq in range(floor + 1, top + 1) if seq not in present}
         self._advance()
 
     def read(self, connection: sa.Connection) -> ChangeBatch:
         """The rows written since the last read (or still missing then), in ``seq`` order."""
         log = schema.change_log
+        if self._floor is None:
+            first = connection.execute(sa.select(sa.func.min(log.c.seq))).scalar()
+            if first is None:
+                return ChangeBatch(())
+            # Everything in the log was written after the full read began; a
+            # smaller number may still be in flight (PostgreSQL), as at start.
+            self._oldest_known = first
+            self._open_from(max(0, first - 1 - LOOKBACK_ROWS), first - 1, connection)
+        assert self._floor is not None
         rows = connection.execute(
             sa.select(
                 log.c.seq, log.c.source, log.c.payment_key, log.c.restaurant_id, log.c.food_id
@@ -111,17 +137,18 @@ class ChangeCursor:
 
     def _lost_rows(self, connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> bool:
         """Whether numbers right after the floor were pruned before this reader saw them."""
-        if self._floor == 0 or (rows and rows[0][0] == self._floor + 1):
+        assert self._floor is not None
+        if rows and rows[0][0] == self._floor + 1:
             return False
         oldest = connection.execute(sa.select(sa.func.min(schema.change_log.c.seq))).scalar()
-        # Pruning keeps a tail of the log, so rows at or below the floor are still
-        # there unless pruning went past it.
-        return oldest is not None and oldest > self._floor + 1
+        # Pruning keeps a tail of the log: a row after the floor is gone only if
+        # pruning went past the floor since this reader took its place.
+        return oldest is not None and oldest > max(self._floor + 1, self._oldest_known)
 
     def _advance(self) -> None:
         """Move the floor over every number handed out or waited for long enough."""
         now = self._clock()
-        while True:
+        while self._floor is not None:
             following = self._floor + 1
             if following in self._seen:
                 self._seen.discard(following)

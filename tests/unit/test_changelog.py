@@ -130,3 +130,18 @@ def test_a_renumbered_log_asks_for_a_full_read(log: sa.Connection) -> None:
     assert keys(cursor.read(log)) == ["k1"]
     write(log, 1 + changelog.MAX_OPEN_GAPS * 3)
     assert not cursor.read(log).complete
+
+
+def test_a_reader_that_started_on_an_empty_log_takes_its_place_from_the_first_row(
+    log: sa.Connection,
+) -> None:
+    """Emptied by hand or pruned to nothing: the numbering goes on where it was."""
+    cursor = ChangeCursor()
+    cursor.start(log)
+    assert keys(cursor.read(log)) == []
+    write(log, 5000, 5002)
+    assert keys(cursor.read(log)) == ["k5000", "k5002"]
+    write(log, 4999, 5001)  # in flight while the first rows were read
+    assert keys(cursor.read(log)) == ["k4999", "k5001"]
+    write(log, 5003)
+    assert keys(cursor.read(log)) == ["k5003"]
