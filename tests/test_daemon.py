@@ -315,8 +315,14 @@ def test_a_new_order_is_judged_by_a_pass_over_its_restaurant_only(
         eventually(cancelled(target, "noticed"), within=5, what="a prompt reaction")
 
         (decided,) = [row for row in target.ledger() if row["payment_key"] == "noticed"]
-        by_id = {row["id"]: row for row in target.passes()}
-        first, judging = by_id[target.passes()[0]["id"]], by_id[decided["pass_id"]]
+
+        def pass_of(pass_id: str) -> dict[str, Any]:
+            """The pass's row once it finished (an empty dict before)."""
+            found = [row for row in target.passes() if row["id"] == pass_id]
+            return found[0] if found and found[0]["finished_at"] is not None else {}
+
+        judging = eventually(lambda: pass_of(decided["pass_id"]), what="the pass to finish")
+        first = target.passes()[0]
         assert _scope(first) == "full" and first["orders_seen"] == 5
         assert judging["summary"]["scope"] == {
             "scope": "incremental",
