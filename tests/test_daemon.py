@@ -114,12 +114,23 @@ def passes_from_now(world: World, count: int) -> Callable[[], bool]:
     return lambda: world.finished_passes(started_after=mark) >= count
 
 
-def fast(world: World, rules: str = PAYMENT_ONLY, *, interval: float = 1, **options: Any) -> None:
-    """World.configure(rules, **options), with a pass every ``interval`` seconds."""
+def fast(
+    world: World,
+    rules: str = PAYMENT_ONLY,
+    *,
+    interval: float = 1,
+    full_pass: float | None = None,
+    **options: Any,
+) -> None:
+    """World.configure(rules, **options), with a pass every ``interval`` seconds.
+
+    ``full_pass``: ``schedule.full_pass_seconds`` (the default, 60, if None).
+    """
     world.configure(rules, **options)
-    text = world.rules_path.read_text().replace(
-        "dry_run: false", f"dry_run: false\nschedule:\n  interval_seconds: {interval}"
-    )
+    schedule = f"schedule:\n  interval_seconds: {interval}"
+    if full_pass is not None:
+        schedule += f"\n  full_pass_seconds: {full_pass}"
+    text = world.rules_path.read_text().replace("dry_run: false", f"dry_run: false\n{schedule}")
     world.rules_path.write_text(text)
 
 

@@ -81,6 +81,7 @@ class Judge:
         self._cursor: ChangeCursor | None = None
         self._active = ActiveOrders()
         self.drifted = 0  # restaurants a full pass found different from the incremental picture
+        self._drift_reported = 0
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -139,6 +140,11 @@ class Judge:
             raise PassError(
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
             ) from exc
+
+    def take_drift(self) -> int:
+        """The restaurants found drifted since the last call (for a counter)."""
+        found, self._drift_reported = self.drifted - self._drift_reported, self.drifted
+        return found
 
     def start_over(self) -> None:
         """Forget where the change log was read: a pass that failed may have missed changes."""
