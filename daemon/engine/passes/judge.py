@@ -9,7 +9,7 @@ is judged again on the store's current data (:meth:`Judge.recheck`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,9 @@ class Judge:
         # next pass reads everything.
         self._cursor: ChangeCursor | None = None
         self._active = ActiveOrders()
+        # Restaurants the next incremental pass judges again whatever changed:
+        # a brake held their orders, or the open circuit kept them back.
+        self._carry: frozenset[str] = frozenset()
         self.drifted = 0  # restaurants a full pass found different from the incremental picture
         self._drift_reported = 0
 
@@ -141,6 +144,15 @@ class Judge:
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
             ) from exc
 
+    def carry_over(self, restaurants: Iterable[str]) -> None:
+        """Judge these restaurants again in the next pass, changed or not.
+
+        What a brake held or the open circuit kept back waits for no change
+        of its own: only time (the hour rolling on, the API answering again)
+        lets it go ahead.
+        """
+        self._carry = frozenset(restaurants)
+
     def take_drift(self) -> int:
         """The restaurants found drifted since the last call (for a counter)."""
         found, self._drift_reported = self.drifted - self._drift_reported, self.drifted
@@ -157,7 +169,7 @@ class Judge:
         if not batch.complete:
             log.warning("the change log was pruned past this daemon's place: reading everything")
             return None
-        touched = self._active.touched(batch.changes)
+        touched = self._active.touched(batch.changes) | self._carry
         snapshot = read_snapshot(connection, restaurants=touched, cache=self._rows)
         self._active.update(touched, snapshot)
         return snapshot, PassScope(full=False, restaurants=touched, changes=len(batch.changes))
