@@ -14,7 +14,13 @@ cold pass
     A fresh process (fresh engine, empty statement cache), ledger already
     written: what a restarted daemon's first pass costs.
 steady pass
-    Median of N passes of one ``PassRunner(..., dry_run=True)`` after a warm-up.
+    Median of N full passes of one ``PassRunner(..., dry_run=True)`` after a
+    warm-up: what ``run`` pays every ``schedule.full_pass_seconds``.
+incremental pass
+    Median of N ``run_once(incremental=True)`` of the same runner: with
+    nothing changed, and after a POS committed one new order (3 items, at a
+    random restaurant; the commit is not timed): what ``run`` pays between
+    full passes. The orders are deleted afterwards.
 orders/s
     Active orders / steady pass.
 raw floor
@@ -50,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -61,7 +68,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +148,44 @@ def _runner(rules: Path) -> tuple[PassRunner, sa.Engine, StatementLog]:
     log.attach(engine)
     runner = PassRunner(config=config, engine=engine, executor_factory=None, dry_run=True)
     return runner, engine, log
+
+
+def _incremental_passes(runner: PassRunner, engine: sa.Engine, repeat: int) -> tuple[float, float]:
+    """Median incremental pass with nothing changed, and after one new order (see docstring)."""
+    runner.run_once()  # a full pass: the change log's place
+    idle, _ = _median_time(lambda: runner.run_once(incremental=True), repeat)
+    restaurants = [r.id for r in runner.config.restaurants]
+    rng = random.Random(7)
+    keys = []
+    times = []
+    for n in range(repeat):
+        key = f"bench-new-{n}"
+        keys.append(key)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(schema.orders).values(
+                    payment_key=key,
+                    restaurant_id=rng.choice(restaurants),
+                    status_id=1,
+                    shipping_method="delivery",
+                    payment_status="ok",
+                    created_at=datetime.now(UTC),
+                )
+            )
+            connection.execute(
+                sa.insert(schema.order_items),
+                [{"payment_key": key, "food_id": rng.randrange(1, 19), "quantity": 1}] * 3,
+            )
+        started = time.perf_counter()
+        report = runner.run_once(incremental=True)
+        times.append(time.perf_counter() - started)
+        assert not report.scope.full, "the bench measures incremental passes"
+    with engine.begin() as connection:
+        connection.execute(
+            sa.delete(schema.order_items).where(schema.order_items.c.payment_key.in_(keys))
+        )
+        connection.execute(sa.delete(schema.orders).where(schema.orders.c.payment_key.in_(keys)))
+    return idle, statistics.median(times)
 
 
 def child_pass(rules: Path) -> dict[str, Any]:
@@ -386,6 +431,8 @@ class Result:
     cold_pass_s: float
     steady_pass_s: float
     steady_passes: list[float]
+    incremental_idle_s: float
+    incremental_change_s: float
     orders_per_s: float
     raw_floor_s: float
     raw_floor_decisions: int
@@ -442,6 +489,11 @@ def bench_store(
         )
         for statement, _parameters, many in pass_statements:
             log(f"    {'executemany ' if many else ''}{' '.join(statement.split())[:110]}")
+        incremental_idle, incremental_change = _incremental_passes(runner, engine, passes)
+        log(
+            f"  incremental pass: {incremental_idle * 1000:.1f} ms with nothing changed, "
+            f"{incremental_change * 1000:.1f} ms after one new order (medians of {passes})"
+        )
 
         def snapshot() -> None:
             with connect.snapshot_reader(engine) as connection, connection.begin():
@@ -506,6 +558,8 @@ def bench_store(
         cold_pass_s=cold["seconds"],
         steady_pass_s=steady,
         steady_passes=steady_all,
+        incremental_idle_s=incremental_idle,
+        incremental_change_s=incremental_change,
         orders_per_s=report.orders_seen / steady,
         raw_floor_s=raw_floor,
         raw_floor_decisions=raw_decisions,
@@ -541,7 +595,8 @@ def _empty_twin(url: str, rules: Path) -> tuple[str, Path]:
 def pass_table(results: Sequence[Result]) -> str:
     header = (
         "| backend | store | active | decisions | raw floor | steady pass "
-        "| **steady / raw floor** | **(once - empty once) / raw floor** | first pass "
+        "| **steady / raw floor** | **(once - empty once) / raw floor** "
+        "| incremental, no change | incremental, one new order | **/ raw floor** | first pass "
         "| cold pass | orders/s | read_snapshot | bare SQL | statements/pass |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
@@ -549,7 +604,10 @@ def pass_table(results: Sequence[Result]) -> str:
         lines.append(
             f"| {r.backend} | {r.store} | {r.active_orders} | {r.decisions} "
             f"| {r.raw_floor_s:.3f} s | {r.steady_pass_s:.3f} s | {r.steady_over_raw:.1f}x "
-            f"| {r.once_over_raw:.1f} | {r.first_pass_s:.3f} s | {r.cold_pass_s:.3f} s "
+            f"| {r.once_over_raw:.1f} | {r.incremental_idle_s * 1000:.1f} ms "
+            f"| {r.incremental_change_s * 1000:.1f} ms "
+            f"| {r.incremental_change_s / r.raw_floor_s:.2f}x "
+            f"| {r.first_pass_s:.3f} s | {r.cold_pass_s:.3f} s "
             f"| {r.orders_per_s:,.0f} | {r.floor_s:.3f} s | {r.bare_sql_s:.3f} s "
             f"| {r.statements} |"
         )
