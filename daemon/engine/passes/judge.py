@@ -41,6 +41,7 @@ def safety_limits(config: Config) -> SafetyLimits:
         max_order_age_minutes=config.safety.max_order_age_minutes,
         never_cancel=frozenset(config.safety.never_cancel),
         max_cancel_ratio=config.safety.max_cancel_ratio,
+        quiet_windows=config.quiet,
     )
 
 
@@ -125,6 +126,7 @@ class Judge:
             locations=locations,
             geocoding_enabled=self._locator.geocoding_enabled,
             distances=distances,
+            timezone=self.config.zone,
         )
 
     def keep_distances(self, ctx: PassContext) -> None:
