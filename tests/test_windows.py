@@ -119,6 +119,13 @@ def test_a_quiet_window_holds_every_automatic_cancellation_but_not_staff(store: 
     ]
     assert [store.status_of(key) for key in ("failed", *rush)] == [1, 1, 1, 1, 1]
 
+    explained = store.cli("explain", "failed")
+    assert explained.returncode == 0, explained.stderr
+    assert "suspended (every rule): quiet window 'derby-night'" in explained.stdout
+    assert "decision: payment-failed -> reason 7 (Ödeme problemi), live, skipped" in (
+        explained.stdout
+    )
+
     # A person's cancellation is not automatic: it goes out during the quiet.
     manual = store.cli("cancel", "by-staff", "--reason", "5", "--yes", "--by", "ayse")
     assert manual.returncode == 0, manual.stderr
