@@ -532,6 +532,9 @@ def generate(
                 _insert(connection, schema.order_items, past_items)
                 history_orders += len(past_orders)
                 item_rows += len(past_items)
+            # A daemon keeps only the log's tail (each full pass prunes it); a
+            # store that was filled over a year would not hold its million rows.
+            connection.execute(sa.delete(schema.change_log))
         is_pg = engine.dialect.name == "postgresql"
         if analyze if analyze is not None else is_pg:
             with engine.connect() as connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
+from daemon.simulator.defaults import AKAT
 from tests.conftest import SimulatorFactory, StartDaemon, autocancel_executable, run_cli
 from tests.world import PAYMENT_FAILED, World
 
@@ -287,6 +289,66 @@ def test_a_new_order_is_acted_on_long_before_the_interval(
         eventually(cancelled(target, "noticed"), within=5, what="a prompt reaction")
         target.add_order("noticed-too", payment_status="failed")
         eventually(cancelled(target, "noticed-too"), within=5, what="a second prompt reaction")
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def _scope(row: dict[str, Any]) -> str:
+    return str((row["summary"] or {}).get("scope", {}).get("scope"))
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_a_new_order_is_judged_by_a_pass_over_its_restaurant_only(
+    store_kind: str, request: pytest.FixtureRequest
+) -> None:
+    target: World = request.getfixturevalue("world" if store_kind == "sqlite" else "pg_world")
+    slow(target)
+    with target.rules_path.open("a", encoding="utf-8") as rules:
+        rules.write("schedule:\n  full_pass_seconds: 3600\n")
+    for n in range(5):
+        target.add_order(f"akat-{n}", restaurant_id=AKAT)
+    daemon = Daemon(target, log_name=f"{store_kind}.log")
+    try:
+        eventually(lambda: target.finished_passes() >= 1, what="the first pass")
+        target.add_order("noticed", payment_status="failed")
+        eventually(cancelled(target, "noticed"), within=5, what="a prompt reaction")
+
+        (decided,) = [row for row in target.ledger() if row["payment_key"] == "noticed"]
+        by_id = {row["id"]: row for row in target.passes()}
+        first, judging = by_id[target.passes()[0]["id"]], by_id[decided["pass_id"]]
+        assert _scope(first) == "full" and first["orders_seen"] == 5
+        assert judging["summary"]["scope"] == {
+            "scope": "incremental",
+            "restaurants": 1,
+            "changes": 2,
+        }
+        assert judging["orders_seen"] == 1  # Akat's five orders were not read again
+        status = run_cli("status", "--json", "-c", str(target.rules_path), env=target.env)
+        last = json.loads(status.stdout)["last_pass"]
+        assert last["scope"]["scope"] in ("incremental", "full")
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def test_a_full_pass_comes_when_due_between_incremental_ones(world: World) -> None:
+    world.configure(PAYMENT_ONLY)
+    with world.rules_path.open("a", encoding="utf-8") as rules:
+        rules.write("schedule:\n  interval_seconds: 0.2\n  full_pass_seconds: 1\n")
+    daemon = Daemon(world)
+    try:
+
+        def kinds() -> list[str]:
+            return [_scope(row) for row in world.passes() if row["finished_at"] is not None]
+
+        # full, then incremental passes, then a full one again once a second has gone by.
+        eventually(
+            lambda: "full" in kinds()[1:] and "incremental" in kinds(),
+            within=10,
+            what="a second full pass after incremental ones",
+        )
+        assert kinds()[0] == "full"
         assert daemon.stop() == 0
     finally:
         daemon.kill()

@@ -36,6 +36,9 @@ class PassSummary:
     calls: CallSummary = field(default_factory=CallSummary)
     circuit_open_since: datetime | None = None
     circuit_tracked: bool = False  # the daemon has a circuit; a one-off `once` has none
+    # What the pass re-judged (daemon.engine.active.PassScope.to_json): the whole
+    # store, or the restaurants its changes touched.
+    scope: Mapping[str, Any] = field(default_factory=lambda: {"scope": "full"})
 
     @property
     def circuit(self) -> str | None:
@@ -53,6 +56,7 @@ class PassSummary:
             "circuit_open_since": isoformat_z(self.circuit_open_since)
             if self.circuit_open_since
             else None,
+            "scope": dict(self.scope),
         }
 
     @classmethod
@@ -67,6 +71,7 @@ class PassSummary:
             calls=CallSummary.from_json(data.get("calls")),
             circuit_open_since=parse_timestamp(since) if since else None,
             circuit_tracked=data.get("circuit") is not None,
+            scope=dict(data.get("scope") or {"scope": "full"}),
         )
 
 
@@ -78,6 +83,7 @@ def summarize(
     deferred: int = 0,
     circuit_tracked: bool = False,
     circuit_open_since: datetime | None = None,
+    scope: Mapping[str, Any] | None = None,
 ) -> PassSummary:
     outcomes: Counter[str] = Counter(d.outcome for d in decisions if d.primary)
     taken = list(actions)
@@ -97,6 +103,7 @@ def summarize(
         calls=calls,
         circuit_tracked=circuit_tracked,
         circuit_open_since=circuit_open_since,
+        scope=dict(scope or {"scope": "full"}),
     )
 
 

@@ -69,6 +69,7 @@ class Daemon:
         self._progress = PassProgress()  # what the watchdog heartbeat goes by
         # Set by the change watcher; a pass clears it when it starts reading.
         self._changed = threading.Event()
+        self._last_full_pass: float | None = None  # time.monotonic() at its start
 
     # --- building -----------------------------------------------------------------
 
@@ -101,8 +102,9 @@ class Daemon:
             self._progress.pass_started()
             self._changed.clear()
             report = None
+            started = time.monotonic()
             try:
-                report = runner.run_once()
+                report = runner.run_once(incremental=self._incremental_due(started))
             except PassError as exc:
                 self._metrics.pass_failures.inc()
                 log.error("pass failed, no action taken: %s", exc)
@@ -112,11 +114,19 @@ class Daemon:
             finally:
                 ran = self._progress.pass_finished()
             if report is not None:
+                if report.scope.full:
+                    self._last_full_pass = started
                 self._metrics.record_pass(
                     report.decisions, report.actions, seconds=ran, finished_at=time.time()
                 )
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
+
+    def _incremental_due(self, now: float) -> bool:
+        """Whether this pass may re-judge only what changed (a full pass is not yet due)."""
+        every = self._config.schedule.full_pass_seconds
+        last = self._last_full_pass
+        return every > 0 and last is not None and now - last < every
 
     def _sync_job(self) -> None:
         from daemon.service.sync import Syncer

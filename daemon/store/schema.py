@@ -239,4 +239,18 @@ change_counter = sa.Table(
 )
 CHANGE_CHANNEL = "autocancel_orders"  # PostgreSQL NOTIFY channel (migration 0004)
 
+# One row per changed contract row, appended by triggers (migration 0009).
+change_log = sa.Table(
+    "change_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.Identity()),
+    sa.Column("source", sa.Text, nullable=False),  # orders, order_items or stock
+    sa.Column("payment_key", sa.Text),
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("food_id", sa.BigInteger),
+    sa.Column("changed_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
+    sa.PrimaryKeyConstraint("seq", name="pk_change_log"),
+    sqlite_autoincrement=True,
+)
+
 CONTRACT_TABLES = ("orders", "order_items", "stock")

@@ -346,7 +346,11 @@ def read_snapshot(
         o.c.status_id.in_(statuses.ACTIVE_STATUSES), o.c.vanished_at.is_(None)
     )
     if restaurants is not None:
-        wanted = sa.and_(wanted, o.c.restaurant_id.in_(tuple(restaurants)))
+        listed = tuple(restaurants)
+        of_restaurants: sa.ColumnElement[bool] = o.c.restaurant_id.in_(listed)
+        if "" in listed:  # an Order's restaurant_id is "" when the row has none
+            of_restaurants = sa.or_(of_restaurants, o.c.restaurant_id.is_(None))
+        wanted = sa.and_(wanted, of_restaurants)
     if extra:
         wanted = sa.or_(wanted, o.c.payment_key.in_(extra))
     wanted_keys = sa.select(o.c.payment_key).where(wanted)

@@ -41,7 +41,14 @@ def _pass_lines(view: PassView) -> list[str]:
         f"last pass: {isoformat_z(view.started_at)} ({view.mode}), "
         f"result {view.result or 'unfinished'}"
     )
-    if view.orders_seen is not None:
+    scope = summary.scope
+    if view.orders_seen is not None and scope.get("scope") == "incremental":
+        line += (
+            f", incremental: {view.orders_seen} active orders of the "
+            f"{scope.get('restaurants', 0)} restaurant(s) {scope.get('changes', 0)} change(s) "
+            f"touched, {view.decisions} decisions"
+        )
+    elif view.orders_seen is not None:
         line += f", {view.orders_seen} active orders, {view.decisions} decisions"
     if view.finished_at is not None:
         line += f", finished {isoformat_z(view.finished_at)}"

@@ -62,6 +62,7 @@ class PassView:
             "outcomes": dict(self.summary.outcomes),
             "actions": dict(self.summary.actions),
             "deferred": self.summary.deferred,
+            "scope": dict(self.summary.scope),
             "api_calls": {
                 "succeeded": self.summary.calls.succeeded,
                 "failed": dict(self.summary.calls.failures),

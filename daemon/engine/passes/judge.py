@@ -8,6 +8,7 @@ is judged again on the store's current data (:meth:`Judge.recheck`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from daemon.domain.decisions import Decision
 from daemon.domain.distance import GeodesicFunction
 from daemon.domain.location import geodesic_km
 from daemon.domain.orders import Snapshot
+from daemon.engine.active import FULL, ActiveOrders, PassScope
 from daemon.engine.distances import DistanceBook
 from daemon.engine.geo import Locator, build_geocoder
 from daemon.engine.manual_policy import is_manual
@@ -27,12 +29,16 @@ from daemon.engine.plan import Plan, plan_pass
 from daemon.engine.rejudge import rejudge
 from daemon.engine.safety import SafetyLimits
 from daemon.store import connect, ledger, rowcheck
+from daemon.store.changelog import ChangeCursor
 from daemon.store.names import Names
 from daemon.store.snapshot import RowCache, read_snapshot, read_stock_level
 from rules.context import PassContext
 
 if TYPE_CHECKING:
     from daemon.config.models import Config
+
+# The package's name, as the pass's other lines.
+log = logging.getLogger(__package__)
 
 
 def safety_limits(config: Config) -> SafetyLimits:
@@ -70,6 +76,12 @@ class Judge:
         self._distances = DistanceBook(engine, geodesic=geodesic, use_bound=distance_bound)
         # The objects of the last pass's rows, reused while the rows stay the same.
         self._rows = RowCache()
+        # Where the last pass stopped in the change log, and what the reads so
+        # far say each restaurant holds (daemon.engine.active). No cursor: the
+        # next pass reads everything.
+        self._cursor: ChangeCursor | None = None
+        self._active = ActiveOrders()
+        self.drifted = 0  # restaurants a full pass found different from the incremental picture
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -108,8 +120,76 @@ class Judge:
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
             ) from exc
 
-    def context(self, snapshot: Snapshot, *, locate: Sequence[str] | None = None) -> PassContext:
-        """What the rules see; ``locate`` limits geocoding to those orders."""
+    def read_pass(self, *, incremental: bool) -> tuple[Snapshot, PassScope]:
+        """What a pass judges: what changed since the last pass, or the whole store.
+
+        ``incremental`` asks for the first; the whole store is read anyway
+        when no pass read it before, the last pass failed, or the change
+        log lost rows this reader never saw.
+        """
+        try:
+            with connect.snapshot_reader(self.engine) as connection, connection.begin():
+                if incremental and self._cursor is not None:
+                    changed = self._read_changed(connection, self._cursor)
+                    if changed is not None:
+                        return changed
+                    self._cursor = None
+                return self._read_everything(connection), FULL
+        except sa.exc.SQLAlchemyError as exc:
+            self.start_over()
+            raise PassError(
+                f"cannot read the order store: {connect.describe_db_error(exc)}"
+            ) from exc
+
+    def start_over(self) -> None:
+        """Forget where the change log was read: a pass that failed may have missed changes."""
+        self._cursor = None
+
+    def _read_changed(
+        self, connection: sa.Connection, cursor: ChangeCursor
+    ) -> tuple[Snapshot, PassScope] | None:
+        batch = cursor.read(connection)
+        if not batch.complete:
+            log.warning("the change log was pruned past this daemon's place: reading everything")
+            return None
+        touched = self._active.touched(batch.changes)
+        snapshot = read_snapshot(connection, restaurants=touched, cache=self._rows)
+        self._active.update(touched, snapshot)
+        return snapshot, PassScope(full=False, restaurants=touched, changes=len(batch.changes))
+
+    def _read_everything(self, connection: sa.Connection) -> Snapshot:
+        """The whole store, checked against the picture the incremental passes kept."""
+        cursor = self._cursor
+        # Catch up first, in the same transaction, so both pictures are of one moment.
+        checked = cursor is not None and self._read_changed(connection, cursor) is not None
+        if cursor is None or not checked:
+            cursor = ChangeCursor()
+            cursor.start(connection)  # before the read: what it misses comes next
+        snapshot = read_snapshot(connection, cache=self._rows)
+        if checked and (drift := self._active.disagreements(snapshot)):
+            self.drifted += len(drift)
+            log.warning(
+                "the full pass found %d restaurant(s) (%s) other than the change log left "
+                "them: a change was missed; judging them now, on the full read",
+                len(drift),
+                ", ".join(sorted(drift)[:5]),
+            )
+        self._active.reset(snapshot)
+        self._cursor = cursor
+        return snapshot
+
+    def context(
+        self,
+        snapshot: Snapshot,
+        *,
+        locate: Sequence[str] | None = None,
+        scope: PassScope = FULL,
+    ) -> PassContext:
+        """What the rules see; ``locate`` limits geocoding to those orders.
+
+        An incremental ``scope`` limits the restaurants whose loads are
+        judged to those it re-read: the others' orders are not in the snapshot.
+        """
         rules = [rule for rule in self.config.rules if rule.enabled]
         needs_locations = any(rule.needs_location for rule in rules)
         to_locate = (
@@ -122,7 +202,9 @@ class Judge:
         return PassContext(
             now=snapshot.taken_at,
             snapshot=snapshot,
-            restaurants={r.id: r for r in self.config.restaurants},
+            restaurants={
+                r.id: r for r in self.config.restaurants if scope.full or r.id in scope.restaurants
+            },
             locations=locations,
             geocoding_enabled=self._locator.geocoding_enabled,
             distances=distances,

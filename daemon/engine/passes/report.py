@@ -13,6 +13,7 @@ from datetime import datetime
 
 from daemon.domain.decisions import Decision, Mode
 from daemon.engine import decisionlog, passresult
+from daemon.engine.active import FULL, PassScope
 from daemon.engine.passresult import PassSummary
 from daemon.engine.plan import Plan
 from daemon.engine.side_effects import ActionResult
@@ -31,6 +32,7 @@ class PassReport:
     actions: tuple[ActionResult, ...] = ()
     plan: Plan | None = field(default=None, repr=False)
     summary: PassSummary | None = None
+    scope: PassScope = FULL  # what the pass re-judged (daemon.engine.active)
 
     @property
     def primary(self) -> tuple[Decision, ...]:

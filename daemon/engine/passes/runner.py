@@ -29,7 +29,7 @@ from daemon.engine.passes.judge import Judge
 from daemon.engine.passes.report import PassReport, ResultLog, log_decision
 from daemon.engine.plan import Plan
 from daemon.engine.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects
-from daemon.store import connect, ledger, schema
+from daemon.store import changelog, connect, ledger, schema
 from daemon.store.names import Names, food_names
 
 if TYPE_CHECKING:
@@ -87,6 +87,14 @@ class PassRunner:
             names=names,
         )
 
+    def _prune_change_log(self) -> None:
+        """Keep the change log's tail only; a full pass needs nothing older."""
+        try:
+            with connect.writer(self.engine) as connection, connection.begin():
+                changelog.prune(connection)
+        except sa.exc.SQLAlchemyError as exc:  # the log only grows a little longer
+            log.warning("could not prune the change log: %s", connect.describe_db_error(exc))
+
     def _count_kept_back(self) -> int:
         """The resendable intents an open circuit keeps back (nothing is claimed)."""
         # A read: no write lock (the writer's BEGIN IMMEDIATE on SQLite) for a count.
@@ -132,14 +140,24 @@ class PassRunner:
         foods = effects.foods.retry_unfinished(self.judge.recheck_food) if foods_left else []
         return decisions, foods, executor.calls.summary(), 0
 
-    def run_once(self) -> PassReport:
+    def run_once(self, *, incremental: bool = False) -> PassReport:
+        """One pass: over the whole store, or (``incremental``) over what changed since the last.
+
+        The first pass of a runner, and the first after one that failed, is
+        a full pass whatever ``incremental`` says (daemon.engine.active).
+        """
         pass_id = str(uuid.uuid4())
         started = utcnow()
         mode: Mode = "dry_run" if self.dry_run else "live"
-        record.begin(self.engine, pass_id, started=started, mode=mode)
         try:
-            report = self._run(pass_id, started=started, mode=mode)
+            record.begin(self.engine, pass_id, started=started, mode=mode)
+        except PassError:
+            self.judge.start_over()
+            raise
+        try:
+            report = self._run(pass_id, started=started, mode=mode, incremental=incremental)
         except Exception as exc:
+            self.judge.start_over()  # what it read may not have been acted on
             # Recorded, so `status` shows this pass and not the last good one.
             record.finish(
                 self.engine, pass_id, result=passresult.CRASHED, error=record.describe_crash(exc)
@@ -150,15 +168,17 @@ class PassRunner:
         self._result_log.log(report.summary)
         return report
 
-    def _run(self, pass_id: str, *, started: datetime, mode: Mode) -> PassReport:
+    def _run(self, pass_id: str, *, started: datetime, mode: Mode, incremental: bool) -> PassReport:
         recovered, recovered_actions, calls, kept_back = (
             ([], [], CallSummary(), 0)
             if self.dry_run or self._executor_factory is None
             else self._recover()
         )
         judge = self.judge
-        snapshot = judge.read()
-        ctx = judge.context(snapshot)
+        snapshot, scope = judge.read_pass(incremental=incremental)
+        if scope.full:
+            self._prune_change_log()
+        ctx = judge.context(snapshot, scope=scope)
         judge.report_bad_data(ctx)
         plan = judge.plan_for(ctx, hourly_used=judge.hourly_usage(ctx.now))
         judge.keep_distances(ctx)
@@ -186,6 +206,7 @@ class PassRunner:
             deferred=committed.deferred + kept_back,
             circuit_tracked=self._breaker is not None,
             circuit_open_since=None if self._breaker is None else self._breaker.open_since,
+            scope=scope.to_json(),
         )
         return PassReport(
             pass_id=pass_id,
@@ -196,6 +217,7 @@ class PassRunner:
             actions=tuple(actions),
             plan=plan,
             summary=summary,
+            scope=scope,
         )
 
     def _execute(
