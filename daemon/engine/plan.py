@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from daemon.domain.actions import DeactivateFood, ReopenRestaurant, RestaurantAction
@@ -68,6 +68,32 @@ from rules.verdict import Verdict
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
     from rules.base import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """Which rules are outside their window, and what suspends decisions, at one moment.
+
+    It changes by time alone, which no change log records: a pass that sees
+    it changed since the last one must judge every restaurant again.
+    """
+
+    outside: frozenset[str]
+    suspended: tuple[str, ...]
+
+
+def window_state(
+    rules: Sequence[Rule], limits: SafetyLimits, now: datetime, zone: tzinfo
+) -> WindowState:
+    """The :class:`WindowState` a pass at ``now`` would plan on."""
+    return WindowState(
+        outside=frozenset(
+            rule.name
+            for rule in rules
+            if rule.enabled and rule.outside_window(now, zone) is not None
+        ),
+        suspended=tuple(found.why for found in suspensions_at(limits, now, zone)),
+    )
 
 
 @dataclass(frozen=True)
