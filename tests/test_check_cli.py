@@ -35,7 +35,8 @@ def test_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     # (The restaurant's missing coordinates are reported once the rule itself is
     # valid: cross-checks need a whole rule.)
     assert result.stdout.splitlines() == [
-        f"{path}:2: unknown key 'intervall' in schedule; valid keys: interval_seconds",
+        f"{path}:2: unknown key 'intervall' in schedule; "
+        "valid keys: full_pass_seconds, interval_seconds",
         f"{path}:8: rules[0] (too-far): reason_id must be an integer from 1 to 8 (got 9)",
         f"{path}:9: rules[0] (too-far): max_km must be greater than 0 (got -3)",
     ], result.stdout

@@ -114,12 +114,23 @@ def passes_from_now(world: World, count: int) -> Callable[[], bool]:
     return lambda: world.finished_passes(started_after=mark) >= count
 
 
-def fast(world: World, rules: str = PAYMENT_ONLY, *, interval: float = 1, **options: Any) -> None:
-    """World.configure(rules, **options), with a pass every ``interval`` seconds."""
+def fast(
+    world: World,
+    rules: str = PAYMENT_ONLY,
+    *,
+    interval: float = 1,
+    full_pass: float | None = None,
+    **options: Any,
+) -> None:
+    """World.configure(rules, **options), with a pass every ``interval`` seconds.
+
+    ``full_pass``: ``schedule.full_pass_seconds`` (the default, 60, if None).
+    """
     world.configure(rules, **options)
-    text = world.rules_path.read_text().replace(
-        "dry_run: false", f"dry_run: false\nschedule:\n  interval_seconds: {interval}"
-    )
+    schedule = f"schedule:\n  interval_seconds: {interval}"
+    if full_pass is not None:
+        schedule += f"\n  full_pass_seconds: {full_pass}"
+    text = world.rules_path.read_text().replace("dry_run: false", f"dry_run: false\n{schedule}")
     world.rules_path.write_text(text)
 
 
@@ -315,8 +326,14 @@ def test_a_new_order_is_judged_by_a_pass_over_its_restaurant_only(
         eventually(cancelled(target, "noticed"), within=5, what="a prompt reaction")
 
         (decided,) = [row for row in target.ledger() if row["payment_key"] == "noticed"]
-        by_id = {row["id"]: row for row in target.passes()}
-        first, judging = by_id[target.passes()[0]["id"]], by_id[decided["pass_id"]]
+
+        def pass_of(pass_id: str) -> dict[str, Any]:
+            """The pass's row once it finished (an empty dict before)."""
+            found = [row for row in target.passes() if row["id"] == pass_id]
+            return found[0] if found and found[0]["finished_at"] is not None else {}
+
+        judging = eventually(lambda: pass_of(decided["pass_id"]), what="the pass to finish")
+        first = target.passes()[0]
         assert _scope(first) == "full" and first["orders_seen"] == 5
         assert judging["summary"]["scope"] == {
             "scope": "incremental",

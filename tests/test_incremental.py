@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from daemon.config.load import load_config
 from daemon.config.models import Config
 from daemon.engine.active import PassScope
-from daemon.engine.passes import Judge
+from daemon.engine.passes import Judge, PassRunner
 from daemon.engine.plan import Plan
 from daemon.simulator.defaults import AKAT, HALASKARGAZI
 from daemon.simulator.server import Simulator
@@ -253,3 +253,34 @@ def test_a_write_the_change_log_never_saw_is_caught_by_the_full_pass(
     assert decision is not None and decision.rule == "payment-failed"
     assert judge.drifted == 1
     assert "a change was missed" in caplog.text and HALASKARGAZI in caplog.text
+
+
+def test_what_a_brake_held_is_judged_again_by_the_next_pass_unchanged(
+    tmp_path: Path, sqlite_url: str, simulator: Simulator
+) -> None:
+    """Only time lets a held order go ahead: the next pass re-judges it without a change."""
+    world = World(folder=tmp_path, store_url=sqlite_url, simulator=simulator)
+    world.configure(RULES, dry_run=True, max_per_hour=1)
+    config = load_config(world.rules_path, environ={})
+    world.add_order("hal-failed", payment_status="failed", minutes_ago=10, on_platform=False)
+    world.add_order(
+        "akat-failed", restaurant_id=AKAT, payment_status="failed", minutes_ago=5, on_platform=False
+    )
+    runner = PassRunner(config=config, engine=world.engine, executor_factory=None, dry_run=True)
+
+    first = runner.run_once(incremental=True)
+    assert first.scope.full
+    held = {d.payment_key: d.outcome for d in first.primary}
+    assert held == {"hal-failed": "would_cancel", "akat-failed": "held"}  # oldest first
+
+    world.add_order("hal-new", on_platform=False)  # a change at Halaskargazi only
+    second = runner.run_once(incremental=True)
+    assert not second.scope.full
+    assert second.scope.restaurants == {HALASKARGAZI, AKAT}
+    assert {d.payment_key: d.outcome for d in second.primary}["akat-failed"] == "held"
+
+    # Nothing changed at all; the cap held the whole pass (every side effect of
+    # its scope), so both restaurants wait for time, and both are judged again.
+    third = runner.run_once(incremental=True)
+    assert third.scope.restaurants == {HALASKARGAZI, AKAT}
+    assert third.scope.changes == 0

@@ -155,3 +155,33 @@ def test_the_exposition_passes_promtool(world: World, start_daemon: Callable[...
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert (checked.stdout + checked.stderr).strip() == ""
+
+
+def test_passes_are_counted_by_scope_and_a_write_the_log_missed_as_drift(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world, interval=0.3, full_pass=1)
+    port = _free_port()
+    world.rules_path.write_text(world.rules_path.read_text() + f"metrics:\n  port: {port}\n")
+    start_daemon()
+    scraper = Scraper(port)
+    eventually(scraper.up, what="the metrics endpoint")
+    full, incremental = (
+        'autocancel_passes_total{scope="full"}',
+        'autocancel_passes_total{scope="incremental"}',
+    )
+    eventually(
+        lambda: scraper.samples().get(full, 0) >= 2 and scraper.samples().get(incremental, 0) >= 1,
+        what="full passes, and incremental ones between them",
+    )
+    assert scraper.samples()["autocancel_incremental_drift_restaurants_total"] == 0
+
+    # A writer the change log never sees (no trigger): the next full pass finds it.
+    with world.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER autocancel_orders_insert_logged")
+    world.add_order("unlogged", payment_status="failed")
+    eventually(cancelled(world, "unlogged"), what="the full pass to judge the unlogged order")
+    eventually(
+        lambda: scraper.samples()["autocancel_incremental_drift_restaurants_total"] == 1,
+        what="the drift counted",
+    )

@@ -117,8 +117,13 @@ class Daemon:
                 if report.scope.full:
                     self._last_full_pass = started
                 self._metrics.record_pass(
-                    report.decisions, report.actions, seconds=ran, finished_at=time.time()
+                    report.decisions,
+                    report.actions,
+                    seconds=ran,
+                    finished_at=time.time(),
+                    scope=report.scope.name,
                 )
+                self._metrics.drift.inc(runner.judge.take_drift())
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 

@@ -54,6 +54,18 @@ class Metrics:
             "Restaurants closed for congestion",
             registry=self.registry,
         )
+        self.passes = Counter(
+            "autocancel_passes",
+            "Passes that ran, by scope: full, or incremental (the restaurants changes touched)",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.drift = Counter(
+            "autocancel_incremental_drift_restaurants",
+            "Restaurants a full pass found other than the change log left them "
+            "(a write that bypassed the triggers); should stay 0",
+            registry=self.registry,
+        )
 
     def serve(self, *, port: int, address: str) -> None:
         """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""
@@ -85,8 +97,10 @@ class Metrics:
         *,
         seconds: float,
         finished_at: float,
+        scope: str = "full",
     ) -> None:
         self.pass_duration.observe(seconds)
+        self.passes.labels(scope).inc()
         self.last_success.set(finished_at)
         for decision in decisions:
             self.decisions.labels(

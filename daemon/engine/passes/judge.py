@@ -9,7 +9,7 @@ is judged again on the store's current data (:meth:`Judge.recheck`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +85,11 @@ class Judge:
         # The rules outside their window and the quiet window the last full pass
         # judged on: when time alone changes them, the next pass judges everything.
         self._windows: WindowState | None = None
+        # Restaurants the next incremental pass judges again whatever changed:
+        # a brake held their orders, or the open circuit kept them back.
+        self._carry: frozenset[str] = frozenset()
         self.drifted = 0  # restaurants a full pass found different from the incremental picture
+        self._drift_reported = 0
 
     def _build_locator(self) -> Locator:
         geocoder_config = self.config.geocoder
@@ -163,6 +167,20 @@ class Judge:
         """
         return self._windows is not None and self._window_state(utcnow()) != self._windows
 
+    def carry_over(self, restaurants: Iterable[str]) -> None:
+        """Judge these restaurants again in the next pass, changed or not.
+
+        What a brake held or the open circuit kept back waits for no change
+        of its own: only time (the hour rolling on, the API answering again)
+        lets it go ahead.
+        """
+        self._carry = frozenset(restaurants)
+
+    def take_drift(self) -> int:
+        """The restaurants found drifted since the last call (for a counter)."""
+        found, self._drift_reported = self.drifted - self._drift_reported, self.drifted
+        return found
+
     def start_over(self) -> None:
         """Forget where the change log was read: a pass that failed may have missed changes."""
         self._cursor = None
@@ -174,7 +192,7 @@ class Judge:
         if not batch.complete:
             log.warning("the change log was pruned past this daemon's place: reading everything")
             return None
-        touched = self._active.touched(batch.changes)
+        touched = self._active.touched(batch.changes) | self._carry
         snapshot = read_snapshot(connection, restaurants=touched, cache=self._rows)
         self._active.update(touched, snapshot)
         return snapshot, PassScope(full=False, restaurants=touched, changes=len(batch.changes))

@@ -51,6 +51,17 @@ def _one_per_food(
     return list(chosen.values())
 
 
+def _waiting(plan: Plan, *, circuit_open: bool) -> set[str]:
+    """Restaurants with something only time lets go ahead: held, or kept back by the circuit."""
+    waiting = set(plan.held_restaurants)
+    if plan.held:
+        waiting.update(plan.loads)
+    for decision in plan.decisions:
+        if decision.outcome == "held" or (circuit_open and ledger.is_intent(decision)):
+            waiting.add(decision.order.restaurant_id)
+    return waiting
+
+
 class PassRunner:
     """Runs passes for one configuration; the daemon keeps one per loaded rules file."""
 
@@ -192,6 +203,7 @@ class PassRunner:
             circuit_open=circuit_open,
         )
         plan = committed.plan
+        judge.carry_over(_waiting(plan, circuit_open=circuit_open))
         decisions, actions, executed_calls = self._execute(
             committed.recorded, plan, judge.names(snapshot)
         )
