@@ -17,6 +17,7 @@ own) and :meth:`Rule.validate_against` (one rule against the rest of the file).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 
 from pydantic import (
@@ -40,7 +41,10 @@ from daemon.domain.statuses import (
     RECEIVED,
     STATUS_NAMES,
 )
+from daemon.domain.timeutil import isoformat_z
+from daemon.domain.windows import Window, local_clock, zone_name
 from rules.verdict import Verdict
+from rules.windows import Days, Hours
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order
@@ -105,6 +109,12 @@ class Rule(BaseModel):
     statuses: Annotated[tuple[CancelableStatus, ...], Field(strict=False, min_length=1)] = (
         DEFAULT_STATUSES
     )
+    # When the rule is in force, on the wall clock of the top-level `timezone`
+    # (daemon.domain.windows says the conventions). None: always. Outside its
+    # window a rule matches nothing and closes nothing; a closure it made may
+    # still be reopened, so every action keeps its way back.
+    active_hours: Hours | None = None
+    active_days: Days | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -143,6 +153,36 @@ class Rule(BaseModel):
 
     def allows_status(self, status_id: int) -> bool:
         return status_id in self.statuses
+
+    @property
+    def window(self) -> Window | None:
+        """When the rule is in force; None when it always is."""
+        if self.active_hours is None and self.active_days is None:
+            return None
+        return Window.parse(hours=self.active_hours or (), days=self.active_days or ())
+
+    def outside_window(self, now: datetime, zone: tzinfo) -> Verdict | None:
+        """The verdict on every order while ``now`` is outside the rule's window, else None.
+
+        The planner asks once per pass, on the pass clock, not once per order.
+        """
+        window = self.window
+        if window is None or window.span_at(now, zone) is not None:
+            return None
+        evidence: dict[str, Any] = {
+            "outside_window": window.describe(),
+            "timezone": zone_name(zone),
+            "local_time": local_clock(now, zone),
+        }
+        why = (
+            f"outside its active window ({window.describe()}, {zone_name(zone)}; "
+            f"now {local_clock(now, zone)})"
+        )
+        opens = window.next_start(now, zone)
+        if opens is not None:
+            evidence["window_opens"] = isoformat_z(opens)
+            why += f"; in force again from {local_clock(opens, zone)}"
+        return Verdict.no_match(why, **evidence)
 
     # --- evaluation -----------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
 from daemon.domain.distance import Distances
 from daemon.domain.location import Location, LocationStatus
+from daemon.domain.timeutil import ISTANBUL
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
@@ -79,6 +80,9 @@ class PassContext:
     # context measures every distance exactly; the engine hands in the known
     # pairs and lets the haversine bound decide the clear cases.
     distances: Distances = field(default_factory=Distances.exact)
+    # rules.yaml's `timezone`: the wall clock of active_hours, active_days and
+    # quiet_windows, read on ``now``.
+    timezone: tzinfo = ISTANBUL
 
     def location(self, order: Order) -> Location:
         return self.locations.get(

@@ -21,7 +21,8 @@ from tests.world import (
 ONCE_FIELDS = {"payment_key", "rule", "kind", "reason_id", "mode", "outcome", "evidence"}
 AUDIT_FIELDS = ONCE_FIELDS | {"at", "reason_text", "attempts", "last_error"}
 # A local time zone far from UTC: audit times must still be UTC.
-TOKYO = {"TZ": "Asia/Tokyo"}
+# The machine's zone (TZ), far from both UTC and the restaurants' zone (rules.yaml timezone).
+NEW_YORK = {"TZ": "America/New_York"}
 
 
 def _utc(text: str) -> datetime:
@@ -52,7 +53,7 @@ def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
     world.add_order("failed", payment_status="failed")
     world.add_order("unknown", payment_status="failed", on_platform=False)
     before = datetime.now(UTC)
-    once_json(world, env=TOKYO)
+    once_json(world, env=NEW_YORK)
     boundary = datetime.now(UTC)
     world.add_order("later", payment_status="failed")
     once_json(world, "--dry-run")
@@ -65,7 +66,7 @@ def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
     assert len(rows) == 3
     assert any("unknown" in row and "failed" in row and "sipariş bulunamadı" in row for row in rows)
 
-    as_json = world.cli("audit", "--format", "json", env=TOKYO)
+    as_json = world.cli("audit", "--format", "json", env=NEW_YORK)
     assert as_json.returncode == 0, as_json.stderr
     records = {}
     for line in as_json.stdout.splitlines():
@@ -310,8 +311,9 @@ def test_audit_shows_the_restaurant_in_table_and_csv(world: World) -> None:
 def test_audit_since_and_until_take_today_durations_and_clock_times(world: World) -> None:
     from zoneinfo import ZoneInfo
 
-    tokyo = ZoneInfo("Asia/Tokyo")  # the operator's local time (TZ), far from UTC
-    world.configure(PAYMENT_FAILED)
+    # The restaurants' wall clock is rules.yaml's timezone, whatever the machine's TZ says.
+    tokyo = ZoneInfo("Asia/Tokyo")
+    world.configure(PAYMENT_FAILED, top_level="timezone: Asia/Tokyo\n")
     keys = (
         "before-midnight",
         "after-midnight",
@@ -351,11 +353,11 @@ def test_audit_since_and_until_take_today_durations_and_clock_times(world: World
         )
 
     hour_ago = now - timedelta(hours=1)
-    assert _audited(world, "--since", "today", env=TOKYO) == between(since=midnight)
-    assert _audited(world, "--until", "today", env=TOKYO) == between(until=midnight)
-    assert _audited(world, "--since", "1h", env=TOKYO) == between(since=hour_ago)
-    assert _audited(world, "--until", "1h", env=TOKYO) == between(until=hour_ago)
-    assert _audited(world, "--since", "00:00", "--until", "12:00", env=TOKYO) == between(
+    assert _audited(world, "--since", "today", env=NEW_YORK) == between(since=midnight)
+    assert _audited(world, "--until", "today", env=NEW_YORK) == between(until=midnight)
+    assert _audited(world, "--since", "1h", env=NEW_YORK) == between(since=hour_ago)
+    assert _audited(world, "--until", "1h", env=NEW_YORK) == between(until=hour_ago)
+    assert _audited(world, "--since", "00:00", "--until", "12:00", env=NEW_YORK) == between(
         since=midnight, until=noon
     )
     assert "before-midnight" not in between(since=midnight)  # the boundaries do cut

@@ -239,7 +239,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         path,
         6,
         "unknown key 'shedule' at the top level; valid keys: api, dry_run, geocoder, "
-        "metrics, restaurants, rules, safety, schedule, store, sync",
+        "metrics, quiet_windows, restaurants, rules, safety, schedule, store, sync, timezone",
     )
 
 
@@ -270,8 +270,8 @@ rules:
         errors,
         path,
         9,
-        "unknown key 'max_kms' in rules[0] (too-far); valid keys: dry_run, enabled, kind, "
-        "max_km, name, reason_id, statuses",
+        "unknown key 'max_kms' in rules[0] (too-far); valid keys: active_days, active_hours, "
+        "dry_run, enabled, kind, max_km, name, reason_id, statuses",
     )
     # The missing required key is reported at the line of the rule that lacks it.
     assert_reported(errors, path, 7, "rules[0] (too-far): missing required key 'max_km'")

@@ -89,7 +89,7 @@ restaurants:
   max_cancellations_per_hour: {max_per_hour}
   max_order_age_minutes: 180
   never_cancel: {never_cancel}
-{plausible}rules:
+{plausible}{top_level}rules:
 {rules}"""
 
 
@@ -118,7 +118,9 @@ class World:
         never_cancel: Iterable[str] = (),
         api_extra: dict[str, object] | None = None,
         max_plausible_km: float | None = None,
+        top_level: str = "",
     ) -> None:
+        """Write rules.yaml; ``top_level`` is more top-level YAML (``timezone: ...\n``)."""
         geocoder_block = (
             "geocoder:\n  provider: nominatim\n"
             f'  options: {{domain: "127.0.0.1:{self.simulator.port}", scheme: http, '
@@ -147,6 +149,7 @@ class World:
                 plausible=""
                 if max_plausible_km is None
                 else f"  max_plausible_km: {max_plausible_km}\n",
+                top_level=top_level,
             ),
             encoding="utf-8",
         )

@@ -57,6 +57,7 @@ def explain(config: Config, payment_key: str) -> int:
 
     _print_order(order, Names.of(config.restaurants))
     _print_verdicts(config, plan, payment_key)
+    _print_suspensions(plan, order)
     _print_load(config, plan, order)
     if payment_key in snapshot.live_intents:
         print(
@@ -88,7 +89,9 @@ def _print_verdicts(config: Config, plan: Plan, payment_key: str) -> None:
     print("rules (in file order):")
     for rule in config.rules:
         mode = {"dry_run": "dry-run"}.get(plan.rule_modes[rule.name], "live")
-        header = f"  {rule.name} [{rule.kind}, reason {rule.reason_id}, {mode}]"
+        window = rule.window
+        active = f", active {window.describe()}" if window is not None else ""
+        header = f"  {rule.name} [{rule.kind}, reason {rule.reason_id}, {mode}{active}]"
         if not rule.enabled:
             print(f"{header}: disabled")
             continue
@@ -97,6 +100,18 @@ def _print_verdicts(config: Config, plan: Plan, payment_key: str) -> None:
         print(f"{line} - {verdict.why}" if verdict.why else line)
         if verdict.evidence:
             print(f"      evidence {_json(dict(verdict.evidence))}")
+
+
+def _print_suspensions(plan: Plan, order: Order) -> None:
+    """What holds every automatic decision now (a quiet window), whatever the verdicts say."""
+    for suspension in plan.suspensions:
+        if suspension.restaurants is not None and order.restaurant_id not in suspension.restaurants:
+            continue
+        scope = "every rule" if suspension.rules is None else ", ".join(sorted(suspension.rules))
+        print(
+            f"suspended ({scope}): {suspension.why}; no automatic cancellation, closure or "
+            "food change goes out (reopenings still do)"
+        )
 
 
 def _print_load(config: Config, plan: Plan, order: Order) -> None:
@@ -129,7 +144,7 @@ def _print_decision(primary: Decision | None) -> None:
     safety = {
         k: v
         for k, v in primary.evidence.items()
-        if k.endswith("_because") or k in ("matched", "age_minutes")
+        if k.endswith("_because") or k in ("matched", "age_minutes", "quiet_window", "quiet_until")
     }
     if safety:
         print(f"      safety {_json(safety)}")

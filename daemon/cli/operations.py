@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import sqlalchemy as sa
 
@@ -57,12 +57,15 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     return exitcodes.OK
 
 
-def _moment(flag: str, text: str | None, now: datetime) -> datetime | None:
-    """``--since``/``--until`` as a UTC moment; a usage error (exit 2) if unreadable."""
+def _moment(flag: str, text: str | None, now: datetime, zone: tzinfo) -> datetime | None:
+    """``--since``/``--until`` as a UTC moment; a usage error (exit 2) if unreadable.
+
+    ``today`` and ``HH:MM`` are the restaurants' wall clock: rules.yaml's ``timezone``.
+    """
     if text is None:
         return None
     try:
-        return parse_moment(text, now=now)
+        return parse_moment(text, now=now, zone=zone)
     except BadMoment as exc:
         raise _UsageError(f"{flag} {exc}; use {FORMS} (e.g. 2026-11-30T14:00:00Z)") from None
 
@@ -74,7 +77,8 @@ class _UsageError(Exception):
 def audit(config: Config, *, since: str | None, until: str | None = None, fmt: str) -> int:
     now = utcnow()
     try:
-        start, end = _moment("--since", since, now), _moment("--until", until, now)
+        start = _moment("--since", since, now, config.zone)
+        end = _moment("--until", until, now, config.zone)
         if start is not None and end is not None and start > end:
             raise _UsageError(
                 f"--since {since!r} ({isoformat_z(start)}) is after --until "

@@ -22,6 +22,7 @@ from daemon.config.error_messages import describe_value, problems_from
 from daemon.config.models import (
     YAML_KEYS,
     ApiSettings,
+    Calendar,
     Config,
     GeocoderSettings,
     MetricsSettings,
@@ -203,6 +204,7 @@ class _Validation:
         if data.get("geocoder") is not None:
             geocoder = self._section(data, "geocoder", GeocoderSettings)
         dry_run = self._dry_run(data)
+        calendar = self._calendar(data)
         restaurants = self._restaurants(data)
         store, api = self._environment_overrides(store, api)
         if store is not None:
@@ -235,6 +237,8 @@ class _Validation:
             "safety": safety or SafetySettings(),
             "sync": sync or SyncSettings(),
             "metrics": metrics or MetricsSettings(),
+            "timezone": (calendar or Calendar()).timezone,
+            "quiet_windows": (calendar or Calendar()).quiet_windows,
             "rules": rules,
         }
         # Cross-checks see the best configuration we have. A broken restaurant
@@ -295,6 +299,20 @@ class _Validation:
         except ValidationError as exc:
             at = ("dry_run",)
             self._fail(at, problems_from(exc, document=self.document, at=at, model=None))
+            return None
+
+    def _calendar(self, data: dict[str, Any]) -> Calendar | None:
+        """``timezone`` and ``quiet_windows``, problems named by their own paths."""
+        keys = [name for name in Calendar.model_fields if name in data]
+        given = {name: data[name] for name in keys}
+        if given.get("quiet_windows", ()) is None:  # every entry commented out
+            del given["quiet_windows"]
+        try:
+            return Calendar.model_validate(given)
+        except ValidationError as exc:
+            for name in keys:
+                self.broken.add((name,))
+            self.problems += problems_from(exc, document=self.document, at=(), model=Calendar)
             return None
 
     def _restaurants(self, data: dict[str, Any]) -> tuple[Restaurant | None, ...] | None:

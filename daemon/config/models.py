@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+from datetime import tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -26,7 +27,9 @@ from pydantic import (
 )
 
 from daemon.config.error_messages import describe_value
+from daemon.domain.windows import DEFAULT_TIMEZONE, QuietWindow, Window, time_zone
 from rules import Rule
+from rules.windows import Dates, Days, Hours
 
 DEFAULT_STORE_URL: Final = "sqlite:///orders.db"
 DEFAULT_BASE_URL: Final = "https://www.xn--dkkango-n2a.com/api/integrations"
@@ -216,6 +219,51 @@ class MetricsSettings(Section):
     address: str = "127.0.0.1"
 
 
+def check_timezone(name: str) -> str:
+    time_zone(name)  # ValueError: unknown, with a suggestion
+    return name
+
+
+class QuietWindowSettings(Section):
+    """One entry of ``quiet_windows``: when no automatic cancellation goes out.
+
+    The hours, days and dates say when (each optional, at least one given);
+    conventions as a rule's active_hours/active_days (daemon.domain.windows).
+    """
+
+    name: str | None = Field(default=None, min_length=1)
+    hours: Hours | None = None
+    days: Days | None = None
+    dates: Dates | None = None
+
+    @model_validator(mode="after")
+    def _says_when(self) -> QuietWindowSettings:
+        if self.hours is None and self.days is None and self.dates is None:
+            raise ValueError(
+                "give hours, days or dates (a quiet window that always holds would stop "
+                "every automatic cancellation for good; use dry_run: true for that)"
+            )
+        return self
+
+    @property
+    def quiet(self) -> QuietWindow:
+        window = Window.parse(hours=self.hours or (), days=self.days or (), dates=self.dates or ())
+        return QuietWindow(window=window, name=self.name)
+
+
+class Calendar(Section):
+    """The top-level time keys: ``timezone`` and ``quiet_windows``, validated together."""
+
+    # The wall clock of every window (active_hours, active_days, quiet_windows).
+    timezone: str = DEFAULT_TIMEZONE
+    quiet_windows: Annotated[tuple[QuietWindowSettings, ...], Field(strict=False)] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        return check_timezone(name)
+
+
 class Config(BaseModel):
     """The validated rules.yaml. Build it with :func:`load_config`."""
 
@@ -231,6 +279,8 @@ class Config(BaseModel):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    timezone: str = DEFAULT_TIMEZONE  # an IANA name (validated through Calendar)
+    quiet_windows: Annotated[tuple[QuietWindowSettings, ...], Field(strict=False)] = ()
     rules: Annotated[tuple[SerializeAsAny[Rule], ...], Field(strict=False)] = ()
     warnings: Annotated[tuple[str, ...], Field(strict=False)] = ()
 
@@ -240,6 +290,16 @@ class Config(BaseModel):
     @property
     def enabled_rules(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.rules if rule.enabled)
+
+    @property
+    def zone(self) -> tzinfo:
+        """``timezone`` as a zone: the wall clock of every window."""
+        return time_zone(self.timezone)
+
+    @property
+    def quiet(self) -> tuple[QuietWindow, ...]:
+        """``quiet_windows`` as the engine reads them."""
+        return tuple(entry.quiet for entry in self.quiet_windows)
 
 
 # The keys rules.yaml may have at the top level (source and warnings are ours).

@@ -70,10 +70,35 @@ def _enabled(rules: Sequence[Rule]) -> list[tuple[int, Rule]]:
     return [(index, rule) for index, rule in enumerate(rules) if rule.enabled]
 
 
-def evaluate_orders(rules: Sequence[Rule], ctx: PassContext) -> RuleVerdicts:
-    """The verdicts of every enabled per-order rule (not the load rules) on every order."""
+# The verdict of each enabled rule outside its active window this pass, by index.
+Asleep = Mapping[int, Verdict]
+
+
+def outside_windows(rules: Sequence[Rule], ctx: PassContext) -> dict[int, Verdict]:
+    """The enabled rules outside their window at the pass clock: judged once per pass."""
     return {
-        index: {
+        index: verdict
+        for index, rule in _enabled(rules)
+        if (verdict := rule.outside_window(ctx.now, ctx.timezone)) is not None
+    }
+
+
+def _all_orders(ctx: PassContext, verdict: Verdict) -> dict[str, Verdict]:
+    return {order.payment_key: verdict for order in ctx.snapshot.orders}
+
+
+def evaluate_orders(
+    rules: Sequence[Rule], ctx: PassContext, *, asleep: Asleep | None = None
+) -> RuleVerdicts:
+    """The verdicts of every enabled per-order rule (not the load rules) on every order.
+
+    A rule in ``asleep`` (outside its window) is not asked: its verdict is the window's.
+    """
+    asleep = asleep or {}
+    return {
+        index: _all_orders(ctx, asleep[index])
+        if index in asleep
+        else {
             order.payment_key: _evaluate_guarded(rule, order, ctx) for order in ctx.snapshot.orders
         }
         for index, rule in _enabled(rules)
@@ -82,12 +107,20 @@ def evaluate_orders(rules: Sequence[Rule], ctx: PassContext) -> RuleVerdicts:
 
 
 def evaluate_loads(
-    rules: Sequence[Rule], ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    loads: Mapping[str, RestaurantLoad],
+    *,
+    asleep: Asleep | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled load rule (congestion), given the pass's loads."""
+    asleep = asleep or {}
     by_rule: RuleVerdicts = {}
     for index, rule in _enabled(rules):
         if not rule.aggregate:
+            continue
+        if index in asleep:
+            by_rule[index] = _all_orders(ctx, asleep[index])
             continue
         verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
         by_rule[index] = {

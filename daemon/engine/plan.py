@@ -4,20 +4,27 @@
 cannot disagree. Each fact is computed once, here, and handed on:
 
 1. the pass clock: ``ctx.now``, for every age, every window and every reopen;
-2. which orders safety protects (never_cancel, too old, unknown time);
-3. the per-order rules' verdicts;
-4. the orders leaving anyway: matched by a live per-order rule and not
-   protected, or with a live cancellation already pending or confirmed.
-   Shadow (per-rule dry_run) matches are not leaving; the global dry-run
-   switch is ignored here, so a dry run counts what a live pass would;
-5. each listed restaurant's load (:class:`rules.context.RestaurantLoad`):
+2. which orders safety protects (never_cancel, too old, unknown time), and
+   what suspends automatic decisions now (a quiet window);
+3. which rules are outside their ``active_hours``/``active_days`` (once per
+   rule, in ``ctx.timezone``): their verdict on every order is a no-match
+   that says so;
+4. the per-order rules' verdicts;
+5. the orders leaving anyway: whose first live per-order match is neither
+   protected nor suspended, or with a live cancellation already pending or
+   confirmed. Shadow (per-rule dry_run) matches are not leaving; the global
+   dry-run switch is ignored here, so a dry run counts what a live pass would;
+6. each listed restaurant's load (:class:`rules.context.RestaurantLoad`):
    active, less stale, less leaving. Congestion chooses its orders on it and
    closes or reopens on it: one number for both;
-6. one decision per order, then safety: protected orders skipped, then the
-   brakes (max_cancel_ratio per restaurant and per pass, the hourly cap);
-7. the side effects, except where a brake held: a held restaurant or pass
-   takes none at all;
-8. only then the global dry-run switch: live decisions become ``dry_run``
+7. one decision per order, then safety: protected orders skipped, suspended
+   decisions skipped, then the brakes (max_cancel_ratio per restaurant and
+   per pass, the hourly cap);
+8. the side effects, except where a brake held: a held restaurant or pass
+   takes none at all. A rule outside its window, or suspended, closes no
+   restaurant and deactivates no food, but its reopenings still go out:
+   every action the daemon took keeps its way back;
+9. only then the global dry-run switch: live decisions become ``dry_run``
    (pending -> would_cancel), live side effects become notes.
 
 Orders a brake holds are not leaving either. The loads above count them as
@@ -30,10 +37,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
-from daemon.domain.actions import DeactivateFood, RestaurantAction
+from daemon.domain.actions import DeactivateFood, ReopenRestaurant, RestaurantAction
 from daemon.domain.decisions import IN_FLIGHT, Decision, Mode
 from daemon.domain.statuses import ACTIVE_STATUSES
 from daemon.engine.decide import (
@@ -41,16 +48,52 @@ from daemon.engine.decide import (
     decide_order,
     evaluate_loads,
     evaluate_orders,
+    outside_windows,
     rule_mode,
     verdicts_by_order,
 )
-from daemon.engine.safety import Protection, SafetyLimits, SafetyResult, apply_safety, protections
+from daemon.engine.safety import (
+    Protection,
+    SafetyLimits,
+    SafetyResult,
+    Suspension,
+    apply_safety,
+    protections,
+    suspension_of,
+    suspensions_at,
+)
 from rules.context import PassContext, RestaurantLoad
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
     from rules.base import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """Which rules are outside their window, and what suspends decisions, at one moment.
+
+    It changes by time alone, which no change log records: a pass that sees
+    it changed since the last one must judge every restaurant again.
+    """
+
+    outside: frozenset[str]
+    suspended: tuple[str, ...]
+
+
+def window_state(
+    rules: Sequence[Rule], limits: SafetyLimits, now: datetime, zone: tzinfo
+) -> WindowState:
+    """The :class:`WindowState` a pass at ``now`` would plan on."""
+    return WindowState(
+        outside=frozenset(
+            rule.name
+            for rule in rules
+            if rule.enabled and rule.outside_window(now, zone) is not None
+        ),
+        suspended=tuple(found.why for found in suspensions_at(limits, now, zone)),
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +112,8 @@ class Plan:
     hourly_used: int  # the live cancellations of the last hour this plan was braked with
     held: bool = False  # a brake held the whole pass: no side effect at all
     held_restaurants: frozenset[str] = frozenset()  # ... or these restaurants' only
+    suspensions: tuple[Suspension, ...] = ()  # what suspended automatic decisions (a quiet window)
+    outside_window: frozenset[str] = frozenset()  # the rules outside their active window
 
     @property
     def primary(self) -> tuple[Decision, ...]:
@@ -94,9 +139,14 @@ def plan_pass(
     """The final plan of one pass: decisions after safety, loads, side effects."""
     snapshot = ctx.snapshot
     protected = protections(snapshot.orders, limits, ctx.now)
-    per_order = evaluate_orders(rules, ctx)
-    loads = restaurant_loads(ctx, protected, _leaving(rules, per_order, snapshot, protected))
-    verdicts = verdicts_by_order(rules, ctx, {**per_order, **evaluate_loads(rules, ctx, loads)})
+    suspensions = suspensions_at(limits, ctx.now, ctx.timezone)
+    asleep = outside_windows(rules, ctx)
+    per_order = evaluate_orders(rules, ctx, asleep=asleep)
+    leaving = _leaving(rules, per_order, snapshot, protected, suspensions)
+    loads = restaurant_loads(ctx, protected, leaving)
+    verdicts = verdicts_by_order(
+        rules, ctx, {**per_order, **evaluate_loads(rules, ctx, loads, asleep=asleep)}
+    )
     decided = [
         decision
         for order in snapshot.orders
@@ -109,20 +159,23 @@ def plan_pass(
         protected=protected,
         actionable={rid: len(load.actionable) for rid, load in loads.items()},
         live_cancellations_last_hour=hourly_used,
+        suspensions=suspensions,
     )
     return Plan(
         now=ctx.now,
         decisions=tuple(_as_dry_run(d) if dry_run else d for d in safety.decisions),
         loads=loads,
-        restaurant_actions=_restaurant_actions(rules, ctx, loads, safety, dry_run=dry_run),
-        food_deactivations=_food_deactivations(
-            verdicts, snapshot, safety.decisions, dry_run=dry_run
+        restaurant_actions=_restaurant_actions(
+            rules, ctx, loads, safety, asleep=frozenset(asleep), dry_run=dry_run
         ),
+        food_deactivations=_food_deactivations(verdicts, snapshot, safety, dry_run=dry_run),
         verdicts=verdicts,
         rule_modes={rule.name: rule_mode(rule, dry_run=dry_run) for rule in rules},
         hourly_used=hourly_used,
         held=safety.pass_held,
         held_restaurants=safety.held_restaurants,
+        suspensions=suspensions,
+        outside_window=frozenset(rules[index].name for index in asleep),
     )
 
 
@@ -177,15 +230,24 @@ def _leaving(
     per_order: RuleVerdicts,
     snapshot: Snapshot,
     protected: Mapping[str, Protection],
+    suspensions: Sequence[Suspension],
 ) -> frozenset[str]:
-    """Orders that leave whatever congestion decides (see the module's docstring, step 4)."""
+    """Orders that leave whatever congestion decides (see the module's docstring, step 5)."""
     in_flight = {key for key, outcome in snapshot.live_intents.items() if outcome in IN_FLIGHT}
+    deciding: dict[str, Rule] = {}  # each order's first live per-order match, in file order
+    for index, verdicts in per_order.items():
+        if rules[index].dry_run:  # a shadow match never changes what live does
+            continue
+        for key, verdict in verdicts.items():
+            if verdict.matched:
+                deciding.setdefault(key, rules[index])
+    restaurant_of = {o.payment_key: o.restaurant_id for o in snapshot.orders} if suspensions else {}
     cancelled_now = {
         key
-        for index, verdicts in per_order.items()
-        if not rules[index].dry_run  # a shadow match never changes what live does
-        for key, verdict in verdicts.items()
-        if verdict.matched and key not in protected and key not in snapshot.live_intents
+        for key, rule in deciding.items()
+        if key not in protected
+        and key not in snapshot.live_intents
+        and suspension_of(suspensions, rule.name, restaurant_of.get(key)) is None
     }
     return frozenset(in_flight | cancelled_now)
 
@@ -196,32 +258,42 @@ def _restaurant_actions(
     loads: Mapping[str, RestaurantLoad],
     safety: SafetyResult,
     *,
+    asleep: frozenset[int],
     dry_run: bool,
 ) -> tuple[tuple[RestaurantAction, Mode], ...]:
+    """Closures and reopenings. A reopening is the way back from a closure we made: a
+    rule outside its window, or suspended, still reopens; it only closes nothing new."""
     return tuple(
         (action, rule_mode(rule, dry_run=dry_run))
-        for rule in rules
+        for index, rule in enumerate(rules)
         if rule.enabled
         for action in rule.restaurant_actions(ctx, loads)
         if not safety.holds(action.restaurant_id)
+        and (
+            isinstance(action, ReopenRestaurant)
+            or (index not in asleep and not safety.suspends(rule.name, action.restaurant_id))
+        )
     )
 
 
 def _food_deactivations(
     verdicts: Mapping[str, Sequence[tuple[Rule, Verdict]]],
     snapshot: Snapshot,
-    decisions: Iterable[Decision],
+    safety: SafetyResult,
     *,
     dry_run: bool,
 ) -> tuple[tuple[DeactivateFood, Mode], ...]:
-    """Foods to deactivate, from every matching rule of each order whose decision goes ahead."""
+    """Foods to deactivate, from every matching rule of each order whose decision goes ahead.
+
+    A suspended rule deactivates nothing, even beside another rule's decision.
+    """
     candidates: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
-    for decision in decisions:
+    for decision in safety.decisions:
         # A held decision is not going ahead, so a held scope deactivates nothing.
         if not decision.primary or decision.outcome not in ("pending", "would_cancel"):
             continue
         for rule, verdict in verdicts[decision.payment_key]:
-            if not verdict.matched:
+            if not verdict.matched or safety.suspends(rule.name, decision.order.restaurant_id):
                 continue
             for effect in rule.side_effects(decision.order, verdict):
                 if effect.food_id not in snapshot.deactivated_foods:

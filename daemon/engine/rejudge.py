@@ -17,7 +17,13 @@ from daemon.domain.decisions import IN_FLIGHT, Decision
 from daemon.engine.decide import guard, rule_mode
 from daemon.engine.manual_policy import FORCED, Obstacle, blocking, findings, is_manual
 from daemon.engine.plan import restaurant_loads
-from daemon.engine.safety import SafetyLimits, protection, protections
+from daemon.engine.safety import (
+    SafetyLimits,
+    protection,
+    protections,
+    suspension_of,
+    suspensions_at,
+)
 
 if TYPE_CHECKING:
     from rules.base import Rule
@@ -67,6 +73,32 @@ def _rule_change(name: str, rule: Rule | None, *, dry_run: bool) -> str | None:
     return None
 
 
+def _not_in_force(
+    decision: Decision,
+    rule: Rule | None,
+    *,
+    ctx: PassContext,
+    limits: SafetyLimits,
+    now: datetime,
+    dry_run: bool,
+) -> dict[str, Any] | None:
+    """Why the rule may not act at ``now``: gone, disabled, dry-run, out of window, suspended."""
+    rule_change = _rule_change(decision.rule, rule, dry_run=dry_run)
+    if rule_change is not None or rule is None:
+        return _changed(decision, ctx, rule_change or "")
+    asleep = rule.outside_window(now, ctx.timezone)
+    if asleep is not None:
+        return _changed(
+            decision, ctx, f"rule {rule.name!r} is {asleep.why}", window=dict(asleep.evidence)
+        )
+    suspended = suspension_of(
+        suspensions_at(limits, now, ctx.timezone), rule.name, decision.order.restaurant_id
+    )
+    if suspended is not None:
+        return _changed(decision, ctx, suspended.why, suspended=dict(suspended.evidence))
+    return None
+
+
 def rejudge(
     decision: Decision,
     *,
@@ -80,9 +112,9 @@ def rejudge(
     if is_manual(decision.kind):
         return _rejudge_manual(decision, ctx=ctx, limits=limits, dry_run=dry_run)
     rule = next((r for r in rules if r.name == decision.rule), None)
-    rule_change = _rule_change(decision.rule, rule, dry_run=dry_run)
-    if rule_change is not None or rule is None:
-        return _changed(decision, ctx, rule_change or "")
+    stopped = _not_in_force(decision, rule, ctx=ctx, limits=limits, now=now, dry_run=dry_run)
+    if stopped is not None or rule is None:
+        return stopped
     order = ctx.snapshot.order(decision.payment_key)
     if order is None:
         return _changed(decision, ctx, "the order is no longer in the store")

@@ -7,6 +7,12 @@ Two kinds, applied by the planner (daemon.planning) to every pass:
   computed once per order, before any rule's choice counts, because a
   protected order never leaves: congestion must neither count it as leaving
   nor choose it. Its decisions are ``skipped``.
+- **Suspensions** hold for a while, whatever the orders: a quiet window
+  (rules.yaml ``quiet_windows``) suspends every automatic cancellation; a
+  pause is the same with a narrower scope. The decisions they cover are
+  ``skipped`` with their evidence, and their scope closes no restaurant and
+  deactivates no food; a reopening still goes out, since it undoes what the
+  daemon did.
 - **Brakes** judge the pass as a whole: ``max_cancel_ratio`` (per restaurant,
   and per pass) and ``max_cancellations_per_hour``. What they stop is ``held``,
   and the scope they stopped (a restaurant, or the whole pass) takes no side
@@ -23,11 +29,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from daemon.domain.decisions import Decision
 from daemon.domain.orders import Order
+from daemon.domain.windows import QuietWindow, quiet_spell
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,8 @@ class SafetyLimits:
     max_order_age_minutes: int
     never_cancel: frozenset[str]
     max_cancel_ratio: float | None = None
+    # rules.yaml's quiet_windows: while one holds, no automatic cancellation goes out.
+    quiet_windows: tuple[QuietWindow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,51 @@ def protections(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    """Why no automatic decision in its scope goes ahead now, whatever the rules say.
+
+    ``evidence`` goes on every decision it skips (``skipped_because`` and the
+    details). A scope of None is everything: a quiet window covers every
+    rule at every restaurant; a pause may name some rules or restaurants.
+    """
+
+    evidence: Mapping[str, Any]
+    why: str  # one line for explain and for a re-check that stops a send
+    rules: frozenset[str] | None = None
+    restaurants: frozenset[str] | None = None
+
+    def covers(self, rule: str, restaurant_id: str | None) -> bool:
+        return (self.rules is None or rule in self.rules) and (
+            self.restaurants is None or restaurant_id in self.restaurants
+        )
+
+
+def suspensions_at(limits: SafetyLimits, now: datetime, zone: tzinfo) -> tuple[Suspension, ...]:
+    """What suspends automatic decisions at the pass clock ``now``: a quiet window holding then."""
+    spell = quiet_spell(limits.quiet_windows, now, zone)
+    return () if spell is None else (Suspension(spell.evidence(), why=spell.describe()),)
+
+
+def suspension_of(
+    suspensions: Iterable[Suspension], rule: str, restaurant_id: str | None
+) -> Suspension | None:
+    """The first suspension covering ``rule`` at ``restaurant_id``, if any."""
+    return next((found for found in suspensions if found.covers(rule, restaurant_id)), None)
+
+
+def skip_suspended(decision: Decision, suspensions: Sequence[Suspension]) -> Decision:
+    """``decision`` recorded as ``skipped`` when a suspension covers it, with that one's evidence.
+
+    Only a decision still going ahead (a primary ``pending`` or
+    ``would_cancel``): what safety protected keeps its own reason.
+    """
+    if not decision.primary or decision.outcome not in ("pending", "would_cancel"):
+        return decision
+    found = suspension_of(suspensions, decision.rule, decision.order.restaurant_id)
+    return decision if found is None else decision.with_outcome("skipped", **found.evidence)
+
+
 def _pending(decision: Decision) -> bool:
     """A live cancellation still to be sent: what the brakes count and hold."""
     return decision.primary and decision.outcome == "pending"
@@ -126,9 +180,14 @@ class SafetyResult:
     held_restaurants: frozenset[str] = frozenset()
     # A brake stopped the whole pass: not one side effect anywhere.
     pass_held: bool = False
+    suspensions: tuple[Suspension, ...] = ()
 
     def holds(self, restaurant_id: str | None) -> bool:
         return self.pass_held or restaurant_id in self.held_restaurants
+
+    def suspends(self, rule: str, restaurant_id: str | None) -> bool:
+        """Whether a suspension holds ``rule``'s new side effects at ``restaurant_id``."""
+        return suspension_of(self.suspensions, rule, restaurant_id) is not None
 
 
 def apply_safety(
@@ -138,13 +197,14 @@ def apply_safety(
     protected: Mapping[str, Protection],
     actionable: Mapping[str, int],
     live_cancellations_last_hour: int,
+    suspensions: Sequence[Suspension] = (),
 ) -> SafetyResult:
-    """Skip protected orders, then brake: the cancel ratio, then the hourly cap.
+    """Skip protected and suspended decisions, then brake: the cancel ratio, the hourly cap.
 
     ``actionable`` is, per restaurant, how many active orders the daemon may
     act on (the planner's RestaurantLoad.actionable): the ratio's denominator.
     """
-    checked = [_skip_protected(d, protected) for d in decisions]
+    checked = [skip_suspended(_skip_protected(d, protected), suspensions) for d in decisions]
     checked, held_restaurants, ratio_held_pass = _hold_over_ratio(checked, limits, actionable)
     checked, cap_held = _hold_over_hourly_cap(checked, limits, live_cancellations_last_hour)
     return SafetyResult(
@@ -152,6 +212,7 @@ def apply_safety(
         held_restaurants=frozenset(held_restaurants),
         # The cap is one budget for the whole store: what it holds, it holds for the pass.
         pass_held=ratio_held_pass or cap_held,
+        suspensions=tuple(suspensions),
     )
 
 

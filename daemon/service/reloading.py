@@ -23,9 +23,20 @@ from daemon.domain.redaction import looks_secret
 from daemon.store.connect import describe_url
 
 # Read afresh by every pass: a new PassRunner (store engine, API client,
-# rules, restaurants, geocoder, safety limits, mode) applies them.
+# rules, restaurants, geocoder, safety limits, time zone and quiet windows,
+# mode) applies them.
 APPLIED_BY_NEW_RUNNER: Final = frozenset(
-    {"store", "api", "dry_run", "restaurants", "geocoder", "safety", "rules"}
+    {
+        "store",
+        "api",
+        "dry_run",
+        "restaurants",
+        "geocoder",
+        "safety",
+        "timezone",
+        "quiet_windows",
+        "rules",
+    }
 )
 # Applied by the daemon itself: the pass interval, the sync job, the metrics server.
 APPLIED_BY_DAEMON: Final = frozenset({"schedule", "sync", "metrics"})

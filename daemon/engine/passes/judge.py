@@ -20,12 +20,13 @@ from daemon.domain.decisions import Decision
 from daemon.domain.distance import GeodesicFunction
 from daemon.domain.location import geodesic_km
 from daemon.domain.orders import Snapshot
+from daemon.domain.timeutil import utcnow
 from daemon.engine.active import FULL, ActiveOrders, PassScope
 from daemon.engine.distances import DistanceBook
 from daemon.engine.geo import Locator, build_geocoder
 from daemon.engine.manual_policy import is_manual
 from daemon.engine.passes.errors import PassError
-from daemon.engine.plan import Plan, plan_pass
+from daemon.engine.plan import Plan, WindowState, plan_pass, window_state
 from daemon.engine.rejudge import rejudge
 from daemon.engine.safety import SafetyLimits
 from daemon.store import connect, ledger, rowcheck
@@ -47,6 +48,7 @@ def safety_limits(config: Config) -> SafetyLimits:
         max_order_age_minutes=config.safety.max_order_age_minutes,
         never_cancel=frozenset(config.safety.never_cancel),
         max_cancel_ratio=config.safety.max_cancel_ratio,
+        quiet_windows=config.quiet,
     )
 
 
@@ -80,6 +82,9 @@ class Judge:
         # next pass reads everything.
         self._cursor: ChangeCursor | None = None
         self._active = ActiveOrders()
+        # The rules outside their window and the quiet window the last full pass
+        # judged on: when time alone changes them, the next pass judges everything.
+        self._windows: WindowState | None = None
         # Restaurants the next incremental pass judges again whatever changed:
         # a brake held their orders, or the open circuit kept them back.
         self._carry: frozenset[str] = frozenset()
@@ -128,8 +133,12 @@ class Judge:
 
         ``incremental`` asks for the first; the whole store is read anyway
         when no pass read it before, the last pass failed, or the change
-        log lost rows this reader never saw.
+        log lost rows this reader never saw, or a time window opened or
+        closed since the last pass (a change no log records).
         """
+        if incremental and self._windows_moved():
+            log.info("a rule window or quiet window opened or closed: judging every restaurant")
+            incremental = False
         try:
             with connect.snapshot_reader(self.engine) as connection, connection.begin():
                 if incremental and self._cursor is not None:
@@ -137,12 +146,26 @@ class Judge:
                     if changed is not None:
                         return changed
                     self._cursor = None
-                return self._read_everything(connection), FULL
+                snapshot = self._read_everything(connection)
+                # Every restaurant is judged on the windows at this pass clock.
+                self._windows = self._window_state(snapshot.taken_at)
+                return snapshot, FULL
         except sa.exc.SQLAlchemyError as exc:
             self.start_over()
             raise PassError(
                 f"cannot read the order store: {connect.describe_db_error(exc)}"
             ) from exc
+
+    def _window_state(self, now: datetime) -> WindowState:
+        return window_state(self.config.rules, safety_limits(self.config), now, self.config.zone)
+
+    def _windows_moved(self) -> bool:
+        """Whether time alone changed the windows since the last full pass judged everything.
+
+        Kept from the last full pass, not the last pass: an incremental pass
+        judges only some restaurants, the others still stand on the old windows.
+        """
+        return self._windows is not None and self._window_state(utcnow()) != self._windows
 
     def carry_over(self, restaurants: Iterable[str]) -> None:
         """Judge these restaurants again in the next pass, changed or not.
@@ -225,6 +248,7 @@ class Judge:
             locations=locations,
             geocoding_enabled=self._locator.geocoding_enabled,
             distances=distances,
+            timezone=self.config.zone,
         )
 
     def keep_distances(self, ctx: PassContext) -> None:
