@@ -38,11 +38,13 @@ under 25 % of one core with 10 new orders per second):
 4. Idle: the daemon's CPU (``utime + stime`` of /proc/PID/stat) over
    ``--rate-seconds`` (default 30) with nothing arriving; its scheduled
    passes (every 15 s) are part of idle and counted in the last column.
-5. Under load: for the same length, new orders arrive at ``--rate`` (default
-   10) per second, exponential gaps (seeded), about ``--match-share`` (10 %)
-   matching and the rest ordinary orders no rule matches, spread over random
-   restaurants (never pushed over the congestion limit). The daemon's CPU over
-   that window, and the delays of the matching orders committed in it.
+5. Under load: for the same length, ``--rate`` (default 10) new orders per
+   second: ``rate × seconds`` orders at uniformly random moments of the
+   window (seeded; a Poisson process conditioned on its count), of which
+   ``--match-share`` (10 %) match and the rest are ordinary orders no rule
+   matches, on random restaurants (never pushed over the congestion limit).
+   The daemon's CPU over that window, and the delays of the matching orders
+   committed in it (awaited after the window, up to ``--timeout``).
 
 The POS is a plain SQLAlchemy engine on the contract tables (bench/pos.py).
 One markdown row per backend; progress goes to stderr. SQLite stores live in
@@ -301,10 +303,85 @@ def wait_settled(sim: Simulator, engine: sa.Engine, daemon: LiveDaemon, timeout:
             return
 
 
-def _cpu_window(daemon: LiveDaemon, seconds: float) -> float:
-    before, started = daemon.cpu_seconds(), time.monotonic()
+@dataclass(frozen=True)
+class Live:
+    """One running set-up: the store, its platform, the daemon and the POS."""
+
+    settings: ChainSettings
+    engine: sa.Engine  # the POS's engine, also the bench's look at the store
+    simulator: Simulator
+    daemon: LiveDaemon
+    pos: Pos
+    rng: random.Random  # arrival times and which orders match
+
+    def settle(self) -> None:
+        wait_settled(self.simulator, self.engine, self.daemon, self.settings.timeout)
+
+    def await_cancels(self, committed: Sequence[Committed]) -> list[float]:
+        keys = [c.payment_key for c in committed]
+        received = await_cancels(self.simulator, keys, self.daemon, self.settings.timeout)
+        return delays(committed, received)
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    delays: list[float]  # of the matching orders committed in the window
+    committed: int
+    cpu: float  # share of one core over the window
+    passes: int  # passes rows started in the window
+    unexpected_cancels: int  # of ordinary orders, which no rule should match
+
+
+def one_at_a_time(live: Live) -> list[float]:
+    """Each matching order arrives 0.1-0.5 s after the daemon went quiet; its delay."""
+    measured: list[float] = []
+    for index in range(live.settings.orders):
+        live.settle()
+        time.sleep(live.rng.uniform(*GAP_SECONDS))  # the arrival gap
+        measured.extend(live.await_cancels([live.pos.commit(matching=True)]))
+        log(f"  one at a time {index + 1}/{live.settings.orders}: {measured[-1]:.3f} s")
+    return measured
+
+
+def idle(live: Live) -> tuple[float, int]:
+    """The daemon's CPU share over the window with nothing arriving; passes rows started."""
+    seconds = live.settings.rate_seconds
+    live.settle()
+    log(f"idle window, {seconds:.0f} s ...")
+    start = datetime.now(UTC)
+    cpu_before, started = live.daemon.cpu_seconds(), time.monotonic()
     time.sleep(seconds)  # the measuring window
-    return (daemon.cpu_seconds() - before) / (time.monotonic() - started)
+    cpu = (live.daemon.cpu_seconds() - cpu_before) / (time.monotonic() - started)
+    return cpu, _passes_between(live.engine, start, datetime.now(UTC))
+
+
+def under_load(live: Live) -> LoadFigures:
+    """``rate × seconds`` orders at random moments of the window (a Poisson process of
+    that rate, conditioned on the count), ``match_share`` of them matching."""
+    settings, rng = live.settings, live.rng
+    count = round(settings.rate * settings.rate_seconds)
+    offsets = sorted(rng.uniform(0, settings.rate_seconds) for _ in range(count))
+    matching = set(rng.sample(range(count), round(settings.match_share * count)))
+    log(f"load window: {count} orders ({len(matching)} matching) in {settings.rate_seconds:.0f} s")
+    start = datetime.now(UTC)
+    cpu_before, started = live.daemon.cpu_seconds(), time.monotonic()
+    arrivals: list[Committed] = []
+    for index, offset in enumerate(offsets):
+        time.sleep(max(0.0, started + offset - time.monotonic()))  # the next arrival
+        arrivals.append(live.pos.commit(matching=index in matching))
+    time.sleep(max(0.0, started + settings.rate_seconds - time.monotonic()))  # the window's end
+    cpu = (live.daemon.cpu_seconds() - cpu_before) / (time.monotonic() - started)
+    end = datetime.now(UTC)
+    log("waiting for the cancels of the matching orders ...")
+    measured = live.await_cancels([c for c in arrivals if c.matching])
+    ordinary = {c.payment_key for c in arrivals if not c.matching}
+    return LoadFigures(
+        delays=measured,
+        committed=len(arrivals),
+        cpu=cpu,
+        passes=_passes_between(live.engine, start, end),
+        unexpected_cancels=sum(1 for key in cancels_received(live.simulator) if key in ordinary),
+    )
 
 
 def measure_chain(url: str, rules: Path, settings: ChainSettings) -> ChainFigures:
@@ -312,14 +389,12 @@ def measure_chain(url: str, rules: Path, settings: ChainSettings) -> ChainFigure
     log(f"generating {spec.label} at {url} ...")
     generated = generate(spec, url, rules_path=rules)
     log(generated.summary())
-    engine = sa.create_engine(url)  # the POS, and the bench's look at the store
-    rng = random.Random(settings.seed)
+    engine = sa.create_engine(url)  # the POS: a plain engine
     try:
         platform_orders, platform_foods = _known_to_platform(engine)
-        restaurants = [{"id": r.id, "name": r.name} for r in generated.restaurant_list]
         with Simulator(
             cooldown_seconds=0,
-            restaurants=restaurants,
+            restaurants=[{"id": r.id, "name": r.name} for r in generated.restaurant_list],
             foods=platform_foods,
             orders=platform_orders,
         ) as sim:
@@ -339,7 +414,7 @@ def measure_chain(url: str, rules: Path, settings: ChainSettings) -> ChainFigure
                 first_cancels = len(cancels_received(sim))
                 log(
                     f"first pass done and settled after {time.monotonic() - started:.1f} s: "
-                    f"{first_cancels} cancels (expected {generated.expected_matches})"
+                    f"{first_cancels} cancels (generated matches {generated.expected_matches})"
                 )
                 pos = Pos(
                     engine,
@@ -348,61 +423,25 @@ def measure_chain(url: str, rules: Path, settings: ChainSettings) -> ChainFigure
                     simulator=sim,
                     seed=settings.seed,
                 )
-
-                single: list[float] = []
-                for index in range(settings.orders):
-                    wait_settled(sim, engine, daemon, settings.timeout)
-                    time.sleep(rng.uniform(*GAP_SECONDS))  # the arrival gap
-                    committed = pos.commit(matching=True)
-                    received = await_cancels(sim, [committed.payment_key], daemon, settings.timeout)
-                    single.extend(delays([committed], received))
-                    log(f"  one at a time {index + 1}/{settings.orders}: {single[-1]:.3f} s")
-
-                wait_settled(sim, engine, daemon, settings.timeout)
-                log(f"idle window, {settings.rate_seconds:.0f} s ...")
-                idle_start = datetime.now(UTC)
-                idle_cpu = _cpu_window(daemon, settings.rate_seconds)
-
-                log(
-                    f"load window, {settings.rate:g} orders/s for {settings.rate_seconds:.0f} s ..."
-                )
-                load_start = datetime.now(UTC)
-                cpu_before, window_start = daemon.cpu_seconds(), time.monotonic()
-                window_end = window_start + settings.rate_seconds
-                arrivals: list[Committed] = []
-                due = window_start + rng.expovariate(settings.rate)
-                while due < window_end:
-                    time.sleep(max(0.0, due - time.monotonic()))  # the next arrival
-                    arrivals.append(pos.commit(matching=rng.random() < settings.match_share))
-                    due += rng.expovariate(settings.rate)
-                time.sleep(max(0.0, window_end - time.monotonic()))
-                load_cpu = (daemon.cpu_seconds() - cpu_before) / (time.monotonic() - window_start)
-                load_end = datetime.now(UTC)
-
-                matching = [c for c in arrivals if c.matching]
-                log(f"waiting for the cancels of {len(matching)} matching orders ...")
-                received = await_cancels(
-                    sim, [c.payment_key for c in matching], daemon, settings.timeout
-                )
-                ordinary = {c.payment_key for c in arrivals if not c.matching}
-                unexpected = sum(1 for key in cancels_received(sim) if key in ordinary)
-                idle_passes = _passes_between(engine, idle_start, load_start)
-                load_passes = _passes_between(engine, load_start, load_end)
+                live = Live(settings, engine, sim, daemon, pos, random.Random(settings.seed))
+                single = one_at_a_time(live)
+                idle_cpu, idle_passes = idle(live)
+                load = under_load(live)
     finally:
         engine.dispose()
     return ChainFigures(
         store=f"{spec.label} ({generated.active_orders} active)",
         single=single,
-        loaded=delays(matching, received),
-        committed_under_load=len(arrivals),
+        loaded=load.delays,
+        committed_under_load=load.committed,
         load_seconds=settings.rate_seconds,
         idle_cpu=idle_cpu,
-        load_cpu=load_cpu,
+        load_cpu=load.cpu,
         idle_passes=idle_passes,
-        load_passes=load_passes,
+        load_passes=load.passes,
         first_pass_cancels=first_cancels,
         expected_first_pass=generated.expected_matches,
-        unexpected_cancels=unexpected,
+        unexpected_cancels=load.unexpected_cancels,
     )
 
 
