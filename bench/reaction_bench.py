@@ -16,8 +16,12 @@ table): one restaurant, no other orders, 50 matching orders 0.2 s apart.
 Chain store (``--chain``; issue 12, target 4: p50 < 100 ms, p95 < 300 ms, and
 under 25 % of one core with 10 new orders per second):
 
-    python -m bench.reaction_bench --chain \\
-        --pg-url 'postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dreaction'
+    createdb -h 127.0.0.1 -U postgres autocancel_reaction   # a database of its own:
+    python -m bench.reaction_bench --chain --pg-url \\
+        'postgresql+psycopg://postgres@127.0.0.1:5432/autocancel_reaction?options=-csearch_path%3Dreaction'
+
+(A database of its own because test runs that drop or recreate theirs may
+terminate every session in it, the bench's POS and daemon included.)
 
 1. bench/generate.py builds the store (default R=1000 restaurants, K=10
    active orders each, H=200,000 past orders; ``-R -K -H``) and its rules.yaml,
@@ -574,6 +578,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             chain_table(targets, settings, keep=args.keep)
         except (DaemonFailed, subprocess.SubprocessError) as exc:
             print(f"reaction_bench: {exc}", file=sys.stderr)
+            return 1
+        except sa.exc.SQLAlchemyError as exc:  # e.g. PostgreSQL terminated the POS's session
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"reaction_bench: the store failed: {first_line}", file=sys.stderr)
             return 1
     return 0
 
