@@ -232,6 +232,7 @@ class PassRunner:
             plan=plan,
             summary=summary,
             scope=scope,
+            closures=snapshot.closures,
         )
 
     def _plan(self, ctx: PassContext, scope: PassScope) -> Plan:
