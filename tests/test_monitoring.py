@@ -1,13 +1,15 @@
-"""The monitoring kit in deploy/: alert rules that are unit-tested and use only real metrics.
+"""The monitoring kit in deploy/: alert rules and a dashboard that use only real metrics.
 
 ``promtool test rules`` runs the alert rules' own test file (input series in,
 expected alerts out); every alert has a test there; and every metric an alert
-reads is one a running daemon really exports (a live scrape, so a renamed
-metric breaks this test rather than the operator's alerting).
+or a dashboard panel reads is one a running daemon really exports (a live
+scrape, so a renamed metric breaks this test rather than the operator's
+alerting or dashboard).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -82,3 +84,41 @@ def test_every_metric_an_alert_reads_is_exported_by_a_running_daemon(
     wanted = {name for rule in _rules() for name in METRIC.findall(rule["expr"])}
     assert wanted, "the alert rules read no autocancel metric"
     assert wanted <= exported, f"not exported: {sorted(wanted - exported)}"
+
+
+DASHBOARD = KIT.parent / "grafana" / "autocancel.json"
+
+
+def test_the_dashboard_is_valid_json_with_a_datasource_variable() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
+    for shown in ("decisions", "held", "pass duration", "api errors", "closed", "reaction"):
+        assert shown in titles, f"no panel for {shown}"
+
+
+def test_every_dashboard_query_reads_metrics_a_running_daemon_exports(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    scraper: Scraper = _daemon_with_metrics(world, start_daemon)
+    world.add_order("late", payment_status="failed")
+    eventually(
+        lambda: "autocancel_cancel_delay_seconds_count 1.0" in scraper.text(),
+        what="a cancellation's reaction time observed",
+    )
+    exported = set(METRIC.findall(scraper.text()))
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in METRIC.findall(target["expr"])
+    }
+    assert len(queried) >= 10
+    assert queried <= exported, f"not exported: {sorted(queried - exported)}"

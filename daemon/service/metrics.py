@@ -44,6 +44,13 @@ class Metrics:
             "Duration of one evaluation pass",
             registry=self.registry,
         )
+        self.cancel_delay = Histogram(
+            "autocancel_cancel_delay_seconds",
+            "From an order's last change in the store (the POS's updated_at, else created_at) "
+            "to the platform confirming its cancellation: the reaction time",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=self.registry,
+        )
         self.pass_failures = Counter(
             "autocancel_pass_failures", "Passes that could not run", registry=self.registry
         )
@@ -166,6 +173,10 @@ class Metrics:
             self.decisions.labels(
                 decision.rule, str(decision.reason_id), decision.outcome, decision.mode
             ).inc()
+            if decision.outcome == "cancelled" and decision.mode == "live":
+                changed = decision.order.updated_at or decision.order.created_at
+                if changed is not None:
+                    self.cancel_delay.observe(max(0.0, finished_at - changed.timestamp()))
             if decision.outcome == "held":
                 self.held.inc()
                 brakes.add(str(decision.evidence.get("held_because", "unknown")))
