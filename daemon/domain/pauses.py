@@ -40,8 +40,8 @@ END_OF_DAY: Final = frozenset({"end-of-day", "eod", "end of day"})
 
 # 1d2h30m, 90m, 45s, "1h 30m": each unit at most once, largest first.
 _DURATION: Final = re.compile(
-    r"(?:(?P<d>\d{1,6})\s*d)?\s*(?:(?P<h>\d{1,6})\s*h)?\s*"
-    r"(?:(?P<m>\d{1,6})\s*m(?:in)?)?\s*(?:(?P<s>\d{1,7})\s*s)?"
+    r"(?:(?P<d>\d{1,9})\s*d)?\s*(?:(?P<h>\d{1,9})\s*h)?\s*"
+    r"(?:(?P<m>\d{1,9})\s*m(?:in)?)?\s*(?:(?P<s>\d{1,9})\s*s)?"
 )
 _CLOCK: Final = re.compile(r"(?:(?P<day>today|tomorrow)\s+)?(?P<hour>\d{1,2}):(?P<minute>\d{2})")
 _BARE_CLOCK: Final = re.compile(r"\s*\d{1,2}:\d{2}\s*")
@@ -172,7 +172,10 @@ def parse_duration(text: str) -> timedelta:
     if not cleaned or found is None or not any(found.groupdict().values()):
         raise BadPause(f"--for {text!r} is not a duration; use {DURATION_FORMS}")
     parts = {unit: int(value or 0) for unit, value in found.groupdict().items()}
-    span = timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    try:
+        span = timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    except OverflowError:
+        raise BadPause(f"--for {text!r} is longer than any pause may last") from None
     if span <= timedelta(0):
         raise BadPause(f"--for {text!r} lasts no time; a pause needs a length, such as 30m")
     return span
@@ -223,17 +226,24 @@ def pause_end(
         )
     if for_text is not None and until_text is not None:
         raise BadPause("give --for or --until, not both")
+    longest = timedelta(hours=max_hours)
     if for_text is not None:
-        end = (
-            _end_of_day(now, zone)
-            if " ".join(for_text.strip().lower().split()) in END_OF_DAY
-            else _plus(now, parse_duration(for_text), for_text)
-        )
         flag, typed = "--for", for_text
+        if " ".join(for_text.strip().lower().split()) in END_OF_DAY:
+            end = _end_of_day(now, zone)
+        else:
+            span = parse_duration(for_text)
+            if span > longest:
+                raise BadPause(
+                    f"--for {for_text!r} is {describe_span(span)}: longer than "
+                    f"safety.max_pause_hours ({max_hours:g} h); every pause must end, pause "
+                    "again later if need be"
+                )
+            end = now + span
     else:
         assert until_text is not None
-        end = parse_until(until_text, now=now, zone=zone)
         flag, typed = "--until", until_text
+        end = parse_until(until_text, now=now, zone=zone)
     local = f"{end.astimezone(zone):%Y-%m-%d %H:%M} {zone_name(zone)}"
     if end <= now:
         hint = (
@@ -245,17 +255,10 @@ def pause_end(
             f"{flag} {typed!r} is {local} ({isoformat_z(end)}), which has passed "
             f"(now {now.astimezone(zone):%Y-%m-%d %H:%M}){hint}"
         )
-    if end - now > timedelta(hours=max_hours):
+    if end - now > longest:
         raise BadPause(
             f"{flag} {typed!r} ends {local}, {describe_span(end - now)} from now: longer than "
             f"safety.max_pause_hours ({max_hours:g} h); every pause must end, pause again later "
             "if need be"
         )
     return end
-
-
-def _plus(now: datetime, span: timedelta, typed: str) -> datetime:
-    try:
-        return now + span
-    except OverflowError:
-        raise BadPause(f"--for {typed!r} is far too long") from None
