@@ -238,3 +238,20 @@ def test_a_pause_made_while_a_pass_is_sending_stops_the_calls_it_has_left(store:
     assert store.simulator.restaurant_status(AKAT) == "Open"
     assert f"action=close_restaurant target={AKAT}" in stderr and "outcome=skipped" in stderr
     assert HALASKARGAZI not in {d["restaurant_id"] for d in shown.values()}
+
+
+def test_the_ledger_keeps_each_pause_that_held_an_order_once(store: World) -> None:
+    store.configure(PAYMENT_AND_CLOSE_AT_TWO)
+    store.add_order("failed", payment_status="failed")
+    first = pause(store, "--rule", "payment-failed", "--for", "1h", "--comment", "one")
+    store.once()
+    store.once()  # the same pause again: the same row
+    resume(store, str(first))
+    second = pause(store, "--restaurant", HALASKARGAZI, "--for", "1h", "--comment", "two")
+    store.once()
+    store.once()
+
+    rows = [(r["outcome"], r["evidence"].get("pause_id")) for r in ledger_rows(store, "failed")]
+
+    assert rows == [("skipped", first), ("skipped", second)]
+    assert store.cancel_calls() == []
