@@ -255,3 +255,36 @@ def test_the_ledger_keeps_each_pause_that_held_an_order_once(store: World) -> No
 
     assert rows == [("skipped", first), ("skipped", second)]
     assert store.cancel_calls() == []
+
+
+def test_a_food_change_a_pause_stopped_mid_pass_goes_out_once_the_pause_ends(
+    store: World,
+) -> None:
+    from tests.test_daemon import eventually
+
+    store.configure(DEFAULT_RULES, timeout=15)
+    store.set_stock(2, available=False)
+    store.add_order("no-food", items=[(2, 1)])
+    store.simulator.inject_fault("hang", seconds=6, method="PUT", path_prefix="orders/cancel/")
+    running = store.start_cli("once", "--json")
+    try:
+        eventually(lambda: store.simulator.in_flight() == 1, what="the cancel call held")
+        pause_id = pause(store, "--rule", "out-of-stock", "--for", "1h", "--comment", "menü")
+        _stdout, stderr = running.communicate(timeout=60)
+    finally:
+        running.kill()
+    assert running.returncode == 0, stderr
+
+    assert store.cancel_calls() == [("no-food", {"reason_id": 1})]  # it was already out
+    assert requests_to(store, "PUT", "foods/status-passive/2") == []
+    (held,) = status_json(store)["food_deactivations"]
+    assert (held["food_id"], held["outcome"]) == (2, "retry")
+    store.once()  # still paused: still held
+    assert requests_to(store, "PUT", "foods/status-passive/2") == []
+
+    resume(store, str(pause_id))
+    store.once()
+
+    assert len(requests_to(store, "PUT", "foods/status-passive/2")) == 1
+    assert not store.simulator.food_active(2)
+    assert [f["outcome"] for f in status_json(store)["food_deactivations"]] == ["done"]
