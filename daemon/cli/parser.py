@@ -21,6 +21,7 @@ from daemon.cli.commands import (
     cmd_run,
     cmd_simulator,
     cmd_status,
+    cmd_summary,
     cmd_sync,
 )
 from daemon.cli.loading import DEFAULT_CONFIG
@@ -97,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    summary = command(
+        "summary", cmd_summary, "per restaurant and rule: what was cancelled, closed, switched off"
+    )
+    summary.add_argument(
+        "--since", metavar="T", help="from this time on (default: today); same forms as audit"
+    )
+    summary.add_argument("--until", metavar="T", help="up to this time (same forms)")
+    summary.add_argument("--format", choices=("table", "json"), default="table")
 
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
     explain.add_argument("payment_key", metavar="PAYMENT_KEY")

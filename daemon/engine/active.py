@@ -46,6 +46,9 @@ class PassScope:
 
 FULL = PassScope(full=True)
 
+# Seconds between two incremental passes that judge every closed restaurant again.
+CLOSED_EVERY = 10.0
+
 
 class ActiveOrders:
     """The active orders of every restaurant, as the reads so far left them.
@@ -62,13 +65,17 @@ class ActiveOrders:
         self._restaurant_of: dict[str, str] = {}
         self._restaurants_of_food: defaultdict[int, set[str]] = defaultdict(set)
         self._closed: frozenset[str] = frozenset()
+        self._closed_judged_at = float("-inf")
 
     @property
     def closed(self) -> frozenset[str]:
-        """Restaurants closed at the last read: every pass judges them (time alone may reopen)."""
+        """Restaurants closed at the last read (see :meth:`closed_due`)."""
         return self._closed
 
-    def reset(self, snapshot: Snapshot) -> None:
+    def reset(self, snapshot: Snapshot, *, now: float | None = None) -> None:
+        """A full read: the whole picture, every closed restaurant judged (at ``now``)."""
+        if now is not None:
+            self._closed_judged_at = now
         self._orders.clear()
         self._restaurant_of.clear()
         self._restaurants_of_food.clear()
@@ -103,9 +110,21 @@ class ActiveOrders:
             if not holders:
                 del self._restaurants_of_food[food_id]
 
+    def closed_due(self, now: float) -> frozenset[str]:
+        """The closed restaurants, when :data:`CLOSED_EVERY` went by since they were last due.
+
+        Time alone may reopen a restaurant (``min_closed_minutes``, orders
+        growing stale), and time writes no change: so they are judged again
+        at this pace whatever changed. ``now`` is a monotonic clock.
+        """
+        if now - self._closed_judged_at < CLOSED_EVERY:
+            return frozenset()
+        self._closed_judged_at = now
+        return self._closed
+
     def touched(self, changes: Iterable[Change]) -> frozenset[str]:
-        """The restaurants whose decisions ``changes`` may alter, with every closed one."""
-        touched: set[str] = set(self._closed)
+        """The restaurants whose decisions ``changes`` may alter."""
+        touched: set[str] = set()
         for change in changes:
             if change.source == "orders":
                 touched.add(change.restaurant_id or "")

@@ -354,6 +354,7 @@ def read_snapshot(
     wanted: sa.ColumnElement[bool] = sa.and_(
         o.c.status_id.in_(statuses.ACTIVE_STATUSES), o.c.vanished_at.is_(None)
     )
+    listed: tuple[str, ...] = ()
     if restaurants is not None:
         listed = tuple(restaurants)
         of_restaurants: sa.ColumnElement[bool] = o.c.restaurant_id.in_(listed)
@@ -364,23 +365,29 @@ def read_snapshot(
         wanted = sa.or_(wanted, o.c.payment_key.in_(extra))
     wanted_keys = sa.select(o.c.payment_key).where(wanted)
 
-    _prefer_index_scans(connection)
-    order_rows = connection.execute(sa.select(*_order_columns()).where(wanted)).all()
-    item_rows = connection.execute(
-        sa.select(
-            *(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name, i.c.quantity))
-        )
-        .where(i.c.payment_key.in_(wanted_keys))
-        .order_by(i.c.id)
-    ).all()
-    stock_rows = connection.execute(
-        sa.select(*_stock_columns()).where(_among_foods(connection, item_rows))
-    ).all()
-    intent_rows = connection.execute(
-        sa.select(ledger.c.payment_key, ledger.c.outcome).where(
-            ledger.c.intent_key.in_(wanted_keys)
-        )
-    ).all()
+    order_rows: Sequence[Sequence[Any]] = ()
+    item_rows: Sequence[Sequence[Any]] = ()
+    stock_rows: Sequence[Sequence[Any]] = ()
+    intent_rows: Sequence[Sequence[Any]] = ()
+    # No restaurant and no order asked for (an incremental pass nothing touched): no orders.
+    if restaurants is None or listed or extra:
+        _prefer_index_scans(connection)
+        order_rows = connection.execute(sa.select(*_order_columns()).where(wanted)).all()
+        item_rows = connection.execute(
+            sa.select(
+                *(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name, i.c.quantity))
+            )
+            .where(i.c.payment_key.in_(wanted_keys))
+            .order_by(i.c.id)
+        ).all()
+        stock_rows = connection.execute(
+            sa.select(*_stock_columns()).where(_among_foods(connection, item_rows))
+        ).all()
+        intent_rows = connection.execute(
+            sa.select(ledger.c.payment_key, ledger.c.outcome).where(
+                ledger.c.intent_key.in_(wanted_keys)
+            )
+        ).all()
     closure_rows = (
         connection.execute(
             sa.select(schema.restaurant_closures).where(
@@ -406,7 +413,7 @@ def read_snapshot(
         taken_at=utcnow(),
         orders=orders,
         stock=stock,
-        live_intents=dict(intent_rows),
+        live_intents={key: outcome for key, outcome in intent_rows},
         closures={
             row["restaurant_id"]: Closure(
                 id=row["id"],
