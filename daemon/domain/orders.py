@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from daemon.domain.pauses import Pause
 from daemon.domain.row_problems import POSITION_PROBLEMS, UNREADABLE_STOCK, RowProblem
 
 
@@ -106,6 +107,9 @@ class Snapshot:
     # every order's, explain only its own), so no command warns about rows it
     # was not asked about.
     unreadable_stock: tuple[str, ...] = ()
+    # The pauses not over when the snapshot was read; which of them hold is
+    # judged on the pass clock (Pause.in_force), like every other fact.
+    pauses: tuple[Pause, ...] = ()
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)

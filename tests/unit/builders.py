@@ -16,6 +16,7 @@ from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
 from daemon.domain.decisions import Decision
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
+from daemon.domain.pauses import Pause
 from daemon.engine.plan import Plan, plan_pass
 from daemon.engine.safety import SafetyLimits
 from rules.base import Rule
@@ -116,6 +117,7 @@ def context(
     locations: Mapping[str, Location] | None = None,
     geocoding_enabled: bool = False,
     restaurants: Mapping[str, Branch] = RESTAURANTS,
+    pauses: Iterable[Pause] = (),
 ) -> PassContext:
     snapshot = Snapshot(
         taken_at=NOW,
@@ -125,6 +127,7 @@ def context(
         closures=dict(closures or {}),
         deactivated_foods=frozenset(deactivated_foods),
         looked_up=frozenset(looked_up),
+        pauses=tuple(pauses),
     )
     return PassContext(
         now=NOW,

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.cli.pause_view import pause_record
 from daemon.cli.status.view import ApiView, PassView, RestaurantLoad, StatusReport, iso
 from daemon.config.models import Config
 from daemon.domain.timeutil import utcnow
@@ -21,7 +22,7 @@ from daemon.engine import passresult
 from daemon.engine.passes import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
-from daemon.store import connect, ledger, schema
+from daemon.store import connect, ledger, pauses, schema
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
 from daemon.store.snapshot import read_snapshot
@@ -151,6 +152,9 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
             for row in ledger.pending_intents(connection)
         )
         closures = _closures(connection, names)
+        paused = tuple(
+            pause_record(pause, names, now) for pause in pauses.in_force(connection, now)
+        )
         deactivations = _deactivations(connection, names)
         used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
@@ -171,6 +175,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         api=api,
         pending=pending,
         closures=closures,
+        pauses=paused,
         food_deactivations=deactivations,
         restaurants=loads,
         orders_error=orders_error,
