@@ -63,6 +63,7 @@ class ReactivationClaim:
     uncertain_sends: int = 0  # calls whose answer was lost: they may have acted
     last_error: str | None = None
     requested_by: str | None = None  # a person's name for a manual one
+    note: str | None = None
     owner: str | None = None
 
 
@@ -97,3 +98,33 @@ class FoodOff:
     @property
     def sellable(self) -> bool:
         return sellable(self.stock, self.restaurant_id)
+
+
+def describe_stock_words(stock: object) -> str:
+    """A stock row as evidence (:func:`describe_stock`), in words: ``available, 4 left``."""
+    if not isinstance(stock, dict):
+        return "no readable stock row"
+    quantity = stock.get("quantity")
+    state = "available" if stock.get("available") else "unavailable"
+    return state if quantity is None else f"{state}, {quantity} left"
+
+
+def describe_reason(trigger: str, evidence: object, note: str | None = None) -> str:
+    """Why a food was (or is being) put back on sale, for ``audit`` and ``foods``."""
+    found = evidence if isinstance(evidence, dict) else {}
+    if trigger == "back_in_stock":
+        why = f"back in stock (stock row: {describe_stock_words(found.get('stock'))})"
+    elif trigger == "snooze":
+        minutes = found.get("reactivate_after_minutes")
+        why = f"snooze: reactivate_after_minutes {minutes} was up"
+        if "stock" in found:
+            why += f" (stock row: {describe_stock_words(found.get('stock'))})"
+    elif trigger == "manual":
+        why = "by hand (autocancel food-reactivate)"
+    else:
+        why = trigger
+    if found.get("resend"):
+        why += "; a resend after a lost answer"
+    if note:
+        why += f"; note: {note}"
+    return why

@@ -139,6 +139,7 @@ def due_reactivations(
                 trigger=trigger,
                 evidence=evidence,
                 requested_by=claim.requested_by if claim is not None and owed else None,
+                note=claim.note if claim is not None and owed else None,
             )
         )
     return tuple(due)

@@ -37,6 +37,7 @@ _REACTIVATION = (
     "uncertain_sends",
     "last_error",
     "requested_by",
+    "note",
     "owner",
 )
 
@@ -74,6 +75,7 @@ def _food_off(row: sa.RowMapping) -> FoodOff:
             uncertain_sends=row["r_uncertain_sends"],
             last_error=row["r_last_error"],
             requested_by=row["r_requested_by"],
+            note=row["r_note"],
             owner=row["r_owner"],
         )
     return FoodOff(
