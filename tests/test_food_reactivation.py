@@ -22,6 +22,7 @@ from daemon.config.load import load_config
 from daemon.engine.passes import PassRunner
 from daemon.service.runtime import ApiSession
 from daemon.store import schema
+from tests.test_daemon import Daemon, eventually, fast, passes_from_now
 from tests.world import World, once_json, requests_to, run_sql
 
 OUT_OF_STOCK = """\
@@ -271,7 +272,8 @@ def test_food_reactivate_puts_a_food_back_and_is_audited(store: World) -> None:
     assert put_paths(store) == [PASSIVE, ACTIVE]
     assert store.simulator.food_active(2) is True
     (line,) = audit_lines(store, "reactivate_food")
-    assert "Ayşe" in line and "by hand (autocancel food-reactivate); note: restocked by hand" in line
+    assert "Ayşe" in line
+    assert "by hand (autocancel food-reactivate); note: restocked by hand" in line
     assert foods_json(store) == []
 
     again = store.cli("food-reactivate", "2")
@@ -405,3 +407,29 @@ def test_out_of_stock_again_before_the_call_sends_nothing(world: World) -> None:
     run_sql(world, "UPDATE stock SET available = :yes WHERE food_id = 2", yes=True)
     once_json(world)
     assert put_paths(world) == [PASSIVE, ACTIVE]
+
+
+# --- replicas --------------------------------------------------------------------------------
+
+
+def test_two_replicas_reactivate_a_food_once(store: World) -> None:
+    """Two daemons on one store, both woken by the restock at once; the platform takes a
+    second to answer, so both have time to decide on it. Only the claim keeps it single."""
+    fast(store, OUT_OF_STOCK)
+    deactivate_food_2(store)
+    daemons = [Daemon(store, log_name=f"replica-{n}.log") for n in range(2)]
+    try:
+        for daemon in daemons:
+            eventually(lambda d=daemon: "running" in d.log(), within=30, what="replica up")
+        store.simulator.inject_fault("hang", count=2, seconds=1, method="PUT", path_prefix=ACTIVE)
+        store.set_stock(2, available=True, quantity=3)
+        eventually(lambda: store.simulator.food_active(2), what="the food back on sale")
+        eventually(passes_from_now(store, 4), what="four more passes")
+
+        assert [r.status for r in requests_to(store, "PUT", ACTIVE)] == [200]
+        assert put_paths(store) == [PASSIVE, ACTIVE]
+        assert [d.stop() for d in daemons] == [0, 0]
+    finally:
+        for daemon in daemons:
+            daemon.kill()
+    assert foods_json(store) == []
