@@ -14,6 +14,7 @@ from typing import Any
 
 from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
 from daemon.domain.decisions import Decision
+from daemon.domain.foods import FoodOff
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
 from daemon.engine.plan import Plan, plan_pass
@@ -116,6 +117,7 @@ def context(
     locations: Mapping[str, Location] | None = None,
     geocoding_enabled: bool = False,
     restaurants: Mapping[str, Branch] = RESTAURANTS,
+    foods_off: Iterable[FoodOff] = (),
 ) -> PassContext:
     snapshot = Snapshot(
         taken_at=NOW,
@@ -125,6 +127,7 @@ def context(
         closures=dict(closures or {}),
         deactivated_foods=frozenset(deactivated_foods),
         looked_up=frozenset(looked_up),
+        foods_off=tuple(foods_off),
     )
     return PassContext(
         now=NOW,
