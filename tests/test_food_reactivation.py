@@ -433,3 +433,25 @@ def test_two_replicas_reactivate_a_food_once(store: World) -> None:
         for daemon in daemons:
             daemon.kill()
     assert foods_json(store) == []
+
+
+def test_the_daemon_counts_the_foods_it_brings_back(world: World) -> None:
+    from tests.test_metrics import Scraper, _free_port
+
+    fast(world, OUT_OF_STOCK)
+    port = _free_port()
+    world.rules_path.write_text(world.rules_path.read_text() + f"metrics:\n  port: {port}\n")
+    deactivate_food_2(world)
+    daemon = Daemon(world)
+    try:
+        scraper = Scraper(port)
+        eventually(scraper.up, what="the metrics endpoint")
+        world.set_stock(2, available=True)
+        counter = 'autocancel_foods_reactivated_total{trigger="back_in_stock"}'
+        eventually(lambda: scraper.samples().get(counter) == 1.0, what="the comeback counted")
+        eventually(passes_from_now(world, 2), what="two more passes")
+        assert scraper.samples().get(counter) == 1.0
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert put_paths(world) == [PASSIVE, ACTIVE]
