@@ -455,3 +455,17 @@ def test_the_daemon_counts_the_foods_it_brings_back(world: World) -> None:
     finally:
         daemon.kill()
     assert put_paths(world) == [PASSIVE, ACTIVE]
+
+
+def test_the_demo_shows_a_food_coming_back() -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("demo")
+
+    assert result.returncode == 0, result.stderr
+    first, comeback = result.stdout.split("then the kitchen restocks Chicken Burrito", 1)
+    assert "PUT foods/status-passive/2 -> 200" in first
+    assert "status-active" not in first
+    assert "reactivate_food Chicken Burrito (food 2) at Halaskargazi Şube" in comeback
+    assert "done (back_in_stock)" in comeback
+    assert comeback.count("PUT ") == 1 and "PUT foods/status-active/2 -> 200" in comeback
