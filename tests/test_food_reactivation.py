@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -420,7 +421,7 @@ def test_two_replicas_reactivate_a_food_once(store: World) -> None:
     daemons = [Daemon(store, log_name=f"replica-{n}.log") for n in range(2)]
     try:
         for daemon in daemons:
-            eventually(lambda d=daemon: "running" in d.log(), within=30, what="replica up")
+            eventually(partial(_is_running, daemon), within=30, what="replica up")
         store.simulator.inject_fault("hang", count=2, seconds=1, method="PUT", path_prefix=ACTIVE)
         store.set_stock(2, available=True, quantity=3)
         eventually(lambda: store.simulator.food_active(2), what="the food back on sale")
@@ -469,3 +470,7 @@ def test_the_demo_shows_a_food_coming_back() -> None:
     assert "reactivate_food Chicken Burrito (food 2) at Halaskargazi Şube" in comeback
     assert "done (back_in_stock)" in comeback
     assert comeback.count("PUT ") == 1 and "PUT foods/status-active/2 -> 200" in comeback
+
+
+def _is_running(daemon: Daemon) -> bool:
+    return "running" in daemon.log()
