@@ -474,3 +474,38 @@ def test_the_demo_shows_a_food_coming_back() -> None:
 
 def _is_running(daemon: Daemon) -> bool:
     return "running" in daemon.log()
+
+
+def test_a_reactivation_whose_sender_died_is_resent_once_presumed_gone(store: World) -> None:
+    """A claim left ``pending`` by a process that stopped between claim and outcome: its
+    call may have left, so taking it over counts one send that may have acted."""
+    store.configure(OUT_OF_STOCK)
+    deactivate_food_2(store)
+    store.set_stock(2, available=True)
+    table = schema.food_reactivations
+    with store.engine.begin() as conn:
+        (deactivation_id,) = conn.execute(sa.select(schema.food_deactivations.c.id)).one()
+        claimed = datetime.now(UTC) - timedelta(minutes=1)
+        conn.execute(
+            sa.insert(table).values(
+                deactivation_id=deactivation_id,
+                food_id=2,
+                trigger="back_in_stock",
+                outcome="pending",
+                owner="elsewhere:1",
+                claimed_at=claimed,
+                updated_at=claimed,
+            )
+        )
+    once_json(store)  # a minute old: its sender may still be at it
+    assert put_paths(store) == [PASSIVE]
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(table).values(updated_at=claimed - timedelta(minutes=10)))
+    once_json(store)
+
+    assert put_paths(store) == [PASSIVE, ACTIVE]
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(table)).mappings().one()
+    assert (row["outcome"], row["uncertain_sends"], row["attempts"]) == ("reactivated", 1, 1)
+    assert foods_json(store) == []
