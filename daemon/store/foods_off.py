@@ -8,6 +8,7 @@ pass reads it whole, whatever restaurants the pass re-reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ _DEACTIVATION = (
     "uncertain_sends",
     "last_error",
 )
+# In the order of ReactivationClaim's fields: a row slice builds one.
 _REACTIVATION = (
     "id",
     "outcome",
@@ -42,13 +44,15 @@ _REACTIVATION = (
 )
 
 
+@functools.cache
 def _query() -> sa.Select[Any]:
+    """Built once: every pass runs it (SQLAlchemy's compiled cache does the rest)."""
     d, r, s = schema.food_deactivations, schema.food_reactivations, schema.stock
     return (
         sa.select(
             *(d.c[name] for name in _DEACTIVATION),
-            *(r.c[name].label(f"r_{name}") for name in _REACTIVATION),
-            *(column.label(f"s_{column.key}") for column in stock_columns()),
+            *(r.c[name] for name in _REACTIVATION),
+            *stock_columns(),
         )
         .select_from(
             d.outerjoin(r, r.c.deactivation_id == d.c.id).outerjoin(s, s.c.food_id == d.c.food_id)
@@ -58,36 +62,39 @@ def _query() -> sa.Select[Any]:
     )
 
 
-def _food_off(row: sa.RowMapping) -> FoodOff:
-    stock_row: Sequence[Any] = tuple(
-        row[f"s_{name}"] for name in ("food_id", "restaurant_id", "name", "available", "quantity")
-    )
+_SPLIT = len(_DEACTIVATION)
+_STOCK_AT = _SPLIT + len(_REACTIVATION)
+
+
+def _food_off(row: Sequence[Any]) -> FoodOff:
+    """One row of :func:`_query`, read by position (the columns' order above)."""
+    (
+        deactivation_id,
+        food_id,
+        restaurant_id,
+        rule,
+        payment_key,
+        at,
+        outcome,
+        uncertain_sends,
+        last_error,
+    ) = row[:_SPLIT]
+    claim = None
+    if row[_SPLIT] is not None:
+        claim = ReactivationClaim(*row[_SPLIT:_STOCK_AT])
+    stock_row = row[_STOCK_AT:]
     has_stock_row = stock_row[0] is not None
     level = stock_level(stock_row) if has_stock_row else None
-    claim = None
-    if row["r_id"] is not None:
-        claim = ReactivationClaim(
-            id=row["r_id"],
-            outcome=row["r_outcome"],
-            trigger=row["r_trigger"],
-            updated_at=row["r_updated_at"],
-            attempts=row["r_attempts"],
-            uncertain_sends=row["r_uncertain_sends"],
-            last_error=row["r_last_error"],
-            requested_by=row["r_requested_by"],
-            note=row["r_note"],
-            owner=row["r_owner"],
-        )
     return FoodOff(
-        deactivation_id=row["id"],
-        food_id=row["food_id"],
-        restaurant_id=row["restaurant_id"],
-        rule=row["rule"],
-        payment_key=row["payment_key"],
-        deactivated_at=row["at"],
-        outcome=row["outcome"],
-        uncertain_sends=row["uncertain_sends"],
-        last_error=row["last_error"],
+        deactivation_id=deactivation_id,
+        food_id=food_id,
+        restaurant_id=restaurant_id,
+        rule=rule,
+        payment_key=payment_key,
+        deactivated_at=at,
+        outcome=outcome,
+        uncertain_sends=uncertain_sends,
+        last_error=last_error,
         stock=level,
         stock_unreadable=has_stock_row and level is None,
         reactivation=claim,
@@ -104,7 +111,7 @@ def read_foods_off(
         query = query.where(d.c.id == deactivation_id)
     if food_id is not None:
         query = query.where(d.c.active_key == food_id)
-    return [_food_off(row) for row in connection.execute(query).mappings()]
+    return [_food_off(row) for row in connection.execute(query).all()]
 
 
 def last_deactivation(connection: sa.Connection, food_id: int) -> sa.RowMapping | None:
