@@ -509,3 +509,19 @@ def test_a_reactivation_whose_sender_died_is_resent_once_presumed_gone(store: Wo
         row = conn.execute(sa.select(table)).mappings().one()
     assert (row["outcome"], row["uncertain_sends"], row["attempts"]) == ("reactivated", 1, 1)
     assert foods_json(store) == []
+
+
+def test_a_dry_run_pass_says_which_food_would_come_back_and_sends_nothing(world: World) -> None:
+    world.configure(OUT_OF_STOCK)
+    deactivate_food_2(world)
+    world.set_stock(2, available=True)
+
+    result = world.cli("once", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert "reactivate_food food 2 (food 2) at Halaskargazi Şube" in result.stdout
+    assert "would_do (dry_run)" in result.stdout
+    assert put_paths(world) == [PASSIVE]
+    assert [f["food_id"] for f in foods_json(world)] == [2]  # nothing recorded either
+    once_json(world)
+    assert put_paths(world) == [PASSIVE, ACTIVE]
