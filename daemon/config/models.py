@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from daemon.config.error_messages import describe_value
+from daemon.config.notifications import NotificationSettings
 from daemon.domain.windows import DEFAULT_TIMEZONE, QuietWindow, Window, time_zone
 from rules import Rule
 from rules.windows import Dates, Days, Hours
@@ -282,6 +283,7 @@ class Config(BaseModel):
     timezone: str = DEFAULT_TIMEZONE  # an IANA name (validated through Calendar)
     quiet_windows: Annotated[tuple[QuietWindowSettings, ...], Field(strict=False)] = ()
     rules: Annotated[tuple[SerializeAsAny[Rule], ...], Field(strict=False)] = ()
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     warnings: Annotated[tuple[str, ...], Field(strict=False)] = ()
 
     def restaurant(self, restaurant_id: str) -> Restaurant | None:

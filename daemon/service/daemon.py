@@ -32,7 +32,7 @@ from daemon.domain import exitcodes
 from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine import decisionlog
 from daemon.engine.passes import PassError, PassRunner
-from daemon.service import notify, reloading
+from daemon.service import notifications, notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
 from daemon.service.runtime import ApiSession, open_store, warn_if_exposed
@@ -65,6 +65,9 @@ class Daemon:
         self._api = self._api_session(config)
         self._runner = self._build_runner(config, self._engine, self._api)
         self._metrics = Metrics()
+        self._sender = notifications.build_sender(
+            config, self._engine, environ=self._environ, metrics=self._metrics
+        )
         self._schedule = Schedule()
         self._progress = PassProgress()  # what the watchdog heartbeat goes by
         # Set by the change watcher; a pass clears it when it starts reading.
@@ -124,6 +127,8 @@ class Daemon:
                     scope=report.scope.name,
                 )
                 self._metrics.drift.inc(runner.judge.take_drift())
+        if not self._stopping.is_set():
+            self._schedule.run_now("notify")  # what the pass announced, told at once
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 
@@ -178,6 +183,9 @@ class Daemon:
             for line in exc.errors:
                 log.error("%s", line)
             log.error("reload rejected: keeping the last good rules from %s", self._path)
+            notifications.record(
+                self._engine, "reload_rejected", path=str(self._path), errors=len(exc.errors)
+            )
             return False
         if self._live(new) and not credentials_present(self._environ):
             log.error(
@@ -214,8 +222,7 @@ class Daemon:
             self._schedule.reschedule("pass", seconds=new.schedule.interval_seconds)
         if new.sync != old.sync:
             self._apply_sync(old, new)
-        if new.metrics != old.metrics:
-            self._serve_metrics(new, moved=old.metrics.port is not None)
+        self._apply_services(old, new, store_moved=engine is not previous_engine)
         if new.dry_run != old.dry_run and self._force_dry_run:
             log.info(
                 "dry_run is %s in the file, but this daemon was started with --dry-run "
@@ -227,6 +234,17 @@ class Daemon:
                 "%s: not applied until a restart (systemctl restart autocancel)", change.describe()
             )
         return True
+
+    def _apply_services(self, old: Config, new: Config, *, store_moved: bool) -> None:
+        """The metrics server, and a new sender for new channels, routes or store."""
+        if new.metrics != old.metrics:
+            self._serve_metrics(new, moved=old.metrics.port is not None)
+        if new.notifications != old.notifications or store_moved:
+            # The sender's round in flight finishes with the old one.
+            self._sender = notifications.build_sender(
+                new, self._engine, environ=self._environ, metrics=self._metrics
+            )
+            self._schedule.reschedule("notify", seconds=new.notifications.delivery.poll_seconds)
 
     def _start_sync(self, config: Config) -> None:
         self._schedule.every("sync", self._sync_job, seconds=config.sync.interval_seconds, now=True)
@@ -272,6 +290,13 @@ class Daemon:
             "pass", self._pass_job, seconds=config.schedule.interval_seconds, now=True
         )
         self._schedule.every("watch", self._wakeups.watch_rules_file, seconds=CONFIG_POLL_SECONDS)
+        # Its own job: a channel that hangs never holds up a pass.
+        self._schedule.every(
+            "notify",
+            lambda: notifications.deliver(self._sender),
+            seconds=config.notifications.delivery.poll_seconds,
+            now=True,
+        )
         if config.sync.enabled:
             self._start_sync(config)
         heartbeat = notify.watchdog_interval()
@@ -298,12 +323,15 @@ class Daemon:
             len(config.enabled_rules),
             config.schedule.interval_seconds,
         )
+        notifications.record(self._engine, "daemon_started", mode=mode, path=str(self._path))
         notify.notify(f"READY=1\nSTATUS=running ({mode})")
         while self._wakeups.next_reload():
             self.reload()
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
+        notifications.record(self._engine, "daemon_stopping", path=str(self._path))
         self._schedule.shutdown()
+        notifications.deliver(self._sender)  # the last word, once; a restart delivers the rest
         self._metrics.stop()
         self._api.close()
         self._engine.dispose()

@@ -226,7 +226,7 @@ def heartbeat(connection: sa.Connection, ledger_ids: Iterable[int], *, now: date
         )
 
 
-def _owner_is_dead(owner: str | None) -> bool:
+def owner_is_dead(owner: str | None) -> bool:
     """True when ``owner`` is a process of this host that no longer runs."""
     host, _, pid = (owner or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -296,7 +296,7 @@ def count_resendable_intents(connection: sa.Connection, *, stale_before: datetim
 def _nobody_sends(row: Mapping[str, Any] | sa.RowMapping, stale_before: datetime) -> bool:
     """Parked after a lost answer, or its sender is dead or silent since ``stale_before``."""
     owner = row["owner"]
-    return owner is None or _owner_is_dead(owner) or row["updated_at"] < stale_before
+    return owner is None or owner_is_dead(owner) or row["updated_at"] < stale_before
 
 
 def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:

@@ -66,7 +66,10 @@ class SideEffects:
     ) -> SideEffects:
         return cls(
             cancellations=Cancellations(
-                engine=engine, executor=executor, lost_answer_retries=lost_answer_retries
+                engine=engine,
+                executor=executor,
+                lost_answer_retries=lost_answer_retries,
+                names=names,
             ),
             foods=FoodDeactivations(
                 engine=engine,

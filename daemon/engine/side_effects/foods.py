@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from daemon.domain.actions import DeactivateFood
 from daemon.domain.timeutil import utcnow
+from daemon.engine.side_effects import announce
 from daemon.engine.side_effects.answers import refused
 from daemon.engine.side_effects.results import ActionResult
 from daemon.store import connect, schema
@@ -149,3 +150,13 @@ class FoodDeactivations:
                 last_error=attempted.error_text,
             )
         )
+        if outcome == "done":  # announced in the transaction that records it
+            announce.food(
+                connection,
+                "food_deactivated",
+                food_id=food.food_id,
+                restaurant_id=food.restaurant_id,
+                rule=food.rule,
+                names=self._names,
+                key_suffix=utcnow().isoformat(),
+            )
