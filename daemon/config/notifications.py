@@ -10,15 +10,16 @@ each URL once expanded, naming the channel and never the URL.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from daemon.domain.events import EventName
+from daemon.domain.events import EVENT_NAMES
 from daemon.domain.problems import Problem, YamlPath
 
 _PLACEHOLDER: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -78,11 +79,21 @@ class ChannelSettings(_Strict):
 class RouteSettings(_Strict):
     """Which events go to which channels, optionally only some restaurant, rule or reason."""
 
-    events: Annotated[tuple[EventName, ...], Field(strict=False, min_length=1)]
+    events: Annotated[tuple[str, ...], Field(strict=False, min_length=1)]
     channels: Annotated[tuple[str, ...], Field(strict=False, min_length=1)]
     restaurant: str | None = None  # a restaurant id or its name in rules.yaml
     rule: str | None = None
     reason: int | None = Field(default=None, ge=1, le=8)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if name not in EVENT_NAMES:
+                close = difflib.get_close_matches(name, EVENT_NAMES, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown event '{name}'{hint} (valid: {', '.join(EVENT_NAMES)})")
+        return names
 
 
 class DeliverySettings(_Strict):

@@ -96,10 +96,10 @@ class Sender:
             claimed = outbox.claim(connection, now=now, lease=LEASE, limit=limit)
             outbox.prune(connection, before=now - KEEP_DELIVERED)
         for row in claimed:
-            self._deliver(row, tally)
+            self._deliver(row, tally, clock=now)
         return tally
 
-    def _deliver(self, row: outbox.OutboxRow, tally: Tally) -> None:
+    def _deliver(self, row: outbox.OutboxRow, tally: Tally, *, clock: datetime) -> None:
         event = Event(cast(EventName, row.name), None, row.payload)
         done = list(row.delivered_channels)
         errors = []
@@ -130,7 +130,8 @@ class Sender:
             if name in self._failing:
                 self._failing.discard(name)
                 log.info("channel '%s' delivers again", name)
-        now = utcnow()
+        # The round's clock, moved on by the time the sending took.
+        now = max(clock, utcnow())
         with connect.writer(self._engine) as connection, connection.begin():
             if not errors:
                 outbox.delivered(connection, row, channels=done, now=now)
