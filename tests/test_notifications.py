@@ -360,3 +360,81 @@ def test_the_outbox_row_is_written_with_the_ledger_outcome(world: World) -> None
     with world.engine.connect() as connection:
         names = [r.name for r in connection.execute(sa.select(schema.outbox.c.name))]
     assert names == ["order_cancel_failed"]
+
+
+OUT_OF_STOCK = """\
+  - name: out-of-stock
+    kind: out_of_stock
+    reason_id: 1
+"""
+
+
+def test_the_customer_is_told_once_with_the_item_named(
+    world: World, receivers: ReceiverFactory
+) -> None:
+    chat, sms = receivers(), receivers()
+    customer = (
+        "  customer:\n    enabled: true\n    channel: sms\n    language: tr\n"
+        "    templates:\n      7: 'Ödeme alınamadı, sipariş #$order_number iptal.'\n"
+    )
+    top = notifications_yaml(managers=chat.json_url, extra=customer).replace(
+        "  routes:\n", f"    sms:\n      urls: [{json.dumps(sms.json_url)}]\n  routes:\n", 1
+    )
+    world.configure(OUT_OF_STOCK, top_level=top)
+    world.set_stock(1, available=False)
+    world.add_order("pay-1", items=[(1, 1)])
+    world.add_order("pay-2", items=[(1, 1)], phone="12345")  # not a Turkish number: skipped
+
+    once(world)
+    once(world)  # nothing new: the customer is never told twice
+
+    (request,) = sms.requests()
+    assert request.path == "/hook/+905335587642"  # E.164, as the gateway's recipient
+    assert sms.messages() == [
+        f"Üzgünüz, food 1 stokta kalmadı. #{_number(world, 'pay-1')} numaralı siparişiniz "
+        "iptal edildi."
+    ]
+
+
+def _number(world: World, key: str) -> int:
+    with world.engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(schema.orders.c.order_number).where(schema.orders.c.payment_key == key)
+            ).scalar_one()
+        )
+
+
+def test_a_customer_template_with_an_unknown_placeholder_is_a_check_error(world: World) -> None:
+    world.configure(
+        PAYMENT_FAILED,
+        top_level=(
+            'notifications:\n  channels:\n    sms:\n      urls: ["json://127.0.0.1/x"]\n'
+            "  customer:\n    enabled: true\n    channel: sms\n"
+            "    templates:\n      1: 'Sorry, $itme is gone'\n"
+        ),
+    )
+    result = world.cli("check")
+    assert result.returncode == 2
+    assert "unknown placeholder(s) $itme" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("05335587642", "+905335587642"),
+        ("0533 558 76 42", "+905335587642"),
+        ("+90 533 558 76 42", "+905335587642"),
+        ("905335587642", "+905335587642"),
+        ("5335587642", "+905335587642"),
+        ("02123334455", "+902123334455"),
+        ("12345", None),
+        ("+4915112345678", None),
+        ("", None),
+        ("05x3", None),
+    ],
+)
+def test_turkish_numbers_are_normalised_to_e164(given: str, expected: str | None) -> None:
+    from daemon.domain.customer_messages import e164_turkey
+
+    assert e164_turkey(given) == expected

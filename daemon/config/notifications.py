@@ -19,6 +19,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from daemon.domain.customer_messages import PLACEHOLDERS, unknown_placeholders
 from daemon.domain.events import EVENT_NAMES
 from daemon.domain.problems import Problem, YamlPath
 
@@ -117,6 +118,31 @@ class CustomerSettings(_Strict):
     language: Language = "tr"
     # Per reason id, a string.Template ($order_number, $restaurant_name, $items ...).
     templates: Annotated[dict[int, str], Field(strict=False)] = Field(default_factory=dict)
+
+    @field_validator("templates", mode="before")
+    @classmethod
+    def _reason_keys(cls, templates: object) -> object:
+        # YAML mapping keys reach us as text on one of the loaders: 7 and "7" are one reason.
+        if isinstance(templates, dict):
+            return {
+                int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in templates.items()
+            }
+        return templates
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_fill(cls, templates: dict[int, str]) -> dict[int, str]:
+        for reason_id, template in templates.items():
+            if not 1 <= reason_id <= 8:
+                raise ValueError(f"templates: reason {reason_id} is not a reason id (1-8)")
+            unknown = unknown_placeholders(template)
+            if unknown:
+                raise ValueError(
+                    f"templates[{reason_id}]: unknown placeholder(s) "
+                    f"{', '.join('$' + u for u in unknown)} (known: "
+                    f"{', '.join('$' + p for p in sorted(PLACEHOLDERS))})"
+                )
+        return templates
 
     @model_validator(mode="after")
     def _channel_when_enabled(self) -> CustomerSettings:

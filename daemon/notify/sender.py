@@ -13,6 +13,7 @@ store, logged once per incident, and given up after
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from daemon.config.notifications import NotificationSettings
 from daemon.domain.events import Event, EventName
@@ -57,7 +57,9 @@ class Sender:
         on_gave_up: Callable[[str], None] | None = None,
         on_delivered: Callable[[str], None] | None = None,
         immediate_wait: float = 0.2,
+        stop: threading.Event | None = None,
     ) -> None:
+        self._stop = stop or threading.Event()
         self._engine = engine
         self._settings = settings
         self._channels = (
@@ -95,9 +97,19 @@ class Sender:
         with connect.writer(self._engine) as connection, connection.begin():
             claimed = outbox.claim(connection, now=now, lease=LEASE, limit=limit)
             outbox.prune(connection, before=now - KEEP_DELIVERED)
-        for row in claimed:
+        for index, row in enumerate(claimed):
+            if self._stop.is_set():  # stopping: the rest waits for the next process
+                with connect.writer(self._engine) as connection, connection.begin():
+                    for left in claimed[index:]:
+                        outbox.release(connection, left)
+                break
             self._deliver(row, tally, clock=now)
         return tally
+
+    @property
+    def failing(self) -> bool:
+        """Some channel is in an incident (its last delivery failed)."""
+        return bool(self._failing)
 
     def _deliver(self, row: outbox.OutboxRow, tally: Tally, *, clock: datetime) -> None:
         event = Event(cast(EventName, row.name), None, row.payload)
@@ -170,9 +182,18 @@ class Sender:
 
     def _send(self, channel: Channel, message: Outgoing) -> None:
         """A few attempts at once (a blip), then the store's backoff takes over."""
+        # Here, not at the top: a dry run builds a sender to list routes, and sends nothing.
+        from tenacity import (
+            retry,
+            retry_if_exception_type,
+            stop_after_attempt,
+            stop_when_event_set,
+            wait_exponential,
+        )
+
         sending: Callable[[Outgoing], Any] = retry(
             retry=retry_if_exception_type(DeliveryFailed),
-            stop=stop_after_attempt(IMMEDIATE_ATTEMPTS),
+            stop=stop_after_attempt(IMMEDIATE_ATTEMPTS) | stop_when_event_set(self._stop),
             wait=wait_exponential(multiplier=self._immediate_wait, max=2),
             reraise=True,
         )(channel.send)

@@ -65,8 +65,13 @@ class Daemon:
         self._api = self._api_session(config)
         self._runner = self._build_runner(config, self._engine, self._api)
         self._metrics = Metrics()
+        self._sender_stop = threading.Event()
         self._sender = notifications.build_sender(
-            config, self._engine, environ=self._environ, metrics=self._metrics
+            config,
+            self._engine,
+            environ=self._environ,
+            metrics=self._metrics,
+            stop=self._sender_stop,
         )
         self._schedule = Schedule()
         self._progress = PassProgress()  # what the watchdog heartbeat goes by
@@ -242,7 +247,11 @@ class Daemon:
         if new.notifications != old.notifications or store_moved:
             # The sender's round in flight finishes with the old one.
             self._sender = notifications.build_sender(
-                new, self._engine, environ=self._environ, metrics=self._metrics
+                new,
+                self._engine,
+                environ=self._environ,
+                metrics=self._metrics,
+                stop=self._sender_stop,
             )
             self._schedule.reschedule("notify", seconds=new.notifications.delivery.poll_seconds)
 
@@ -330,8 +339,11 @@ class Daemon:
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
         notifications.record(self._engine, "daemon_stopping", path=str(self._path))
+        self._sender_stop.set()  # a round in flight stops after its current message
         self._schedule.shutdown()
-        notifications.deliver(self._sender)  # the last word, once; a restart delivers the rest
+        self._sender_stop.clear()
+        if not self._sender.failing:  # the last word; a hanging channel never holds up a stop
+            notifications.deliver(self._sender)
         self._metrics.stop()
         self._api.close()
         self._engine.dispose()

@@ -9,6 +9,7 @@ they are written to the outbox on their own.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,9 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def build_sender(
-    config: Config, engine: sa.Engine, *, environ: Mapping[str, str], metrics: Metrics | None
+    config: Config,
+    engine: sa.Engine,
+    *,
+    environ: Mapping[str, str],
+    metrics: Metrics | None,
+    stop: threading.Event | None = None,
 ) -> Sender:
     return Sender(
+        stop=stop,
         engine=engine,
         settings=config.notifications,
         environ=environ,

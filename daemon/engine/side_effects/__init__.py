@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from daemon.engine.side_effects.announce import CustomerMessage
 from daemon.engine.side_effects.cancellations import Cancellations, Recheck
 from daemon.engine.side_effects.closures import Closures
 from daemon.engine.side_effects.foods import FoodDeactivations, FoodRecheck
@@ -63,6 +64,7 @@ class SideEffects:
         engine: sa.Engine,
         lost_answer_retries: int,
         names: Names,
+        customer: CustomerMessage | None = None,
     ) -> SideEffects:
         return cls(
             cancellations=Cancellations(
@@ -70,6 +72,7 @@ class SideEffects:
                 executor=executor,
                 lost_answer_retries=lost_answer_retries,
                 names=names,
+                customer=customer,
             ),
             foods=FoodDeactivations(
                 engine=engine,

@@ -55,7 +55,9 @@ class Cancellations:
         lost_answer_retries: int = 3,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         names: Names | None = None,
+        customer: announce.CustomerMessage | None = None,
     ) -> None:
+        self._customer = customer
         self._names = names or Names()
         self._engine = engine
         self._executor = executor
@@ -101,7 +103,7 @@ class Cancellations:
         # Events go in the outcome's transaction: told if and only if it happened.
         if result.ok or result.already_canceled:
             cancelled = record(outcome="cancelled")
-            announce.cancelled(connection, cancelled, names=self._names)
+            announce.cancelled(connection, cancelled, names=self._names, customer=self._customer)
             return cancelled
         change = result.no_longer_qualifies
         if change is not None:
