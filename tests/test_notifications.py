@@ -438,3 +438,26 @@ def test_turkish_numbers_are_normalised_to_e164(given: str, expected: str | None
     from daemon.domain.customer_messages import e164_turkey
 
     assert e164_turkey(given) == expected
+
+
+def test_notify_test_sends_to_the_channel_and_status_counts_the_outbox(
+    world: World, receivers: ReceiverFactory
+) -> None:
+    chat = receivers()
+    world.configure(PAYMENT_FAILED, top_level=notifications_yaml(managers=chat.json_url))
+    result = world.cli("notify-test", "managers")
+    assert result.returncode == 0, result.stderr
+    assert "autocancel test message" in chat.messages()[0]
+    unknown = world.cli("notify-test", "kitchen")
+    assert unknown.returncode == 2
+    assert "no channel 'kitchen' in notifications.channels (managers)" in unknown.stderr
+
+    world.add_order("pay-1", payment_status="failed")
+    once(world)
+    status = world.cli("status")
+    assert "notifications: 0 waiting, 2 delivered, 0 given up" in status.stdout
+    down = receivers(status=500)
+    world.configure(PAYMENT_FAILED, top_level=notifications_yaml(managers=down.json_url))
+    failing = world.cli("notify-test", "managers")
+    assert failing.returncode == 1
+    assert "error: channel 'managers': Apprise could not deliver to a target" in failing.stderr

@@ -8,13 +8,15 @@ lists the notifications it would have sent, and where.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import sqlalchemy as sa
 
 from daemon.config.models import Config
-from daemon.domain import events
+from daemon.domain import events, exitcodes
 from daemon.domain.decisions import Decision
 from daemon.engine.side_effects import ActionResult
 from daemon.notify.sender import Sender
@@ -88,3 +90,36 @@ def deliver(sender: Sender) -> None:
         sender.deliver_due()
     except sa.exc.SQLAlchemyError as exc:
         log.warning("notifications not delivered now: %s", connect.describe_db_error(exc))
+
+
+def notify_test(config: Config, channel: str) -> int:
+    """``autocancel notify-test CHANNEL``: one message straight to the channel (0: it took it)."""
+    from daemon.config.notifications import MissingVariable
+    from daemon.notify.channels import DeliveryFailed, build_channel
+
+    settings = config.notifications.channels.get(channel)
+    if settings is None:
+        known = ", ".join(sorted(config.notifications.channels)) or "none defined"
+        print(f"error: no channel '{channel}' in notifications.channels ({known})", file=sys.stderr)
+        return exitcodes.INVALID_CONFIG
+    try:
+        built = build_channel(
+            channel, settings, os.environ, base_dir=config.source.resolve().parent
+        )
+    except MissingVariable as missing:
+        print(f"error: ${{{missing.name}}} is not set in the environment", file=sys.stderr)
+        return exitcodes.INVALID_CONFIG
+    sender = Sender(
+        engine=None,
+        settings=config.notifications,
+        environ=os.environ,
+        base_dir=config.source.resolve().parent,
+        channels={channel: built},
+    )
+    try:
+        sender.send_test(channel)
+    except DeliveryFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.RUNTIME_FAILURE
+    print(f"sent a test message to channel '{channel}'")
+    return exitcodes.OK

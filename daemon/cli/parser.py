@@ -14,6 +14,7 @@ from daemon.cli.commands import (
     cmd_db_upgrade,
     cmd_demo,
     cmd_explain,
+    cmd_notify_test,
     cmd_once,
     cmd_run,
     cmd_simulator,
@@ -125,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="say what would be cancelled, send nothing (as dry_run: true)",
     )
+
+    notify_test = command(
+        "notify-test", cmd_notify_test, "send a test message to one notification channel"
+    )
+    notify_test.add_argument("channel", metavar="CHANNEL", help="a channel of notifications")
 
     status = command(
         "status", cmd_status, "last pass and its result, API health, closures, safety budget left"

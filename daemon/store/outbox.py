@@ -192,3 +192,16 @@ def prune(connection: sa.Connection, *, before: datetime) -> int:
 def rows(connection: sa.Connection) -> list[dict[str, Any]]:
     table = schema.outbox
     return [dict(r) for r in connection.execute(sa.select(table).order_by(table.c.id)).mappings()]
+
+
+def given_up(connection: sa.Connection, *, limit: int) -> list[sa.RowMapping]:
+    """The newest given-up rows, for ``status``."""
+    table = schema.outbox
+    return list(
+        connection.execute(
+            sa.select(table)
+            .where(table.c.state == GAVE_UP)
+            .order_by(table.c.id.desc())
+            .limit(limit)
+        ).mappings()
+    )
