@@ -26,7 +26,7 @@ from daemon.config.notifications import NotificationSettings
 from daemon.domain.events import Event, EventName
 from daemon.domain.timeutil import utcnow
 from daemon.notify.channels import Channel, DeliveryFailed, Outgoing, build_channels
-from daemon.store import connect, outbox
+from daemon.store import connect, ledger, outbox
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ class Sender:
         with connect.writer(self._engine) as connection, connection.begin():
             if not errors:
                 outbox.delivered(connection, row, channels=done, now=now)
+                if row.name == "order_refund_due" and done:
+                    # The hand-off is part of the order's record: audit shows it delivered.
+                    ledger.note_refund_handoff(connection, str(row.payload["payment_key"]), at=now)
                 tally.delivered += 1
                 tally.by_event[row.name] = tally.by_event.get(row.name, 0) + 1
                 self._on_delivered(row.name)

@@ -349,3 +349,18 @@ def audit_rows(
     if keys:
         query = query.where(ledger.c.payment_key.in_(keys))
     return list(connection.execute(query).mappings())
+
+
+def note_refund_handoff(connection: sa.Connection, payment_key: str, *, at: datetime) -> None:
+    """The order's confirmed cancellation: its refund was handed to the payment process."""
+    ledger = schema.ledger
+    row = connection.execute(
+        sa.select(ledger.c.id, ledger.c.evidence).where(
+            ledger.c.intent_key == payment_key, ledger.c.outcome == "cancelled"
+        )
+    ).first()
+    if row is None:
+        return
+    evidence = {**dict(row.evidence or {}), "refund_handoff": "delivered"}
+    evidence["refund_handoff_at"] = at.isoformat()
+    connection.execute(sa.update(ledger).where(ledger.c.id == row.id).values(evidence=evidence))
