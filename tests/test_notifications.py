@@ -462,3 +462,24 @@ def test_notify_test_sends_to_the_channel_and_status_counts_the_outbox(
     failing = world.cli("notify-test", "managers")
     assert failing.returncode == 1
     assert "error: channel 'managers': Apprise could not deliver to a target" in failing.stderr
+
+
+def test_a_dry_run_daemon_tells_nobody(
+    world: World, receivers: ReceiverFactory, start_daemon: StartDaemon
+) -> None:
+    chat = receivers()
+    world.configure(
+        PAYMENT_FAILED,
+        top_level=notifications_yaml(
+            managers=chat.json_url, events="[daemon_started, daemon_stopping, order_cancelled]"
+        ),
+    )
+    world.add_order("pay-1", payment_status="failed")
+    daemon = start_daemon("--dry-run", env={"DUKKANGO_ACCESS_TOKEN": ""})
+    eventually(
+        lambda: any(r["outcome"] == "would_cancel" for r in world.ledger()),
+        what="a dry-run decision",
+    )
+    assert daemon.stop() == 0  # stopping delivers what is due: nothing
+    assert chat.requests() == []
+    assert outbox_rows(world) == []

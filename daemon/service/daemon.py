@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -29,6 +30,7 @@ from daemon.config.credentials import (
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
+from daemon.domain.events import EventName
 from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine import decisionlog
 from daemon.engine.passes import PassError, PassRunner
@@ -137,6 +139,16 @@ class Daemon:
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 
+    def _notify_job(self) -> None:
+        """Deliver the outbox; a dry-run daemon tells nobody anything (a live replica will)."""
+        if self._live(self._config):
+            notifications.deliver(self._sender)
+
+    def _announce(self, name: EventName, **fields: Any) -> None:
+        """An event of the daemon's own; none in dry-run."""
+        if self._live(self._config):
+            notifications.record(self._engine, name, **fields)
+
     def _incremental_due(self, now: float) -> bool:
         """Whether this pass may re-judge only what changed (a full pass is not yet due)."""
         every = self._config.schedule.full_pass_seconds
@@ -188,9 +200,7 @@ class Daemon:
             for line in exc.errors:
                 log.error("%s", line)
             log.error("reload rejected: keeping the last good rules from %s", self._path)
-            notifications.record(
-                self._engine, "reload_rejected", path=str(self._path), errors=len(exc.errors)
-            )
+            self._announce("reload_rejected", path=str(self._path), errors=len(exc.errors))
             return False
         if self._live(new) and not credentials_present(self._environ):
             log.error(
@@ -302,7 +312,7 @@ class Daemon:
         # Its own job: a channel that hangs never holds up a pass.
         self._schedule.every(
             "notify",
-            lambda: notifications.deliver(self._sender),
+            self._notify_job,
             seconds=config.notifications.delivery.poll_seconds,
             now=True,
         )
@@ -332,18 +342,18 @@ class Daemon:
             len(config.enabled_rules),
             config.schedule.interval_seconds,
         )
-        notifications.record(self._engine, "daemon_started", mode=mode, path=str(self._path))
+        self._announce("daemon_started", mode=mode, path=str(self._path))
         notify.notify(f"READY=1\nSTATUS=running ({mode})")
         while self._wakeups.next_reload():
             self.reload()
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
-        notifications.record(self._engine, "daemon_stopping", path=str(self._path))
+        self._announce("daemon_stopping", path=str(self._path))
         self._sender_stop.set()  # a round in flight stops after its current message
         self._schedule.shutdown()
         self._sender_stop.clear()
         if not self._sender.failing:  # the last word; a hanging channel never holds up a stop
-            notifications.deliver(self._sender)
+            self._notify_job()
         self._metrics.stop()
         self._api.close()
         self._engine.dispose()
