@@ -483,3 +483,13 @@ def test_a_dry_run_daemon_tells_nobody(
     assert daemon.stop() == 0  # stopping delivers what is due: nothing
     assert chat.requests() == []
     assert outbox_rows(world) == []
+
+
+def test_a_manual_cancellation_is_announced_too(world: World, receivers: ReceiverFactory) -> None:
+    chat = receivers()
+    world.configure(PAYMENT_FAILED, top_level=notifications_yaml(managers=chat.json_url))
+    world.add_order("pay-1")
+    result = world.cli("cancel", "pay-1", "--reason", "4", "--yes", "--by", "ayse")
+    assert result.returncode == 0, result.stderr
+    (text,) = chat.messages()
+    assert "Müşteri iptal etti" in text and "Halaskargazi Şube" in text
