@@ -493,3 +493,18 @@ def test_a_manual_cancellation_is_announced_too(world: World, receivers: Receive
     assert result.returncode == 0, result.stderr
     (text,) = chat.messages()
     assert "Müşteri iptal etti" in text and "Halaskargazi Şube" in text
+
+
+def test_a_reload_names_a_changed_channel_url_without_showing_it(world: World) -> None:
+    from daemon.service.reloading import changes
+
+    world.configure(
+        PAYMENT_FAILED, top_level=notifications_yaml(managers="json://127.0.0.1:9/clear-secret-1")
+    )
+    old = load_config(world.rules_path)
+    world.configure(
+        PAYMENT_FAILED, top_level=notifications_yaml(managers="json://127.0.0.1:9/clear-secret-2")
+    )
+    new = load_config(world.rules_path)
+    described = [change.describe() for change in changes(old, new)]
+    assert described == ["notifications.channels.managers.urls *** -> ***"]
