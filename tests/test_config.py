@@ -239,7 +239,8 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         path,
         6,
         "unknown key 'shedule' at the top level; valid keys: api, dry_run, geocoder, "
-        "metrics, quiet_windows, restaurants, rules, safety, schedule, store, sync, timezone",
+        "metrics, notifications, quiet_windows, restaurants, rules, safety, schedule, store, "
+        "sync, timezone",
     )
 
 

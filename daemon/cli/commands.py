@@ -61,6 +61,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return summary.summary(config, since=args.since, until=args.until, fmt=args.format)
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    from daemon.cli import notices
+
+    return notices.notify_test(load_config_or_exit(args), args.channel)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from daemon.cli import status
 

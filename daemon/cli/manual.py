@@ -33,6 +33,7 @@ from daemon.engine.passes import Judge, PassError, log_decision
 from daemon.engine.side_effects import Cancellations
 from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, ledger
+from daemon.store.names import Names
 
 USAGE = "autocancel cancel: error:"
 
@@ -208,9 +209,14 @@ def _cancel(
             engine=engine,
             executor=api.executor(),
             lost_answer_retries=config.api.lost_answer_retries,
+            names=Names.of(config.restaurants),
         )
         # Re-judged right before every call, like every cancellation (daemon/engine/rejudge.py).
         (finished,) = cancellations.cancel_all(recorded, recheck=judge.recheck)
+    from daemon.cli import notices
+
+    # What it announced (cancelled, a refund due), told now; a running daemon would too.
+    notices.deliver(notices.sender_for(config, engine, os.environ))
     return finished
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import sqlalchemy as sa
@@ -33,17 +34,25 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     except (MissingCredentials, connect.StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
+    from daemon.cli import notices
+
+    sender = notices.sender_for(config, engine, os.environ)
     try:
         with ApiSession(config) as api:
             runner = PassRunner(
                 config=config, engine=engine, executor_factory=api.executor, dry_run=dry
             )
             result = runner.run_once()
+        if not dry:  # what this pass announced (or a crash left), told now
+            notices.deliver(sender)
     except PassError as exc:
         print(f"error: the pass could not run: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     finally:
         engine.dispose()
+    # A dry run tells nobody; it says whom it would have told (stderr: --json stays decisions).
+    for line in notices.would_send(config, sender, result.decisions, result.actions) if dry else ():
+        print(line, file=sys.stderr if as_json else sys.stdout)
     if as_json:
         for decision in result.shown():
             print(report.to_json(report.decision_record(decision)))

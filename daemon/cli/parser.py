@@ -16,6 +16,7 @@ from daemon.cli.commands import (
     cmd_explain,
     cmd_food_reactivate,
     cmd_foods,
+    cmd_notify_test,
     cmd_once,
     cmd_pause,
     cmd_pauses,
@@ -61,6 +62,17 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
 
 
 _Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _add_summary_command(command: _Command) -> None:
+    summary = command(
+        "summary", cmd_summary, "per restaurant and rule: what was cancelled, closed, switched off"
+    )
+    summary.add_argument(
+        "--since", metavar="T", help="from this time on (default: today); same forms as audit"
+    )
+    summary.add_argument("--until", metavar="T", help="up to this time (same forms)")
+    summary.add_argument("--format", choices=("table", "json"), default="table")
 
 
 def _add_food_commands(command: _Command) -> None:
@@ -132,15 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
-    summary = command(
-        "summary", cmd_summary, "per restaurant and rule: what was cancelled, closed, switched off"
-    )
-    summary.add_argument(
-        "--since", metavar="T", help="from this time on (default: today); same forms as audit"
-    )
-    summary.add_argument("--until", metavar="T", help="up to this time (same forms)")
-    summary.add_argument("--format", choices=("table", "json"), default="table")
-
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
     explain.add_argument("payment_key", metavar="PAYMENT_KEY")
 
@@ -172,11 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="say what would be cancelled, send nothing (as dry_run: true)",
     )
 
+    notify_test = command(
+        "notify-test", cmd_notify_test, "send a test message to one notification channel"
+    )
+    notify_test.add_argument("channel", metavar="CHANNEL", help="a channel of notifications")
+
     status = command(
         "status", cmd_status, "last pass and its result, API health, closures, safety budget left"
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
+    _add_summary_command(command)
     _add_pause_commands(command)
     _add_food_commands(command)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from daemon.config.error_messages import describe_value, problems_from
 from daemon.config.models import (
@@ -29,11 +29,15 @@ from daemon.config.models import (
     Restaurant,
     SafetySettings,
     ScheduleSettings,
-    Section,
     StoreSettings,
     SyncSettings,
     check_base_url,
     check_store_url,
+)
+from daemon.config.notifications import (
+    NotificationSettings,
+    channel_problems,
+    unknown_channel_problems,
 )
 from daemon.config.restaurants_section import build_restaurants
 from daemon.config.rules_section import build_rules
@@ -74,7 +78,7 @@ class Salvaged:
     broken: frozenset[str]
 
 
-SectionT = TypeVar("SectionT", bound=Section)
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 def load_config(
@@ -204,6 +208,7 @@ class _Validation:
         if data.get("geocoder") is not None:
             geocoder = self._section(data, "geocoder", GeocoderSettings)
         dry_run = self._dry_run(data)
+        notifications = self._notifications(data)
         calendar = self._calendar(data)
         restaurants = self._restaurants(data)
         store, api = self._environment_overrides(store, api)
@@ -240,6 +245,7 @@ class _Validation:
             "timezone": (calendar or Calendar()).timezone,
             "quiet_windows": (calendar or Calendar()).quiet_windows,
             "rules": rules,
+            "notifications": notifications or NotificationSettings(),
         }
         # Cross-checks see the best configuration we have. A broken restaurant
         # keeps its place (so indices match the file) as a stand-in with
@@ -292,6 +298,19 @@ class _Validation:
         except ValidationError as exc:
             self._fail((name,), problems_from(exc, document=self.document, at=(name,), model=model))
             return None
+
+    def _notifications(self, data: dict[str, Any]) -> NotificationSettings | None:
+        """The section, its channel names cross-checked, its URLs expanded and parsed."""
+        section = self._section(data, "notifications", NotificationSettings)
+        if section is None:
+            return None
+        found = unknown_channel_problems(section) + channel_problems(
+            section, self.environ, base_dir=Path(os.path.abspath(self.source)).parent
+        )
+        if found:
+            self.broken.add(("notifications",))
+            self.problems += found
+        return section
 
     def _dry_run(self, data: dict[str, Any]) -> bool | None:
         try:

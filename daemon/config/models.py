@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from daemon.config.error_messages import describe_value
+from daemon.config.notifications import NotificationSettings
 from daemon.domain.pauses import DEFAULT_MAX_PAUSE_HOURS
 from daemon.domain.windows import DEFAULT_TIMEZONE, QuietWindow, Window, time_zone
 from rules import Rule
@@ -286,6 +287,7 @@ class Config(BaseModel):
     timezone: str = DEFAULT_TIMEZONE  # an IANA name (validated through Calendar)
     quiet_windows: Annotated[tuple[QuietWindowSettings, ...], Field(strict=False)] = ()
     rules: Annotated[tuple[SerializeAsAny[Rule], ...], Field(strict=False)] = ()
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     warnings: Annotated[tuple[str, ...], Field(strict=False)] = ()
 
     def restaurant(self, restaurant_id: str) -> Restaurant | None:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -29,11 +30,12 @@ from daemon.config.credentials import (
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
+from daemon.domain.events import EventName
 from daemon.domain.pauses import Pause
 from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine import decisionlog, passresult
 from daemon.engine.passes import PassError, PassRunner
-from daemon.service import notify, reloading
+from daemon.service import notifications, notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
 from daemon.service.runtime import ApiSession, open_store, warn_if_exposed
@@ -66,6 +68,14 @@ class Daemon:
         self._api = self._api_session(config)
         self._runner = self._build_runner(config, self._engine, self._api)
         self._metrics = Metrics()
+        self._sender_stop = threading.Event()
+        self._sender = notifications.build_sender(
+            config,
+            self._engine,
+            environ=self._environ,
+            metrics=self._metrics,
+            stop=self._sender_stop,
+        )
         self._schedule = Schedule()
         self._progress = PassProgress()  # what the watchdog heartbeat goes by
         # Set by the change watcher; a pass clears it when it starts reading.
@@ -136,6 +146,8 @@ class Daemon:
                 in_force = () if report.plan is None else report.plan.pauses
                 self._metrics.pauses_active.set(len(in_force))
                 self._wake_when_a_pause_ends(in_force)
+        if not self._stopping.is_set():
+            self._schedule.run_now("notify")  # what the pass announced, told at once
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 
@@ -147,6 +159,16 @@ class Daemon:
         """
         if pauses and not self._stopping.is_set():
             self._schedule.once_at("pause-ends", self._wake, min(p.until for p in pauses))
+
+    def _notify_job(self) -> None:
+        """Deliver the outbox; a dry-run daemon tells nobody anything (a live replica will)."""
+        if self._live(self._config):
+            notifications.deliver(self._sender)
+
+    def _announce(self, name: EventName, **fields: Any) -> None:
+        """An event of the daemon's own; none in dry-run."""
+        if self._live(self._config):
+            notifications.record(self._engine, name, **fields)
 
     def _incremental_due(self, now: float) -> bool:
         """Whether this pass may re-judge only what changed (a full pass is not yet due)."""
@@ -199,6 +221,7 @@ class Daemon:
             for line in exc.errors:
                 log.error("%s", line)
             log.error("reload rejected: keeping the last good rules from %s", self._path)
+            self._announce("reload_rejected", path=str(self._path), errors=len(exc.errors))
             return False
         if self._live(new) and not credentials_present(self._environ):
             log.error(
@@ -235,8 +258,7 @@ class Daemon:
             self._schedule.reschedule("pass", seconds=new.schedule.interval_seconds)
         if new.sync != old.sync:
             self._apply_sync(old, new)
-        if new.metrics != old.metrics:
-            self._serve_metrics(new, moved=old.metrics.port is not None)
+        self._apply_services(old, new, store_moved=engine is not previous_engine)
         if new.dry_run != old.dry_run and self._force_dry_run:
             log.info(
                 "dry_run is %s in the file, but this daemon was started with --dry-run "
@@ -248,6 +270,21 @@ class Daemon:
                 "%s: not applied until a restart (systemctl restart autocancel)", change.describe()
             )
         return True
+
+    def _apply_services(self, old: Config, new: Config, *, store_moved: bool) -> None:
+        """The metrics server, and a new sender for new channels, routes or store."""
+        if new.metrics != old.metrics:
+            self._serve_metrics(new, moved=old.metrics.port is not None)
+        if new.notifications != old.notifications or store_moved:
+            # The sender's round in flight finishes with the old one.
+            self._sender = notifications.build_sender(
+                new,
+                self._engine,
+                environ=self._environ,
+                metrics=self._metrics,
+                stop=self._sender_stop,
+            )
+            self._schedule.reschedule("notify", seconds=new.notifications.delivery.poll_seconds)
 
     def _start_sync(self, config: Config) -> None:
         self._schedule.every("sync", self._sync_job, seconds=config.sync.interval_seconds, now=True)
@@ -293,6 +330,13 @@ class Daemon:
             "pass", self._pass_job, seconds=config.schedule.interval_seconds, now=True
         )
         self._schedule.every("watch", self._wakeups.watch_rules_file, seconds=CONFIG_POLL_SECONDS)
+        # Its own job: a channel that hangs never holds up a pass.
+        self._schedule.every(
+            "notify",
+            self._notify_job,
+            seconds=config.notifications.delivery.poll_seconds,
+            now=True,
+        )
         if config.sync.enabled:
             self._start_sync(config)
         heartbeat = notify.watchdog_interval()
@@ -319,12 +363,18 @@ class Daemon:
             len(config.enabled_rules),
             config.schedule.interval_seconds,
         )
+        self._announce("daemon_started", mode=mode, path=str(self._path))
         notify.notify(f"READY=1\nSTATUS=running ({mode})")
         while self._wakeups.next_reload():
             self.reload()
         notify.notify("STOPPING=1")
         log.info("stopping: letting the pass in flight finish")
+        self._announce("daemon_stopping", path=str(self._path))
+        self._sender_stop.set()  # a round in flight stops after its current message
         self._schedule.shutdown()
+        self._sender_stop.clear()
+        if not self._sender.failing:  # the last word; a hanging channel never holds up a stop
+            self._notify_job()
         self._metrics.stop()
         self._api.close()
         self._engine.dispose()

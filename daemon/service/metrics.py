@@ -123,6 +123,18 @@ class Metrics:
             "Pauses in force at the last pass (autocancel pause); each ends by itself",
             registry=self.registry,
         )
+        self.notifications_delivered = Counter(
+            "autocancel_notifications_delivered",
+            "Notifications every routed channel took, by event",
+            ["event"],
+            registry=self.registry,
+        )
+        self.notifications_given_up = Counter(
+            "autocancel_notifications_given_up",
+            "Notifications given up after delivery.give_up_after_minutes, by event",
+            ["event"],
+            registry=self.registry,
+        )
 
     def serve(self, *, port: int, address: str) -> None:
         """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""

@@ -39,7 +39,7 @@ APPLIED_BY_NEW_RUNNER: Final = frozenset(
     }
 )
 # Applied by the daemon itself: the pass interval, the sync job, the metrics server.
-APPLIED_BY_DAEMON: Final = frozenset({"schedule", "sync", "metrics"})
+APPLIED_BY_DAEMON: Final = frozenset({"schedule", "sync", "metrics", "notifications"})
 # Sections read once at start. None today; a new section lands here (and is
 # named at WARNING on reload) until the daemon learns to apply it.
 NEEDS_RESTART: Final[frozenset[str]] = frozenset()
@@ -115,6 +115,8 @@ def _leaf(setting: str) -> str:
 def _displayed(setting: str, value: Any) -> Any:
     if value is not None and looks_secret(_leaf(setting)):
         return HIDDEN
+    if setting.startswith("notifications.") and _leaf(setting) in ("urls", "url"):
+        return HIDDEN  # a channel URL may hold a secret written in clear
     if setting == "store.url" and isinstance(value, str):
         return describe_url(value)  # never a password
     return _hide_secrets(value)

@@ -260,7 +260,7 @@ def heartbeat(connection: sa.Connection, ledger_ids: Iterable[int], *, now: date
         )
 
 
-def _owner_is_dead(owner: str | None) -> bool:
+def owner_is_dead(owner: str | None) -> bool:
     """True when ``owner`` is a process of this host that no longer runs."""
     host, _, pid = (owner or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -330,7 +330,7 @@ def count_resendable_intents(connection: sa.Connection, *, stale_before: datetim
 def _nobody_sends(row: Mapping[str, Any] | sa.RowMapping, stale_before: datetime) -> bool:
     """Parked after a lost answer, or its sender is dead or silent since ``stale_before``."""
     owner = row["owner"]
-    return owner is None or _owner_is_dead(owner) or row["updated_at"] < stale_before
+    return owner is None or owner_is_dead(owner) or row["updated_at"] < stale_before
 
 
 def decision_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Decision:
@@ -383,3 +383,18 @@ def audit_rows(
     if keys:
         query = query.where(ledger.c.payment_key.in_(keys))
     return list(connection.execute(query).mappings())
+
+
+def note_refund_handoff(connection: sa.Connection, payment_key: str, *, at: datetime) -> None:
+    """The order's confirmed cancellation: its refund was handed to the payment process."""
+    ledger = schema.ledger
+    row = connection.execute(
+        sa.select(ledger.c.id, ledger.c.evidence).where(
+            ledger.c.intent_key == payment_key, ledger.c.outcome == "cancelled"
+        )
+    ).first()
+    if row is None:
+        return
+    evidence = {**dict(row.evidence or {}), "refund_handoff": "delivered"}
+    evidence["refund_handoff_at"] = at.isoformat()
+    connection.execute(sa.update(ledger).where(ledger.c.id == row.id).values(evidence=evidence))

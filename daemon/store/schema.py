@@ -317,4 +317,26 @@ change_log = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Notifications waiting for delivery, written with the change that caused them (0010).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),  # the webhook-id, for receivers
+    sa.Column("event_key", sa.Text, unique=True),  # once per key (see daemon.domain.events)
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("payload", json_type(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # pending, delivered, gave_up
+    sa.Column("owner", sa.Text),  # "host:pid" of the sender delivering it now
+    sa.Column("claimed_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", UTCDateTime()),
+    # The channels that took it already: a retry never sends to them again.
+    sa.Column("delivered_channels", json_type(), nullable=False),
+    sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
 CONTRACT_TABLES = ("orders", "order_items", "stock")

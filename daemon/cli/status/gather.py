@@ -22,7 +22,7 @@ from daemon.engine import passresult
 from daemon.engine.passes import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
-from daemon.store import connect, ledger, pauses, schema
+from daemon.store import connect, ledger, outbox, pauses, schema
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
 from daemon.store.snapshot import read_snapshot
@@ -172,6 +172,11 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         deactivations = _deactivations(connection, names)
         used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+        notices = outbox.counts(connection)
+        given_up = tuple(
+            {"event": row["name"], "at": iso(row["created_at"]), "error": row["last_error"]}
+            for row in outbox.given_up(connection, limit=5)
+        )
     loads: tuple[RestaurantLoad, ...] | None = None
     orders_error = None
     if safety_known:
@@ -192,6 +197,8 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         pauses=paused,
         food_deactivations=deactivations,
         restaurants=loads,
+        notifications=notices,
+        notifications_given_up=given_up,
         orders_error=orders_error,
         max_order_age_minutes=config.safety.max_order_age_minutes if safety_known else None,
         budget={"limit": limit, "used": used, "left": max(0, limit - used)}

@@ -100,6 +100,21 @@ def _api_lines(api: ApiView) -> list[str]:
     return [circuit, success]
 
 
+def _notification_lines(report: StatusReport) -> list[str]:
+    counts = report.notifications
+    if not any(counts.values()):
+        return []
+    lines = [
+        f"notifications: {counts.get('pending', 0)} waiting, {counts.get('delivered', 0)} "
+        f"delivered, {counts.get('gave_up', 0)} given up"
+    ]
+    lines += [
+        f"  given up: {g['event']} of {g['at']}: {g['error']}"
+        for g in report.notifications_given_up
+    ]
+    return lines
+
+
 def render(report: StatusReport) -> str:
     lines: list[str] = []
     if report.problems:
@@ -122,6 +137,7 @@ def render(report: StatusReport) -> str:
     lines += _api_lines(report.api)
     lines += [f"hint: {hint}" for hint in report.hints]
     lines += _pause_lines(report)
+    lines += _notification_lines(report)
     lines.append(f"pending intents: {len(report.pending)}")
     lines += [
         f"  {p['payment_key']} rule={p['rule']} since {p['since']} at "

@@ -117,6 +117,9 @@ class StatusReport:
     manual_last_hour: int | None = None
     # The pauses in force, as `pauses --json` shows them (daemon.cli.pause_view).
     pauses: tuple[Mapping[str, Any], ...] = ()
+    # The outbox by state (pending, delivered, gave_up), and the last given up.
+    notifications: Mapping[str, int] = field(default_factory=dict)
+    notifications_given_up: tuple[Mapping[str, Any], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,4 +146,8 @@ class StatusReport:
             "safety_budget": None if self.budget is None else dict(self.budget),
             "manual_cancellations_last_hour": self.manual_last_hour,
             "hints": list(self.hints),
+            "notifications": {
+                **self.notifications,
+                "given_up_recently": [dict(g) for g in self.notifications_given_up],
+            },
         }

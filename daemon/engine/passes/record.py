@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,11 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon.domain.decisions import Decision, Mode
+from daemon.domain.events import Event
 from daemon.domain.timeutil import utcnow
 from daemon.engine.passes.errors import PassError
 from daemon.engine.passresult import PassSummary
 from daemon.engine.plan import Plan
-from daemon.store import connect, ledger, schema
+from daemon.engine.side_effects import announce
+from daemon.store import connect, ledger, outbox, schema
 
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
@@ -87,6 +89,7 @@ def commit(
                 checked = [d for d in checked if not ledger.is_intent(d)]
             deferred = len(plan.decisions) - len(checked)
             recorded = ledger.record_decisions(connection, checked, pass_id=pass_id, now=now)
+            announce.holds(connection, recorded, now=now)  # with the holds it announces
             connection.execute(
                 sa.update(schema.passes)
                 .where(schema.passes.c.id == pass_id)
@@ -109,7 +112,9 @@ def finish(
     result: str,
     error: str | None = None,
     summary: PassSummary | None = None,
+    announcing: Sequence[Event] = (),
 ) -> None:
+    """The pass's result, and the events it announces (the circuit opening), in one transaction."""
     values: dict[str, Any] = {"finished_at": utcnow(), "result": result, "error": error}
     if summary is not None:
         values.update(
@@ -122,6 +127,7 @@ def finish(
             connection.execute(
                 sa.update(schema.passes).where(schema.passes.c.id == pass_id).values(**values)
             )
+            outbox.add(connection, announcing, now=values["finished_at"])
     except sa.exc.SQLAlchemyError as exc:
         log.warning("could not record the end of pass %s: %s", pass_id, exc)
 

@@ -9,6 +9,7 @@ finish the pass's row. Dry-run stops after the ledger: it never builds a client.
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from daemon.domain.actions import DeactivateFood
 from daemon.domain.decisions import Decision, Mode
 from daemon.domain.distance import GeodesicFunction
+from daemon.domain.events import Event
 from daemon.domain.location import geodesic_km
 from daemon.domain.timeutil import utcnow
 from daemon.dukkango.callstats import CallSummary
@@ -29,7 +31,7 @@ from daemon.engine.passes.errors import PassError
 from daemon.engine.passes.judge import Judge
 from daemon.engine.passes.report import PassReport, ResultLog, log_decision
 from daemon.engine.plan import Plan
-from daemon.engine.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects
+from daemon.engine.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects, announce
 from daemon.store import changelog, connect, ledger, schema
 from daemon.store.names import Names, food_names
 
@@ -91,6 +93,7 @@ class PassRunner:
         self._executor_factory = executor_factory
         self._breaker = breaker
         self._result_log = ResultLog()
+        self._circuit_open_since: datetime | None = None  # as the last pass left it
 
     def _side_effects(self, executor: Executor, names: Names) -> SideEffects:
         return SideEffects.through(
@@ -99,7 +102,33 @@ class PassRunner:
             lost_answer_retries=self.config.api.lost_answer_retries,
             names=names,
             reactivations_abandoned_after=self.judge.reactivations_abandoned_after,
+            customer=announce.customer_messages(self.config.notifications.customer),
         )
+
+    def _circuit_news(self) -> list[Event]:
+        """``api_unreachable`` when the circuit opened since the last pass, ``api_recovered``."""
+        if self._breaker is None or self.dry_run:
+            return []
+        since, before = self._breaker.open_since, self._circuit_open_since
+        self._circuit_open_since = since
+        host = socket.gethostname()
+        if since is not None and before is None:
+            return [
+                Event(
+                    "api_unreachable",
+                    f"api_unreachable:{host}:{since.isoformat()}",
+                    {"since": since.isoformat(), "host": host},
+                )
+            ]
+        if since is None and before is not None:
+            return [
+                Event(
+                    "api_recovered",
+                    f"api_recovered:{host}:{before.isoformat()}",
+                    {"unreachable_since": before.isoformat(), "host": host},
+                )
+            ]
+        return []
 
     def _prune_change_log(self) -> None:
         """Keep the change log's tail only; a full pass needs nothing older."""
@@ -178,7 +207,13 @@ class PassRunner:
             )
             raise
         assert report.summary is not None
-        record.finish(self.engine, pass_id, result=report.summary.result, summary=report.summary)
+        record.finish(
+            self.engine,
+            pass_id,
+            result=report.summary.result,
+            summary=report.summary,
+            announcing=self._circuit_news(),
+        )
         self._result_log.log(report.summary)
         return report
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from daemon.engine.reactivation import DEFAULT_ABANDONED_AFTER
+from daemon.engine.side_effects.announce import CustomerMessage
 from daemon.engine.side_effects.cancellations import Cancellations, Recheck
 from daemon.engine.side_effects.closures import Closures
 from daemon.engine.side_effects.foods import FoodDeactivations, FoodRecheck
@@ -76,10 +77,15 @@ class SideEffects:
         lost_answer_retries: int,
         names: Names,
         reactivations_abandoned_after: timedelta = DEFAULT_ABANDONED_AFTER,
+        customer: CustomerMessage | None = None,
     ) -> SideEffects:
         return cls(
             cancellations=Cancellations(
-                engine=engine, executor=executor, lost_answer_retries=lost_answer_retries
+                engine=engine,
+                executor=executor,
+                lost_answer_retries=lost_answer_retries,
+                names=names,
+                customer=customer,
             ),
             foods=FoodDeactivations(
                 engine=engine,

@@ -19,9 +19,11 @@ import sqlalchemy as sa
 
 from daemon.domain.decisions import Decision
 from daemon.domain.timeutil import utcnow
+from daemon.engine.side_effects import announce
 from daemon.engine.side_effects.answers import refused
 from daemon.engine.side_effects.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from daemon.store import connect, ledger
+from daemon.store.names import Names
 
 if TYPE_CHECKING:  # a dry run never sends, and never loads the HTTP client
     from daemon.dukkango.executor import Attempted, Executor
@@ -52,7 +54,11 @@ class Cancellations:
         executor: Executor,
         lost_answer_retries: int = 3,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        names: Names | None = None,
+        customer: announce.CustomerMessage | None = None,
     ) -> None:
+        self._customer = customer
+        self._names = names or Names()
         self._engine = engine
         self._executor = executor
         self._lost_answer_retries = lost_answer_retries
@@ -94,8 +100,11 @@ class Cancellations:
             uncertain=result.uncertain,
         )
         # Dükkango answering that the order is canceled already means our goal holds.
+        # Events go in the outcome's transaction: told if and only if it happened.
         if result.ok or result.already_canceled:
-            return record(outcome="cancelled")
+            cancelled = record(outcome="cancelled")
+            announce.cancelled(connection, cancelled, names=self._names, customer=self._customer)
+            return cancelled
         change = result.no_longer_qualifies
         if change is not None:
             log.info(
@@ -108,7 +117,9 @@ class Cancellations:
                 outcome="skipped", release=True, evidence={**decision.evidence, **change.evidence}
             )
         if refused(result):
-            return record(outcome="failed")  # the platform said no: never sent again
+            refusal = record(outcome="failed")  # the platform said no: never sent again
+            announce.cancel_failed(connection, refusal, names=self._names)
+            return refusal
         lost = decision.uncertain_sends + result.uncertain
         if lost == 0:
             # Surely not carried out (401, 429, refused connection, open circuit):
@@ -122,7 +133,9 @@ class Cancellations:
                 decision.payment_key,
                 lost,
             )
-            return record(outcome="failed", evidence={**evidence, "gave_up_after_sends": lost})
+            given_up = record(outcome="failed", evidence={**evidence, "gave_up_after_sends": lost})
+            announce.cancel_failed(connection, given_up, names=self._names)
+            return given_up
         log.warning(
             "order=%s: the answer to its cancellation was lost (%s); counted as sent, it is "
             "re-checked and resent on a later pass (%d resend(s) left)",

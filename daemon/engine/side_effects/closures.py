@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from daemon.domain.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
 from daemon.domain.timeutil import utcnow
+from daemon.engine.side_effects import announce
 from daemon.engine.side_effects.results import ActionResult
 from daemon.store import connect, schema
 from daemon.store.names import Names
@@ -97,7 +98,9 @@ class Closures:
                 connection.execute(sa.delete(table).where(table.c.id == claimed))
             return ActionResult.skipped(action, "already closed by someone else", self._names)
         if attempted.ok:
-            self._update_closure(claimed, close_outcome="closed")
+            self._update_closure(
+                claimed, close_outcome="closed", announce_as=("restaurant_closed", action)
+            )
         else:
             self._update_closure(
                 claimed, close_outcome="failed", active_key=None, last_error=attempted.error_text
@@ -132,7 +135,11 @@ class Closures:
             return ActionResult.skipped(action, "already open again", self._names)
         if attempted.ok:
             self._update_closure(
-                action.closure_id, reopened_at=utcnow(), reopen_outcome="reopened", active_key=None
+                action.closure_id,
+                reopened_at=utcnow(),
+                reopen_outcome="reopened",
+                active_key=None,
+                announce_as=("restaurant_reopened", action),
             )
         else:
             # Not reopened: release the claim so a later pass tries again.
@@ -178,7 +185,25 @@ class Closures:
             )
         return status.ok and status.value == state
 
-    def _update_closure(self, closure_id: int, **values: Any) -> None:
+    def _update_closure(
+        self,
+        closure_id: int,
+        *,
+        announce_as: tuple[Literal["restaurant_closed", "restaurant_reopened"], RestaurantAction]
+        | None = None,
+        **values: Any,
+    ) -> None:
         table = schema.restaurant_closures
         with connect.writer(self._engine) as connection, connection.begin():
             connection.execute(sa.update(table).where(table.c.id == closure_id).values(**values))
+            if announce_as is not None:  # in the same transaction as the closure's record
+                name, action = announce_as
+                announce.restaurant(
+                    connection,
+                    name,
+                    closure_id=closure_id,
+                    restaurant_id=action.restaurant_id,
+                    rule=action.rule,
+                    evidence=action.evidence,
+                    names=self._names,
+                )

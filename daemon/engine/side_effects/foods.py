@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from daemon.domain.actions import DeactivateFood
 from daemon.domain.timeutil import utcnow
+from daemon.engine.side_effects import announce
 from daemon.engine.side_effects.answers import refused
 from daemon.engine.side_effects.results import ActionResult
 from daemon.store import connect, schema
@@ -112,7 +113,7 @@ class FoodDeactivations:
                 recheck=None if recheck is None else partial(_food_still_out, recheck, food),
             )
             with connect.writer(self._engine) as connection, connection.begin():
-                self._record_food(connection, claimed, attempted)
+                self._record_food(connection, food, claimed, attempted)
             results.append(ActionResult.live(food, attempted, self._names))
         return results
 
@@ -142,7 +143,11 @@ class FoodDeactivations:
         return self.deactivate(foods, recheck=recheck)
 
     def _record_food(
-        self, connection: sa.Connection, claimed: _Claim, attempted: Attempted
+        self,
+        connection: sa.Connection,
+        food: DeactivateFood,
+        claimed: _Claim,
+        attempted: Attempted,
     ) -> None:
         table = schema.food_deactivations
         row = table.c.id == claimed.id
@@ -184,3 +189,13 @@ class FoodDeactivations:
                 last_error=attempted.error_text,
             )
         )
+        if outcome == "done":  # announced in the transaction that records it
+            announce.food(
+                connection,
+                "food_deactivated",
+                food_id=food.food_id,
+                restaurant_id=food.restaurant_id,
+                rule=food.rule,
+                names=self._names,
+                key_suffix=utcnow().isoformat(),
+            )

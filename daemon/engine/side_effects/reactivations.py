@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from daemon.domain.actions import ReactivateFood
 from daemon.domain.timeutil import utcnow
 from daemon.engine.reactivation import DEFAULT_ABANDONED_AFTER
+from daemon.engine.side_effects import announce
 from daemon.engine.side_effects.answers import refused
 from daemon.engine.side_effects.results import ActionResult
 from daemon.store import connect, schema
@@ -218,6 +219,15 @@ class FoodReactivations:
         if attempted.ok:
             settle("reactivated", finished_at=now, last_error=None)
             self._end_deactivation(connection, food)
+            announce.food(  # in the transaction that records it (the outbox)
+                connection,
+                "food_reactivated",
+                food_id=food.food_id,
+                restaurant_id=food.restaurant_id,
+                rule=food.rule,
+                names=self._names,
+                key_suffix=f"reactivation-{claimed.id}",
+            )
             return Reactivation(ActionResult.live(food, attempted, self._names), "reactivated")
         change = attempted.no_longer_qualifies
         if change is None:
