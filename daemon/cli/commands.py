@@ -27,6 +27,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from daemon.cli import ruletest
+
+    # The rules are each test file's own (or the -c file's): validated by the test run.
+    return ruletest.run(
+        args.files, default_rules=config_path(args), as_json=args.json, verbose=args.verbose
+    )
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from daemon.store import connect, migrate
 

@@ -19,6 +19,7 @@ from daemon.cli.commands import (
     cmd_simulator,
     cmd_status,
     cmd_sync,
+    cmd_test,
 )
 from daemon.cli.loading import DEFAULT_CONFIG
 
@@ -94,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    test = command(
+        "test",
+        cmd_test,
+        "run rules unit tests: each step a pass in memory (no store, no network), "
+        "its decisions and side effects checked",
+    )
+    test.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        type=Path,
+        help="test files (YAML; see README, 'Testing rules'); a file that names no "
+        "rules tests the -c file",
+    )
+    test.add_argument(
+        "--json", action="store_true", help="one JSON object per test (or problem) per line"
+    )
 
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
     explain.add_argument("payment_key", metavar="PAYMENT_KEY")

@@ -233,6 +233,8 @@ def _value_message(
             expected = f"{expected}{joiner}{bounds}"
         given = describe_value(value, written)
         message = f" must be {expected} (got {given}){_hint(error_type, value)}"
+    elif error_type == "literal_error":
+        message = f" must be {context.get('expected')} (got {describe_value(value, written)})"
     elif error_type == "finite_number":
         message = f" must be a finite number (got {written or value})"
     elif error_type == "string_too_short":

@@ -35,7 +35,7 @@ scope, so no close or reopen is ever decided on a load that assumed them gone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
@@ -309,6 +309,23 @@ def _food_deactivations(
                         (effect, rule_mode(rule, dry_run=dry_run)),
                     )
     return tuple(candidates.values())
+
+
+def foods_to_deactivate(
+    plan: Plan, going_ahead: Collection[str]
+) -> list[tuple[DeactivateFood, Mode]]:
+    """The foods a pass deactivates, once each, given the orders whose cancellation goes ahead.
+
+    Which orders those are is known once the ledger took them (``going_ahead``);
+    each food comes from the first of them, and a live rule's claim beats a shadow's.
+    """
+    chosen: dict[int, tuple[DeactivateFood, Mode]] = {}
+    for food, mode in plan.food_deactivations:
+        if food.payment_key not in going_ahead:
+            continue
+        if food.food_id not in chosen or (mode == "live" and chosen[food.food_id][1] != "live"):
+            chosen[food.food_id] = (food, mode)
+    return list(chosen.values())
 
 
 def _as_dry_run(decision: Decision) -> Decision:
