@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from daemon.config.error_messages import describe_value, problems_from
 from daemon.config.geocode_file import geocode_entries
@@ -93,20 +93,25 @@ def parse_rule_tests(text: str, *, source: Path, default_rules: Path | None = No
             ]
         )
     problems = list(document.problems)
-    model: models.RuleTestFileModel | None = None
-    try:
-        model = models.RuleTestFileModel.model_validate(data)
-    except ValidationError as exc:
-        problems += problems_from(exc, document=document, at=(), model=models.RuleTestFileModel)
+    model = _validated(models.RuleTestFileModel, data, (), document, problems)
+    tests = [
+        (index, test)
+        for index, raw in enumerate(data.get("tests") or ())
+        if isinstance(data.get("tests"), list) and isinstance(raw, dict)
+        if (test := _validated(models.RuleTest, raw, ("tests", index), document, problems))
+    ]
+    problems += _duplicate_names(data.get("tests"))
     config, rules_name, errors = _rules(data, document, source, default_rules)
     geocode, geocode_errors = geocode_entries(
         data.get("geocode"), document=document, source=source, at=("geocode",), whole="geocode"
     )
     errors += geocode_errors
-    if model is None or config is None or problems or errors:
+    if config is None:
         raise RuleTestFileError(errors + _format(problems, document, source))
-    zone = time_zone(model.timezone) if model.timezone is not None else config.zone
-    if model.geocode is not None and config.geocoder is None:
+    zone = config.zone
+    if model is not None and model.timezone is not None:
+        zone = time_zone(model.timezone)
+    if data.get("geocode") is not None and config.geocoder is None:
         problems.append(
             Problem.error(
                 ("geocode",),
@@ -116,18 +121,55 @@ def parse_rule_tests(text: str, *, source: Path, default_rules: Path | None = No
             )
         )
     resolver = _Resolver(document=document, config=config, zone=zone, rules_name=rules_name)
-    tests = [resolver.test(index, test) for index, test in enumerate(model.tests)]
+    specs = [resolver.test(index, test) for index, test in tests]
     problems += resolver.problems
-    if problems:
-        raise RuleTestFileError(_format(problems, document, source))
+    if model is None or errors or any(p.severity == "error" for p in problems):
+        raise RuleTestFileError(errors + _format(problems, document, source))
     return RuleTestFile(
         source=source,
         config=config,
         zone=zone,
-        tests=tuple(test for test in tests if test is not None),
+        tests=tuple(spec for spec in specs if spec is not None),
         geocode=geocode,
         warnings=config.warnings,
     )
+
+
+def _duplicate_names(tests: Any) -> list[Problem]:
+    """A later test named as an earlier one (failures name tests, so names must be unique)."""
+    seen: dict[str, int] = {}
+    found = []
+    for index, test in enumerate(tests if isinstance(tests, list) else ()):
+        name = test.get("name") if isinstance(test, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            found.append(
+                Problem.error(
+                    ("tests", index, "name"),
+                    f"tests[{seen[name]}] is named {name!r} already; give each test its own name",
+                )
+            )
+        seen.setdefault(name, index)
+    return found
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _validated(
+    model: type[ModelT],
+    value: Any,
+    at: YamlPath,
+    document: YamlDocument,
+    problems: list[Problem],
+) -> ModelT | None:
+    """``value`` as ``model``, or None with its problems added to ``problems``."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems += problems_from(exc, document=document, at=at, model=model)
+        return None
 
 
 def _rules(
@@ -154,7 +196,14 @@ def _rules(
             if default_rules is None:
                 return None, "", [f"{source}:1: {_NO_RULES}"]
             name = str(default_rules)
-            config = load_config(default_rules, environ={})
+            try:
+                config = load_config(default_rules, environ={})
+            except ConfigError as exc:
+                note = (
+                    f"{source}: names no rules (rules_file: or config:), so it tests "
+                    f"{default_rules} (-c, $AUTOCANCEL_CONFIG or ./rules.yaml):"
+                )
+                return None, name, [note, *exc.errors]
     except ConfigError as exc:
         return None, name, exc.errors
     return config, name, []
@@ -202,7 +251,6 @@ class _Resolver:
         self.rules = {rule.name: rule for rule in config.rules}
         self.ids = {r.id for r in config.restaurants}
         self.names = {r.name: r.id for r in config.restaurants if r.name}
-        self.test_names: dict[str, int] = {}
 
     def _problem(self, path: YamlPath, message: str, *, anchor: Anchor = "value") -> None:
         self.problems.append(Problem.error(path, message, anchor=anchor))
@@ -217,13 +265,6 @@ class _Resolver:
 
     def test(self, index: int, test: models.RuleTest) -> RuleTestSpec | None:
         at: YamlPath = ("tests", index)
-        if test.name in self.test_names:
-            self._problem(
-                (*at, "name"),
-                f"another test is named {test.name!r} (line {self.test_names[test.name]}); "
-                "give each test its own name",
-            )
-        self.test_names.setdefault(test.name, self._line(at))
         if test.now.relative:
             self._problem(
                 (*at, "now"),
@@ -275,6 +316,12 @@ class _Resolver:
                     state=state,
                     orders_key="add_orders",
                 )
+            )
+        if test.expect is None and all(step.expect is None for step in test.steps):
+            self._problem(
+                (*at, "name"),
+                f"test {test.name!r} checks nothing: give expect: (decisions:, side_effects:) "
+                "to the test or to one of its steps",
             )
         return RuleTestSpec(
             name=test.name,
@@ -512,12 +559,13 @@ class _Resolver:
     def _expect(self, expect: models.Expect, at: YamlPath, state: _TestState) -> Expectation:
         decisions = None
         if expect.decisions is not None:
-            decisions = tuple(
-                found
+            found = [
+                (index, decision)
                 for index, entry in enumerate(expect.decisions)
-                if (found := self._decision(entry, (*at, "decisions", index), state))
-            )
-            self._duplicates(decisions, (*at, "decisions"))
+                if (decision := self._decision(entry, (*at, "decisions", index), state))
+            ]
+            self._duplicates(found, (*at, "decisions"))
+            decisions = tuple(decision for _, decision in found)
         effects = None
         if expect.side_effects is not None:
             effects = tuple(
@@ -563,18 +611,17 @@ class _Resolver:
             line=self._line(path),
         )
 
-    def _duplicates(self, decisions: Sequence[ExpectedDecision], at: YamlPath) -> None:
+    def _duplicates(self, decisions: Sequence[tuple[int, ExpectedDecision]], at: YamlPath) -> None:
+        """One order has one decision per rule: a second expectation of it is a slip."""
         seen: dict[tuple[str, str], int] = {}
-        for decision in decisions:
+        for index, decision in decisions:
             key = (decision.payment_key, decision.rule)
             if key in seen:
-                self.problems.append(
-                    Problem.error(
-                        at,
-                        f"line {decision.line}: {decision.payment_key} by {decision.rule} is "
-                        f"expected twice (also line {seen[key]})",
-                        anchor="key",
-                    )
+                self._problem(
+                    (*at, index),
+                    f"{decision.payment_key} by {decision.rule} is expected already "
+                    f"(line {seen[key]})",
+                    anchor="key",
                 )
             seen.setdefault(key, decision.line)
 
