@@ -23,7 +23,7 @@ from typing import Any
 from daemon.config.ruletests.load import RuleTestFileError, load_rule_tests
 from daemon.domain import exitcodes
 from daemon.domain.windows import zone_name
-from daemon.engine.ruletest import Mismatch, TestResult, run_file
+from daemon.engine.ruletest import Mismatch, RuleTestResult, run_file
 
 
 def run(files: Sequence[Path], *, default_rules: Path, as_json: bool, verbose: bool) -> int:
@@ -72,7 +72,7 @@ def _malformed(path: Path, errors: Sequence[str], *, as_json: bool) -> None:
         print(error)
 
 
-def _result_json(path: Path, result: TestResult) -> dict[str, Any]:
+def _result_json(path: Path, result: RuleTestResult) -> dict[str, Any]:
     return {
         "file": str(path),
         "test": result.name,
@@ -83,7 +83,7 @@ def _result_json(path: Path, result: TestResult) -> dict[str, Any]:
     }
 
 
-def _report(path: Path, results: Sequence[TestResult], *, zone: tzinfo) -> None:
+def _report(path: Path, results: Sequence[RuleTestResult], *, zone: tzinfo) -> None:
     """The failures on the wall clock of the test file's times (``timezone``)."""
     failures = [mismatch for result in results for mismatch in result.mismatches]
     if not failures:

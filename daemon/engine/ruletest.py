@@ -58,7 +58,7 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class RuleTestResult:
     name: str
     line: int
     passes: int
@@ -96,12 +96,12 @@ class _Position:
     longitude: float
 
 
-def run_file(spec: RuleTestFile) -> list[TestResult]:
+def run_file(spec: RuleTestFile) -> list[RuleTestResult]:
     """Every test of one file, in file order."""
     return [run_test(spec, test) for test in spec.tests]
 
 
-def run_test(spec: RuleTestFile, test: RuleTestSpec) -> TestResult:
+def run_test(spec: RuleTestFile, test: RuleTestSpec) -> RuleTestResult:
     """One test: a fresh store in memory, then each step's changes and pass, checked."""
     config = spec.config
     store = SimulatedStore(
@@ -115,8 +115,9 @@ def run_test(spec: RuleTestFile, test: RuleTestSpec) -> TestResult:
         apply_step(store, step)
         done = store.run_pass(step.clock)
         if step.expect is not None:
-            mismatches += _check(step.expect, done, test=test, step=step, names=names)
-    return TestResult(
+            found = _check(step.expect, done, test=test, step=step, names=names)
+            mismatches += sorted(found, key=lambda mismatch: mismatch.line)  # in file order
+    return RuleTestResult(
         name=test.name, line=test.line, passes=len(test.steps), mismatches=tuple(mismatches)
     )
 

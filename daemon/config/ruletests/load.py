@@ -94,10 +94,11 @@ def parse_rule_tests(text: str, *, source: Path, default_rules: Path | None = No
         )
     problems = list(document.problems)
     model = _validated(models.RuleTestFileModel, data, (), document, problems)
+    listed = data.get("tests")
     tests = [
         (index, test)
-        for index, raw in enumerate(data.get("tests") or ())
-        if isinstance(data.get("tests"), list) and isinstance(raw, dict)
+        for index, raw in enumerate(listed if isinstance(listed, list) else ())
+        if isinstance(raw, dict)
         if (test := _validated(models.RuleTest, raw, ("tests", index), document, problems))
     ]
     problems += _duplicate_names(data.get("tests"))
