@@ -489,3 +489,34 @@ def test_a_rules_file_is_relative_to_the_test_file(tmp_path: Path) -> None:
     loaded = load_rule_tests(test)
     assert loaded.config.source == tmp_path / "rules" / "rules.yaml"
     assert [t.name for t in loaded.tests] == ["t"]
+
+
+def test_times_are_read_on_the_wall_clock_of_the_file_unless_they_have_an_offset() -> None:
+    text = (
+        RULES
+        + "timezone: Europe/Berlin\ntests:\n"
+        + "  - name: berlin\n    now: 2026-11-27T20:00:00\n"  # 19:00 UTC in November
+        + "    orders:\n      - {payment_key: a, created_at: '2026-11-27 19:30'}\n"
+        + "      - {payment_key: b, created_at: 2026-11-27T18:00:00Z}\n"
+        + "      - {payment_key: c, created_at: -1h30m}\n"
+        + "      - {payment_key: d}\n"
+        + "    expect: {}\n"
+        + "    steps:\n      - {at: +1h30m}\n      - {advance: 90s}\n"
+        + "      - {at: '2026-11-27T21:00:00+00:00', add_orders: [{payment_key: e}]}\n"
+    )
+    [test] = parse_rule_tests(text, source=Path("t.yaml")).tests
+    clocks = [step.clock.isoformat() for step in test.steps]
+    assert clocks == [
+        "2026-11-27T19:00:00+00:00",
+        "2026-11-27T20:30:00+00:00",
+        "2026-11-27T20:31:30+00:00",
+        "2026-11-27T21:00:00+00:00",
+    ]
+    created = {o.payment_key: o.created_at for step in test.steps for o in step.add_orders}
+    assert {key: when.isoformat() for key, when in created.items() if when} == {
+        "a": "2026-11-27T18:30:00+00:00",
+        "b": "2026-11-27T18:00:00+00:00",
+        "c": "2026-11-27T17:30:00+00:00",
+        "d": "2026-11-27T19:00:00+00:00",  # default: the pass's clock
+        "e": "2026-11-27T21:00:00+00:00",
+    }
