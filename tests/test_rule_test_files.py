@@ -36,6 +36,14 @@ CASES = [
             "(while parsing a flow node at line 2)"
         ],
     ),
+    (
+        "an unquoted {n} in a flow mapping",
+        START + "    orders:\n      - {payment_key: busy-{n}, count: 3}\n    expect: {}\n",
+        [
+            "t.yaml:6: YAML syntax error: expected ',' or '}', but got '{' (while parsing a "
+            'flow mapping at line 6); put a payment_key with {n} in quotes: "busy-{n}"'
+        ],
+    ),
     ("empty", "", ["t.yaml:1: the file is empty; it needs tests: (see README, 'Testing rules')"]),
     (
         "not a mapping",

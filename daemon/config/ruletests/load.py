@@ -11,6 +11,7 @@ reported at once, as ``FILE:LINE: message``, like ``autocancel check``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -77,7 +78,7 @@ def parse_rule_tests(text: str, *, source: Path, default_rules: Path | None = No
     try:
         document = load_yaml(text)
     except YamlSyntaxError as exc:
-        raise RuleTestFileError([f"{source}:{exc.line}: {exc.message}"]) from None
+        raise RuleTestFileError([f"{source}:{exc.line}: {exc.message}{_hint(text, exc)}"]) from None
     data = document.data
     if data is REJECTED:
         raise RuleTestFileError(_format(document.problems, document, source))
@@ -171,6 +172,15 @@ def _validated(
     except ValidationError as exc:
         problems += problems_from(exc, document=document, at=at, model=model)
         return None
+
+
+def _hint(text: str, exc: YamlSyntaxError) -> str:
+    """In a flow mapping (``{payment_key: busy-{n}}``) YAML reads ``{n}`` as a mapping."""
+    lines = text.splitlines()
+    line = lines[exc.line - 1] if 0 < exc.line <= len(lines) else ""
+    if "{n}" in line and not re.search(r"""["'][^"']*\{n\}[^"']*["']""", line):
+        return '; put a payment_key with {n} in quotes: "busy-{n}"'
+    return ""
 
 
 def _rules(
