@@ -175,10 +175,22 @@ def test_the_rules_own_problems_are_reported_where_they_are(tmp_path: Path) -> N
     ]
 
 
-def test_no_file_is_a_usage_error(tmp_path: Path) -> None:
+def test_without_a_file_the_one_beside_the_rules_file_runs(tmp_path: Path) -> None:
     result = run_cli("test", cwd=tmp_path)
     assert result.returncode == 2
-    assert "the following arguments are required: FILE" in result.stderr
+    assert result.stderr == (
+        "autocancel test: name the test files, or put them in rules-test.yaml (beside the "
+        "rules file) to run them without naming them\n"
+    )
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "rules.yaml").write_text(
+        SHIPPED_RULES.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    body = EXAMPLE.read_text(encoding="utf-8").replace("rules_file: ../rules.yaml", "")
+    (tmp_path / "etc" / "rules-test.yaml").write_text(body, encoding="utf-8")
+    result = run_cli("test", "-c", "etc/rules.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "Unit Testing: etc/rules-test.yaml\n  SUCCESS\n"
 
 
 def test_the_planner_logs_only_with_verbose(tmp_path: Path) -> None:

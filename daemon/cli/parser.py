@@ -104,11 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test.add_argument(
         "files",
-        nargs="+",
+        nargs="*",
         metavar="FILE",
         type=Path,
         help="test files (YAML; see README, 'Testing rules'); a file that names no "
-        "rules tests the -c file",
+        "rules tests the -c file. Default: rules-test.yaml beside the -c file",
     )
     test.add_argument(
         "--json", action="store_true", help="one JSON object per test (or problem) per line"

@@ -25,6 +25,13 @@ from daemon.domain import exitcodes
 from daemon.domain.windows import zone_name
 from daemon.engine.ruletest import Mismatch, RuleTestResult, run_file
 
+# The test file `autocancel test` runs when it is given none: beside the rules file.
+DEFAULT_TEST_FILE = "rules-test.yaml"
+
+
+def beside(rules: Path) -> Path:
+    return rules.parent / DEFAULT_TEST_FILE
+
 
 def run(files: Sequence[Path], *, default_rules: Path, as_json: bool, verbose: bool) -> int:
     # The planner logs what a live pass must tell the journal (the hourly cap held
