@@ -296,8 +296,12 @@ def _food_deactivations(
     """
     candidates: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
     for decision in safety.decisions:
-        # A held decision is not going ahead, so a held scope deactivates nothing.
+        # A held decision is not going ahead; and where a brake held anything (the
+        # hourly cap holds the whole pass, even beside the orders within its budget)
+        # no food is deactivated either.
         if not decision.primary or decision.outcome not in ("pending", "would_cancel"):
+            continue
+        if safety.holds(decision.order.restaurant_id):
             continue
         for rule, verdict in verdicts[decision.payment_key]:
             if not verdict.matched or safety.suspends(rule.name, decision.order.restaurant_id):
