@@ -37,12 +37,11 @@ from rules.base import Rule
 class _TestState:
     """What a test has put in so far, for the references of later steps."""
 
-    now: datetime
     keys: dict[str, int] = field(default_factory=dict)  # payment_key -> line it was put in
     foods: set[int] = field(default_factory=set)
 
 
-# The order columns that hold times, and the one that names a restaurant.
+# The order columns that hold times (read on the pass's clock).
 _TIME_COLUMNS = ("created_at", "updated_at")
 
 
@@ -82,8 +81,7 @@ class Resolver:
             )
             return None
         now = self._at(test.now, _EPOCH)  # an instant: no clock to count from
-        state = _TestState(now=now)
-        state.foods = _foods_of(test)
+        state = _TestState(foods=_foods_of(test))
         first = self._step(
             number=0,
             at=at,
