@@ -110,7 +110,7 @@ CASES = [
         START + "    colour: red\n    expect: {}\n",
         [
             "t.yaml:5: unknown key 'colour' in tests[0]; valid keys: cancelled_in_last_hour, "
-            "deactivated_foods, expect, name, now, orders, restaurants, steps, stock"
+            "deactivated_foods, expect, name, now, orders, pauses, restaurants, steps, stock"
         ],
     ),
     (
@@ -368,7 +368,7 @@ CASES = [
         [
             f"t.yaml:7: 'Nowhere' is not a restaurant of {SHIPPED_RULES} ({HAL} "
             "(Halaskargazi Şube))",
-            "t.yaml:8: food 77 is in no stock row and no order item of this test",
+            "t.yaml:8: food 77 is in no stock row, order item or deactivated_foods of this test",
             f"t.yaml:9: rule 'nope' is not a rule of {SHIPPED_RULES} (rules: out-of-stock, "
             "address-not-found, too-far, payment-failed, overloaded)",
         ],
@@ -379,18 +379,38 @@ CASES = [
         "        - {close: Halaskargazi Şube, reopen: Halaskargazi Şube}\n",
         [
             "t.yaml:7: tests[0].expect.side_effects[0]: give exactly one of close: RESTAURANT, "
-            "reopen: RESTAURANT or deactivate: FOOD_ID (got none)",
+            "reopen: RESTAURANT, deactivate: FOOD_ID or reactivate: FOOD_ID (got none)",
             "t.yaml:8: tests[0].expect.side_effects[1]: give exactly one of close: RESTAURANT, "
-            "reopen: RESTAURANT or deactivate: FOOD_ID (got close, reopen)",
+            "reopen: RESTAURANT, deactivate: FOOD_ID or reactivate: FOOD_ID (got close, reopen)",
         ],
     ),
     (
-        "a reactivation",
-        START + "    expect:\n      side_effects: [{reactivate: 9}]\n",
+        "a pause that ends before it starts, of an unknown rule and restaurant",
+        START + "    pauses:\n      - {rule: too-far, since: -5m, until: -10m}\n"
+        "      - {rule: nope, restaurant: Nowhere, until: +1h}\n    expect: {}\n",
         [
-            "t.yaml:6: tests[0].expect.side_effects[0].reactivate: this version of autocancel "
-            "never reactivates a food by itself (staff put foods back on sale), so no pass "
-            "can; expect close, reopen or deactivate"
+            "t.yaml:6: a pause must end after it starts (2026-11-27 19:50:00 is not after "
+            "2026-11-27 19:55:00)",
+            f"t.yaml:7: rule 'nope' is not a rule of {SHIPPED_RULES} (rules: out-of-stock, "
+            "address-not-found, too-far, payment-failed, overloaded)",
+            f"t.yaml:7: 'Nowhere' is not a restaurant of {SHIPPED_RULES} ({HAL} "
+            "(Halaskargazi Şube))",
+        ],
+    ),
+    (
+        "a pause without an end",
+        START + "    pauses: [{rule: too-far}]\n    expect: {}\n",
+        ["t.yaml:5: missing required key 'until' in tests[0].pauses[0]"],
+    ),
+    (
+        "a deactivation in the future, by an unknown rule",
+        START + "    deactivated_foods:\n      - {food_id: 9, at: +5m}\n"
+        "      - {food_id: 8, rule: nope}\n    expect: {}\n",
+        [
+            "t.yaml:6: a deactivation in force at 2026-11-27 20:00:00 cannot start later "
+            "(2026-11-27 20:05:00)",
+            f"t.yaml:7: rule 'nope' is not a rule of {SHIPPED_RULES} (rules: out-of-stock, "
+            "address-not-found, too-far, payment-failed, overloaded)",
         ],
     ),
     (

@@ -215,8 +215,11 @@ def test_the_example_checks_every_enabled_rule_and_a_reopen() -> None:
     decided = {d.rule for e in expectations for d in e.decisions or ()}
     assert decided == {rule.name for rule in spec.config.enabled_rules}
     effects = [(e.action, e.rule) for x in expectations for e in x.side_effects or ()]
-    assert {("close", "overloaded"), ("reopen", "overloaded"), ("deactivate", "out-of-stock")} <= (
-        set(effects)
-    )
+    assert {
+        ("close", "overloaded"),
+        ("reopen", "overloaded"),
+        ("deactivate", "out-of-stock"),
+        ("reactivate", "out-of-stock"),
+    } <= set(effects)
     outcomes = {d.outcome for e in expectations for d in e.decisions or ()}
     assert outcomes == {"cancelled", "skipped", "held"}

@@ -70,6 +70,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return operations.audit(config, since=args.since, until=args.until, fmt=args.format)
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from daemon.cli import summary
+
+    config = load_config_for_reading(args).config
+    return summary.summary(config, since=args.since, until=args.until, fmt=args.format)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from daemon.cli import status
 
@@ -105,6 +112,35 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    from daemon.cli import pausing
+
+    # The off-switch works while rules.yaml is invalid, as status does (daemon.cli.pausing).
+    return pausing.pause(
+        load_config_for_reading(args),
+        rule=args.rule,
+        restaurant=args.restaurant,
+        for_text=args.for_text,
+        until_text=args.until_text,
+        comment=args.comment,
+        by=args.by,
+    )
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from daemon.cli import pausing
+
+    return pausing.resume(
+        load_config_for_reading(args), pause_id=args.pause_id, every=args.every, by=args.by
+    )
+
+
+def cmd_pauses(args: argparse.Namespace) -> int:
+    from daemon.cli import pausing
+
+    return pausing.list_pauses(load_config_for_reading(args), as_json=args.json, every=args.every)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon import demo
 
@@ -136,4 +172,25 @@ def cmd_simulator(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         geocode_file=args.geocode_file,
+    )
+
+
+def cmd_foods(args: argparse.Namespace) -> int:
+    from daemon.cli import foods
+
+    return foods.list_foods(load_config_for_reading(args), as_json=args.json)
+
+
+def cmd_food_reactivate(args: argparse.Namespace) -> int:
+    from daemon.cli import foods
+    from daemon.cli.manual import os_user
+
+    config = load_config_or_exit(args)
+    return foods.reactivate(
+        config,
+        args.food_id,
+        by=args.by,
+        note=args.note,
+        who_default=os_user(),
+        dry_run=args.dry_run,
     )

@@ -14,10 +14,16 @@ from daemon.cli.commands import (
     cmd_db_upgrade,
     cmd_demo,
     cmd_explain,
+    cmd_food_reactivate,
+    cmd_foods,
     cmd_once,
+    cmd_pause,
+    cmd_pauses,
+    cmd_resume,
     cmd_run,
     cmd_simulator,
     cmd_status,
+    cmd_summary,
     cmd_sync,
     cmd_test,
 )
@@ -52,6 +58,37 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     # not given here, the value from before the command name stands.
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
+    )
+
+
+_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _add_food_commands(command: _Command) -> None:
+    """``foods`` and ``food-reactivate``: the foods autocancel has off, and the way back."""
+    foods = command(
+        "foods",
+        cmd_foods,
+        "the foods autocancel has off: since when, why, and when each comes back",
+    )
+    foods.add_argument("--json", action="store_true", help="one JSON object per food per line")
+
+    reactivate = command(
+        "food-reactivate",
+        cmd_food_reactivate,
+        "put a food autocancel deactivated back on sale now (recorded for audit)",
+    )
+    reactivate.add_argument(
+        "food_id", metavar="FOOD_ID", help="the food's id, as in the stock table"
+    )
+    reactivate.add_argument(
+        "--by", metavar="NAME", help="who asks, kept for audit (default: the OS user)"
+    )
+    reactivate.add_argument("--note", metavar="TEXT", help="why, kept for audit")
+    reactivate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be reactivated, send nothing (as dry_run: true)",
     )
 
 
@@ -96,23 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
-    test = command(
-        "test",
-        cmd_test,
-        "run rules unit tests: each step a pass in memory (no store, no network), "
-        "its decisions and side effects checked",
+    summary = command(
+        "summary", cmd_summary, "per restaurant and rule: what was cancelled, closed, switched off"
     )
-    test.add_argument(
-        "files",
-        nargs="*",
-        metavar="FILE",
-        type=Path,
-        help="test files (YAML; see README, 'Testing rules'); a file that names no "
-        "rules tests the -c file. Default: rules-test.yaml beside the -c file",
+    summary.add_argument(
+        "--since", metavar="T", help="from this time on (default: today); same forms as audit"
     )
-    test.add_argument(
-        "--json", action="store_true", help="one JSON object per test (or problem) per line"
-    )
+    summary.add_argument("--until", metavar="T", help="up to this time (same forms)")
+    summary.add_argument("--format", choices=("table", "json"), default="table")
 
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
     explain.add_argument("payment_key", metavar="PAYMENT_KEY")
@@ -150,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
+    for add_commands in (_add_pause_commands, _add_food_commands, _add_test_command):
+        add_commands(command)
+
     demo = command(
         "demo",
         cmd_demo,
@@ -181,3 +212,65 @@ def build_parser() -> argparse.ArgumentParser:
         "address is answered as unknown",
     )
     return parser
+
+
+def _add_test_command(command: _Command) -> None:
+    """autocancel test: the rules unit tests (README, "Testing rules")."""
+    test = command(
+        "test",
+        cmd_test,
+        "run rules unit tests: each step a pass in memory (no store, no network), "
+        "its decisions and side effects checked",
+    )
+    test.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        type=Path,
+        help="test files (YAML; see README, 'Testing rules'); a file that names no "
+        "rules tests the -c file. Default: rules-test.yaml beside the -c file",
+    )
+    test.add_argument(
+        "--json", action="store_true", help="one JSON object per test (or problem) per line"
+    )
+
+
+def _add_pause_commands(command: _Command) -> None:
+    """``pause``, ``resume`` and ``pauses`` (daemon.cli.pausing)."""
+    pause = command(
+        "pause",
+        cmd_pause,
+        "pause automatic cancellations (a rule, a restaurant, or all) until a time; "
+        "every pause ends by itself",
+    )
+    pause.add_argument("--rule", metavar="NAME", help="only this rule of rules.yaml")
+    pause.add_argument(
+        "--restaurant", metavar="ID_OR_NAME", help="only this restaurant of rules.yaml"
+    )
+    pause.add_argument(
+        "--for", dest="for_text", metavar="DURATION", help="how long: 30m, 2h, 1h30m, end-of-day"
+    )
+    pause.add_argument(
+        "--until",
+        dest="until_text",
+        metavar="TIME",
+        help="until when: 18:00 (today, rules.yaml's timezone), 'tomorrow 09:00', end-of-day, "
+        "ISO 8601",
+    )
+    pause.add_argument("--comment", metavar="TEXT", help="why (required; shown in status, audit)")
+    pause.add_argument(
+        "--by", metavar="NAME", help="who pauses, kept with the pause (default: the OS user)"
+    )
+
+    resume = command("resume", cmd_resume, "end a pause now (the only one in force, or ID)")
+    resume.add_argument("pause_id", metavar="ID", nargs="?", help="the pause, as `pauses` lists it")
+    resume.add_argument("--all", dest="every", action="store_true", help="every pause in force")
+    resume.add_argument(
+        "--by", metavar="NAME", help="who resumes, kept with the pause (default: the OS user)"
+    )
+
+    listing = command("pauses", cmd_pauses, "the pauses in force, with their time left")
+    listing.add_argument("--json", action="store_true", help="one JSON object per pause per line")
+    listing.add_argument(
+        "--all", dest="every", action="store_true", help="every pause on record, ended ones too"
+    )

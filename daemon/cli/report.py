@@ -159,12 +159,31 @@ def audit_table(records: Iterable[Mapping[str, Any]]) -> str:
 
 
 def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
-    """Closures, reopenings and food deactivations (daemon.action_history), names beside ids."""
+    """Closures, reopenings, food deactivations and reactivations (daemon.action_history),
+    names beside ids; who asked and why, where the record says."""
     rows = [
-        (r["at"], r["action"], r["target"], r["rule"], r["outcome"] or "", r["detail"] or "")
+        (
+            r["at"],
+            r["action"],
+            r["target"],
+            r["rule"],
+            r["outcome"] or "",
+            r.get("by") or "",
+            r.get("why") or "",
+            r["detail"] or "",
+        )
         for r in records
     ]
-    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "LAST ERROR"))
+    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "BY", "WHY", "LAST ERROR"))
+
+
+def pauses_table(records: Iterable[Mapping[str, Any]]) -> str:
+    """Pauses made, resumed and expired (daemon.cli.pause_view.audit_records)."""
+    rows = [
+        (r["at"], r["event"], r["pause"], r["scope"], r["until"], r["by"], r["comment"])
+        for r in records
+    ]
+    return table(rows, ("AT", "EVENT", "PAUSE", "SCOPE", "UNTIL", "BY", "COMMENT"))
 
 
 def audit_csv(records: Iterable[Mapping[str, Any]]) -> str:

@@ -9,12 +9,14 @@ here, so they cannot see different restaurants, positions, distances or clocks.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from daemon.domain.distance import Distances
 from daemon.domain.orders import Snapshot
 from daemon.engine.active import FULL, PassScope
 from daemon.engine.geo import Geocoder, Locator
+from daemon.engine.reactivation import abandoned_after
 from daemon.engine.safety import SafetyLimits
 from rules.context import PassContext
 
@@ -32,6 +34,14 @@ def safety_limits(config: Config) -> SafetyLimits:
         never_cancel=frozenset(config.safety.never_cancel),
         max_cancel_ratio=config.safety.max_cancel_ratio,
         quiet_windows=config.quiet,
+    )
+
+
+def reactivations_abandoned_after(config: Config) -> timedelta:
+    """How long a claimed food reactivation may wait for its sender (daemon.engine.reactivation)."""
+    return abandoned_after(
+        pass_deadline_seconds=config.api.pass_deadline_seconds,
+        timeout_seconds=config.api.timeout_seconds,
     )
 
 

@@ -5,7 +5,8 @@ cannot disagree. Each fact is computed once, here, and handed on:
 
 1. the pass clock: ``ctx.now``, for every age, every window and every reopen;
 2. which orders safety protects (never_cancel, too old, unknown time), and
-   what suspends automatic decisions now (a quiet window);
+   what suspends automatic decisions now (the pauses in force, read with
+   the snapshot, and a quiet window);
 3. which rules are outside their ``active_hours``/``active_days`` (once per
    rule, in ``ctx.timezone``): their verdict on every order is a no-match
    that says so;
@@ -37,11 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from daemon.domain.actions import DeactivateFood, ReopenRestaurant, RestaurantAction
+from daemon.domain.actions import (
+    DeactivateFood,
+    ReactivateFood,
+    ReopenRestaurant,
+    RestaurantAction,
+)
 from daemon.domain.decisions import IN_FLIGHT, Decision, Mode
+from daemon.domain.pauses import Pause, in_force
 from daemon.domain.statuses import ACTIVE_STATUSES
 from daemon.engine.decide import (
     RuleVerdicts,
@@ -52,6 +59,7 @@ from daemon.engine.decide import (
     rule_mode,
     verdicts_by_order,
 )
+from daemon.engine.reactivation import DEFAULT_ABANDONED_AFTER, due_reactivations, snoozes
 from daemon.engine.safety import (
     Protection,
     SafetyLimits,
@@ -114,6 +122,9 @@ class Plan:
     held_restaurants: frozenset[str] = frozenset()  # ... or these restaurants' only
     suspensions: tuple[Suspension, ...] = ()  # what suspended automatic decisions (a quiet window)
     outside_window: frozenset[str] = frozenset()  # the rules outside their active window
+    pauses: tuple[Pause, ...] = ()  # the pauses in force at the pass clock
+    # Foods the daemon switched off that go back on sale this pass (daemon.engine.reactivation).
+    food_reactivations: tuple[tuple[ReactivateFood, Mode], ...] = ()
 
     @property
     def primary(self) -> tuple[Decision, ...]:
@@ -142,11 +153,17 @@ def plan_pass(
     *,
     hourly_used: int,
     dry_run: bool,
+    reactivations_abandoned_after: timedelta = DEFAULT_ABANDONED_AFTER,
 ) -> Plan:
-    """The final plan of one pass: decisions after safety, loads, side effects."""
+    """The final plan of one pass: decisions after safety, loads, side effects.
+
+    ``reactivations_abandoned_after``: how long a claimed reactivation may wait
+    for its sender (daemon.engine.reactivation.abandoned_after).
+    """
     snapshot = ctx.snapshot
     protected = protections(snapshot.orders, limits, ctx.now)
-    suspensions = suspensions_at(limits, ctx.now, ctx.timezone)
+    pauses = in_force(snapshot.pauses, ctx.now)
+    suspensions = suspensions_at(limits, ctx.now, ctx.timezone, pauses)
     asleep = outside_windows(rules, ctx)
     per_order = evaluate_orders(rules, ctx, asleep=asleep)
     leaving = _leaving(rules, per_order, snapshot, protected, suspensions)
@@ -183,6 +200,14 @@ def plan_pass(
         held_restaurants=safety.held_restaurants,
         suspensions=suspensions,
         outside_window=frozenset(rules[index].name for index in asleep),
+        pauses=pauses,
+        food_reactivations=_food_reactivations(
+            rules,
+            ctx,
+            safety,
+            abandoned_before=ctx.now - reactivations_abandoned_after,
+            dry_run=dry_run,
+        ),
     )
 
 
@@ -313,6 +338,30 @@ def _food_deactivations(
                         (effect, rule_mode(rule, dry_run=dry_run)),
                     )
     return tuple(candidates.values())
+
+
+def _food_reactivations(
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    safety: SafetyResult,
+    *,
+    abandoned_before: datetime,
+    dry_run: bool,
+) -> tuple[tuple[ReactivateFood, Mode], ...]:
+    """The way back from the daemon's own food deactivations, every pass, whatever its scope.
+
+    Not an order decision: neither windows, quiet windows nor a rule's shadow
+    mode stop it (a way back is never switched off), only the global dry-run
+    switch and a brake: a held restaurant or pass changes no food at all.
+    """
+    mode: Mode = "dry_run" if dry_run else "live"
+    return tuple(
+        (action, mode)
+        for action in due_reactivations(
+            ctx.snapshot.foods_off, snoozes(rules), ctx.now, abandoned_before=abandoned_before
+        )
+        if not safety.holds(action.restaurant_id)
+    )
 
 
 def foods_to_deactivate(

@@ -107,7 +107,8 @@ def run_test(spec: RuleTestFile, test: RuleTestSpec) -> RuleTestResult:
     store = SimulatedStore(
         config, geocoder=TableGeocoder(spec.geocode) if config.geocoder is not None else None
     )
-    store.mark_deactivated(test.deactivated_foods)
+    for food in test.deactivated_foods:
+        store.deactivate(food.food_id, rule=food.rule, at=food.at, restaurant_id=food.restaurant_id)
     store.record_cancellations(test.earlier_cancellations)
     names = _restaurant_labels(spec)
     mismatches: list[Mismatch] = []
@@ -123,7 +124,7 @@ def run_test(spec: RuleTestFile, test: RuleTestSpec) -> RuleTestResult:
 
 
 def apply_step(store: SimulatedStore, step: StepSpec) -> None:
-    """The step's changes, in this order: restaurants, stock rows, new orders, changed orders."""
+    """The step's changes, in order: restaurants, stock rows, pauses, new and changed orders."""
     for setting in step.restaurants:
         if setting.state == "open":
             store.open(setting.restaurant_id)
@@ -134,6 +135,14 @@ def apply_step(store: SimulatedStore, step: StepSpec) -> None:
             store.close_ours(setting.restaurant_id, rule=setting.rule, closed_at=setting.closed_at)
     for level in step.stock:
         store.put_stock(level)
+    for pause in step.pauses:
+        store.pause(
+            rule=pause.rule,
+            restaurant_id=pause.restaurant_id,
+            since=pause.since,
+            until=pause.until,
+            comment="autocancel test",
+        )
     for order in step.add_orders:
         store.put_order(order)
     for change in step.change_orders:
@@ -266,7 +275,7 @@ def _restaurant_labels(spec: RuleTestFile) -> dict[str, str]:
 def _line(action: str, target: str | int, rule: str, mode: str, names: Mapping[str, str]) -> str:
     what = (
         f"food_id={target}"
-        if action == "deactivate"
+        if action in ("deactivate", "reactivate")
         else f"restaurant={names.get(str(target), target)}"
     )
     line = f"{action} {what} rule={rule}"

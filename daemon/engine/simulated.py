@@ -14,9 +14,14 @@ and the store apply them after a pass whose every API call went through:
   ``closed_at`` = the pass clock, unless someone else had closed the
   restaurant already (the executor reads the platform's state first, then
   takes nothing: never ours to reopen); a live reopen ends our closure;
-- a live food deactivation (once per food, as a pass sends it) adds the food
-  to ``deactivated_foods``;
+- a live food deactivation (once per food, as a pass sends it) puts a
+  deactivation of ours in force (:class:`daemon.domain.foods.FoodOff`, at the
+  pass clock), and a live reactivation ends it: the food may be deactivated
+  again later;
 - dry-run decisions and effects change nothing, as in a dry-run pass.
+
+Pauses (``autocancel pause``) are state too: :meth:`pause` puts one in, and
+the planner judges it at each pass clock, as it judges the store's.
 
 ``autocancel test`` runs each step of a rules test on one
 (:mod:`daemon.engine.ruletest`). It is written to be shared: a replay of
@@ -25,8 +30,9 @@ recorded history (issue 14, item 3) puts each recorded moment's rows in with
 pass clock, and gets the same feedback.
 
 What it does not model: API failures, lost answers and retries (every call
-succeeds), the re-check right before each send (nothing changes within a
-pass in memory), and a geocode cache (every pass asks ``geocoder``, at most
+succeeds, so no reactivation is ever left claimed), the re-check right
+before each send (nothing changes within a pass in memory), and a geocode
+cache (every pass asks ``geocoder``, at most
 :data:`daemon.engine.geo.MAX_GEOCODES_PER_PASS` new addresses per pass).
 
 Pure: no store, no network, no wall clock; every pass is given its time.
@@ -39,12 +45,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from daemon.domain.actions import CloseRestaurant, DeactivateFood, ReopenRestaurant
+from daemon.domain.actions import (
+    CloseRestaurant,
+    DeactivateFood,
+    ReactivateFood,
+    ReopenRestaurant,
+)
 from daemon.domain.decisions import Decision, Mode
 from daemon.domain.distance import Distances
+from daemon.domain.foods import FoodOff
 from daemon.domain.orders import Closure, Order, Snapshot, StockLevel
+from daemon.domain.pauses import Pause
 from daemon.domain.statuses import ACTIVE_STATUSES, CANCELED
-from daemon.engine.context import locator_for, pass_context, safety_limits
+from daemon.engine.context import (
+    locator_for,
+    pass_context,
+    reactivations_abandoned_after,
+    safety_limits,
+)
 from daemon.engine.plan import Plan, foods_to_deactivate, plan_pass
 
 if TYPE_CHECKING:
@@ -54,7 +72,7 @@ if TYPE_CHECKING:
 # The rolling window of safety.max_cancellations_per_hour (daemon.store.ledger).
 HOURLY_WINDOW = timedelta(minutes=60)
 
-EffectAction = Literal["close", "reopen", "deactivate"]
+EffectAction = Literal["close", "reopen", "deactivate", "reactivate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +80,7 @@ class Effect:
     """One side effect a pass took (live) or would have taken (dry_run)."""
 
     action: EffectAction
-    target: str | int  # the restaurant id (close, reopen) or the food id (deactivate)
+    target: str | int  # the restaurant id (close, reopen) or the food id (de/reactivate)
     rule: str
     mode: Mode
 
@@ -98,10 +116,11 @@ class SimulatedStore:
         self._stock: dict[int, StockLevel] = {}
         self._closures: dict[str, Closure] = {}
         self._closed_by_others: set[str] = set()
-        self._deactivated: set[int] = set()
+        self._foods_off: dict[int, FoodOff] = {}  # our deactivations in force, by food
+        self._pauses: list[Pause] = []
         self._live_intents: dict[str, str] = {}
         self._cancelled_at: list[datetime] = []  # live cancellations, for the hourly cap
-        self._next_closure_id = 1
+        self._next_id = 1  # of closures, deactivations and pauses
 
     # --- the state, as a POS, a person or a recorded history changes it -----
 
@@ -131,7 +150,7 @@ class SimulatedStore:
         """A closure of this daemon in force since ``closed_at`` (as after its live close)."""
         self._closed_by_others.discard(restaurant_id)
         self._closures[restaurant_id] = Closure(
-            id=self._closure_id(), restaurant_id=restaurant_id, rule=rule, closed_at=closed_at
+            id=self._new_id(), restaurant_id=restaurant_id, rule=rule, closed_at=closed_at
         )
 
     def close_by_others(self, restaurant_id: str) -> None:
@@ -144,9 +163,52 @@ class SimulatedStore:
         self._closures.pop(restaurant_id, None)
         self._closed_by_others.discard(restaurant_id)
 
-    def mark_deactivated(self, food_ids: Iterable[int]) -> None:
-        """Foods this daemon deactivated before: never deactivated again."""
-        self._deactivated.update(food_ids)
+    def deactivate(
+        self,
+        food_id: int,
+        *,
+        rule: str,
+        at: datetime,
+        restaurant_id: str | None,
+        payment_key: str | None = None,
+    ) -> None:
+        """A deactivation of ours in force since ``at`` (as after its live call went through).
+
+        ``rule`` is the rule that asked for it (its ``reactivate_after_minutes``
+        counts from ``at``); ``restaurant_id`` the order's restaurant.
+        """
+        self._foods_off[food_id] = FoodOff(
+            deactivation_id=self._new_id(),
+            food_id=food_id,
+            restaurant_id=restaurant_id,
+            rule=rule,
+            payment_key=payment_key,
+            deactivated_at=at,
+            outcome="done",
+        )
+
+    def pause(
+        self,
+        *,
+        rule: str | None,
+        restaurant_id: str | None,
+        since: datetime,
+        until: datetime,
+        comment: str = "",
+        by: str = "",
+    ) -> None:
+        """A pause (``autocancel pause``) of ``rule`` at ``restaurant_id`` (None: all)."""
+        self._pauses.append(
+            Pause(
+                id=self._new_id(),
+                rule=rule,
+                restaurant_id=restaurant_id,
+                created_at=since,
+                until=until,
+                comment=comment,
+                created_by=by,
+            )
+        )
 
     def record_cancellations(self, moments: Iterable[datetime]) -> None:
         """Live cancellations made at ``moments`` (before the first pass): the hourly cap."""
@@ -170,7 +232,13 @@ class SimulatedStore:
                 if key in {order.payment_key for order in active}
             },
             closures=dict(self._closures),
-            deactivated_foods=frozenset(self._deactivated),
+            deactivated_foods=frozenset(self._foods_off),
+            # Stored from their start: a pause put in for later holds from then on.
+            pauses=tuple(p for p in self._pauses if p.created_at <= now and p.in_force(now)),
+            foods_off=tuple(
+                replace(off, stock=self._stock.get(food_id))
+                for food_id, off in self._foods_off.items()
+            ),
         )
 
     def hourly_used(self, now: datetime) -> int:
@@ -192,6 +260,7 @@ class SimulatedStore:
             safety_limits(self.config),
             hourly_used=self.hourly_used(now),
             dry_run=self.config.dry_run,
+            reactivations_abandoned_after=reactivations_abandoned_after(self.config),
         )
 
     # --- a pass ---------------------------------------------------------------
@@ -210,7 +279,8 @@ class SimulatedStore:
         }
         effects = [
             *self._restaurant_effects(plan),
-            *self._food_effects(foods_to_deactivate(plan, going_ahead)),
+            *self._food_effects(foods_to_deactivate(plan, going_ahead), plan.now),
+            *self._comebacks(plan.food_reactivations),
         ]
         return SimulatedPass(plan=plan, decisions=decisions, effects=tuple(effects))
 
@@ -237,14 +307,30 @@ class SimulatedStore:
             effects.append(Effect(kind, action.restaurant_id, action.rule, mode))
         return effects
 
-    def _food_effects(self, foods: Iterable[tuple[DeactivateFood, Mode]]) -> list[Effect]:
+    def _food_effects(
+        self, foods: Iterable[tuple[DeactivateFood, Mode]], now: datetime
+    ) -> list[Effect]:
         effects = []
         for food, mode in foods:
             if mode == "live":
-                self._deactivated.add(food.food_id)
+                self.deactivate(
+                    food.food_id,
+                    rule=food.rule,
+                    at=now,
+                    restaurant_id=food.restaurant_id,
+                    payment_key=food.payment_key,
+                )
             effects.append(Effect("deactivate", food.food_id, food.rule, mode))
         return effects
 
-    def _closure_id(self) -> int:
-        closure_id, self._next_closure_id = self._next_closure_id, self._next_closure_id + 1
-        return closure_id
+    def _comebacks(self, foods: Iterable[tuple[ReactivateFood, Mode]]) -> list[Effect]:
+        effects = []
+        for food, mode in foods:
+            if mode == "live":
+                self._foods_off.pop(food.food_id, None)  # reactivated: no longer ours
+            effects.append(Effect("reactivate", food.food_id, food.rule, mode))
+        return effects
+
+    def _new_id(self) -> int:
+        new, self._next_id = self._next_id, self._next_id + 1
+        return new

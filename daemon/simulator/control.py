@@ -40,6 +40,11 @@ CONTROL_ENDPOINTS: Final[dict[tuple[str, str], tuple[str, str]]] = {
     ),
     ("GET", "orders/"): ("/_sim/orders/{payment_key}", "one order"),
     ("GET", "state"): ("/_sim/state", "restaurants open or closed, foods active or passive"),
+    ("POST", "foods"): (
+        "/_sim/foods",
+        "staff switch foods on or off on the platform (no API call): "
+        "{food_id, active}, one or a list",
+    ),
     ("POST", "reset"): (
         "/_sim/reset",
         "back to the start: the configured (or loaded) "
@@ -114,6 +119,16 @@ def _routes(sim: Simulator) -> dict[tuple[str, str], _Action]:
                 )
         return {"added": len(added)}
 
+    def post_foods(body: Any) -> dict[str, Any]:
+        changes = _many(body, "foods")
+        for spec in changes:
+            food_id, active = spec.get("food_id"), spec.get("active")
+            if type(food_id) is not int or type(active) is not bool:
+                raise ValueError("each food needs an integer 'food_id' and a boolean 'active'")
+        for spec in changes:
+            sim.set_food_active(spec["food_id"], spec["active"])
+        return {"foods": sim.state()["foods"]}
+
     def listed() -> dict[str, Any]:
         return {
             "endpoints": [
@@ -135,6 +150,7 @@ def _routes(sim: Simulator) -> dict[tuple[str, str], _Action]:
         },
         ("GET", "orders/"): lambda q, b, k: one_order(k),
         ("GET", "state"): lambda q, b, k: sim.state(),
+        ("POST", "foods"): lambda q, b, k: post_foods(b),
         ("POST", "reset"): lambda q, b, k: reset(),
         ("POST", "revoke-tokens"): lambda q, b, k: {"revoked": sim.revoke_tokens()},
         ("POST", "geocoder"): lambda q, b, k: post_geocoder(b),

@@ -1,8 +1,9 @@
-"""The restaurant closures, reopenings and food deactivations on record, for ``audit``.
+"""The restaurant closures, reopenings, food deactivations and reactivations, for ``audit``.
 
-They live in their own tables (one row per closure, one per food), not in the
-ledger; ``audit`` lists them below the ledger with the names an operator knows
-the restaurants and foods by.
+They live in their own tables (one row per closure, per deactivation and per
+reactivation), not in the ledger; ``audit`` lists them below the ledger with
+the names an operator knows the restaurants and foods by, and for a
+reactivation who asked for it and why.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.domain.foods import describe_reason
 from daemon.domain.timeutil import isoformat_z
 from daemon.store import schema
 from daemon.store.names import Names, food_names
@@ -57,9 +59,44 @@ def action_records(
                     "rule": row["rule"],
                     "outcome": row["outcome"],
                     "detail": row["last_error"],
+                    "by": "autocancel",
+                    "why": f"out of stock (order {row['payment_key']})"
+                    if row["payment_key"]
+                    else "out of stock",
                 },
             )
         )
+    records += _reactivations(connection, known)
     chosen = [(at, record) for at, record in records if since is None or at >= since]
     chosen.sort(key=lambda pair: pair[0])
     return [{"at": isoformat_z(at), **record} for at, record in chosen]
+
+
+def _reactivations(
+    connection: sa.Connection, names: Names
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """One record per reactivation: when it finished (or was last tried), by whom, and why."""
+    r, d = schema.food_reactivations, schema.food_deactivations
+    rows = connection.execute(
+        sa.select(r, d.c.restaurant_id, d.c.rule)
+        .select_from(r.join(d, d.c.id == r.c.deactivation_id))
+        .order_by(r.c.id)
+    ).mappings()
+    found = []
+    for row in rows:
+        food, where = names.food(row["food_id"]), names.restaurant(row["restaurant_id"])
+        found.append(
+            (
+                row["finished_at"] or row["updated_at"],
+                {
+                    "action": "reactivate_food",
+                    "target": f"{food} at {where}",
+                    "rule": row["rule"],
+                    "outcome": row["outcome"],
+                    "detail": row["last_error"],
+                    "by": row["requested_by"] or "autocancel",
+                    "why": describe_reason(row["trigger"], row["evidence"], row["note"]),
+                },
+            )
+        )
+    return found

@@ -16,7 +16,12 @@ POS or ``autocancel sync``; the others belong to the daemon:
     Closures this daemon made (congestion). ``active_key`` is unique while a
     closure is in force, so two replicas cannot both close one restaurant.
 ``food_deactivations``
-    ``foods/status-passive`` calls, at most one row per food.
+    ``foods/status-passive`` calls, one row per deactivation. ``active_key``
+    is unique while the deactivation is in force, so a food is deactivated
+    once until it is reactivated.
+``food_reactivations``
+    ``foods/status-active`` calls: the way back from one deactivation, at most
+    one row each (unique ``deactivation_id``), so replicas reactivate once.
 ``geocode_cache``
     Geocoder answers, including definite "no result" (null coordinates).
 ``distance_cache``
@@ -27,6 +32,10 @@ POS or ``autocancel sync``; the others belong to the daemon:
     ends (or crashes), for ``autocancel status``.
 ``sync_state``
     When ``autocancel sync`` last polled get-current (its 30 s cooldown).
+``pauses``
+    Staff's pauses of automation (``autocancel pause``): a scope (a rule, a
+    restaurant, both or neither), an end that always comes (``until``), who
+    and why. In force until ``until`` or until ``ended_at`` (a resume).
 
 All timestamps are aware UTC ``datetime`` values (see :class:`UTCDateTime`).
 """
@@ -171,13 +180,50 @@ restaurant_closures = sa.Table(
 food_deactivations = sa.Table(
     "food_deactivations",
     metadata,
-    sa.Column("food_id", sa.Integer, primary_key=True, autoincrement=False),
+    # One row per deactivation (migration 0010; before it, one per food ever).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("food_id", sa.Integer, nullable=False, index=True),
     sa.Column("restaurant_id", sa.Text),
     sa.Column("rule", sa.Text, nullable=False),
     sa.Column("payment_key", sa.Text),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    # Equal to food_id while the deactivation is the daemon's (in force), NULL once
+    # the food is reactivated: one deactivation in force per food, whichever replica.
+    sa.Column("active_key", sa.Integer, unique=True),
+    # Calls of this deactivation whose answer was lost: the food may be off (0010).
+    sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+
+# The way back from one deactivation: at most one row each, so a food is
+# reactivated once per deactivation, whichever replica claims it (0010).
+food_reactivations = sa.Table(
+    "food_reactivations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "deactivation_id",
+        sa.Integer,
+        sa.ForeignKey("food_deactivations.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("food_id", sa.Integer, nullable=False),
+    # back_in_stock, snooze (reactivate_after_minutes) or manual (food-reactivate).
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Text),  # who asked, for a manual one; NULL: the daemon
+    sa.Column("note", sa.Text),
+    sa.Column("evidence", json_type()),  # why: the stock row, the snooze, ...
+    # pending, retry, uncertain, reactivated, maybe_reactivated, failed
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text),  # "host:pid" of the claimer
+    sa.Column("claimed_at", UTCDateTime(), nullable=False),  # first claimed
+    sa.Column("updated_at", UTCDateTime(), nullable=False),  # last claimed or recorded
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("last_error", sa.Text),
 )
 
@@ -228,6 +274,24 @@ sync_state = sa.Table(
     sa.Column("last_poll_at", UTCDateTime()),
     sa.Column("last_success_at", UTCDateTime()),
     sa.Column("last_error", sa.Text),
+)
+
+pauses = sa.Table(
+    "pauses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.Text),  # NULL: every rule
+    sa.Column("restaurant_id", sa.Text),  # NULL: every restaurant
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("until", UTCDateTime(), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("host", sa.Text),
+    sa.Column("ended_at", UTCDateTime()),  # set by a resume; expiry is `until` passing
+    sa.Column("ended_by", sa.Text),
+    sa.CheckConstraint("until > created_at", name="ends_after_start"),
+    sa.Index("ix_pauses_until", "until"),
+    sqlite_autoincrement=True,
 )
 
 # Bumped by triggers on the contract tables (migration 0004; SQLite only).

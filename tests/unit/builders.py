@@ -14,8 +14,10 @@ from typing import Any
 
 from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
 from daemon.domain.decisions import Decision
+from daemon.domain.foods import FoodOff
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
+from daemon.domain.pauses import Pause
 from daemon.engine.plan import Plan, plan_pass
 from daemon.engine.safety import SafetyLimits
 from rules.base import Rule
@@ -116,6 +118,8 @@ def context(
     locations: Mapping[str, Location] | None = None,
     geocoding_enabled: bool = False,
     restaurants: Mapping[str, Branch] = RESTAURANTS,
+    pauses: Iterable[Pause] = (),
+    foods_off: Iterable[FoodOff] = (),
 ) -> PassContext:
     snapshot = Snapshot(
         taken_at=NOW,
@@ -125,6 +129,8 @@ def context(
         closures=dict(closures or {}),
         deactivated_foods=frozenset(deactivated_foods),
         looked_up=frozenset(looked_up),
+        pauses=tuple(pauses),
+        foods_off=tuple(foods_off),
     )
     return PassContext(
         now=NOW,

@@ -228,3 +228,37 @@ def test_a_geocoder_answers_from_the_test_file() -> None:
         config=config + geocode,
     )
     assert mismatches(results) == []
+
+
+def test_deactivations_at_the_start_come_back_and_pauses_hold_their_scope() -> None:
+    results = run(
+        """\
+        - name: foods and pauses
+          now: 2026-11-27T20:00:00
+          deactivated_foods:
+            - {food_id: 9, at: -2h, restaurant_id: Halaskargazi}
+            - 8
+          stock: [{food_id: 9, available: true}, {food_id: 8, available: false}]
+          pauses: [{restaurant: akat, until: +10m}]
+          orders:
+            - {payment_key: akat-1, restaurant_id: akat, payment_status: failed}
+            - {payment_key: hal-1, restaurant_id: Halaskargazi, payment_status: failed}
+          expect:
+            decisions:
+              - {payment_key: akat-1, rule: payment-failed, outcome: skipped,
+                 evidence: {skipped_because: paused}}
+              - {payment_key: akat-1, rule: payment-shadow, outcome: would_cancel}  # evidence only
+              - {payment_key: hal-1, rule: payment-failed, outcome: cancelled}
+              - {payment_key: hal-1, rule: payment-shadow, outcome: would_cancel}
+            side_effects: [{reactivate: 9}]
+          steps:
+            - advance: 10m
+              stock: [{food_id: 8, available: true}]
+              expect:
+                decisions:
+                  - {payment_key: akat-1, rule: payment-failed, outcome: cancelled}
+                  - {payment_key: akat-1, rule: payment-shadow, outcome: would_cancel}
+                side_effects: [{reactivate: 8}]
+        """
+    )
+    assert mismatches(results) == []

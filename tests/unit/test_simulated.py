@@ -156,7 +156,7 @@ def test_a_food_is_deactivated_once_and_a_short_one_never() -> None:
 def test_stock_rows_change_and_go() -> None:
     store = SimulatedStore(config())
     store.put_stock(StockLevel(9, "ayran", available=False, quantity=None))
-    store.mark_deactivated([9])
+    store.deactivate(9, rule="out-of-stock", at=NOW - timedelta(hours=1), restaurant_id=HAL)
     store.remove_stock(9)
     store.put_order(order("ayran", items=(Item(food_id=9, name=None, quantity=1),)))
     assert outcomes(store, NOW) == ({}, ())  # no row: in stock
@@ -207,3 +207,76 @@ def test_stored_coordinates_need_no_geocoder() -> None:
     store.put_order(order("pickup", shipping_method="pickup", latitude=FAR[0], longitude=FAR[1]))
     done = store.run_pass(NOW)
     assert [(d.payment_key, d.evidence["distance_km"]) for d in done.decisions] == [("far", 11.11)]
+
+
+def test_a_food_back_in_stock_is_reactivated_and_may_be_deactivated_again() -> None:
+    store = SimulatedStore(config())
+    store.put_stock(StockLevel(9, "ayran", available=False, quantity=None))
+    store.put_order(order("ayran-1", items=(Item(food_id=9, name=None, quantity=1),)))
+    assert outcomes(store, NOW)[1] == (Effect("deactivate", 9, "out-of-stock", "live"),)
+    [off] = store.snapshot(NOW).foods_off
+    assert (off.food_id, off.rule, off.deactivated_at, off.restaurant_id) == (
+        9,
+        "out-of-stock",
+        NOW,
+        HAL,
+    )
+
+    assert outcomes(store, NOW + timedelta(minutes=1)) == ({}, ())  # still out: stays off
+    store.put_stock(StockLevel(9, "ayran", available=True, quantity=3))
+    assert outcomes(store, NOW + timedelta(minutes=2)) == (
+        {},
+        (Effect("reactivate", 9, "out-of-stock", "live"),),
+    )
+    assert store.snapshot(NOW).deactivated_foods == frozenset()
+
+    store.put_stock(StockLevel(9, "ayran", available=True, quantity=0))
+    store.put_order(order("ayran-2", items=(Item(food_id=9, name=None, quantity=1),)))
+    assert outcomes(store, NOW + timedelta(minutes=3)) == (
+        {"ayran-2": "cancelled"},
+        (Effect("deactivate", 9, "out-of-stock", "live"),),
+    )
+
+
+def test_a_snooze_brings_a_food_back_whatever_its_stock_row_says() -> None:
+    rules = RULES.replace(
+        "deactivate_food: true}}", "deactivate_food: true, reactivate_after_minutes: 30}}"
+    )
+    store = SimulatedStore(config(rules))
+    store.put_stock(StockLevel(9, "ayran", available=False, quantity=None))
+    store.deactivate(9, rule="out-of-stock", at=NOW - timedelta(minutes=29), restaurant_id=HAL)
+    assert outcomes(store, NOW) == ({}, ())
+    done = store.run_pass(NOW + timedelta(minutes=1))
+    assert done.effects == (Effect("reactivate", 9, "out-of-stock", "live"),)
+    assert done.plan.food_reactivations[0][0].trigger == "snooze"
+
+
+def test_a_dry_run_reactivates_nothing() -> None:
+    store = SimulatedStore(config(dry_run="true"))
+    store.put_stock(StockLevel(9, "ayran", available=True, quantity=None))
+    store.deactivate(9, rule="out-of-stock", at=NOW - timedelta(minutes=5), restaurant_id=HAL)
+    for minutes in (0, 1):
+        assert outcomes(store, NOW + timedelta(minutes=minutes))[1] == (
+            Effect("reactivate", 9, "out-of-stock", "dry_run"),
+        )
+
+
+def test_a_pause_holds_from_its_start_to_its_end() -> None:
+    store = SimulatedStore(config())
+    store.pause(
+        rule="payment-failed",
+        restaurant_id=None,
+        since=NOW + timedelta(minutes=5),
+        until=NOW + timedelta(minutes=35),
+    )
+    store.put_order(order("failed-1", payment_status="failed"))
+    store.put_order(order("failed-2", payment_status="failed"))
+    assert store.snapshot(NOW).pauses == ()  # stored for later: not yet in force
+
+    assert outcomes(store, NOW)[0] == {"failed-1": "cancelled", "failed-2": "cancelled"}
+    store.put_order(order("failed-3", payment_status="failed", minutes_ago=-6))
+    done = store.run_pass(NOW + timedelta(minutes=6))
+    assert [(d.payment_key, d.outcome, d.evidence["skipped_because"]) for d in done.decisions] == [
+        ("failed-3", "skipped", "paused")
+    ]
+    assert outcomes(store, NOW + timedelta(minutes=35))[0] == {"failed-3": "cancelled"}

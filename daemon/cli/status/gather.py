@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.cli.pause_view import pause_record
 from daemon.cli.status.view import ApiView, PassView, RestaurantLoad, StatusReport, iso
 from daemon.config.models import Config
 from daemon.domain.timeutil import utcnow
@@ -21,7 +22,7 @@ from daemon.engine import passresult
 from daemon.engine.passes import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
-from daemon.store import connect, ledger, schema
+from daemon.store import connect, ledger, pauses, schema
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
 from daemon.store.snapshot import read_snapshot
@@ -88,9 +89,22 @@ def _closures(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any
 
 
 def _deactivations(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any], ...]:
+    """The deactivations in force (a food back on sale is no longer the daemon's)."""
     table = schema.food_deactivations
-    rows = list(connection.execute(sa.select(table).order_by(table.c.at)).mappings())
+    rows = list(
+        connection.execute(
+            sa.select(table).where(table.c.active_key.is_not(None)).order_by(table.c.at)
+        ).mappings()
+    )
     foods = names.with_foods(food_names(connection, [row["food_id"] for row in rows]))
+    reactivations = schema.food_reactivations
+    comebacks = dict(
+        connection.execute(
+            sa.select(reactivations.c.deactivation_id, reactivations.c.outcome).where(
+                reactivations.c.deactivation_id.in_([row["id"] for row in rows])
+            )
+        ).all()
+    )
     return tuple(
         {
             "food_id": row["food_id"],
@@ -102,6 +116,7 @@ def _deactivations(connection: sa.Connection, names: Names) -> tuple[Mapping[str
             "outcome": row["outcome"],
             "attempts": row["attempts"],
             "last_error": row["last_error"],
+            "reactivation": comebacks.get(row["id"]),
         }
         for row in rows
     )
@@ -151,6 +166,9 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
             for row in ledger.pending_intents(connection)
         )
         closures = _closures(connection, names)
+        paused = tuple(
+            pause_record(pause, names, now) for pause in pauses.in_force(connection, now)
+        )
         deactivations = _deactivations(connection, names)
         used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
@@ -171,6 +189,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         api=api,
         pending=pending,
         closures=closures,
+        pauses=paused,
         food_deactivations=deactivations,
         restaurants=loads,
         orders_error=orders_error,

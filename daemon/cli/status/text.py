@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from daemon.cli.status.view import ApiView, PassView, StatusReport
+from daemon.domain.pauses import describe_span
+from daemon.domain.printable import printable
 from daemon.domain.timeutil import isoformat_z
 
 _ERROR_WORDS = {
@@ -118,6 +121,7 @@ def render(report: StatusReport) -> str:
         )
     lines += _api_lines(report.api)
     lines += [f"hint: {hint}" for hint in report.hints]
+    lines += _pause_lines(report)
     lines.append(f"pending intents: {len(report.pending)}")
     lines += [
         f"  {p['payment_key']} rule={p['rule']} since {p['since']} at "
@@ -136,8 +140,11 @@ def render(report: StatusReport) -> str:
         f"{_labelled(f['restaurant_name'], f['restaurant_id'] or 'every restaurant')}: "
         f"{f['outcome']} {f['at']} by {f['rule']}"
         + (f", error: {f['last_error']}" if f["last_error"] else "")
+        + (f", reactivation {f['reactivation']}" if f.get("reactivation") else "")
         for f in report.food_deactivations
     ]
+    if report.food_deactivations:
+        lines.append("  (autocancel foods: when each comes back)")
     lines += _load_lines(report)
     if report.budget is None:
         lines.append("safety budget: unknown (the safety section of rules.yaml is invalid)")
@@ -153,6 +160,18 @@ def render(report: StatusReport) -> str:
             "counted against max_cancellations_per_hour)"
         )
     return "\n".join(lines)
+
+
+def _pause_lines(report: StatusReport) -> list[str]:
+    """The pauses in force, first among the daemon's state: they switch automation off."""
+    lines = [f"pauses in force: {len(report.pauses)}"]
+    lines += [
+        f"  pause {p['id']}: {p['scope']} until {p['until']} "
+        f"({describe_span(timedelta(seconds=p['seconds_left']))} left), by "
+        f'{printable(p["created_by"])}: "{printable(p["comment"])}"'
+        for p in report.pauses
+    ]
+    return lines
 
 
 def _load_lines(report: StatusReport) -> list[str]:

@@ -128,7 +128,7 @@ class ExpectedDecision(_Strict):
 
 
 class ExpectedEffect(_Strict):
-    """One side effect: ``close`` or ``reopen`` a restaurant, or ``deactivate`` a food."""
+    """One side effect: ``close``/``reopen`` a restaurant, ``deactivate``/``reactivate`` a food."""
 
     close: str | None = None
     reopen: str | None = None
@@ -136,16 +136,6 @@ class ExpectedEffect(_Strict):
     reactivate: int | None = None
     rule: str | None = None  # default: the only rule that can take this effect
     dry_run: bool = False  # true: a dry-run note, not an effect the pass took
-
-    @field_validator("reactivate")
-    @classmethod
-    def _no_reactivation(cls, food_id: int | None) -> int | None:
-        if food_id is not None:
-            raise ValueError(
-                "this version of autocancel never reactivates a food by itself (staff put "
-                "foods back on sale), so no pass can; expect close, reopen or deactivate"
-            )
-        return food_id
 
     @model_validator(mode="after")
     def _one_effect(self) -> ExpectedEffect:
@@ -156,8 +146,8 @@ class ExpectedEffect(_Strict):
         ]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of close: RESTAURANT, reopen: RESTAURANT or "
-                f"deactivate: FOOD_ID (got {', '.join(given) or 'none'})"
+                "give exactly one of close: RESTAURANT, reopen: RESTAURANT, "
+                f"deactivate: FOOD_ID or reactivate: FOOD_ID (got {', '.join(given) or 'none'})"
             )
         return self
 
@@ -169,6 +159,28 @@ class Expect(_Strict):
     side_effects: list[ExpectedEffect] | None = None
 
 
+class DeactivatedFood(_Strict):
+    """A deactivation of this daemon in force at the start (its way back is judged every pass)."""
+
+    food_id: int
+    # The rule that asked for it (default: the only out_of_stock rule that deactivates):
+    # its reactivate_after_minutes counts from `at`.
+    rule: str | None = None
+    at: MomentField | None = None  # default: the test's now
+    # The order's restaurant; default: the only one (with several: none, and then any
+    # restaurant's stock row may bring the food back).
+    restaurant_id: str | None = None
+
+
+class PauseRow(_Strict):
+    """A pause (``autocancel pause``): a rule, a restaurant, both, or neither (everything)."""
+
+    rule: str | None = None
+    restaurant: str | None = None  # an id or a name from the rules
+    since: MomentField | None = None  # default: the step's clock
+    until: MomentField
+
+
 class Step(_Strict):
     """A later pass: the clock moves (``at`` or ``advance``), rows change, then the pass runs."""
 
@@ -176,6 +188,7 @@ class Step(_Strict):
     advance: DurationField | None = None  # from the previous pass's clock
     restaurants: list[RestaurantState] = Field(default_factory=list)
     stock: list[StockRow] = Field(default_factory=list)
+    pauses: list[PauseRow] = Field(default_factory=list)
     add_orders: list[OrderRow] = Field(default_factory=list)
     change_orders: list[OrderChange] = Field(default_factory=list)
     expect: Expect | None = None
@@ -197,7 +210,9 @@ class RuleTest(_Strict):
     restaurants: list[RestaurantState] = Field(default_factory=list)
     stock: list[StockRow] = Field(default_factory=list)
     orders: list[OrderRow] = Field(default_factory=list)
-    deactivated_foods: list[int] = Field(default_factory=list)
+    # Food ids, or {food_id, rule, at, restaurant_id}: deactivations of ours in force.
+    deactivated_foods: list[int | DeactivatedFood] = Field(default_factory=list)
+    pauses: list[PauseRow] = Field(default_factory=list)
     # Live cancellations before `now` (the hourly cap): how many in the last
     # hour (counted at `now`), or when each was made.
     cancelled_in_last_hour: int | list[MomentField] = Field(default=0)

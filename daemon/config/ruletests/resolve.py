@@ -22,7 +22,9 @@ from daemon.config.ruletests.spec import (
     Expectation,
     ExpectedDecision,
     ExpectedEffect,
+    FoodOffSetting,
     OrderChange,
+    PauseSetting,
     RestaurantSetting,
     RuleTestSpec,
     StepSpec,
@@ -88,6 +90,7 @@ class Resolver:
             clock=now,
             restaurants=test.restaurants,
             stock=test.stock,
+            pauses=test.pauses,
             add_orders=test.orders,
             change_orders=(),
             expect=test.expect,
@@ -117,6 +120,7 @@ class Resolver:
                     clock=clock,
                     restaurants=step.restaurants,
                     stock=step.stock,
+                    pauses=step.pauses,
                     add_orders=step.add_orders,
                     change_orders=step.change_orders,
                     expect=step.expect,
@@ -134,7 +138,7 @@ class Resolver:
             name=test.name,
             line=self._line(at),
             steps=tuple(steps),
-            deactivated_foods=frozenset(test.deactivated_foods),
+            deactivated_foods=self._foods_off(test.deactivated_foods, at, now),
             earlier_cancellations=self._earlier(test.cancelled_in_last_hour, at, now),
         )
 
@@ -166,6 +170,7 @@ class Resolver:
         clock: datetime,
         restaurants: Sequence[models.RestaurantState],
         stock: Sequence[models.StockRow],
+        pauses: Sequence[models.PauseRow],
         add_orders: Sequence[models.OrderRow],
         change_orders: Sequence[models.OrderChange],
         expect: models.Expect | None,
@@ -178,6 +183,11 @@ class Resolver:
             if (found := self._restaurant_state(entry, (*at, "restaurants", index), clock))
         ]
         levels = self._stock(stock, (*at, "stock"))
+        paused = [
+            found_pause
+            for index, entry in enumerate(pauses)
+            if (found_pause := self._pause(entry, (*at, "pauses", index), clock))
+        ]
         orders = self._orders(add_orders, (*at, orders_key), clock, state)
         changes = [
             found_change
@@ -190,9 +200,68 @@ class Resolver:
             clock=clock,
             restaurants=tuple(settings),
             stock=tuple(levels),
+            pauses=tuple(paused),
             add_orders=tuple(orders),
             change_orders=tuple(changes),
             expect=None if expect is None else self._expect(expect, (*at, "expect"), state),
+        )
+
+    # --- the daemon's own state: food deactivations, pauses ------------------------
+
+    def _foods_off(
+        self, given: Sequence[int | models.DeactivatedFood], at: YamlPath, now: datetime
+    ) -> tuple[FoodOffSetting, ...]:
+        found = []
+        for index, entry in enumerate(given):
+            path = (*at, "deactivated_foods", index)
+            food = entry if isinstance(entry, models.DeactivatedFood) else None
+            rule = self._effect_rule(None if food is None else food.rule, "deactivate", path)
+            # The restaurant of the order that deactivated it: given, the only one, or
+            # none (then any restaurant's stock row may bring the food back).
+            restaurant_id = None if food is None else food.restaurant_id
+            if restaurant_id is not None:
+                restaurant_id = self._any_restaurant(restaurant_id)
+            elif len(self.config.restaurants) == 1:
+                restaurant_id = self.config.restaurants[0].id
+            when = now if food is None or food.at is None else self._at(food.at, now)
+            if when > now:
+                self._problem(
+                    (*path, "at"),
+                    f"a deactivation in force at {self._show(now)} cannot start later "
+                    f"({self._show(when)})",
+                )
+            if rule is not None:
+                food_id = entry if isinstance(entry, int) else entry.food_id
+                found.append(FoodOffSetting(food_id, rule, when, restaurant_id))
+        return tuple(found)
+
+    def _pause(
+        self, entry: models.PauseRow, path: YamlPath, clock: datetime
+    ) -> PauseSetting | None:
+        rule = None if entry.rule is None else self._rule(entry.rule, (*path, "rule"))
+        restaurant_id = (
+            None
+            if entry.restaurant is None
+            else self._listed(entry.restaurant, (*path, "restaurant"))
+        )
+        since = clock if entry.since is None else self._at(entry.since, clock)
+        until = self._at(entry.until, clock)
+        if until <= since:
+            self._problem(
+                (*path, "until"),
+                f"a pause must end after it starts ({self._show(until)} is not after "
+                f"{self._show(since)})",
+            )
+            return None
+        if (entry.rule is not None and rule is None) or (
+            entry.restaurant is not None and restaurant_id is None
+        ):
+            return None
+        return PauseSetting(
+            rule=None if rule is None else rule.name,
+            restaurant_id=restaurant_id,
+            since=since,
+            until=until,
         )
 
     # --- restaurants --------------------------------------------------------------
@@ -437,12 +506,14 @@ class Resolver:
     ) -> ExpectedEffect | None:
         action: EffectAction
         target: str | int | None
-        if entry.deactivate is not None:
-            action, target = "deactivate", entry.deactivate
-            if entry.deactivate not in state.foods:
+        food = entry.deactivate if entry.deactivate is not None else entry.reactivate
+        if food is not None:
+            action = "deactivate" if entry.deactivate is not None else "reactivate"
+            target = food
+            if food not in state.foods:
                 self._problem(
-                    (*path, "deactivate"),
-                    f"food {entry.deactivate} is in no stock row and no order item of this test",
+                    (*path, action),
+                    f"food {food} is in no stock row, order item or deactivated_foods of this test",
                 )
                 target = None
         else:
@@ -491,7 +562,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _can(rule: Rule, action: EffectAction) -> bool:
     """Whether ``rule`` may take ``action`` at all (to default an expectation's rule)."""
-    if action == "deactivate":
+    if action in ("deactivate", "reactivate"):
         return rule.kind == "out_of_stock" and bool(getattr(rule, "deactivate_food", False))
     if action == "close":
         return rule.kind == "congestion" and bool(getattr(rule, "close_restaurant", False))
@@ -507,6 +578,7 @@ def _listing(what: str, rules: Sequence[Rule]) -> str:
 def _foods_of(test: models.RuleTest) -> set[int]:
     """Every food a test mentions, in stock rows and order items, in any step."""
     foods = {row.food_id for row in test.stock}
+    foods |= {f if isinstance(f, int) else f.food_id for f in test.deactivated_foods}
     foods |= {item.food_id for order in test.orders for item in order.items}
     for step in test.steps:
         foods |= {row.food_id for row in step.stock}

@@ -18,7 +18,7 @@ from daemon.config.models import Config
 from daemon.domain.decisions import Mode
 from daemon.domain.orders import Order, StockLevel
 
-EffectAction = Literal["close", "reopen", "deactivate"]
+EffectAction = Literal["close", "reopen", "deactivate", "reactivate"]
 RestaurantStateName = Literal["open", "closed_by_autocancel", "closed_by_others"]
 
 
@@ -60,6 +60,24 @@ class RestaurantSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class FoodOffSetting:
+    """A deactivation of ours in force at the start."""
+
+    food_id: int
+    rule: str
+    at: datetime
+    restaurant_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PauseSetting:
+    rule: str | None  # None: every rule
+    restaurant_id: str | None  # None: every restaurant
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OrderChange:
     payment_key: str
     columns: Mapping[str, Any]  # Order field -> new value
@@ -75,6 +93,7 @@ class StepSpec:
     clock: datetime  # UTC
     restaurants: tuple[RestaurantSetting, ...] = ()
     stock: tuple[StockLevel, ...] = ()
+    pauses: tuple[PauseSetting, ...] = ()
     add_orders: tuple[Order, ...] = ()
     change_orders: tuple[OrderChange, ...] = ()
     expect: Expectation | None = None
@@ -85,7 +104,7 @@ class RuleTestSpec:
     name: str
     line: int
     steps: tuple[StepSpec, ...]
-    deactivated_foods: frozenset[int] = frozenset()
+    deactivated_foods: tuple[FoodOffSetting, ...] = ()
     earlier_cancellations: tuple[datetime, ...] = ()  # live cancellations before step 0
 
 

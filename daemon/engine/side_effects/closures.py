@@ -10,7 +10,7 @@ restaurant while a closure is in force, so replicas close and reopen once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # a dry run never sends, and never loads the HTTP client
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
 
+# Why a close may not go out right now (a pause created since the plan), or None.
+ClosureRecheck = Callable[[CloseRestaurant], "str | None"]
+
 
 class Closures:
     def __init__(
@@ -39,11 +42,27 @@ class Closures:
         self._engine = engine
         self._executor = executor
 
-    def apply(self, actions: Iterable[RestaurantAction]) -> list[ActionResult]:
+    def apply(
+        self, actions: Iterable[RestaurantAction], *, recheck: ClosureRecheck | None = None
+    ) -> list[ActionResult]:
+        """Close and reopen; ``recheck`` says, right before a close, why it may not go out now."""
         results = []
         for action in actions:
             if isinstance(action, CloseRestaurant):
-                result = self._close(action)
+                held = None if recheck is None else recheck(action)
+                if held is not None:
+                    log.warning(
+                        "action=close_restaurant target=%s rule=%s mode=live outcome=skipped: "
+                        "not sent, %s",
+                        action.restaurant_id,
+                        action.rule,
+                        held,
+                    )
+                result = (
+                    self._close(action)
+                    if held is None
+                    else ActionResult.skipped(action, f"not sent: {held}", self._names)
+                )
             else:
                 result = self._reopen(action)
             if result is not None:

@@ -11,7 +11,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from daemon.domain.actions import CloseRestaurant, DeactivateFood, RestaurantAction
+from daemon.domain.actions import (
+    CloseRestaurant,
+    DeactivateFood,
+    ReactivateFood,
+    RestaurantAction,
+)
 from daemon.domain.apierrors import ApiErrorCode
 from daemon.engine import decisionlog
 from daemon.store.names import Names
@@ -22,7 +27,9 @@ if TYPE_CHECKING:  # a dry run reports actions without loading the HTTP client
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
 
-ActionKind = Literal["close_restaurant", "reopen_restaurant", "deactivate_food"]
+ActionKind = Literal["close_restaurant", "reopen_restaurant", "deactivate_food", "reactivate_food"]
+# Every action a pass may take on the platform besides cancelling orders.
+Action = DeactivateFood | ReactivateFood | RestaurantAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +43,33 @@ class ActionResult:
     # What the operator knows the target by: "Akat Şube (8f2b…)", "Ayran (food 3) at ...".
     label: str = ""
     error_code: ApiErrorCode | None = None  # why it failed, beside ``detail``'s words
+    trigger: str = ""  # why a food goes back on sale: back_in_stock, snooze, manual
 
     @classmethod
-    def dry_run(
-        cls, action: DeactivateFood | RestaurantAction, names: Names | None = None
-    ) -> ActionResult:
+    def dry_run(cls, action: Action, names: Names | None = None) -> ActionResult:
         names = names or Names()
         kind, target = _describe(action)
         if decisionlog.dry_run_is_news(kind, target, action.rule):
             log.info(
-                "action=%s target=%s%s rule=%s mode=dry_run outcome=would_do",
+                "action=%s target=%s%s rule=%s%s mode=dry_run outcome=would_do",
                 kind,
                 target,
                 _name_fields(action, names),
                 action.rule,
+                _trigger_field(action),
             )
-        return cls(kind, target, action.rule, "dry_run", "would_do", label=_label(action, names))
+        return cls(
+            kind,
+            target,
+            action.rule,
+            "dry_run",
+            "would_do",
+            label=_label(action, names),
+            trigger=_trigger(action),
+        )
 
     @classmethod
-    def live(
-        cls, action: DeactivateFood | RestaurantAction, attempted: Attempted, names: Names
-    ) -> ActionResult:
+    def live(cls, action: Action, attempted: Attempted, names: Names) -> ActionResult:
         """The call was made: done or failed, as ``attempted`` says."""
         kind, target = _describe(action)
         outcome = "done" if attempted.ok else "failed"
@@ -64,11 +77,12 @@ class ActionResult:
         level = logging.WARNING if not attempted.ok or kind == "close_restaurant" else logging.INFO
         log.log(
             level,
-            "action=%s target=%s%s rule=%s mode=live outcome=%s attempts=%d%s",
+            "action=%s target=%s%s rule=%s%s mode=live outcome=%s attempts=%d%s",
             kind,
             target,
             _name_fields(action, names),
             action.rule,
+            _trigger_field(action),
             outcome,
             attempted.attempts,
             f" error={attempted.error_text!r}" if attempted.error_text else "",
@@ -82,38 +96,61 @@ class ActionResult:
             attempted.error_text or "",
             label=_label(action, names),
             error_code=attempted.error_code,
+            trigger=_trigger(action),
         )
 
     @classmethod
-    def skipped(cls, action: RestaurantAction, why: str, names: Names) -> ActionResult:
-        """No call to make: the platform already shows the state the action wanted."""
+    def skipped(cls, action: Action, why: str, names: Names) -> ActionResult:
+        """No call made: the platform already shows the state the action wanted, or the
+        re-check right before the call found it no longer wanted."""
         kind, target = _describe(action)
-        return cls(kind, target, action.rule, "live", "skipped", why, label=_label(action, names))
+        return cls(
+            kind,
+            target,
+            action.rule,
+            "live",
+            "skipped",
+            why,
+            label=_label(action, names),
+            trigger=_trigger(action),
+        )
 
     @property
     def shown_target(self) -> str:
         return self.label or self.target
 
 
-def _describe(action: DeactivateFood | RestaurantAction) -> tuple[ActionKind, str]:
+def _describe(action: Action) -> tuple[ActionKind, str]:
     if isinstance(action, DeactivateFood):
         return "deactivate_food", str(action.food_id)
+    if isinstance(action, ReactivateFood):
+        return "reactivate_food", str(action.food_id)
     if isinstance(action, CloseRestaurant):
         return "close_restaurant", action.restaurant_id
     return "reopen_restaurant", action.restaurant_id
 
 
-def _label(action: DeactivateFood | RestaurantAction, names: Names) -> str:
-    if isinstance(action, DeactivateFood):
+def _trigger(action: Action) -> str:
+    return action.trigger if isinstance(action, ReactivateFood) else ""
+
+
+def _trigger_field(action: Action) -> str:
+    """`` trigger=back_in_stock`` for a reactivation's log line; "" otherwise."""
+    trigger = _trigger(action)
+    return f" trigger={trigger}" if trigger else ""
+
+
+def _label(action: Action, names: Names) -> str:
+    if isinstance(action, (DeactivateFood, ReactivateFood)):
         food = names.food(action.food_id)
         return f"{food} at {names.restaurant(action.restaurant_id)}"
     return names.restaurant(action.restaurant_id)
 
 
-def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str:
+def _name_fields(action: Action, names: Names) -> str:
     """`` name='Akat Şube'`` (and the restaurant of a food) for a log line; "" when unknown."""
     fields = []
-    if isinstance(action, DeactivateFood):
+    if isinstance(action, (DeactivateFood, ReactivateFood)):
         fields.append(("name", names.food_name(action.food_id)))
         fields.append(("restaurant", names.restaurant_name(action.restaurant_id)))
     else:
