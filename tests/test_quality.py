@@ -59,6 +59,7 @@ DECISION_MODULES = {
     "daemon/engine/rejudge.py",
     "daemon/engine/manual_policy.py",
     "daemon/engine/reactivation.py",
+    "daemon/engine/simulated.py",
     "rules/base.py",
     "rules/congestion.py",
     "rules/out_of_stock.py",

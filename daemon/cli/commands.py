@@ -27,6 +27,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from daemon.cli import ruletest
+
+    # The rules are each test file's own (or the -c file's): validated by the test run.
+    rules = config_path(args)
+    files = args.files or [ruletest.beside(rules)]
+    if not args.files and not files[0].exists():
+        print(
+            f"autocancel test: name the test files, or put them in {files[0]} (beside the "
+            "rules file) to run them without naming them",
+            file=sys.stderr,
+        )
+        return exitcodes.INVALID_CONFIG
+    return ruletest.run(files, default_rules=rules, as_json=args.json, verbose=args.verbose)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from daemon.store import connect, migrate
 

@@ -26,6 +26,7 @@ from daemon.cli.commands import (
     cmd_status,
     cmd_summary,
     cmd_sync,
+    cmd_test,
 )
 from daemon.cli.loading import DEFAULT_CONFIG
 
@@ -185,9 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
-    _add_summary_command(command)
-    _add_pause_commands(command)
-    _add_food_commands(command)
+    for add_commands in (
+        _add_summary_command,
+        _add_pause_commands,
+        _add_food_commands,
+        _add_test_command,
+    ):
+        add_commands(command)
 
     demo = command(
         "demo",
@@ -220,6 +225,27 @@ def build_parser() -> argparse.ArgumentParser:
         "address is answered as unknown",
     )
     return parser
+
+
+def _add_test_command(command: _Command) -> None:
+    """autocancel test: the rules unit tests (README, "Testing rules")."""
+    test = command(
+        "test",
+        cmd_test,
+        "run rules unit tests: each step a pass in memory (no store, no network), "
+        "its decisions and side effects checked",
+    )
+    test.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        type=Path,
+        help="test files (YAML; see README, 'Testing rules'); a file that names no "
+        "rules tests the -c file. Default: rules-test.yaml beside the -c file",
+    )
+    test.add_argument(
+        "--json", action="store_true", help="one JSON object per test (or problem) per line"
+    )
 
 
 def _add_pause_commands(command: _Command) -> None:

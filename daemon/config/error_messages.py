@@ -102,6 +102,15 @@ def _range_phrase(bounds: dict[str, Any], *, integer: bool) -> str:
     return " and ".join(part for part in (low, high) if part)
 
 
+def _integer(annotation: Any) -> bool:
+    """``int``, or an optional ``int`` (``int | None``): ranges read "an integer from 1 to 8"."""
+    if annotation is int:
+        return True
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return False
+    return set(typing.get_args(annotation)) == {int, type(None)}
+
+
 def _models_in(annotation: Any) -> Iterable[type[BaseModel]]:
     """The pydantic models a field annotation can hold (through Optional, tuple, list)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -217,7 +226,7 @@ def _value_message(
     value = error.get("input")
     written = document.text_of(path)
     _, info = _walk(model, loc)
-    integer = error_type.startswith("int") or (info is not None and info.annotation is int)
+    integer = error_type.startswith("int") or (info is not None and _integer(info.annotation))
     bounds = _range_phrase(_bounds(info), integer=integer)
     context = error.get("ctx") or {}
 
@@ -233,6 +242,8 @@ def _value_message(
             expected = f"{expected}{joiner}{bounds}"
         given = describe_value(value, written)
         message = f" must be {expected} (got {given}){_hint(error_type, value)}"
+    elif error_type == "literal_error":
+        message = f" must be {context.get('expected')} (got {describe_value(value, written)})"
     elif error_type == "finite_number":
         message = f" must be a finite number (got {written or value})"
     elif error_type == "string_too_short":

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from daemon.config.yamlsource import YamlSyntaxError, load_yaml
+from daemon.config.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
+from daemon.domain.problems import YamlPath
 
 NOT_FOUND: Final = "not_found"
 
@@ -67,21 +68,34 @@ def load_geocode_file(path: Path) -> GeocodeEntries:
         document = load_yaml(text)
     except YamlSyntaxError as exc:
         raise GeocodeFileError([f"{path}:{exc.line}: {exc.message}"]) from None
-    data = document.data
+    entries, errors = geocode_entries(
+        document.data, document=document, source=path, at=(), whole="the file"
+    )
+    errors = [f"{path}:{document.line_of(p.path)}: {p.message}" for p in document.problems] + errors
+    if errors:
+        raise GeocodeFileError(errors)
+    return entries
+
+
+def geocode_entries(
+    data: Any, *, document: YamlDocument, source: Path, at: YamlPath, whole: str
+) -> tuple[GeocodeEntries, list[str]]:
+    """The entries of the mapping ``data`` at ``at``, and a ``FILE:LINE: message`` per problem.
+
+    ``whole`` names the mapping in messages ("the file", "geocode").
+    """
     if data is None:
-        return GeocodeEntries()
+        return GeocodeEntries(), []
     if not isinstance(data, dict):
-        raise GeocodeFileError(
-            [
-                f"{path}:{document.line_of(())}: the file must map addresses to [latitude, "
-                f"longitude] or {NOT_FOUND}"
-            ]
-        )
-    errors = [f"{path}:{document.line_of(p.path)}: {p.message}" for p in document.problems]
+        return GeocodeEntries(), [
+            f"{source}:{document.line_of(at)}: {whole} must map addresses to [latitude, "
+            f"longitude] or {NOT_FOUND}"
+        ]
+    errors: list[str] = []
     positions: dict[str, tuple[float, float]] = {}
     not_found: set[str] = set()
     for address, value in data.items():
-        where = f"{path}:{document.line_of((address,))}"
+        where = f"{source}:{document.line_of((*at, address))}"
         normalized = " ".join(str(address).split())
         if not isinstance(address, str) or not normalized:
             errors.append(f"{where}: an address must be text (got {address!r})")
@@ -91,6 +105,4 @@ def load_geocode_file(path: Path) -> GeocodeEntries:
             errors.append(f"{where}: {address!r}: {problem}")
         else:
             positions[normalized] = (float(value[0]), float(value[1]))
-    if errors:
-        raise GeocodeFileError(errors)
-    return GeocodeEntries(positions=positions, not_found=frozenset(not_found))
+    return GeocodeEntries(positions=positions, not_found=frozenset(not_found)), errors

@@ -146,6 +146,15 @@ def parse_config(
     return _Validation(document, source=source, environ=environ).run()
 
 
+def config_from_document(document: YamlDocument, *, source: Path) -> Config:
+    """Validate an already parsed rules document (one embedded in another file).
+
+    Every problem is reported as ``SOURCE:LINE: message`` with the document's
+    own lines. No environment override applies: the document says it all.
+    """
+    return _Validation(document, source=source, environ={}).run()
+
+
 def resolve_sqlite_url(url: str, *, base_dir: Path) -> str:
     """Make a relative SQLite path absolute against ``base_dir``; leave other URLs alone."""
     match = re.match(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<rest>.*)$", url, flags=re.DOTALL)

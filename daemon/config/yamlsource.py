@@ -86,6 +86,31 @@ class YamlDocument:
     def is_rejected(self, path: YamlPath) -> bool:
         return any(path[: len(bad)] == bad for bad in self.rejected)
 
+    def subdocument(self, at: YamlPath, data: Any) -> YamlDocument:
+        """The part of this document at ``at`` (whose built value is ``data``), as a document.
+
+        Paths are relative to ``at`` and lines stay those of the whole file, so
+        a document embedded in another (a test file's ``config:``) is validated
+        like a file of its own and reported at the lines where it was written.
+        """
+        size = len(at)
+
+        def inside(lines: Mapping[YamlPath, Any]) -> dict[YamlPath, Any]:
+            return {path[size:]: line for path, line in lines.items() if path[:size] == at}
+
+        return YamlDocument(
+            data=data,
+            key_lines=inside(self.key_lines),
+            value_lines=inside(self.value_lines),
+            scalar_texts=inside(self.scalar_texts),
+            problems=tuple(
+                Problem(p.path[size:], p.message, p.severity, p.anchor)
+                for p in self.problems
+                if p.path[:size] == at
+            ),
+            rejected=frozenset(path[size:] for path in self.rejected if path[:size] == at),
+        )
+
 
 class _Loader(yaml.SafeLoader):
     """Our own subclass, so nothing we do can leak into the global SafeLoader."""

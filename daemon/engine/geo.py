@@ -48,12 +48,16 @@ def build_geocoder(provider: str, options: Mapping[str, Any], timeout: float) ->
 
 
 class Locator:
-    """Resolves delivery positions for one pass, with a cache in the store."""
+    """Resolves delivery positions for one pass, with a cache in the store.
+
+    Without an ``engine`` (a pass in memory, daemon.engine.simulated) nothing is
+    cached and nothing is read or written: every lookup asks ``geocoder``.
+    """
 
     def __init__(
         self,
         *,
-        engine: sa.Engine,
+        engine: sa.Engine | None,
         geocoder: Geocoder | None,
         provider: str = "",
         max_lookups: int = MAX_GEOCODES_PER_PASS,
@@ -129,14 +133,7 @@ class Locator:
         return query
 
     def _resolve(self, queries: list[str]) -> dict[str, Location]:
-        cache = schema.geocode_cache
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(cache).where(
-                    cache.c.query.in_(queries), cache.c.provider == self._provider
-                )
-            ).mappings()
-            answers = {row["query"]: _cached_location(row) for row in rows}
+        answers = self._cached(queries)
         fresh: list[dict[str, Any]] = []
         lookups = 0
         for query in queries:
@@ -165,6 +162,19 @@ class Locator:
             self._remember(fresh)
         return answers
 
+    def _cached(self, queries: list[str]) -> dict[str, Location]:
+        """The answers the store's cache holds; none without a store (an in-memory pass)."""
+        if self._engine is None:
+            return {}
+        cache = schema.geocode_cache
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(cache).where(
+                    cache.c.query.in_(queries), cache.c.provider == self._provider
+                )
+            ).mappings()
+            return {row["query"]: _cached_location(row) for row in rows}
+
     def _geocode(self, query: str) -> Location:
         from geopy.exc import GeopyError
 
@@ -185,6 +195,8 @@ class Locator:
         return _position_from(result)
 
     def _remember(self, rows: list[dict[str, Any]]) -> None:
+        if self._engine is None:
+            return
         cache = schema.geocode_cache
         try:
             with connect.writer(self._engine) as connection, connection.begin():

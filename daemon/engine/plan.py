@@ -36,7 +36,7 @@ scope, so no close or reopen is ever decided on a load that assumed them gone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -321,8 +321,12 @@ def _food_deactivations(
     """
     candidates: dict[tuple[int, str], tuple[DeactivateFood, Mode]] = {}
     for decision in safety.decisions:
-        # A held decision is not going ahead, so a held scope deactivates nothing.
+        # A held decision is not going ahead; and where a brake held anything (the
+        # hourly cap holds the whole pass, even beside the orders within its budget)
+        # no food is deactivated either.
         if not decision.primary or decision.outcome not in ("pending", "would_cancel"):
+            continue
+        if safety.holds(decision.order.restaurant_id):
             continue
         for rule, verdict in verdicts[decision.payment_key]:
             if not verdict.matched or safety.suspends(rule.name, decision.order.restaurant_id):
@@ -358,6 +362,23 @@ def _food_reactivations(
         )
         if not safety.holds(action.restaurant_id)
     )
+
+
+def foods_to_deactivate(
+    plan: Plan, going_ahead: Collection[str]
+) -> list[tuple[DeactivateFood, Mode]]:
+    """The foods a pass deactivates, once each, given the orders whose cancellation goes ahead.
+
+    Which orders those are is known once the ledger took them (``going_ahead``);
+    each food comes from the first of them, and a live rule's claim beats a shadow's.
+    """
+    chosen: dict[int, tuple[DeactivateFood, Mode]] = {}
+    for food, mode in plan.food_deactivations:
+        if food.payment_key not in going_ahead:
+            continue
+        if food.food_id not in chosen or (mode == "live" and chosen[food.food_id][1] != "live"):
+            chosen[food.food_id] = (food, mode)
+    return list(chosen.values())
 
 
 def _as_dry_run(decision: Decision) -> Decision:

@@ -128,6 +128,18 @@ def test_a_partly_used_budget_still_holds_the_pass_side_effects() -> None:
     assert result.restaurant_actions == ()
 
 
+def test_a_partly_used_budget_deactivates_no_food_beside_the_cancellation_it_allows() -> None:
+    # Found by `autocancel test`: the cap held one order and said "holding every side
+    # effect this pass", yet the food of the order it let through was still deactivated.
+    orders = [order(f"no-stock-{n}", out_of_stock=True, minutes_ago=10 - n) for n in range(3)]
+
+    result = plan([OUT_OF_STOCK], context(orders), limits=with_limits(max_cancellations_per_hour=2))
+
+    assert sorted(o for _r, o in outcomes(result).values()) == ["held", "pending", "pending"]
+    assert result.held
+    assert result.food_deactivations == ()
+
+
 def test_a_ratio_hold_neither_closes_nor_reopens() -> None:
     overloaded = fill("f", 25, status=1)
     ratio = with_limits(max_cancel_ratio=0.1)

@@ -25,14 +25,20 @@ from daemon.domain.orders import Snapshot
 from daemon.domain.pauses import Pause, in_force, pause_ids
 from daemon.domain.timeutil import utcnow
 from daemon.engine.active import FULL, ActiveOrders, PassScope
+from daemon.engine.context import (
+    locator_for,
+    pass_context,
+    reactivations_abandoned_after,
+    safety_limits,
+)
 from daemon.engine.distances import DistanceBook
 from daemon.engine.geo import Locator, build_geocoder
 from daemon.engine.manual_policy import is_manual
 from daemon.engine.passes.errors import PassError
 from daemon.engine.plan import Plan, WindowState, plan_pass, window_state
-from daemon.engine.reactivation import abandoned_after, reason_now, snoozes
+from daemon.engine.reactivation import reason_now, snoozes
 from daemon.engine.rejudge import rejudge
-from daemon.engine.safety import SafetyLimits, Suspension, suspension_of, suspensions_at
+from daemon.engine.safety import Suspension, suspension_of, suspensions_at
 from daemon.store import connect, ledger, pauses, rowcheck
 from daemon.store.changelog import ChangeCursor
 from daemon.store.foods_off import read_foods_off
@@ -44,18 +50,10 @@ from rules.context import PassContext
 if TYPE_CHECKING:
     from daemon.config.models import Config
 
+__all__ = ["Judge", "safety_limits"]
+
 # The package's name, as the pass's other lines.
 log = logging.getLogger(__package__)
-
-
-def safety_limits(config: Config) -> SafetyLimits:
-    return SafetyLimits(
-        max_cancellations_per_hour=config.safety.max_cancellations_per_hour,
-        max_order_age_minutes=config.safety.max_order_age_minutes,
-        never_cancel=frozenset(config.safety.never_cancel),
-        max_cancel_ratio=config.safety.max_cancel_ratio,
-        quiet_windows=config.quiet,
-    )
 
 
 class Judge:
@@ -108,16 +106,11 @@ class Judge:
             geocoder = build_geocoder(
                 geocoder_config.provider, geocoder_config.options, geocoder_config.timeout_seconds
             )
-        return Locator(
+        return locator_for(
+            self.config,
             engine=self.engine,
             geocoder=geocoder,
             provider=geocoder_config.provider if geocoder_config is not None else "",
-            origins={
-                r.id: (r.latitude, r.longitude)
-                for r in self.config.restaurants
-                if r.latitude is not None and r.longitude is not None
-            },
-            max_plausible_km=self.config.safety.max_plausible_km,
         )
 
     # --- reading and deciding ----------------------------------------------
@@ -284,25 +277,13 @@ class Judge:
         An incremental ``scope`` limits the restaurants whose loads are
         judged to those it re-read: the others' orders are not in the snapshot.
         """
-        rules = [rule for rule in self.config.rules if rule.enabled]
-        needs_locations = any(rule.needs_location for rule in rules)
-        to_locate = (
-            snapshot.orders
-            if locate is None
-            else [o for o in snapshot.orders if o.payment_key in locate]
-        )
-        distances = self._distances.table()
-        locations = self._locator.locate_all(to_locate, distances) if needs_locations else {}
-        return PassContext(
-            now=snapshot.taken_at,
-            snapshot=snapshot,
-            restaurants={
-                r.id: r for r in self.config.restaurants if scope.full or r.id in scope.restaurants
-            },
-            locations=locations,
-            geocoding_enabled=self._locator.geocoding_enabled,
-            distances=distances,
-            timezone=self.config.zone,
+        return pass_context(
+            self.config,
+            snapshot,
+            locator=self._locator,
+            distances=self._distances.table(),
+            locate=locate,
+            scope=scope,
         )
 
     def keep_distances(self, ctx: PassContext) -> None:
@@ -330,10 +311,7 @@ class Judge:
 
     @property
     def reactivations_abandoned_after(self) -> timedelta:
-        api = self.config.api
-        return abandoned_after(
-            pass_deadline_seconds=api.pass_deadline_seconds, timeout_seconds=api.timeout_seconds
-        )
+        return reactivations_abandoned_after(self.config)
 
     def plan(self, snapshot: Snapshot) -> Plan:
         """What a pass on ``snapshot`` would do (``explain`` and the benchmarks use it)."""

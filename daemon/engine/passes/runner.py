@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from daemon.domain.actions import DeactivateFood
 from daemon.domain.decisions import Decision, Mode
 from daemon.domain.distance import GeodesicFunction
 from daemon.domain.events import Event
@@ -30,7 +29,7 @@ from daemon.engine.passes import record
 from daemon.engine.passes.errors import PassError
 from daemon.engine.passes.judge import Judge
 from daemon.engine.passes.report import PassReport, ResultLog, log_decision
-from daemon.engine.plan import Plan
+from daemon.engine.plan import Plan, foods_to_deactivate
 from daemon.engine.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects, announce
 from daemon.store import changelog, connect, ledger, schema
 from daemon.store.names import Names, food_names
@@ -42,17 +41,6 @@ if TYPE_CHECKING:
 
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
-
-
-def _one_per_food(
-    candidates: Iterable[tuple[DeactivateFood, Mode]],
-) -> list[tuple[DeactivateFood, Mode]]:
-    """Each food once, from the first order going ahead; a live rule's claim beats a shadow's."""
-    chosen: dict[int, tuple[DeactivateFood, Mode]] = {}
-    for food, mode in candidates:
-        if food.food_id not in chosen or (mode == "live" and chosen[food.food_id][1] != "live"):
-            chosen[food.food_id] = (food, mode)
-    return list(chosen.values())
 
 
 def _waiting(plan: Plan, *, circuit_open: bool) -> set[str]:
@@ -295,9 +283,7 @@ class PassRunner:
             for d in recorded
             if d.primary and d.outcome in ("pending", "would_cancel")
         }
-        foods = _one_per_food(
-            (f, m) for f, m in plan.food_deactivations if f.payment_key in proceeding
-        )
+        foods = foods_to_deactivate(plan, proceeding)
         live_foods = [(f, m) for f, m in foods if m == "live"]
         live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
         # While the circuit is open nothing is sent, so no reactivation is claimed
