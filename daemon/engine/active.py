@@ -62,18 +62,36 @@ class ActiveOrders:
         self._restaurant_of: dict[str, str] = {}
         self._restaurants_of_food: defaultdict[int, set[str]] = defaultdict(set)
         self._closed: frozenset[str] = frozenset()
+        self._overridden: frozenset[str] = frozenset()
 
     @property
     def closed(self) -> frozenset[str]:
         """Restaurants closed at the last read: every pass judges them (time alone may reopen)."""
         return self._closed
 
+    @property
+    def overridden(self) -> frozenset[str]:
+        """Restaurants whose closure people ended, at the last read (daemon.domain.overrides).
+
+        Every pass judges them too: the time their override is respected runs
+        out by the clock alone, which no change log records.
+        """
+        return self._overridden
+
+    def _remember_closures(self, snapshot: Snapshot) -> None:
+        # The snapshot reads every restaurant's closures and overrides, whatever
+        # restaurants it reads orders of: a closure ended by hand, by staff or a
+        # release shows here at the next read, and the pass after it still
+        # judges the restaurant (it was closed at this read).
+        self._closed = frozenset(snapshot.closures)
+        self._overridden = frozenset(snapshot.overrides)
+
     def reset(self, snapshot: Snapshot) -> None:
         self._orders.clear()
         self._restaurant_of.clear()
         self._restaurants_of_food.clear()
         self._take(_active_by_restaurant(snapshot))
-        self._closed = frozenset(snapshot.closures)
+        self._remember_closures(snapshot)
 
     def update(self, restaurants: Collection[str], snapshot: Snapshot) -> None:
         """Replace what ``restaurants`` hold with ``snapshot``, a read of exactly them."""
@@ -84,7 +102,7 @@ class ActiveOrders:
                     self._forget_food(item.food_id, restaurant_id)
         fresh = _active_by_restaurant(snapshot)
         self._take({rid: fresh.get(rid, {}) for rid in restaurants})
-        self._closed = frozenset(snapshot.closures)
+        self._remember_closures(snapshot)
 
     def _take(self, by_restaurant: dict[str, dict[str, Order]]) -> None:
         for restaurant_id, orders in by_restaurant.items():
@@ -104,8 +122,9 @@ class ActiveOrders:
                 del self._restaurants_of_food[food_id]
 
     def touched(self, changes: Iterable[Change]) -> frozenset[str]:
-        """The restaurants whose decisions ``changes`` may alter, with every closed one."""
-        touched: set[str] = set(self._closed)
+        """The restaurants whose decisions ``changes`` may alter, with every closed or
+        overridden one."""
+        touched: set[str] = set(self._closed | self._overridden)
         for change in changes:
             if change.source == "orders":
                 touched.add(change.restaurant_id or "")

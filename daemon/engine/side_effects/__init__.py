@@ -8,7 +8,8 @@ API is called, then the outcome is written.
   parking a cancellation whose answer was lost for a bounded resend;
 - :mod:`.heartbeat` keeps the intents being sent visibly alive for replicas;
 - :mod:`.foods` deactivates out-of-stock foods, once per food;
-- :mod:`.closures` closes and reopens restaurants, reading the state back;
+- :mod:`.closures` closes and reopens restaurants, reading the state back, and
+  notices (and never fights) a restaurant staff opened while we held it closed;
 - :mod:`.results` is what a food or restaurant action came to, and its log line;
 - :mod:`.answers` tells a final refusal from a failure that may pass.
 
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from daemon.engine.side_effects.cancellations import Cancellations, Recheck
-from daemon.engine.side_effects.closures import Closures
+from daemon.engine.side_effects.closures import Closures, release, watch_due
 from daemon.engine.side_effects.foods import FoodDeactivations, FoodRecheck
 from daemon.engine.side_effects.heartbeat import HEARTBEAT_SECONDS, TAKEOVER_AFTER
 from daemon.engine.side_effects.results import ActionKind, ActionResult
@@ -44,6 +45,8 @@ __all__ = [
     "FoodRecheck",
     "Recheck",
     "SideEffects",
+    "release",
+    "watch_due",
 ]
 
 
