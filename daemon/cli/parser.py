@@ -15,6 +15,8 @@ from daemon.cli.commands import (
     cmd_demo,
     cmd_explain,
     cmd_once,
+    cmd_release,
+    cmd_reopen,
     cmd_run,
     cmd_simulator,
     cmd_status,
@@ -124,6 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="say what would be cancelled, send nothing (as dry_run: true)",
+    )
+
+    reopen = command(
+        "reopen",
+        cmd_reopen,
+        "reopen a restaurant autocancel closed (PUT restaurants/status/open), now",
+    )
+    reopen.add_argument("restaurant", metavar="RESTAURANT", help="its id or name in rules.yaml")
+    reopen.add_argument(
+        "--by", metavar="NAME", help="who reopens it, kept with the closure (default: the OS user)"
+    )
+    release = command(
+        "release",
+        cmd_release,
+        "give up autocancel's closure of a restaurant without reopening it (staff keep it "
+        "closed by hand; the daemon never reopens it)",
+    )
+    release.add_argument("restaurant", metavar="RESTAURANT", help="its id or name in rules.yaml")
+    release.add_argument(
+        "--by", metavar="NAME", help="who releases it, kept with the closure (default: the OS user)"
     )
 
     status = command(

@@ -161,10 +161,18 @@ def audit_table(records: Iterable[Mapping[str, Any]]) -> str:
 def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
     """Closures, reopenings and food deactivations (daemon.action_history), names beside ids."""
     rows = [
-        (r["at"], r["action"], r["target"], r["rule"], r["outcome"] or "", r["detail"] or "")
+        (
+            r["at"],
+            r["action"],
+            r["target"],
+            r["rule"],
+            r["outcome"] or "",
+            r.get("by") or "",
+            r["detail"] or "",
+        )
         for r in records
     ]
-    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "LAST ERROR"))
+    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "BY", "LAST ERROR"))
 
 
 def audit_csv(records: Iterable[Mapping[str, Any]]) -> str:

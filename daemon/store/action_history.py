@@ -1,5 +1,9 @@
 """The restaurant closures, reopenings and food deactivations on record, for ``audit``.
 
+A closure people ended shows who: ``Ayşe (autocancel reopen)``, ``(autocancel
+release)`` or ``staff on Dükkango``; when the daemon stopped respecting that
+(the load fell below reopen_below) it is a line of its own (``override_spent``).
+
 They live in their own tables (one row per closure, one per food), not in the
 ledger; ``audit`` lists them below the ledger with the names an operator knows
 the restaurants and foods by.
@@ -30,19 +34,27 @@ def action_records(
             "target": target,
             "rule": row["rule"],
             "outcome": row["close_outcome"],
+            "by": None,
             "detail": row["last_error"] if row["close_outcome"] == "failed" else None,
         }
         records.append((row["closed_at"], closed))
         if row["reopened_at"] is not None:
             # (A reopening that failed keeps the closure in force: `status` lists it.)
-            reopened = {
-                "action": "reopen_restaurant",
-                "target": target,
-                "rule": row["rule"],
-                "outcome": row["reopen_outcome"],
-                "detail": None,
-            }
-            records.append((row["reopened_at"], reopened))
+            records.append((row["reopened_at"], _ending(row, target)))
+        if row["respect_ended_at"] is not None:
+            records.append(
+                (
+                    row["respect_ended_at"],
+                    {
+                        "action": "override_spent",
+                        "target": target,
+                        "rule": row["rule"],
+                        "outcome": "load below reopen_below",
+                        "by": None,
+                        "detail": None,
+                    },
+                )
+            )
     foods = schema.food_deactivations
     rows = list(connection.execute(sa.select(foods).order_by(foods.c.at)).mappings())
     known = names.with_foods(food_names(connection, [row["food_id"] for row in rows]))
@@ -56,6 +68,7 @@ def action_records(
                     "target": f"{food} at {where}",
                     "rule": row["rule"],
                     "outcome": row["outcome"],
+                    "by": None,
                     "detail": row["last_error"],
                 },
             )
@@ -63,3 +76,21 @@ def action_records(
     chosen = [(at, record) for at, record in records if since is None or at >= since]
     chosen.sort(key=lambda pair: pair[0])
     return [{"at": isoformat_z(at), **record} for at, record in chosen]
+
+
+def _ending(row: sa.RowMapping, target: str) -> dict[str, Any]:
+    """How the closure ended: the rule reopened it, or people did (daemon.domain.overrides)."""
+    kind = row["override_kind"]
+    by = {
+        "reopen": f"{row['override_by']} (autocancel reopen)",
+        "release": f"{row['override_by']} (autocancel release)",
+        "staff": "staff on Dükkango",
+    }.get(kind)
+    return {
+        "action": "release_restaurant" if kind == "release" else "reopen_restaurant",
+        "target": target,
+        "rule": row["rule"],
+        "outcome": row["reopen_outcome"],
+        "by": by,
+        "detail": None,
+    }
