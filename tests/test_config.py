@@ -249,7 +249,8 @@ def test_unknown_key_in_a_section(tmp_path: Path) -> None:
         errors_of(path),
         path,
         7,
-        "unknown key 'intervall' in schedule; valid keys: full_pass_seconds, interval_seconds",
+        "unknown key 'intervall' in schedule; valid keys: full_pass_seconds, interval_seconds, "
+        "status_check_seconds",
     )
 
 

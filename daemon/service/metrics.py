@@ -54,6 +54,12 @@ class Metrics:
             "Restaurants closed for congestion",
             registry=self.registry,
         )
+        self.staff_reopens = Counter(
+            "autocancel_staff_reopens",
+            "Restaurants staff opened on Dükkango while the daemon held them closed: the "
+            "closure was ended, not fought",
+            registry=self.registry,
+        )
         self.passes = Counter(
             "autocancel_passes",
             "Passes that ran, by scope: full, or incremental (the restaurants changes touched)",
@@ -113,6 +119,8 @@ class Metrics:
         for action in actions:
             if action.action == "close_restaurant" and action.outcome == "done":
                 self.restaurants_closed.inc()
+            if action.action == "staff_reopened":
+                self.staff_reopens.inc()
             if action.outcome == "failed":
                 self.api_errors.labels(_kind(action.error_code)).inc()
 
