@@ -249,6 +249,24 @@ def test_reopen_in_dry_run_sends_nothing(world: World) -> None:
     assert the_closure(world)["active_key"] == HALASKARGAZI
 
 
+@pytest.mark.parametrize("command", ["reopen", "release"])
+def test_a_closure_whose_close_has_not_answered_yet_is_not_taken(
+    world: World, command: str
+) -> None:
+    configure(world)
+    closed_by_the_daemon(world)
+    # A replica's close call still in flight: reopening now would be undone by it.
+    run_sql(world, "UPDATE restaurant_closures SET close_outcome = 'pending'")
+
+    result = world.cli(command, HALASKARGAZI)
+
+    assert result.returncode == 1
+    assert "is being closed right now" in one_error_line(result, command)
+    assert world.simulator.requests() == []
+    row = the_closure(world)
+    assert (row["active_key"], row["reopen_outcome"]) == (HALASKARGAZI, None)
+
+
 # --- a lost answer on the manual open ---------------------------------------------------------
 
 

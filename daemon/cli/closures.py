@@ -107,8 +107,17 @@ def _ending(row: sa.RowMapping, config: Config) -> str:
     return f"{row['reopen_outcome'] or 'reopened'} by rule {row['rule']}{when}"
 
 
-def _busy(row: sa.RowMapping, names: Names) -> _Refused:
+def _busy(row: sa.RowMapping, names: Names) -> _Refused | None:
+    """Why the closure cannot be claimed now (a close or reopen under way), or None."""
     shown = names.restaurant(row["restaurant_id"])
+    if row["close_outcome"] != "closed":
+        return _Refused(
+            f"{shown} is being closed right now (the close call has not answered yet); "
+            "nothing was done: try again in a moment",
+            exitcodes.RUNTIME_FAILURE,
+        )
+    if row["reopen_outcome"] is None:
+        return None
     if row["reopen_outcome"] == UNKNOWN:
         return _Refused(
             f"a reopen of {shown} is unsettled: its answer was lost ({row['last_error']}) and "
@@ -154,8 +163,8 @@ def _reopen(
 ) -> int:
     row = _closure_of(engine, restaurant, names, config)
     shown = names.restaurant(restaurant.id)
-    if row["reopen_outcome"] is not None:
-        raise _busy(row, names)
+    if (busy := _busy(row, names)) is not None:
+        raise busy
     if config.dry_run:
         print(
             f"dry run (dry_run: true in {config.source}): would reopen {shown} (closed by "
@@ -172,7 +181,9 @@ def _reopen(
         with engine.connect() as connection:
             now_row = closures.in_force(connection, restaurant.id)
         if now_row is not None:
-            raise _busy(now_row, names)
+            raise _busy(now_row, names) or _Refused(
+                f"{shown} could not be claimed; nothing was sent", exitcodes.RUNTIME_FAILURE
+            )
         raise _Refused(
             f"{shown} was reopened meanwhile (by the daemon or another operator): "
             "nothing was sent; autocancel status shows how",
@@ -229,9 +240,9 @@ def release_command(config: Config, given: str, *, by: str | None) -> int:
         return exitcodes.RUNTIME_FAILURE
     try:
         row = _closure_of(engine, restaurant, names, config)
-        if row["reopen_outcome"] is not None or not release(
-            engine, row["id"], by=who, now=utcnow()
-        ):
+        if (busy := _busy(row, names)) is not None:
+            raise busy
+        if not release(engine, row["id"], by=who, now=utcnow()):
             with engine.connect() as connection:
                 now_row = closures.in_force(connection, restaurant.id)
             if now_row is None:
@@ -239,7 +250,10 @@ def release_command(config: Config, given: str, *, by: str | None) -> int:
                     f"{names.restaurant(restaurant.id)} was reopened meanwhile; nothing was done",
                     exitcodes.RUNTIME_FAILURE,
                 )
-            raise _busy(now_row, names)
+            raise _busy(now_row, names) or _Refused(
+                f"{names.restaurant(restaurant.id)} could not be claimed; nothing was done",
+                exitcodes.RUNTIME_FAILURE,
+            )
     except _Refused as exc:
         print(f"autocancel release: error: {exc}", file=sys.stderr)
         return exc.code

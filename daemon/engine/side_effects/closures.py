@@ -142,12 +142,15 @@ class Closures:
         """
         table = schema.restaurant_closures
         with connect.writer(self._engine) as connection, connection.begin():
-            # Only one daemon (or operator) reopens: the one whose conditional update wins.
+            # Only one daemon (or operator) reopens: the one whose conditional update
+            # wins; and only once the close itself went through (not while a replica
+            # still waits for its answer: that close would land after the reopen).
             claimed = connection.execute(
                 sa.update(table)
                 .where(
                     table.c.id == action.closure_id,
                     table.c.active_key.is_not(None),
+                    table.c.close_outcome == "closed",
                     table.c.reopen_outcome.is_(None),
                 )
                 .values(reopen_outcome="pending")
@@ -433,6 +436,7 @@ def release(engine: sa.Engine, closure_id: int, *, by: str, now: datetime) -> bo
                 .where(
                     table.c.id == closure_id,
                     table.c.active_key.is_not(None),
+                    table.c.close_outcome == "closed",
                     table.c.reopen_outcome.is_(None),
                 )
                 .values(
