@@ -358,6 +358,23 @@ def test_a_refused_open_keeps_the_closure_in_force(world: World) -> None:
     assert (row["active_key"], row["reopen_outcome"]) == (HALASKARGAZI, None)
 
 
+def test_a_status_read_that_fails_first_sends_no_open_and_is_not_a_lost_answer(
+    world: World,
+) -> None:
+    configure(world)
+    closed_by_the_daemon(world)
+    world.simulator.inject_fault("status", count=50, status=503, method="GET", path_prefix=STATUS)
+
+    result = world.cli("reopen", HALASKARGAZI)
+
+    assert result.returncode == 1
+    assert "failed to reopen Halaskargazi Şube" in result.stderr
+    assert "may have gone through" not in result.stderr
+    assert requests_to(world, "PUT", OPEN) == []
+    row = the_closure(world)
+    assert (row["active_key"], row["reopen_outcome"]) == (HALASKARGAZI, None)
+
+
 # --- release ---------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -46,6 +46,20 @@ log = logging.getLogger(__package__)
 # A reopen whose answer was lost and could not be read back: it may have gone
 # through. The closure stays in force and claimed until a status read settles it.
 UNKNOWN: Final = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Switched:
+    """What a switch came to: the last call's result, and whether the switch was sent."""
+
+    attempted: Attempted
+    already: bool  # the platform showed that state already: nothing sent
+    sent: bool  # the open/close call went out (a failed status read sends nothing)
+
+    @property
+    def answer_lost(self) -> bool:
+        """The switch went out and its answer was lost: it may have gone through."""
+        return self.sent and self.attempted.answer_lost
 
 
 class _UnreadableStatus:
@@ -114,8 +128,9 @@ class Closures:
             ).scalar()
         if claimed is None:
             return None  # closed by us already (perhaps by a replica)
-        attempted, already = self._switch(action.restaurant_id, to_open=False)
-        if attempted.answer_lost and self._platform_shows(action.restaurant_id, "Closed"):
+        switched = self._switch(action.restaurant_id, to_open=False)
+        attempted, already = switched.attempted, switched.already
+        if switched.answer_lost and self._platform_shows(action.restaurant_id, "Closed"):
             attempted = replace(attempted, ok=True, error=None)  # it went through: ours
         if already:
             # Someone closed it before us: not ours, so never ours to reopen. The
@@ -157,22 +172,25 @@ class Closures:
             ).rowcount
         if not claimed:
             return None
+        override: dict[str, Any] = (
+            {} if action.by is None else {"override_kind": "reopen", "override_by": action.by}
+        )
         try:
-            attempted, already = self._switch(action.restaurant_id, to_open=True)
+            switched = self._switch(action.restaurant_id, to_open=True)
         except BaseException:
-            # Interrupted (Ctrl-C on `autocancel reopen`): the call may be out. The
-            # claim is given back and the next status read of the watch settles it.
-            self._update_closure(action.closure_id, reopen_outcome=None, status_checked_at=None)
+            # Interrupted (Ctrl-C on `autocancel reopen`): the call may be out.
+            # Unknown, like a lost answer: the next pass's status read settles it.
+            self._update_closure(
+                action.closure_id, reopen_outcome=UNKNOWN, status_checked_at=None, **override
+            )
             raise
+        attempted, already = switched.attempted, switched.already
         uncertain = False
-        if attempted.answer_lost:
+        if switched.answer_lost:
             shown = self._platform_state(action.restaurant_id)
             if shown == "Open":
                 attempted = replace(attempted, ok=True, error=None)
             uncertain = shown is None
-        override: dict[str, Any] = (
-            {} if action.by is None else {"override_kind": "reopen", "override_by": action.by}
-        )
         if already:
             self._update_closure(
                 action.closure_id,
@@ -208,11 +226,11 @@ class Closures:
             )
         return ActionResult.live(action, attempted, self._names, uncertain=uncertain)
 
-    def _switch(self, restaurant_id: str, *, to_open: bool) -> tuple[Attempted, bool]:
+    def _switch(self, restaurant_id: str, *, to_open: bool) -> Switched:
         """Open or close a restaurant unless the platform already shows that state.
 
-        Returns the result and whether it was that way already. Reading first
-        is what keeps us from claiming (and later undoing) someone else's close.
+        Reading first is what keeps us from claiming (and later undoing)
+        someone else's close. A read that fails sends nothing.
         """
         client = self._executor.client
         status = self._executor.attempt(
@@ -220,16 +238,17 @@ class Closures:
             what=f"status restaurant={restaurant_id}",
         )
         if not status.ok:
-            return status, False
+            return Switched(status, already=False, sent=False)
         if status.value == ("Open" if to_open else "Closed"):
-            return status, True
+            return Switched(status, already=True, sent=False)
         call = client.open_restaurant if to_open else client.close_restaurant
         verb = "reopen" if to_open else "close"
-        return self._executor.attempt(
+        attempted = self._executor.attempt(
             partial(call, restaurant_id),
             what=f"{verb} restaurant={restaurant_id}",
             mutation=True,
-        ), False
+        )
+        return Switched(attempted, already=False, sent=True)
 
     def _platform_shows(self, restaurant_id: str, state: str) -> bool:
         """After a lost answer: read the restaurant's state back to learn what happened."""
