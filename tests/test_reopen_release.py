@@ -493,6 +493,34 @@ def test_a_staff_reopen_is_noticed_on_the_next_status_read_and_not_fought(
         daemon.kill()
 
 
+def test_incremental_passes_see_a_release_and_an_override_running_out_by_the_clock(
+    world: World,
+) -> None:
+    # No full pass for an hour: only the incremental scope can see these.
+    configure(world, interval_seconds=0.3, full_pass_seconds=3600, status_check_seconds=3600)
+    overload(world)
+    daemon = Daemon(world, log_name="incremental.log")
+    try:
+        eventually(lambda: len(requests_to(world, "PUT", CLOSE)) == 1, what="the close")
+        assert world.cli("release", HALASKARGAZI, "--by", "Mehmet").returncode == 0
+        eventually(passes_from_now(world, 3), what="three passes after the release")
+        staff_set(world, "Open")  # and later staff open it again themselves
+        assert requests_to(world, "PUT", OPEN) == []
+        assert len(requests_to(world, "PUT", CLOSE)) == 1
+
+        # Still overloaded when the respect runs out by the clock alone (no row
+        # the change log records): the next incremental pass closes it again.
+        move_back(world, "reopened_at", 61)
+        eventually(lambda: len(requests_to(world, "PUT", CLOSE)) == 2, what="closed again")
+        assert [r["active_key"] for r in closures(world)] == [None, HALASKARGAZI]
+        assert {r["summary"]["scope"]["scope"] for r in world.passes()[1:] if r["summary"]} == {
+            "incremental"
+        }
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
 def test_a_failing_status_read_changes_nothing_and_is_said_once(world: World) -> None:
     configure(world, interval_seconds=0.3, status_check_seconds=1)
     overload(world)
