@@ -124,7 +124,7 @@ def fast(
 ) -> None:
     """World.configure(rules, **options), with a pass every ``interval`` seconds.
 
-    ``full_pass``: ``schedule.full_pass_seconds`` (the default, 60, if None).
+    ``full_pass``: ``schedule.full_pass_seconds`` (the default, 300, if None).
     """
     world.configure(rules, **options)
     schedule = f"schedule:\n  interval_seconds: {interval}"

@@ -32,31 +32,18 @@ from daemon.engine.plan import Plan
 from daemon.simulator.defaults import AKAT, HALASKARGAZI
 from daemon.simulator.server import Simulator
 from daemon.store import schema
-from tests.world import World
+from tests.world import DEFAULT_RULES, World
 
 ELSEWHERE = "elsewhere"  # a branch sharing the store, not in rules.yaml
 RESTAURANTS = [HALASKARGAZI, AKAT, ELSEWHERE, ""]
 KEYS = [f"k{n}" for n in range(5)]
 FOODS = [1, 2]
-RULES = """\
-  - name: out-of-stock
-    kind: out_of_stock
-    reason_id: 1
-    deactivate_food: true
-  - name: too-far
-    kind: max_distance
-    max_km: 7.5
-    reason_id: 6
-  - name: payment-failed
-    kind: payment_failed
-    reason_id: 7
-  - name: overloaded
-    kind: congestion
-    max_active_orders: 3
-    reopen_below: 2
-    min_closed_minutes: 0
-    reason_id: 3
-"""
+# The default rules, with a restaurant closed at three active orders.
+RULES = (
+    DEFAULT_RULES.replace("max_active_orders: 20", "max_active_orders: 3")
+    .replace("reopen_below: 15", "reopen_below: 2")
+    .replace("min_closed_minutes: 10", "min_closed_minutes: 0")
+)
 NEAR, FAR = (41.0521, 28.9903), (41.17, 28.99)  # ~0.4 km and ~13 km from Halaskargazi
 
 keys, restaurants, foods = (

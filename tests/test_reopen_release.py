@@ -511,7 +511,10 @@ def test_incremental_passes_see_a_release_and_an_override_running_out_by_the_clo
         # Still overloaded when the respect runs out by the clock alone (no row
         # the change log records): the next incremental pass closes it again.
         move_back(world, "reopened_at", 61)
-        eventually(lambda: len(requests_to(world, "PUT", CLOSE)) == 2, what="closed again")
+        # Judged again with the closed restaurants, every CLOSED_EVERY (10 s) at most.
+        eventually(
+            lambda: len(requests_to(world, "PUT", CLOSE)) == 2, within=30, what="closed again"
+        )
         assert [r["active_key"] for r in closures(world)] == [None, HALASKARGAZI]
         assert {r["summary"]["scope"]["scope"] for r in world.passes()[1:] if r["summary"]} == {
             "incremental"

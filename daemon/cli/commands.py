@@ -54,6 +54,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return operations.audit(config, since=args.since, until=args.until, fmt=args.format)
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from daemon.cli import summary
+
+    config = load_config_for_reading(args).config
+    return summary.summary(config, since=args.since, until=args.until, fmt=args.format)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from daemon.cli import status
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, tzinfo
 
 import sqlalchemy as sa
 
 from daemon.cli import report
+from daemon.cli.window import UsageError, window
 from daemon.config.credentials import MissingCredentials, require_credentials
 from daemon.config.models import Config
 from daemon.domain import exitcodes
-from daemon.domain.timespec import FORMS, BadMoment, parse_moment
-from daemon.domain.timeutil import isoformat_z, utcnow
+from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassError, PassRunner
 from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect, ledger
@@ -57,34 +56,11 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     return exitcodes.OK
 
 
-def _moment(flag: str, text: str | None, now: datetime, zone: tzinfo) -> datetime | None:
-    """``--since``/``--until`` as a UTC moment; a usage error (exit 2) if unreadable.
-
-    ``today`` and ``HH:MM`` are the restaurants' wall clock: rules.yaml's ``timezone``.
-    """
-    if text is None:
-        return None
-    try:
-        return parse_moment(text, now=now, zone=zone)
-    except BadMoment as exc:
-        raise _UsageError(f"{flag} {exc}; use {FORMS} (e.g. 2026-11-30T14:00:00Z)") from None
-
-
-class _UsageError(Exception):
-    """A bad argument: one line on stderr, exit 2 (contract)."""
-
-
 def audit(config: Config, *, since: str | None, until: str | None = None, fmt: str) -> int:
     now = utcnow()
     try:
-        start = _moment("--since", since, now, config.zone)
-        end = _moment("--until", until, now, config.zone)
-        if start is not None and end is not None and start > end:
-            raise _UsageError(
-                f"--since {since!r} ({isoformat_z(start)}) is after --until "
-                f"{until!r} ({isoformat_z(end)}): no entry can match"
-            )
-    except _UsageError as exc:
+        start, end = window(since, until, now=now, zone=config.zone)
+    except UsageError as exc:
         print(f"autocancel audit: error: {exc}", file=sys.stderr)
         return exitcodes.INVALID_CONFIG
     names = Names.of(config.restaurants)

@@ -20,6 +20,7 @@ from daemon.cli.commands import (
     cmd_run,
     cmd_simulator,
     cmd_status,
+    cmd_summary,
     cmd_sync,
 )
 from daemon.cli.loading import DEFAULT_CONFIG
@@ -54,6 +55,31 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
     )
+
+
+_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _add_closure_overrides(command: _Command) -> None:
+    """``reopen`` and ``release``: people ending a closure autocancel made (README "Overrides")."""
+    reopen = command(
+        "reopen",
+        cmd_reopen,
+        "reopen a restaurant autocancel closed (PUT restaurants/status/open), now",
+    )
+    release = command(
+        "release",
+        cmd_release,
+        "give up autocancel's closure of a restaurant without reopening it (staff keep it "
+        "closed by hand; the daemon never reopens it)",
+    )
+    for sub, verb in ((reopen, "reopens"), (release, "releases")):
+        sub.add_argument("restaurant", metavar="RESTAURANT", help="its id or name in rules.yaml")
+        sub.add_argument(
+            "--by",
+            metavar="NAME",
+            help=f"who {verb} it, kept with the closure (default: the OS user)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
+    summary = command(
+        "summary", cmd_summary, "per restaurant and rule: what was cancelled, closed, switched off"
+    )
+    summary.add_argument(
+        "--since", metavar="T", help="from this time on (default: today); same forms as audit"
+    )
+    summary.add_argument("--until", metavar="T", help="up to this time (same forms)")
+    summary.add_argument("--format", choices=("table", "json"), default="table")
+
     explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
     explain.add_argument("payment_key", metavar="PAYMENT_KEY")
 
@@ -128,25 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="say what would be cancelled, send nothing (as dry_run: true)",
     )
 
-    reopen = command(
-        "reopen",
-        cmd_reopen,
-        "reopen a restaurant autocancel closed (PUT restaurants/status/open), now",
-    )
-    reopen.add_argument("restaurant", metavar="RESTAURANT", help="its id or name in rules.yaml")
-    reopen.add_argument(
-        "--by", metavar="NAME", help="who reopens it, kept with the closure (default: the OS user)"
-    )
-    release = command(
-        "release",
-        cmd_release,
-        "give up autocancel's closure of a restaurant without reopening it (staff keep it "
-        "closed by hand; the daemon never reopens it)",
-    )
-    release.add_argument("restaurant", metavar="RESTAURANT", help="its id or name in rules.yaml")
-    release.add_argument(
-        "--by", metavar="NAME", help="who releases it, kept with the closure (default: the OS user)"
-    )
+    _add_closure_overrides(command)
 
     status = command(
         "status", cmd_status, "last pass and its result, API health, closures, safety budget left"

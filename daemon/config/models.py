@@ -94,9 +94,9 @@ class ScheduleSettings(Section):
     interval_seconds: float = Field(default=15, gt=0)
     # Between full passes, a pass re-judges only the restaurants the change log
     # says changed (daemon.engine.active); a full pass re-reads everything, so
-    # what only time changes (an order's age, a closure's minimum, a geocoder
-    # that was down) waits at most this long. 0: every pass is a full pass.
-    full_pass_seconds: float = Field(default=60, ge=0)
+    # what only time changes and no faster path covers (an order's age, a
+    # geocoder that was down) waits at most this long. 0: every pass is full.
+    full_pass_seconds: float = Field(default=300, ge=0)
     # How often a live daemon reads Dükkango's status of each restaurant it
     # holds closed (GET restaurants/status/get), to notice staff opening it by
     # hand; the API docs' example polls every 5 minutes. Per restaurant, shared

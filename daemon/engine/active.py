@@ -46,6 +46,9 @@ class PassScope:
 
 FULL = PassScope(full=True)
 
+# Seconds between two incremental passes that judge every closed restaurant again.
+CLOSED_EVERY = 10.0
+
 
 class ActiveOrders:
     """The active orders of every restaurant, as the reads so far left them.
@@ -63,30 +66,34 @@ class ActiveOrders:
         self._restaurants_of_food: defaultdict[int, set[str]] = defaultdict(set)
         self._closed: frozenset[str] = frozenset()
         self._overridden: frozenset[str] = frozenset()
+        self._closed_judged_at = float("-inf")
 
     @property
     def closed(self) -> frozenset[str]:
-        """Restaurants closed at the last read: every pass judges them (time alone may reopen)."""
+        """Restaurants closed at the last read (see :meth:`closed_due`)."""
         return self._closed
 
     @property
     def overridden(self) -> frozenset[str]:
         """Restaurants whose closure people ended, at the last read (daemon.domain.overrides).
 
-        Every pass judges them too: the time their override is respected runs
-        out by the clock alone, which no change log records.
+        Judged again with the closed ones (:meth:`closed_due`): the time their
+        override is respected runs out by the clock alone, which no change log
+        records.
         """
         return self._overridden
 
     def _remember_closures(self, snapshot: Snapshot) -> None:
         # The snapshot reads every restaurant's closures and overrides, whatever
         # restaurants it reads orders of: a closure ended by hand, by staff or a
-        # release shows here at the next read, and the pass after it still
-        # judges the restaurant (it was closed at this read).
+        # release shows here at the next read.
         self._closed = frozenset(snapshot.closures)
         self._overridden = frozenset(snapshot.overrides)
 
-    def reset(self, snapshot: Snapshot) -> None:
+    def reset(self, snapshot: Snapshot, *, now: float | None = None) -> None:
+        """A full read: the whole picture, every closed restaurant judged (at ``now``)."""
+        if now is not None:
+            self._closed_judged_at = now
         self._orders.clear()
         self._restaurant_of.clear()
         self._restaurants_of_food.clear()
@@ -121,10 +128,23 @@ class ActiveOrders:
             if not holders:
                 del self._restaurants_of_food[food_id]
 
+    def closed_due(self, now: float) -> frozenset[str]:
+        """The closed (and overridden) restaurants, when :data:`CLOSED_EVERY` went by
+        since they were last due.
+
+        Time alone may reopen a restaurant (``min_closed_minutes``, orders
+        growing stale), or end the respect of a closure people ended
+        (``respect_staff_minutes``), and time writes no change: so they are
+        judged again at this pace whatever changed. ``now`` is a monotonic clock.
+        """
+        if now - self._closed_judged_at < CLOSED_EVERY:
+            return frozenset()
+        self._closed_judged_at = now
+        return self._closed | self._overridden
+
     def touched(self, changes: Iterable[Change]) -> frozenset[str]:
-        """The restaurants whose decisions ``changes`` may alter, with every closed or
-        overridden one."""
-        touched: set[str] = set(self._closed | self._overridden)
+        """The restaurants whose decisions ``changes`` may alter."""
+        touched: set[str] = set()
         for change in changes:
             if change.source == "orders":
                 touched.add(change.restaurant_id or "")

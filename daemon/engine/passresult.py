@@ -25,6 +25,7 @@ OK: Final = "ok"  # everything the pass decided to do went through (or nothing w
 DEGRADED: Final = "degraded"  # some of it failed or was kept back (open circuit)
 FAILED: Final = "failed"  # calls were made and none went through
 CRASHED: Final = "crashed"  # the pass stopped with an error; see ``passes.error``
+RESULTS: Final = (OK, DEGRADED, FAILED, CRASHED)
 
 
 @dataclass(frozen=True, kw_only=True)

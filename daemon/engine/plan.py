@@ -128,6 +128,13 @@ class Plan:
     def primary(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.primary)
 
+    @property
+    def may_spend_budget(self) -> bool:
+        """Whether the hourly cap can matter: a cancellation goes ahead, or a brake held one."""
+        return any(
+            d.primary and d.outcome in ("pending", "would_cancel", "held") for d in self.decisions
+        )
+
     def decision_for(self, payment_key: str) -> Decision | None:
         """The order's primary decision this pass; None when no rule decides it."""
         return next((d for d in self.primary if d.payment_key == payment_key), None)

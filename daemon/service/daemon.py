@@ -30,7 +30,7 @@ from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
 from daemon.dukkango.executor import CircuitBreaker
-from daemon.engine import decisionlog
+from daemon.engine import decisionlog, passresult
 from daemon.engine.passes import PassError, PassRunner
 from daemon.service import notify, reloading
 from daemon.service.changes import ChangeWatcher
@@ -107,9 +107,11 @@ class Daemon:
                 report = runner.run_once(incremental=self._incremental_due(started))
             except PassError as exc:
                 self._metrics.pass_failures.inc()
+                self._metrics.last_pass_result_is(passresult.CRASHED)
                 log.error("pass failed, no action taken: %s", exc)
             except Exception:
                 self._metrics.pass_failures.inc()
+                self._metrics.last_pass_result_is(passresult.CRASHED)
                 log.exception("pass crashed, no further action this pass; the schedule goes on")
             finally:
                 ran = self._progress.pass_finished()
@@ -124,6 +126,12 @@ class Daemon:
                     scope=report.scope.name,
                 )
                 self._metrics.drift.inc(runner.judge.take_drift())
+                if report.summary is not None:
+                    self._metrics.record_state(
+                        result=report.summary.result,
+                        circuit_open_since=self._breaker.open_since,
+                        closures=report.closures,
+                    )
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from daemon.domain.apierrors import ApiErrorCode
 from daemon.domain.decisions import Decision
+from daemon.domain.orders import Closure
+from daemon.engine import passresult
 from daemon.engine.side_effects import ActionResult
 
 
@@ -41,6 +44,13 @@ class Metrics:
             "Duration of one evaluation pass",
             registry=self.registry,
         )
+        self.cancel_delay = Histogram(
+            "autocancel_cancel_delay_seconds",
+            "From an order's last change in the store (the POS's updated_at, else created_at) "
+            "to the platform confirming its cancellation: the reaction time",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=self.registry,
+        )
         self.pass_failures = Counter(
             "autocancel_pass_failures", "Passes that could not run", registry=self.registry
         )
@@ -64,6 +74,40 @@ class Metrics:
             "autocancel_passes",
             "Passes that ran, by scope: full, or incremental (the restaurants changes touched)",
             ["scope"],
+            registry=self.registry,
+        )
+        self.last_pass_result = Gauge(
+            "autocancel_last_pass_result",
+            "1 for the result of the last pass (ok, degraded, failed, crashed), 0 for the others",
+            ["result"],
+            registry=self.registry,
+        )
+        self.circuit_open = Gauge(
+            "autocancel_circuit_open",
+            "1 while the Dükkango API circuit is open (calls paused after repeated failures)",
+            registry=self.registry,
+        )
+        self.circuit_open_since = Gauge(
+            "autocancel_circuit_open_since_timestamp_seconds",
+            "Unix time the API circuit opened; 0 while it is closed",
+            registry=self.registry,
+        )
+        self.brakes = Counter(
+            "autocancel_brake_fired",
+            "Passes in which a safety brake held cancellations, by brake "
+            "(max_cancellations_per_hour, max_cancel_ratio)",
+            ["brake"],
+            registry=self.registry,
+        )
+        self.closures_active = Gauge(
+            "autocancel_closures_active",
+            "Restaurants this daemon holds closed",
+            registry=self.registry,
+        )
+        self.closed_since = Gauge(
+            "autocancel_restaurant_closed_since_timestamp_seconds",
+            "Unix time this daemon closed the restaurant (only restaurants it holds closed)",
+            ["restaurant_id"],
             registry=self.registry,
         )
         self.drift = Counter(
@@ -96,6 +140,28 @@ class Metrics:
             server.shutdown()
             server.server_close()
 
+    def last_pass_result_is(self, result: str) -> None:
+        for known in passresult.RESULTS:
+            self.last_pass_result.labels(known).set(1 if known == result else 0)
+
+    def record_state(
+        self,
+        *,
+        result: str,
+        circuit_open_since: datetime | None,
+        closures: Mapping[str, Closure],
+    ) -> None:
+        """The gauges of what holds after a pass: its result, the circuit, the closures."""
+        self.last_pass_result_is(result)
+        self.circuit_open.set(0 if circuit_open_since is None else 1)
+        self.circuit_open_since.set(
+            0 if circuit_open_since is None else circuit_open_since.timestamp()
+        )
+        self.closures_active.set(len(closures))
+        self.closed_since.clear()  # a reopened restaurant's series ends
+        for restaurant_id, closure in closures.items():
+            self.closed_since.labels(restaurant_id).set(closure.closed_at.timestamp())
+
     def record_pass(
         self,
         decisions: Iterable[Decision],
@@ -107,15 +173,23 @@ class Metrics:
     ) -> None:
         self.pass_duration.observe(seconds)
         self.passes.labels(scope).inc()
+        brakes: set[str] = set()
         self.last_success.set(finished_at)
         for decision in decisions:
             self.decisions.labels(
                 decision.rule, str(decision.reason_id), decision.outcome, decision.mode
             ).inc()
+            if decision.outcome == "cancelled" and decision.mode == "live":
+                changed = decision.order.updated_at or decision.order.created_at
+                if changed is not None:
+                    self.cancel_delay.observe(max(0.0, finished_at - changed.timestamp()))
             if decision.outcome == "held":
                 self.held.inc()
+                brakes.add(str(decision.evidence.get("held_because", "unknown")))
             if decision.outcome == "failed":
                 self.api_errors.labels(_kind(decision.error_code)).inc()
+        for brake in brakes:
+            self.brakes.labels(brake).inc()
         for action in actions:
             if action.action == "close_restaurant" and action.outcome == "done":
                 self.restaurants_closed.inc()

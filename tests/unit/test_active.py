@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from daemon.domain.orders import Closure, Item, Order, Snapshot
-from daemon.engine.active import FULL, ActiveOrders, PassScope
+from daemon.engine.active import CLOSED_EVERY, FULL, ActiveOrders, PassScope
 from daemon.store.changelog import Change
 from tests.unit.builders import AKAT, HAL, NOW, closed, order
 
@@ -94,12 +94,16 @@ def test_a_stock_change_touches_every_restaurant_with_an_active_order_of_the_foo
     assert active.touched([of_stock("not-a-number")]) == frozenset()  # no item can name it
 
 
-def test_a_closed_restaurant_is_judged_by_every_pass() -> None:
-    """Only time may reopen it (min_closed_minutes), and time logs no change."""
+def test_a_closed_restaurant_is_judged_again_every_few_seconds_changed_or_not() -> None:
+    """Only time may reopen it (min_closed_minutes, orders growing stale), and time logs nothing."""
     active = ActiveOrders()
-    active.reset(snapshot([eating("h1", 1)], closures=closed(20, at=AKAT)))
+    active.reset(snapshot([eating("h1", 1)], closures=closed(20, at=AKAT)), now=100.0)
     assert active.closed == {AKAT}
-    assert active.touched([]) == {AKAT}
+    assert active.touched([]) == frozenset()  # a change names its own restaurants only
+    assert active.closed_due(100.0 + CLOSED_EVERY - 1) == frozenset()  # the full read judged it
+    assert active.closed_due(100.0 + CLOSED_EVERY) == {AKAT}
+    assert active.closed_due(100.0 + CLOSED_EVERY + 1) == frozenset()
+    assert active.closed_due(100.0 + 2 * CLOSED_EVERY) == {AKAT}
 
 
 def test_an_update_replaces_the_restaurants_it_read_and_their_foods() -> None:

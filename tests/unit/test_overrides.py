@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from daemon.domain.actions import CloseRestaurant, OverrideSpent
 from daemon.domain.orders import Snapshot
 from daemon.domain.overrides import MAX_RESPECT, Override
-from daemon.engine.active import ActiveOrders
+from daemon.engine.active import CLOSED_EVERY, ActiveOrders
 from rules.congestion import CongestionRule
 from rules.context import RestaurantLoad
 from rules.verdict import VerdictKind
@@ -185,22 +185,23 @@ def _snapshot(ctx_overrides: dict[str, Override], closures: bool = False) -> Sna
     return context([], overrides=ctx_overrides, closures=closed(5) if closures else None).snapshot
 
 
-def test_every_pass_judges_a_restaurant_whose_override_may_run_out() -> None:
+def test_an_overridden_restaurant_is_judged_again_at_the_pace_of_closed_ones() -> None:
     active = ActiveOrders()
-    active.reset(_snapshot({}, closures=True))
+    active.reset(_snapshot({}, closures=True), now=100.0)
     assert active.closed == {HAL}
-    assert active.touched([]) == {HAL}
+    assert active.closed_due(100.0 + CLOSED_EVERY) == {HAL}
 
     # Released (or reopened by hand, or by staff) between two passes: the next
-    # pass still judges it (it was closed at the last read), and reads the override.
+    # read sees the override, and time alone may end it, so it stays due.
     active.update([HAL], _snapshot(overridden(0)))
     assert active.closed == frozenset()
     assert active.overridden == {HAL}
-    assert active.touched([]) == {HAL}
+    assert active.touched([]) == frozenset()  # a change names its own restaurants only
+    assert active.closed_due(100.0 + 2 * CLOSED_EVERY) == {HAL}
 
     # Spent (or out of time): judged only when a change names it again.
     active.update([HAL], _snapshot({}))
-    assert active.touched([]) == frozenset()
+    assert active.closed_due(100.0 + 3 * CLOSED_EVERY) == frozenset()
 
 
 def test_an_override_lasts_at_most_a_day_whatever_the_rule_says() -> None:

@@ -9,6 +9,7 @@ is judged again on the store's current data (:meth:`Judge.recheck`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -192,7 +193,11 @@ class Judge:
         if not batch.complete:
             log.warning("the change log was pruned past this daemon's place: reading everything")
             return None
-        touched = self._active.touched(batch.changes) | self._carry
+        touched = (
+            self._active.touched(batch.changes)
+            | self._carry
+            | self._active.closed_due(time.monotonic())
+        )
         snapshot = read_snapshot(connection, restaurants=touched, cache=self._rows)
         self._active.update(touched, snapshot)
         return snapshot, PassScope(full=False, restaurants=touched, changes=len(batch.changes))
@@ -214,7 +219,7 @@ class Judge:
                 len(drift),
                 ", ".join(sorted(drift)[:5]),
             )
-        self._active.reset(snapshot)
+        self._active.reset(snapshot, now=time.monotonic())
         self._cursor = cursor
         return snapshot
 

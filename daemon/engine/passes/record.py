@@ -72,7 +72,12 @@ def commit(
     now = plan.now  # one pass clock, for the plan and the ledger alike
     try:
         with connect.writer(engine) as connection, connection.begin():
-            used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+            # Nothing to send, nothing held: the budget is not this plan's concern.
+            used = (
+                ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
+                if plan.may_spend_budget
+                else plan.hourly_used
+            )
             if used != plan.hourly_used:
                 # Another daemon cancelled since the budget was read: plan again
                 # (pure and quick) on what it left, inside the write lock.

@@ -8,10 +8,12 @@ changes from the pass before.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.domain.decisions import Decision, Mode
+from daemon.domain.orders import Closure
 from daemon.engine import decisionlog, passresult
 from daemon.engine.active import FULL, PassScope
 from daemon.engine.passresult import PassSummary
@@ -33,6 +35,7 @@ class PassReport:
     plan: Plan | None = field(default=None, repr=False)
     summary: PassSummary | None = None
     scope: PassScope = FULL  # what the pass re-judged (daemon.engine.active)
+    closures: Mapping[str, Closure] = field(default_factory=dict)  # held after the pass's read
 
     @property
     def primary(self) -> tuple[Decision, ...]:

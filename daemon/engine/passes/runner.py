@@ -23,6 +23,7 @@ from daemon.domain.location import geodesic_km
 from daemon.domain.timeutil import utcnow
 from daemon.dukkango.callstats import CallSummary
 from daemon.engine import passresult
+from daemon.engine.active import PassScope
 from daemon.engine.passes import record
 from daemon.engine.passes.errors import PassError
 from daemon.engine.passes.judge import Judge
@@ -35,6 +36,7 @@ from daemon.store.names import Names, food_names
 if TYPE_CHECKING:
     from daemon.config.models import Config
     from daemon.dukkango.executor import CircuitBreaker, Executor
+    from rules.context import PassContext
 
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
@@ -215,7 +217,7 @@ class PassRunner:
             self._prune_change_log()
         ctx = judge.context(snapshot, scope=scope)
         judge.report_bad_data(ctx)
-        plan = judge.plan_for(ctx, hourly_used=judge.hourly_usage(ctx.now))
+        plan = self._plan(ctx, scope)
         judge.keep_distances(ctx)
         circuit_open = self._breaker is not None and self._breaker.is_open
         committed = record.commit(
@@ -254,7 +256,23 @@ class PassRunner:
             plan=plan,
             summary=summary,
             scope=scope,
+            closures=snapshot.closures,
         )
+
+    def _plan(self, ctx: PassContext, scope: PassScope) -> Plan:
+        """The pass's plan, braked by the hourly cap on the ledger's count.
+
+        An incremental pass seldom decides anything, so it counts the hour's
+        cancellations only when its plan would spend some of the budget.
+        """
+        judge = self.judge
+        if scope.full:
+            return judge.plan_for(ctx, hourly_used=judge.hourly_usage(ctx.now))
+        plan = judge.plan_for(ctx, hourly_used=0)
+        if not plan.may_spend_budget:
+            return plan
+        used = judge.hourly_usage(ctx.now)
+        return plan if used == 0 else judge.plan_for(ctx, hourly_used=used)
 
     def _execute(
         self, recorded: list[Decision], plan: Plan, names: Names
