@@ -1,9 +1,9 @@
 """``autocancel demo``: the whole product in one command, with nothing to set up.
 
 A temporary folder gets a rules.yaml, a SQLite store seeded with orders that
-exercise every rule (and some that must survive), and a local Dükkango
-simulator on loopback. One live pass runs against it; the decisions and the
-API calls the simulator received are printed.
+exercise every rule (and some that must survive) and a pause staff made, and
+a local Dükkango simulator on loopback. One live pass runs against it; the
+decisions, the pause and the API calls the simulator received are printed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon.cli import report
+from daemon.cli.pause_view import pause_line
 from daemon.config.credentials import ENV_ACCESS_TOKEN
 from daemon.config.load import load_config
 from daemon.domain import exitcodes
@@ -26,7 +27,8 @@ from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassRunner
 from daemon.service.runtime import ApiSession
 from daemon.simulator.server import Simulator
-from daemon.store import connect, migrate, schema
+from daemon.store import connect, migrate, pauses, schema
+from daemon.store.names import Names
 
 HALASKARGAZI = ("0ca1d2b1-a199-4960-8617-83a659d890c8", "Halaskargazi Şube", 41.0493, 28.9877)
 AKAT = ("8f2b9ce2-04de-4712-842d-a39f64596fdf", "Akat Şube", 41.0789, 29.0231)
@@ -74,7 +76,7 @@ rules:
     reason_id: 7
   - name: overloaded
     kind: congestion
-    max_active_orders: 8
+    max_active_orders: 9
     close_restaurant: true
     reopen_below: 6
     min_closed_minutes: 10
@@ -155,7 +157,21 @@ def _demo_orders() -> list[DemoOrder]:
         ),
         DemoOrder("demo-fine", "a normal order: survives"),
     ]
-    # Akat is overloaded: 10 active orders for a capacity of 8 -> close, cancel the 2 newest.
+    # Staff paused payment-failed at Akat (PAUSE): this order is skipped, not cancelled,
+    # and, still cooking, it stays part of Akat's load.
+    orders.append(
+        DemoOrder(
+            "demo-akat-paused",
+            "payment failed at Akat, where staff paused payment-failed: skipped",
+            restaurant=AKAT,
+            minutes_ago=55,
+            payment_status="failed",
+            latitude=41.0800,
+            longitude=29.0250,
+            food_id=3,
+        )
+    )
+    # Akat is overloaded: 11 active orders for a capacity of 9 -> close, cancel the 2 newest.
     orders += [
         DemoOrder(
             f"demo-akat-{n:02}",
@@ -169,6 +185,12 @@ def _demo_orders() -> list[DemoOrder]:
         for n in range(1, 11)
     ]
     return [replace(order, number=number) for number, order in enumerate(orders, start=1031)]
+
+
+# The pause staff made before the pass, as `autocancel pause --rule payment-failed
+# --restaurant "Akat Şube" --for 30m --comment ... --by demo` stores it.
+PAUSE_MINUTES = 30
+PAUSE_COMMENT = "the card terminal at Akat is being replaced; staff check payments by hand"
 
 
 def _seed_store(url: str, orders: list[DemoOrder]) -> None:
@@ -202,6 +224,16 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
                     "quantity": 500,
                 },
             ],
+        )
+        pauses.create(
+            connection,
+            rule="payment-failed",
+            restaurant_id=AKAT[0],
+            until=now + timedelta(minutes=PAUSE_MINUTES),
+            comment=PAUSE_COMMENT,
+            created_by="demo",
+            host=None,
+            now=now,
         )
         for order in orders:
             connection.execute(
@@ -282,7 +314,10 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             finally:
                 engine.dispose()
                 api.close()
-            _print_report(folder, orders, result.shown(), result.actions, simulator)
+            names = Names.of(config.restaurants)
+            in_force = () if result.plan is None else result.plan.pauses
+            paused = [pause_line(pause, names, utcnow()) for pause in in_force]
+            _print_report(folder, orders, result.shown(), result.actions, simulator, paused=paused)
     finally:
         if keep:
             print(f"\nthe demo folder is kept: {folder}")
@@ -292,7 +327,13 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
 
 
 def _print_report(
-    folder: Path, orders: list[DemoOrder], decisions: Any, actions: Any, simulator: Simulator
+    folder: Path,
+    orders: list[DemoOrder],
+    decisions: Any,
+    actions: Any,
+    simulator: Simulator,
+    *,
+    paused: list[str],
 ) -> None:
     print("autocancel demo: a seeded store, the local Dükkango simulator, one live pass\n")
     print(f"{len(orders)} orders in {folder / 'demo.db'}:")
@@ -309,6 +350,11 @@ def _print_report(
                 f"  {action.action} {action.shown_target}: {action.outcome}"
                 + (f" ({action.detail})" if action.detail else "")
             )
+    print(
+        "\npauses in force (made with `autocancel pause`; `pauses`, `status`, `audit` list them):"
+    )
+    for line in paused:
+        print(f"  {line}")
     print("\nrequests the Dükkango simulator received:")
     for request in simulator.requests():
         body = "" if request.body in (None, "") else f" {request.body}"

@@ -265,6 +265,11 @@ def test_demo_shows_the_cancellations_and_the_requests() -> None:
     assert sorted(sent) == sorted(f"orders/cancel/{key}" for key in cancelled)
     for survivor in ("demo-fine", "demo-pickup-far", "demo-protected", "demo-delivered"):
         assert f"orders/cancel/{survivor}" not in requests
+    # Staff paused payment-failed at Akat: that order is skipped, and the pause is shown.
+    paused = next(line for line in decisions.splitlines() if line.startswith("demo-akat-paused"))
+    assert '"skipped_because": "paused"' in paused and '"paused_by": "demo"' in paused
+    assert "orders/cancel/demo-akat-paused" not in requests
+    assert "pause 1: rule payment-failed at Akat Şube (" in out.split("pauses in force", 1)[1]
 
 
 def _ledger_at(world: World, key: str, moment: datetime) -> None:
@@ -385,7 +390,7 @@ def test_demo_orders_have_their_own_numbers_and_the_true_distance() -> None:
             numbers = [n for (n,) in db.execute("SELECT order_number FROM orders")]
     finally:
         shutil.rmtree(folder)
-    assert len(numbers) == 19
+    assert len(numbers) == 20
     assert len(set(numbers)) == len(numbers), sorted(numbers)
 
     story = next(line for line in result.stdout.splitlines() if "demo-too-far " in line)

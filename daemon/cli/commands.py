@@ -108,6 +108,35 @@ def cmd_release(args: argparse.Namespace) -> int:
     return closures.release_command(load_config_or_exit(args), args.restaurant, by=args.by)
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    from daemon.cli import pausing
+
+    # The off-switch works while rules.yaml is invalid, as status does (daemon.cli.pausing).
+    return pausing.pause(
+        load_config_for_reading(args),
+        rule=args.rule,
+        restaurant=args.restaurant,
+        for_text=args.for_text,
+        until_text=args.until_text,
+        comment=args.comment,
+        by=args.by,
+    )
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from daemon.cli import pausing
+
+    return pausing.resume(
+        load_config_for_reading(args), pause_id=args.pause_id, every=args.every, by=args.by
+    )
+
+
+def cmd_pauses(args: argparse.Namespace) -> int:
+    from daemon.cli import pausing
+
+    return pausing.list_pauses(load_config_for_reading(args), as_json=args.json, every=args.every)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon import demo
 

@@ -144,7 +144,9 @@ def _print_decision(primary: Decision | None) -> None:
     safety = {
         k: v
         for k, v in primary.evidence.items()
-        if k.endswith("_because") or k in ("matched", "age_minutes", "quiet_window", "quiet_until")
+        if k.endswith("_because")
+        or k
+        in ("matched", "age_minutes", "quiet_window", "quiet_until", "pause_id", "paused_until")
     }
     if safety:
         print(f"      safety {_json(safety)}")

@@ -8,6 +8,7 @@ import sys
 import sqlalchemy as sa
 
 from daemon.cli import report
+from daemon.cli.pause_view import audit_records
 from daemon.cli.window import UsageError, window
 from daemon.config.credentials import MissingCredentials, require_credentials
 from daemon.config.models import Config
@@ -15,7 +16,7 @@ from daemon.domain import exitcodes
 from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassError, PassRunner
 from daemon.service.runtime import ApiSession, open_store
-from daemon.store import connect, ledger
+from daemon.store import connect, ledger, pauses
 from daemon.store.action_history import action_records
 from daemon.store.names import Names
 
@@ -69,6 +70,11 @@ def audit(config: Config, *, since: str | None, until: str | None = None, fmt: s
         with engine.connect() as connection:
             rows = ledger.audit_rows(connection, since=start, until=end)
             actions = action_records(connection, names, since=start) if fmt == "table" else []
+            paused = (
+                audit_records(pauses.every_pause(connection), names, now, since=start, until=end)
+                if fmt == "table"
+                else []
+            )
     except (connect.StoreError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: cannot read the ledger: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
@@ -83,4 +89,7 @@ def audit(config: Config, *, since: str | None, until: str | None = None, fmt: s
         if actions:
             print("\nrestaurant and food actions:")
             print(report.actions_table(actions))
+        if paused:
+            print("\npauses (made, resumed, expired):")
+            print(report.pauses_table(paused))
     return exitcodes.OK

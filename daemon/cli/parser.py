@@ -15,8 +15,11 @@ from daemon.cli.commands import (
     cmd_demo,
     cmd_explain,
     cmd_once,
+    cmd_pause,
+    cmd_pauses,
     cmd_release,
     cmd_reopen,
+    cmd_resume,
     cmd_run,
     cmd_simulator,
     cmd_status,
@@ -55,9 +58,6 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
     )
-
-
-_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
 def _add_closure_overrides(command: _Command) -> None:
@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
+    _add_pause_commands(command)
+
     demo = command(
         "demo",
         cmd_demo,
@@ -201,3 +203,47 @@ def build_parser() -> argparse.ArgumentParser:
         "address is answered as unknown",
     )
     return parser
+
+
+_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _add_pause_commands(command: _Command) -> None:
+    """``pause``, ``resume`` and ``pauses`` (daemon.cli.pausing)."""
+    pause = command(
+        "pause",
+        cmd_pause,
+        "pause automatic cancellations (a rule, a restaurant, or all) until a time; "
+        "every pause ends by itself",
+    )
+    pause.add_argument("--rule", metavar="NAME", help="only this rule of rules.yaml")
+    pause.add_argument(
+        "--restaurant", metavar="ID_OR_NAME", help="only this restaurant of rules.yaml"
+    )
+    pause.add_argument(
+        "--for", dest="for_text", metavar="DURATION", help="how long: 30m, 2h, 1h30m, end-of-day"
+    )
+    pause.add_argument(
+        "--until",
+        dest="until_text",
+        metavar="TIME",
+        help="until when: 18:00 (today, rules.yaml's timezone), 'tomorrow 09:00', end-of-day, "
+        "ISO 8601",
+    )
+    pause.add_argument("--comment", metavar="TEXT", help="why (required; shown in status, audit)")
+    pause.add_argument(
+        "--by", metavar="NAME", help="who pauses, kept with the pause (default: the OS user)"
+    )
+
+    resume = command("resume", cmd_resume, "end a pause now (the only one in force, or ID)")
+    resume.add_argument("pause_id", metavar="ID", nargs="?", help="the pause, as `pauses` lists it")
+    resume.add_argument("--all", dest="every", action="store_true", help="every pause in force")
+    resume.add_argument(
+        "--by", metavar="NAME", help="who resumes, kept with the pause (default: the OS user)"
+    )
+
+    listing = command("pauses", cmd_pauses, "the pauses in force, with their time left")
+    listing.add_argument("--json", action="store_true", help="one JSON object per pause per line")
+    listing.add_argument(
+        "--all", dest="every", action="store_true", help="every pause on record, ended ones too"
+    )

@@ -175,6 +175,15 @@ def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
     return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "BY", "LAST ERROR"))
 
 
+def pauses_table(records: Iterable[Mapping[str, Any]]) -> str:
+    """Pauses made, resumed and expired (daemon.cli.pause_view.audit_records)."""
+    rows = [
+        (r["at"], r["event"], r["pause"], r["scope"], r["until"], r["by"], r["comment"])
+        for r in records
+    ]
+    return table(rows, ("AT", "EVENT", "PAUSE", "SCOPE", "UNTIL", "BY", "COMMENT"))
+
+
 def audit_csv(records: Iterable[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(

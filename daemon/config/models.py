@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from daemon.config.error_messages import describe_value
+from daemon.domain.pauses import DEFAULT_MAX_PAUSE_HOURS
 from daemon.domain.windows import DEFAULT_TIMEZONE, QuietWindow, Window, time_zone
 from rules import Rule
 from rules.windows import Dates, Days, Hours
@@ -196,6 +197,9 @@ class SafetySettings(Section):
     # latitude and longitude, a same-named street in another city) is bad
     # data: unknown, never a distance match. Kilometres.
     max_plausible_km: float = Field(default=100.0, gt=0)
+    # The longest pause `autocancel pause` accepts: every pause ends, and a
+    # forgotten one should not keep the daemon off for long. Hours, at most a week.
+    max_pause_hours: float = Field(default=DEFAULT_MAX_PAUSE_HOURS, gt=0, le=168)
 
 
 SyncOwnership = Literal["synced", "all"]

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from daemon.domain.overrides import Override
+from daemon.domain.pauses import Pause
 from daemon.domain.row_problems import POSITION_PROBLEMS, UNREADABLE_STOCK, RowProblem
 
 
@@ -111,6 +112,9 @@ class Snapshot:
     # hand or by staff, or released) while it may still be respected: recent,
     # and the overload not seen over since (daemon.domain.overrides).
     overrides: Mapping[str, Override] = field(default_factory=dict)
+    # The pauses not over when the snapshot was read; which of them hold is
+    # judged on the pass clock (Pause.in_force), like every other fact.
+    pauses: tuple[Pause, ...] = ()
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)

@@ -5,7 +5,8 @@ cannot disagree. Each fact is computed once, here, and handed on:
 
 1. the pass clock: ``ctx.now``, for every age, every window and every reopen;
 2. which orders safety protects (never_cancel, too old, unknown time), and
-   what suspends automatic decisions now (a quiet window);
+   what suspends automatic decisions now (the pauses in force, read with
+   the snapshot, and a quiet window);
 3. which rules are outside their ``active_hours``/``active_days`` (once per
    rule, in ``ctx.timezone``): their verdict on every order is a no-match
    that says so;
@@ -49,6 +50,7 @@ from daemon.domain.actions import (
     RestaurantAction,
 )
 from daemon.domain.decisions import IN_FLIGHT, Decision, Mode
+from daemon.domain.pauses import Pause, in_force
 from daemon.domain.statuses import ACTIVE_STATUSES
 from daemon.engine.decide import (
     RuleVerdicts,
@@ -123,6 +125,7 @@ class Plan:
     outside_window: frozenset[str] = frozenset()  # the rules outside their active window
     # People's decisions on a restaurant the overload no longer needs (one per closure).
     overrides_spent: tuple[OverrideSpent, ...] = ()
+    pauses: tuple[Pause, ...] = ()  # the pauses in force at the pass clock
 
     @property
     def primary(self) -> tuple[Decision, ...]:
@@ -155,7 +158,8 @@ def plan_pass(
     """The final plan of one pass: decisions after safety, loads, side effects."""
     snapshot = ctx.snapshot
     protected = protections(snapshot.orders, limits, ctx.now)
-    suspensions = suspensions_at(limits, ctx.now, ctx.timezone)
+    pauses = in_force(snapshot.pauses, ctx.now)
+    suspensions = suspensions_at(limits, ctx.now, ctx.timezone, pauses)
     asleep = outside_windows(rules, ctx)
     per_order = evaluate_orders(rules, ctx, asleep=asleep)
     leaving = _leaving(rules, per_order, snapshot, protected, suspensions)
@@ -193,6 +197,7 @@ def plan_pass(
         suspensions=suspensions,
         outside_window=frozenset(rules[index].name for index in asleep),
         overrides_spent=_overrides_spent(rules, ctx, loads),
+        pauses=pauses,
     )
 
 

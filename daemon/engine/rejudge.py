@@ -91,8 +91,11 @@ def _not_in_force(
         return _changed(
             decision, ctx, f"rule {rule.name!r} is {asleep.why}", window=dict(asleep.evidence)
         )
+    # The pauses as the store has them now: one created after the plan stops this send.
     suspended = suspension_of(
-        suspensions_at(limits, now, ctx.timezone), rule.name, decision.order.restaurant_id
+        suspensions_at(limits, now, ctx.timezone, ctx.snapshot.pauses),
+        rule.name,
+        decision.order.restaurant_id,
     )
     if suspended is not None:
         return _changed(decision, ctx, suspended.why, suspended=dict(suspended.evidence))

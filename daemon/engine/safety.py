@@ -9,7 +9,8 @@ Two kinds, applied by the planner (daemon.planning) to every pass:
   nor choose it. Its decisions are ``skipped``.
 - **Suspensions** hold for a while, whatever the orders: a quiet window
   (rules.yaml ``quiet_windows``) suspends every automatic cancellation; a
-  pause is the same with a narrower scope. The decisions they cover are
+  pause (``autocancel pause``, read from the store with the snapshot) does
+  the same for its scope: a rule, a restaurant, both, or everything. The decisions they cover are
   ``skipped`` with their evidence, and their scope closes no restaurant and
   deactivates no food; a reopening still goes out, since it undoes what the
   daemon did.
@@ -34,6 +35,7 @@ from typing import Any
 
 from daemon.domain.decisions import Decision
 from daemon.domain.orders import Order
+from daemon.domain.pauses import Pause
 from daemon.domain.windows import QuietWindow, quiet_spell
 
 log = logging.getLogger(__name__)
@@ -142,10 +144,30 @@ class Suspension:
         )
 
 
-def suspensions_at(limits: SafetyLimits, now: datetime, zone: tzinfo) -> tuple[Suspension, ...]:
-    """What suspends automatic decisions at the pass clock ``now``: a quiet window holding then."""
+def pause_suspension(pause: Pause) -> Suspension:
+    """A pause as the planner applies it: its scope, its evidence, its line."""
+    return Suspension(
+        pause.evidence(),
+        why=pause.describe(),
+        rules=None if pause.rule is None else frozenset({pause.rule}),
+        restaurants=None if pause.restaurant_id is None else frozenset({pause.restaurant_id}),
+    )
+
+
+def suspensions_at(
+    limits: SafetyLimits, now: datetime, zone: tzinfo, pauses: Iterable[Pause] = ()
+) -> tuple[Suspension, ...]:
+    """What suspends automatic decisions at the pass clock ``now``.
+
+    The ``pauses`` in force then (a person's decision, with a name and a
+    comment, so they come first: a decision records the first that covers
+    it), then a quiet window holding then.
+    """
+    held = [pause_suspension(pause) for pause in pauses if pause.in_force(now)]
     spell = quiet_spell(limits.quiet_windows, now, zone)
-    return () if spell is None else (Suspension(spell.evidence(), why=spell.describe()),)
+    if spell is not None:
+        held.append(Suspension(spell.evidence(), why=spell.describe()))
+    return tuple(held)
 
 
 def suspension_of(

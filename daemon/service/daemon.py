@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from daemon.config.credentials import (
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
+from daemon.domain.pauses import Pause
 from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine import decisionlog, passresult
 from daemon.engine.passes import PassError, PassRunner
@@ -132,8 +133,20 @@ class Daemon:
                         circuit_open_since=self._breaker.open_since,
                         closures=report.closures,
                     )
+                in_force = () if report.plan is None else report.plan.pauses
+                self._metrics.pauses_active.set(len(in_force))
+                self._wake_when_a_pause_ends(in_force)
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
+
+    def _wake_when_a_pause_ends(self, pauses: Sequence[Pause]) -> None:
+        """A pass the moment the first pause in force ends, not up to an interval later.
+
+        No row changes when a pause expires, so no change signal comes; the
+        pass that runs then sees the pauses changed and judges everything.
+        """
+        if pauses and not self._stopping.is_set():
+            self._schedule.once_at("pause-ends", self._wake, min(p.until for p in pauses))
 
     def _incremental_due(self, now: float) -> bool:
         """Whether this pass may re-judge only what changed (a full pass is not yet due)."""

@@ -117,6 +117,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.pauses_active = Gauge(
+            "autocancel_pauses_active",
+            "Pauses in force at the last pass (autocancel pause); each ends by itself",
+            registry=self.registry,
+        )
+
     def serve(self, *, port: int, address: str) -> None:
         """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""
         self.stop()

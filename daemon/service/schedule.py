@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import undefined
 
@@ -57,6 +58,10 @@ class Schedule:
             # undefined: APScheduler's own default, one period from now.
             next_run_time=datetime.now(UTC) if now else undefined,
         )
+
+    def once_at(self, job_id: str, job: Callable[[], None], when: datetime) -> None:
+        """Run ``job`` once at ``when`` (aware); a job of that id still waiting is replaced."""
+        self._scheduler.add_job(job, DateTrigger(run_date=when), id=job_id, replace_existing=True)
 
     def reschedule(self, job_id: str, *, seconds: float) -> None:
         self._scheduler.reschedule_job(job_id, trigger=IntervalTrigger(seconds=seconds))

@@ -101,25 +101,43 @@ def record_decisions(
     Returns the decisions with their ledger ids. A live intent another daemon
     recorded first is dropped from the result: that daemon owns the order.
     Repeated non-intent rows (the same hold, skip or dry-run verdict every
-    pass) are not written again; the existing row's ``updated_at`` moves.
+    pass) are not written again; the existing row's ``updated_at`` moves. A
+    skip for another cause (another pause, a quiet window after a pause) is
+    a new row: the ledger keeps who held the order and why, each time.
     """
     ledger = schema.ledger
     keys = {d.payment_key for d in decisions}
-    seen: dict[tuple[str, str, str, str], int] = {}
+    seen: dict[tuple[str, str, str, str, tuple[Any, ...]], int] = {}
     if keys:
         for row in connection.execute(
             sa.select(
                 ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode, ledger.c.outcome
-            ).where(ledger.c.intent_key.is_(None), ledger.c.payment_key.in_(keys))
+            ).where(
+                ledger.c.intent_key.is_(None),
+                ledger.c.payment_key.in_(keys),
+                ledger.c.outcome != "skipped",
+            )
         ):
-            seen[(row.payment_key, row.rule, row.mode, row.outcome)] = row.id
+            seen[(row.payment_key, row.rule, row.mode, row.outcome, ())] = row.id
+    skipped_keys = {d.payment_key for d in decisions if d.outcome == "skipped"}
+    if skipped_keys:
+        # A skip is told apart by its cause (which pause, which window) too.
+        for row in connection.execute(
+            sa.select(
+                ledger.c.id, ledger.c.payment_key, ledger.c.rule, ledger.c.mode, ledger.c.evidence
+            ).where(
+                ledger.c.intent_key.is_(None),
+                ledger.c.payment_key.in_(skipped_keys),
+                ledger.c.outcome == "skipped",
+            )
+        ):
+            cause = _skip_cause(row.evidence or {})
+            seen[(row.payment_key, row.rule, row.mode, "skipped", cause)] = row.id
 
     intents = [d for d in decisions if is_intent(d)]
     others = [d for d in decisions if not is_intent(d)]
-    fresh_others = [d for d in others if (d.payment_key, d.rule, d.mode, d.outcome) not in seen]
-    repeated_ids = [
-        seen[key] for d in others if (key := (d.payment_key, d.rule, d.mode, d.outcome)) in seen
-    ]
+    fresh_others = [d for d in others if _seen_key(d) not in seen]
+    repeated_ids = [seen[key] for d in others if (key := _seen_key(d)) in seen]
     if intents:
         connection.execute(
             insert_unless_taken(connection, ledger, "intent_key"),
@@ -151,9 +169,25 @@ def record_decisions(
                 decision.rule,
             )
             continue
-        key = (decision.payment_key, decision.rule, decision.mode, decision.outcome)
-        recorded.append(replace(decision, ledger_id=ledger_id or seen.get(key)))
+        recorded.append(replace(decision, ledger_id=ledger_id or seen.get(_seen_key(decision))))
     return recorded
+
+
+# Skips by a suspension name it: another pause or quiet window is another row.
+_SUSPENDED_BY = ("paused", "quiet_window")
+
+
+def _skip_cause(evidence: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Which suspension skipped a decision; () for any other cause (a protection, a re-check)."""
+    if evidence.get("skipped_because") not in _SUSPENDED_BY:
+        return ()
+    return (evidence.get("pause_id"), evidence.get("quiet_window"))
+
+
+def _seen_key(decision: Decision) -> tuple[str, str, str, str, tuple[Any, ...]]:
+    """The decision as a repeat of a non-intent row is recognised."""
+    cause = _skip_cause(decision.evidence) if decision.outcome == "skipped" else ()
+    return (decision.payment_key, decision.rule, decision.mode, decision.outcome, cause)
 
 
 def record_outcome(

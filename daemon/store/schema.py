@@ -31,6 +31,10 @@ POS or ``autocancel sync``; the others belong to the daemon:
     ends (or crashes), for ``autocancel status``.
 ``sync_state``
     When ``autocancel sync`` last polled get-current (its 30 s cooldown).
+``pauses``
+    Staff's pauses of automation (``autocancel pause``): a scope (a rule, a
+    restaurant, both or neither), an end that always comes (``until``), who
+    and why. In force until ``until`` or until ``ended_at`` (a resume).
 
 All timestamps are aware UTC ``datetime`` values (see :class:`UTCDateTime`).
 """
@@ -243,6 +247,24 @@ sync_state = sa.Table(
     sa.Column("last_poll_at", UTCDateTime()),
     sa.Column("last_success_at", UTCDateTime()),
     sa.Column("last_error", sa.Text),
+)
+
+pauses = sa.Table(
+    "pauses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.Text),  # NULL: every rule
+    sa.Column("restaurant_id", sa.Text),  # NULL: every restaurant
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("until", UTCDateTime(), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("host", sa.Text),
+    sa.Column("ended_at", UTCDateTime()),  # set by a resume; expiry is `until` passing
+    sa.Column("ended_by", sa.Text),
+    sa.CheckConstraint("until > created_at", name="ends_after_start"),
+    sa.Index("ix_pauses_until", "until"),
+    sqlite_autoincrement=True,
 )
 
 # Bumped by triggers on the contract tables (migration 0004; SQLite only).

@@ -20,7 +20,7 @@ from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
 from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
 from daemon.domain.row_problems import RowProblem
 from daemon.domain.timeutil import utcnow
-from daemon.store import rowcheck, schema
+from daemon.store import pauses, rowcheck, schema
 
 _TIMESTAMPS = ("created_at", "updated_at")
 
@@ -182,6 +182,15 @@ def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | No
         sa.select(*_stock_columns()).where(schema.stock.c.food_id == food_id)
     ).all()
     return _stock(rows)[0].get(food_id)
+
+
+def read_order_restaurant(connection: sa.Connection, payment_key: str) -> str | None:
+    """The restaurant of one order, as stored (None: no such order, or none written)."""
+    orders = schema.orders
+    found = connection.execute(
+        sa.select(orders.c.restaurant_id).where(orders.c.payment_key == payment_key)
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def _foreign_stock(
@@ -402,6 +411,8 @@ def read_snapshot(
         .all()
     )
     deactivated = connection.execute(sa.select(schema.food_deactivations.c.food_id)).scalars()
+    # A small table: read whole every time, so every pass and re-check sees a pause at once.
+    paused = pauses.in_force(connection, utcnow())
 
     remember = restaurants is None and not extra
     stock, unreadable_stock = _cached_stock(stock_rows, cache, remember=remember)
@@ -430,6 +441,7 @@ def read_snapshot(
         deactivated_foods=frozenset(deactivated),
         looked_up=frozenset(looked_up),
         unreadable_stock=tuple(unreadable_stock),
+        pauses=paused,
     )
 
 

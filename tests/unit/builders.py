@@ -17,6 +17,7 @@ from daemon.domain.decisions import Decision
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
 from daemon.domain.overrides import Override, OverrideKind
+from daemon.domain.pauses import Pause
 from daemon.engine.plan import Plan, plan_pass
 from daemon.engine.safety import SafetyLimits
 from rules.base import Rule
@@ -131,6 +132,7 @@ def context(
     locations: Mapping[str, Location] | None = None,
     geocoding_enabled: bool = False,
     restaurants: Mapping[str, Branch] = RESTAURANTS,
+    pauses: Iterable[Pause] = (),
 ) -> PassContext:
     snapshot = Snapshot(
         taken_at=NOW,
@@ -141,6 +143,7 @@ def context(
         deactivated_foods=frozenset(deactivated_foods),
         looked_up=frozenset(looked_up),
         overrides=dict(overrides or {}),
+        pauses=tuple(pauses),
     )
     return PassContext(
         now=NOW,

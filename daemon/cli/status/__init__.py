@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from daemon.cli.status.gather import gather
 from daemon.cli.status.text import render
 from daemon.domain import exitcodes
+from daemon.domain.printable import json_printable
 from daemon.service.runtime import open_store
 from daemon.store import connect
 from daemon.store.readonly import ReadingConfig
@@ -34,7 +35,8 @@ def status(reading: ReadingConfig, *, as_json: bool) -> int:
     finally:
         engine.dispose()
     if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
+        # Pause comments are typed by people: nothing in them may act on a terminal.
+        print(json_printable(json.dumps(report.to_json(), ensure_ascii=False)))
     else:
         print(render(report))
     return exitcodes.OK

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.cli.pause_view import pause_record
 from daemon.cli.status.view import ApiView, PassView, RestaurantLoad, StatusReport, iso
 from daemon.config.models import Config
 from daemon.domain.overrides import MAX_RESPECT
@@ -22,7 +23,7 @@ from daemon.engine import passresult
 from daemon.engine.passes import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
-from daemon.store import closures, connect, ledger, schema
+from daemon.store import closures, connect, ledger, pauses, schema
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
 from daemon.store.snapshot import read_snapshot
@@ -198,6 +199,9 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         )
         in_force = _closures(connection, names)
         overrides = _overrides(connection, names, config, now)
+        paused = tuple(
+            pause_record(pause, names, now) for pause in pauses.in_force(connection, now)
+        )
         deactivations = _deactivations(connection, names)
         used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
@@ -219,6 +223,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         pending=pending,
         closures=in_force,
         overrides=overrides,
+        pauses=paused,
         food_deactivations=deactivations,
         restaurants=loads,
         orders_error=orders_error,

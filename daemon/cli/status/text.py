@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from daemon.cli.status.view import ApiView, PassView, StatusReport
+from daemon.domain.pauses import describe_span
+from daemon.domain.printable import printable
 from daemon.domain.timeutil import isoformat_z
 
 _ERROR_WORDS = {
@@ -119,6 +122,7 @@ def render(report: StatusReport) -> str:
         )
     lines += _api_lines(report.api)
     lines += [f"hint: {hint}" for hint in report.hints]
+    lines += _pause_lines(report)
     lines.append(f"pending intents: {len(report.pending)}")
     lines += [
         f"  {p['payment_key']} rule={p['rule']} since {p['since']} at "
@@ -184,6 +188,18 @@ def _override_line(override: Mapping[str, Any]) -> str:
     if override["respect_ended_at"] is not None:
         return line + f"respected until {override['respect_ended_at']} (the load fell)"
     return line + f"respected until {override['respected_until'] or 'its rule was removed'}"
+
+
+def _pause_lines(report: StatusReport) -> list[str]:
+    """The pauses in force, first among the daemon's state: they switch automation off."""
+    lines = [f"pauses in force: {len(report.pauses)}"]
+    lines += [
+        f"  pause {p['id']}: {p['scope']} until {p['until']} "
+        f"({describe_span(timedelta(seconds=p['seconds_left']))} left), by "
+        f'{printable(p["created_by"])}: "{printable(p["comment"])}"'
+        for p in report.pauses
+    ]
+    return lines
 
 
 def _load_lines(report: StatusReport) -> list[str]:

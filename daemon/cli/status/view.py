@@ -118,6 +118,8 @@ class StatusReport:
     overrides: tuple[Mapping[str, Any], ...] = field(default=())
     # Staff-confirmed cancellations of the last hour: never counted in the budget.
     manual_last_hour: int | None = None
+    # The pauses in force, as `pauses --json` shows them (daemon.cli.pause_view).
+    pauses: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +132,7 @@ class StatusReport:
             "running_pass": None if self.running is None else self.running.to_json(),
             "api": self.api.to_json(),
             "pending_intents": [dict(p) for p in self.pending],
+            "pauses": [dict(p) for p in self.pauses],
             "closures": [dict(c) for c in self.closures],
             "closure_overrides": [dict(o) for o in self.overrides],
             "food_deactivations": [dict(f) for f in self.food_deactivations],

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from daemon.domain.actions import DeactivateFood
+from daemon.domain.actions import CloseRestaurant, DeactivateFood
 from daemon.domain.decisions import Decision
 from daemon.domain.distance import GeodesicFunction
 from daemon.domain.location import geodesic_km
 from daemon.domain.orders import Snapshot
+from daemon.domain.pauses import Pause, in_force, pause_ids
 from daemon.domain.timeutil import utcnow
 from daemon.engine.active import FULL, ActiveOrders, PassScope
 from daemon.engine.distances import DistanceBook
@@ -29,11 +30,16 @@ from daemon.engine.manual_policy import is_manual
 from daemon.engine.passes.errors import PassError
 from daemon.engine.plan import Plan, WindowState, plan_pass, window_state
 from daemon.engine.rejudge import rejudge
-from daemon.engine.safety import SafetyLimits
-from daemon.store import connect, ledger, rowcheck
+from daemon.engine.safety import SafetyLimits, Suspension, suspension_of, suspensions_at
+from daemon.store import connect, ledger, pauses, rowcheck
 from daemon.store.changelog import ChangeCursor
 from daemon.store.names import Names
-from daemon.store.snapshot import RowCache, read_snapshot, read_stock_level
+from daemon.store.snapshot import (
+    RowCache,
+    read_order_restaurant,
+    read_snapshot,
+    read_stock_level,
+)
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -86,6 +92,10 @@ class Judge:
         # The rules outside their window and the quiet window the last full pass
         # judged on: when time alone changes them, the next pass judges everything.
         self._windows: WindowState | None = None
+        # The same for the pauses in force (their ids), and those this judge
+        # last said were in force (for one journal line as each begins and ends).
+        self._pauses: frozenset[int] | None = None
+        self._announced: dict[int, Pause] = {}
         # Restaurants the next incremental pass judges again whatever changed:
         # a brake held their orders, or the open circuit kept them back.
         self._carry: frozenset[str] = frozenset()
@@ -135,21 +145,28 @@ class Judge:
         ``incremental`` asks for the first; the whole store is read anyway
         when no pass read it before, the last pass failed, or the change
         log lost rows this reader never saw, or a time window opened or
-        closed since the last pass (a change no log records).
+        closed since the last pass, or a pause began or ended (changes no
+        log records).
         """
         if incremental and self._windows_moved():
             log.info("a rule window or quiet window opened or closed: judging every restaurant")
             incremental = False
         try:
             with connect.snapshot_reader(self.engine) as connection, connection.begin():
+                if incremental and self._pauses_moved(connection):
+                    log.info("a pause began or ended: judging every restaurant")
+                    incremental = False
                 if incremental and self._cursor is not None:
                     changed = self._read_changed(connection, self._cursor)
                     if changed is not None:
+                        self._announce_pauses(changed[0])
                         return changed
                     self._cursor = None
                 snapshot = self._read_everything(connection)
-                # Every restaurant is judged on the windows at this pass clock.
+                # Every restaurant is judged on the windows and pauses at this pass clock.
                 self._windows = self._window_state(snapshot.taken_at)
+                self._pauses = pause_ids(snapshot.pauses, snapshot.taken_at)
+                self._announce_pauses(snapshot)
                 return snapshot, FULL
         except sa.exc.SQLAlchemyError as exc:
             self.start_over()
@@ -167,6 +184,39 @@ class Judge:
         judges only some restaurants, the others still stand on the old windows.
         """
         return self._windows is not None and self._window_state(utcnow()) != self._windows
+
+    def _pauses_moved(self, connection: sa.Connection) -> bool:
+        """Whether a pause began or ended since the last full pass judged everything.
+
+        A pause changes no order, so the change log cannot name it. One
+        query of a small table; kept from the last full pass, as the windows.
+        """
+        if self._pauses is None:
+            return False
+        now = utcnow()
+        return pause_ids(pauses.in_force(connection, now), now) != self._pauses
+
+    def _announce_pauses(self, snapshot: Snapshot) -> None:
+        """One journal line when a pause begins to hold for this process, one when it ends."""
+        holding = {p.id: p for p in in_force(snapshot.pauses, snapshot.taken_at)}
+        names = Names.of(self.config.restaurants)
+        for pause_id, pause in holding.items():
+            if pause_id not in self._announced:
+                log.warning(
+                    "paused: %s, no automatic cancellation, closure or food change for it; %s",
+                    pause.scope(names.restaurant(pause.restaurant_id)),
+                    pause.describe(),
+                )
+        for pause_id, pause in self._announced.items():
+            if pause_id not in holding:
+                how = "expired" if snapshot.taken_at >= pause.until else "was resumed"
+                log.info(
+                    "pause %d %s: %s goes ahead again",
+                    pause_id,
+                    how,
+                    pause.scope(names.restaurant(pause.restaurant_id)),
+                )
+        self._announced = holding
 
     def carry_over(self, restaurants: Iterable[str]) -> None:
         """Judge these restaurants again in the next pass, changed or not.
@@ -314,15 +364,44 @@ class Judge:
         )
 
     def recheck_food(self, food: DeactivateFood) -> dict[str, Any] | None:
-        """None while the food is still unavailable in the store, else the change."""
+        """None while the food is still unavailable and its rule not suspended, else the change."""
         with self.engine.connect() as connection:
             level = read_stock_level(connection, food.food_id)
+            restaurant_id = food.restaurant_id or read_order_restaurant(
+                connection, food.payment_key
+            )
+            suspended = self._suspension_now(connection, food.rule, restaurant_id)
+        if suspended is not None:
+            return {
+                "skipped_because": "no_longer_qualifies",
+                "change": suspended.why,
+                "suspended": dict(suspended.evidence),
+            }
         if level is not None and level.unavailable:
             return None
         return {
             "skipped_because": "no_longer_qualifies",
             "change": f"food {food.food_id} is available again",
         }
+
+    def recheck_closure(self, action: CloseRestaurant) -> str | None:
+        """None while nothing suspends the closing rule at the restaurant, else why it does.
+
+        A reopening is never held: it undoes what the daemon did.
+        """
+        with self.engine.connect() as connection:
+            suspended = self._suspension_now(connection, action.rule, action.restaurant_id)
+        return None if suspended is None else suspended.why
+
+    def _suspension_now(
+        self, connection: sa.Connection, rule: str, restaurant_id: str | None
+    ) -> Suspension | None:
+        """What suspends ``rule`` at ``restaurant_id`` right now: a pause, a quiet window."""
+        now = utcnow()
+        held = suspensions_at(
+            safety_limits(self.config), now, self.config.zone, pauses.in_force(connection, now)
+        )
+        return suspension_of(held, rule, restaurant_id)
 
     def names(self, snapshot: Snapshot | None = None) -> Names:
         """Restaurant names from the rules, food names from the snapshot's stock rows."""

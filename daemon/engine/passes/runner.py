@@ -302,7 +302,9 @@ class PassRunner:
         outcomes = {d.ledger_id: d for d in cancelled}
         results = [
             *effects.foods.deactivate([f for f, _m in live_foods], recheck=self.judge.recheck_food),
-            *effects.closures.apply([a for a, _m in live_actions]),
+            *effects.closures.apply(
+                [a for a, _m in live_actions], recheck=self.judge.recheck_closure
+            ),
             *dry_notes,
         ]
         final = [outcomes.get(d.ledger_id, d) if ledger.is_intent(d) else d for d in recorded]

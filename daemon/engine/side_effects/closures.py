@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -42,6 +42,9 @@ if TYPE_CHECKING:  # a dry run never sends, and never loads the HTTP client
 
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
+
+# Why a close may not go out right now (a pause created since the plan), or None.
+ClosureRecheck = Callable[[CloseRestaurant], "str | None"]
 
 # A reopen whose answer was lost and could not be read back: it may have gone
 # through. The closure stays in force and claimed until a status read settles it.
@@ -96,11 +99,27 @@ class Closures:
         self._engine = engine
         self._executor = executor
 
-    def apply(self, actions: Iterable[RestaurantAction]) -> list[ActionResult]:
+    def apply(
+        self, actions: Iterable[RestaurantAction], *, recheck: ClosureRecheck | None = None
+    ) -> list[ActionResult]:
+        """Close and reopen; ``recheck`` says, right before a close, why it may not go out now."""
         results = []
         for action in actions:
             if isinstance(action, CloseRestaurant):
-                result = self._close(action)
+                held = None if recheck is None else recheck(action)
+                if held is not None:
+                    log.warning(
+                        "action=close_restaurant target=%s rule=%s mode=live outcome=skipped: "
+                        "not sent, %s",
+                        action.restaurant_id,
+                        action.rule,
+                        held,
+                    )
+                result = (
+                    self._close(action)
+                    if held is None
+                    else ActionResult.skipped(action, f"not sent: {held}", self._names)
+                )
             else:
                 result = self.reopen(action)
             if result is not None:

@@ -130,7 +130,13 @@ class FoodDeactivations:
     ) -> None:
         table = schema.food_deactivations
         row = table.c.food_id == food.food_id
-        if attempted.no_longer_qualifies is not None:
+        stopped = attempted.no_longer_qualifies
+        if stopped is not None and "suspended" in stopped.evidence:
+            # A pause (or quiet window) holds its rule now: the call waits, as
+            # a failure that may pass does, and goes out once the pause ends.
+            connection.execute(sa.update(table).where(row).values(outcome="retry"))
+            return
+        if stopped is not None:
             # Back in stock before we got to it: nothing of ours stays on record.
             connection.execute(sa.delete(table).where(row))
             return
