@@ -4,6 +4,8 @@ A temporary folder gets a rules.yaml, a SQLite store seeded with orders that
 exercise every rule (and some that must survive) and a pause staff made, and
 a local Dükkango simulator on loopback. One live pass runs against it; the
 decisions, the pause and the API calls the simulator received are printed.
+Then the kitchen restocks the food that ran out, and a second pass puts it
+back on sale.
 """
 
 from __future__ import annotations
@@ -265,6 +267,21 @@ def _seed_store(url: str, orders: list[DemoOrder]) -> None:
     engine.dispose()
 
 
+# The food that ran out (demo-out-of-stock's); the kitchen restocks it between the passes.
+RESTOCKED = (2, "Chicken Burrito", 12)
+
+
+def _restock(engine: sa.Engine, food: tuple[int, str, int]) -> None:
+    """The POS marks the food available again, as a kitchen does after a delivery."""
+    food_id, _name, quantity = food
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(schema.stock)
+            .where(schema.stock.c.food_id == food_id)
+            .values(available=True, quantity=quantity)
+        )
+
+
 def run(*, keep: bool = False, verbose: bool = False) -> int:
     if not verbose:
         # The report says it all, the closure it logs at WARNING included; per-decision
@@ -308,16 +325,21 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             api = ApiSession(config, environ={ENV_ACCESS_TOKEN: simulator.static_token or ""})
             engine = connect.create_store_engine(config.store.url)
             try:
-                result = PassRunner(
-                    config=config, engine=engine, executor_factory=api.executor
-                ).run_once()
+                runner = PassRunner(config=config, engine=engine, executor_factory=api.executor)
+                result = runner.run_once()
+                names = Names.of(config.restaurants)
+                in_force = () if result.plan is None else result.plan.pauses
+                paused = [pause_line(pause, names, utcnow()) for pause in in_force]
+                _print_report(
+                    folder, orders, result.shown(), result.actions, simulator, paused=paused
+                )
+                simulator.clear_requests()
+                _restock(engine, RESTOCKED)
+                comeback = runner.run_once()
             finally:
                 engine.dispose()
                 api.close()
-            names = Names.of(config.restaurants)
-            in_force = () if result.plan is None else result.plan.pauses
-            paused = [pause_line(pause, names, utcnow()) for pause in in_force]
-            _print_report(folder, orders, result.shown(), result.actions, simulator, paused=paused)
+            _print_comeback(comeback.actions, simulator)
     finally:
         if keep:
             print(f"\nthe demo folder is kept: {folder}")
@@ -360,4 +382,22 @@ def _print_report(
         body = "" if request.body in (None, "") else f" {request.body}"
         what = " (the geocoder)" if request.path == "/search" else ""
         print(f"  {request.method} {request.path}{body} -> {request.status}{what}")
-    print("\nTry `autocancel explain KEY` on a kept store (--keep) to see every rule's verdict.")
+
+
+def _print_comeback(actions: Any, simulator: Simulator) -> None:
+    _food_id, name, quantity = RESTOCKED
+    print(
+        f"\nthen the kitchen restocks {name} (stock row: available, {quantity} left); "
+        "a second pass puts it back on sale:"
+    )
+    for action in actions:
+        print(
+            f"  {action.action} {action.shown_target}: {action.outcome}"
+            + (f" ({action.trigger})" if action.trigger else "")
+        )
+    for request in simulator.requests():
+        print(f"  {request.method} {request.path} -> {request.status}")
+    print(
+        "\nTry `autocancel explain KEY` on a kept store (--keep) to see every rule's verdict, "
+        "and `autocancel foods` for the foods autocancel has off."
+    )

@@ -17,7 +17,7 @@ own) and :meth:`Rule.validate_against` (one rule against the rest of the file).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 
 from pydantic import (
@@ -209,6 +209,12 @@ class Rule(BaseModel):
     def side_effects(self, order: Order, verdict: Verdict) -> Sequence[DeactivateFood]:
         """Menu changes to make when this rule's match on ``order`` goes ahead."""
         return ()
+
+    @property
+    def reactivation_delay(self) -> timedelta | None:
+        """How long after deactivating a food this rule puts it back on sale whatever
+        its stock row says (a snooze); None: only once the stock row says it can be sold."""
+        return None
 
     def restaurant_actions(
         self, ctx: PassContext, loads: Mapping[str, RestaurantLoad]

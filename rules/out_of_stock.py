@@ -11,16 +11,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from daemon.domain.actions import DeactivateFood
-from rules.base import Rule
+from daemon.domain.problems import Problem, YamlPath
+from rules.base import Rule, describe_rule
 from rules.registry import registry
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order
     from rules.context import PassContext
+    from rules.validation import ValidationContext
+
+# A week: a longer snooze is no snooze; leave such a food to its stock row.
+MAX_REACTIVATE_AFTER_MINUTES = 7 * 24 * 60
 
 
 @registry.register("out_of_stock")
@@ -30,6 +38,32 @@ class OutOfStockRule(Rule):
     # the menu, which an operator should opt into. Only foods that are fully
     # unavailable are deactivated, never ones that are merely short.
     deactivate_food: bool = False
+    # Snooze: put a food this rule deactivated back on sale this many minutes
+    # after its deactivation even if its stock row still says it is out (for
+    # kitchens that forget to update it). None: only when the stock row says
+    # it can be sold again.
+    reactivate_after_minutes: int | None = Field(
+        default=None, ge=1, le=MAX_REACTIVATE_AFTER_MINUTES
+    )
+
+    @property
+    def reactivation_delay(self) -> timedelta | None:
+        if self.reactivate_after_minutes is None:
+            return None
+        return timedelta(minutes=self.reactivate_after_minutes)
+
+    def validate_against(self, setting: ValidationContext, *, at: YamlPath) -> list[Problem]:
+        problems = super().validate_against(setting, at=at)
+        if self.reactivate_after_minutes is not None and not self.deactivate_food:
+            problems.append(
+                Problem.warning(
+                    (*at, "reactivate_after_minutes"),
+                    f"{describe_rule(at, self.name)}: reactivate_after_minutes has no effect "
+                    "without deactivate_food: true (it only brings back foods this rule "
+                    "deactivated)",
+                )
+            )
+        return problems
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.items:

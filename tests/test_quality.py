@@ -58,6 +58,7 @@ DECISION_MODULES = {
     "daemon/engine/safety.py",
     "daemon/engine/rejudge.py",
     "daemon/engine/manual_policy.py",
+    "daemon/engine/reactivation.py",
     "rules/base.py",
     "rules/congestion.py",
     "rules/out_of_stock.py",

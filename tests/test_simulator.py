@@ -634,3 +634,27 @@ def test_autocancel_simulator_command(tmp_path: Path) -> None:
     assert f"DUKKANGO_BASE_URL={url}" in first_line
     assert f"DUKKANGO_APP_SECRET_KEY={DEFAULT_APP_SECRET_KEY}" in first_line
     assert f"DUKKANGO_ACCESS_TOKEN={TOKEN}" in first_line
+
+
+def test_control_foods_switched_by_staff(sim: Simulator, http: httpx.Client) -> None:
+    """Staff switch foods on the platform without the API: nothing is recorded as a request,
+    and status-active/passive answer OK whatever state the food was in (so a call cannot
+    tell who switched a food off)."""
+    switched = control(http, sim, "POST", "foods", [{"food_id": 2, "active": False}])
+    assert {f["food_id"]: f["active"] for f in switched["foods"]} == {1: True, 2: False, 3: True}
+    assert sim.requests() == []
+    assert call(http, sim, "PUT", "foods/status-passive/2").json() == OK  # passive already
+    assert call(http, sim, "PUT", "foods/status-active/1").json() == OK  # active already
+    control(http, sim, "POST", "foods", {"foods": [{"food_id": 2, "active": True}]})
+    assert sim.food_active(2)
+
+    assert (
+        http.post(f"{sim.control_url}/foods", json={"food_id": 99, "active": False}).status_code
+        == 404
+    )
+    for bad in ({"food_id": "2", "active": False}, {"food_id": 2, "active": "no"}, {"food_id": 2}):
+        response = http.post(f"{sim.control_url}/foods", json=bad)
+        assert response.status_code == 400, bad
+    assert "POST /_sim/foods" in {
+        f"{e['method']} {e['path']}" for e in control(http, sim, "GET", "")["endpoints"]
+    }

@@ -303,3 +303,59 @@ def test_the_head_revision_constant_matches_the_migrations() -> None:
 
     script = ScriptDirectory(str(resources.files("daemon.store") / "migrations"))
     assert script.get_current_head() == migrate.HEAD_REVISION
+
+
+def _migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    from alembic import command
+
+    engine = connect.create_store_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = migrate._alembic_config(connection)
+            (command.downgrade if down else command.upgrade)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_0011_keeps_every_deactivation_in_force_and_goes_back(store_url: str) -> None:
+    """Before 0011 a food had one row ever; after it, each deactivation a row of its own."""
+    from daemon.store.foods_off import read_foods_off
+
+    _migrate_to(store_url, "0010")
+    engine = connect.create_store_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO food_deactivations (food_id, restaurant_id, rule, payment_key, at, "
+                "outcome, attempts) VALUES (2, 'r1', 'out-of-stock', 'a', "
+                "'2026-12-01 10:00:00', 'done', 1), (5, 'r1', 'out-of-stock', 'b', "
+                "'2026-12-01 09:00:00', 'retry', 2)"
+            )
+        )
+    migrate.upgrade(store_url)
+    with engine.connect() as conn:
+        found = read_foods_off(conn)
+    assert [(f.food_id, f.outcome, f.payment_key) for f in found] == [
+        (5, "retry", "b"),
+        (2, "done", "a"),
+    ]
+    with engine.begin() as conn:  # a food back on sale, then deactivated anew: two rows
+        conn.execute(sa.update(schema.food_deactivations).values(active_key=None))
+        conn.execute(
+            sa.insert(schema.food_deactivations).values(
+                food_id=2,
+                rule="out-of-stock",
+                at=datetime(2026, 12, 2, tzinfo=UTC),
+                outcome="done",
+                active_key=2,
+            )
+        )
+
+    _migrate_to(store_url, "0010", down=True)
+    with engine.connect() as conn:
+        kept = conn.execute(
+            sa.text("SELECT food_id, outcome FROM food_deactivations ORDER BY food_id")
+        ).all()
+    assert [tuple(row) for row in kept] == [(2, "done"), (5, "retry")]  # the newest of each
+    migrate.upgrade(store_url)
+    engine.dispose()

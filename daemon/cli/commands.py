@@ -169,3 +169,24 @@ def cmd_simulator(args: argparse.Namespace) -> int:
         port=args.port,
         geocode_file=args.geocode_file,
     )
+
+
+def cmd_foods(args: argparse.Namespace) -> int:
+    from daemon.cli import foods
+
+    return foods.list_foods(load_config_for_reading(args), as_json=args.json)
+
+
+def cmd_food_reactivate(args: argparse.Namespace) -> int:
+    from daemon.cli import foods
+    from daemon.cli.manual import os_user
+
+    config = load_config_or_exit(args)
+    return foods.reactivate(
+        config,
+        args.food_id,
+        by=args.by,
+        note=args.note,
+        who_default=os_user(),
+        dry_run=args.dry_run,
+    )

@@ -14,6 +14,8 @@ from daemon.cli.commands import (
     cmd_db_upgrade,
     cmd_demo,
     cmd_explain,
+    cmd_food_reactivate,
+    cmd_foods,
     cmd_once,
     cmd_pause,
     cmd_pauses,
@@ -60,6 +62,9 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
 def _add_closure_overrides(command: _Command) -> None:
     """``reopen`` and ``release``: people ending a closure autocancel made (README "Overrides")."""
     reopen = command(
@@ -80,6 +85,41 @@ def _add_closure_overrides(command: _Command) -> None:
             metavar="NAME",
             help=f"who {verb} it, kept with the closure (default: the OS user)",
         )
+
+
+def _add_food_commands(command: _Command) -> None:
+    """``foods`` and ``food-reactivate``: the foods autocancel has off, and the way back."""
+    foods = command(
+        "foods",
+        cmd_foods,
+        "the foods autocancel has off: since when, why, and when each comes back",
+    )
+    foods.add_argument("--json", action="store_true", help="one JSON object per food per line")
+
+    reactivate = command(
+        "food-reactivate",
+        cmd_food_reactivate,
+        "put a food autocancel deactivated back on sale now (recorded for audit)",
+    )
+    reactivate.add_argument(
+        "food_id", metavar="FOOD_ID", help="the food's id, as in the stock table"
+    )
+    reactivate.add_argument(
+        "--by", metavar="NAME", help="who asks, kept for audit (default: the OS user)"
+    )
+    reactivate.add_argument("--note", metavar="TEXT", help="why, kept for audit")
+    reactivate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be reactivated, send nothing (as dry_run: true)",
+    )
+
+
+def _add_override_commands(command: _Command) -> None:
+    """The ways staff take back what the daemon does (README "Overrides")."""
+    _add_pause_commands(command)
+    _add_food_commands(command)
+    _add_closure_overrides(command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,14 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="say what would be cancelled, send nothing (as dry_run: true)",
     )
 
-    _add_closure_overrides(command)
+    _add_override_commands(command)
 
     status = command(
         "status", cmd_status, "last pass and its result, API health, closures, safety budget left"
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
-
-    _add_pause_commands(command)
 
     demo = command(
         "demo",
@@ -203,9 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
         "address is answered as unknown",
     )
     return parser
-
-
-_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
 def _add_pause_commands(command: _Command) -> None:

@@ -159,7 +159,8 @@ def audit_table(records: Iterable[Mapping[str, Any]]) -> str:
 
 
 def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
-    """Closures, reopenings and food deactivations (daemon.action_history), names beside ids."""
+    """Closures, reopenings, food deactivations and reactivations (daemon.action_history),
+    names beside ids; who asked and why, where the record says."""
     rows = [
         (
             r["at"],
@@ -168,11 +169,12 @@ def actions_table(records: Iterable[Mapping[str, Any]]) -> str:
             r["rule"],
             r["outcome"] or "",
             r.get("by") or "",
+            r.get("why") or "",
             r["detail"] or "",
         )
         for r in records
     ]
-    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "BY", "LAST ERROR"))
+    return table(rows, ("AT", "ACTION", "TARGET", "RULE", "OUTCOME", "BY", "WHY", "LAST ERROR"))
 
 
 def pauses_table(records: Iterable[Mapping[str, Any]]) -> str:

@@ -45,6 +45,26 @@ class DeactivateFood:
     restaurant_id: str | None
     rule: str
     payment_key: str
+    # The row of an earlier pass's deactivation this one retries (None: a new one).
+    deactivation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactivateFood:
+    """Put a food this daemon deactivated back on sale (``foods/status-active``).
+
+    ``trigger`` says why (``back_in_stock``, ``snooze``, ``manual``) and
+    ``evidence`` what it rests on; ``rule`` is the deactivating rule's name.
+    """
+
+    food_id: int
+    restaurant_id: str | None
+    rule: str
+    deactivation_id: int
+    trigger: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    requested_by: str | None = None  # a person, for a manual reactivation
+    note: str | None = None
 
 
 RestaurantAction = CloseRestaurant | ReopenRestaurant

@@ -6,10 +6,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from daemon.domain.overrides import Override
 from daemon.domain.pauses import Pause
 from daemon.domain.row_problems import POSITION_PROBLEMS, UNREADABLE_STOCK, RowProblem
+
+if TYPE_CHECKING:
+    from daemon.domain.foods import FoodOff
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class Snapshot:
     # payment_key -> outcome of its live cancellation intent (never send twice)
     live_intents: Mapping[str, str]
     closures: Mapping[str, Closure]
+    # Foods with a deactivation of ours in force: never deactivated a second time.
     deactivated_foods: frozenset[int]
     # Orders read only because a command asked for them by key (``also_include``)
     # that a pass would not read (finished, or vanished from get-current): judged
@@ -115,6 +120,9 @@ class Snapshot:
     # The pauses not over when the snapshot was read; which of them hold is
     # judged on the pass clock (Pause.in_force), like every other fact.
     pauses: tuple[Pause, ...] = ()
+    # Those deactivations, each with its food's stock row now: the way back is
+    # judged every pass on all of them, whatever restaurants the pass re-read.
+    foods_off: tuple[FoodOff, ...] = ()
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)

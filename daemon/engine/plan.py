@@ -40,12 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from daemon.domain.actions import (
     DeactivateFood,
     OverrideSpent,
+    ReactivateFood,
     ReopenRestaurant,
     RestaurantAction,
 )
@@ -61,6 +62,7 @@ from daemon.engine.decide import (
     rule_mode,
     verdicts_by_order,
 )
+from daemon.engine.reactivation import DEFAULT_ABANDONED_AFTER, due_reactivations, snoozes
 from daemon.engine.safety import (
     Protection,
     SafetyLimits,
@@ -126,6 +128,8 @@ class Plan:
     # People's decisions on a restaurant the overload no longer needs (one per closure).
     overrides_spent: tuple[OverrideSpent, ...] = ()
     pauses: tuple[Pause, ...] = ()  # the pauses in force at the pass clock
+    # Foods the daemon switched off that go back on sale this pass (daemon.engine.reactivation).
+    food_reactivations: tuple[tuple[ReactivateFood, Mode], ...] = ()
 
     @property
     def primary(self) -> tuple[Decision, ...]:
@@ -154,8 +158,13 @@ def plan_pass(
     *,
     hourly_used: int,
     dry_run: bool,
+    reactivations_abandoned_after: timedelta = DEFAULT_ABANDONED_AFTER,
 ) -> Plan:
-    """The final plan of one pass: decisions after safety, loads, side effects."""
+    """The final plan of one pass: decisions after safety, loads, side effects.
+
+    ``reactivations_abandoned_after``: how long a claimed reactivation may wait
+    for its sender (daemon.engine.reactivation.abandoned_after).
+    """
     snapshot = ctx.snapshot
     protected = protections(snapshot.orders, limits, ctx.now)
     pauses = in_force(snapshot.pauses, ctx.now)
@@ -198,6 +207,13 @@ def plan_pass(
         outside_window=frozenset(rules[index].name for index in asleep),
         overrides_spent=_overrides_spent(rules, ctx, loads),
         pauses=pauses,
+        food_reactivations=_food_reactivations(
+            rules,
+            ctx,
+            safety,
+            abandoned_before=ctx.now - reactivations_abandoned_after,
+            dry_run=dry_run,
+        ),
     )
 
 
@@ -340,6 +356,30 @@ def _food_deactivations(
                         (effect, rule_mode(rule, dry_run=dry_run)),
                     )
     return tuple(candidates.values())
+
+
+def _food_reactivations(
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    safety: SafetyResult,
+    *,
+    abandoned_before: datetime,
+    dry_run: bool,
+) -> tuple[tuple[ReactivateFood, Mode], ...]:
+    """The way back from the daemon's own food deactivations, every pass, whatever its scope.
+
+    Not an order decision: neither windows, quiet windows nor a rule's shadow
+    mode stop it (a way back is never switched off), only the global dry-run
+    switch and a brake: a held restaurant or pass changes no food at all.
+    """
+    mode: Mode = "dry_run" if dry_run else "live"
+    return tuple(
+        (action, mode)
+        for action in due_reactivations(
+            ctx.snapshot.foods_off, snoozes(rules), ctx.now, abandoned_before=abandoned_before
+        )
+        if not safety.holds(action.restaurant_id)
+    )
 
 
 def _as_dry_run(decision: Decision) -> Decision:

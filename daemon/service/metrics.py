@@ -70,6 +70,13 @@ class Metrics:
             "closure was ended, not fought",
             registry=self.registry,
         )
+        self.foods_reactivated = Counter(
+            "autocancel_foods_reactivated",
+            "Foods autocancel put back on sale, by trigger: back_in_stock or snooze "
+            "(food-reactivate by hand is a command of its own, counted in audit)",
+            ["trigger"],
+            registry=self.registry,
+        )
         self.passes = Counter(
             "autocancel_passes",
             "Passes that ran, by scope: full, or incremental (the restaurants changes touched)",
@@ -201,6 +208,8 @@ class Metrics:
                 self.restaurants_closed.inc()
             if action.action == "staff_reopened":
                 self.staff_reopens.inc()
+            if action.action == "reactivate_food" and action.outcome == "done":
+                self.foods_reactivated.labels(action.trigger).inc()
             if action.outcome == "failed":
                 self.api_errors.labels(_kind(action.error_code)).inc()
 

@@ -24,6 +24,11 @@ not facts about the real API:
   hatalı"``; unknown orders/restaurants 404 as documented.
 * ``complete`` is allowed from 16, and from 2 for pickup / ``come_get``
   orders; ``ontheway`` only from 2 with ``courier_type == "restaurant"``.
+* ``foods/status-active`` (its page was not retrieved) is symmetric with
+  ``status-passive``: ``200 "OK"`` whatever the food's state was, so a call
+  cannot tell who switched a food off; ``get-foods`` shows no active flag
+  (none is documented). Staff switch foods on the platform too
+  (``POST /_sim/foods``), without an API call.
 """
 
 from __future__ import annotations

@@ -45,6 +45,11 @@ CONTROL_ENDPOINTS: Final[dict[tuple[str, str], tuple[str, str]]] = {
         "staff open or close restaurants by hand (not an API request): "
         '{id, status: "Open" | "Closed"}, one or a list',
     ),
+    ("POST", "foods"): (
+        "/_sim/foods",
+        "staff switch foods on or off on the platform (no API call): "
+        "{food_id, active}, one or a list",
+    ),
     ("POST", "reset"): (
         "/_sim/reset",
         "back to the start: the configured (or loaded) "
@@ -127,6 +132,16 @@ def _routes(sim: Simulator) -> dict[tuple[str, str], _Action]:
             sim.set_restaurant_status(str(spec["id"]), str(spec["status"]))
         return {"restaurants": sim.state()["restaurants"]}
 
+    def post_foods(body: Any) -> dict[str, Any]:
+        changes = _many(body, "foods")
+        for spec in changes:
+            food_id, active = spec.get("food_id"), spec.get("active")
+            if type(food_id) is not int or type(active) is not bool:
+                raise ValueError("each food needs an integer 'food_id' and a boolean 'active'")
+        for spec in changes:
+            sim.set_food_active(spec["food_id"], spec["active"])
+        return {"foods": sim.state()["foods"]}
+
     def listed() -> dict[str, Any]:
         return {
             "endpoints": [
@@ -149,6 +164,7 @@ def _routes(sim: Simulator) -> dict[tuple[str, str], _Action]:
         ("GET", "orders/"): lambda q, b, k: one_order(k),
         ("GET", "state"): lambda q, b, k: sim.state(),
         ("POST", "restaurants"): lambda q, b, k: post_restaurants(b),
+        ("POST", "foods"): lambda q, b, k: post_foods(b),
         ("POST", "reset"): lambda q, b, k: reset(),
         ("POST", "revoke-tokens"): lambda q, b, k: {"revoked": sim.revoke_tokens()},
         ("POST", "geocoder"): lambda q, b, k: post_geocoder(b),

@@ -199,6 +199,10 @@ class Simulator:
     def food_active(self, food_id: int) -> bool:
         return self._state.is_food_active(food_id)
 
+    def set_food_active(self, food_id: int, active: bool) -> None:
+        """Staff switch a food on or off on the platform (no API call, nothing recorded)."""
+        self._state.set_food_active(food_id, active)
+
     def state(self) -> dict[str, Any]:
         """Restaurants with their open state, foods with their active flag, order count."""
         return self._state.overview()

@@ -136,6 +136,13 @@ class PlatformState:
         with self.lock:
             return self.food_active[food_id]
 
+    def set_food_active(self, food_id: int, active: bool) -> None:
+        """A change made by staff on the platform (not through the API); KeyError if unknown."""
+        with self.lock:
+            if food_id not in self.food_active:
+                raise KeyError(f"food {food_id}")
+            self.food_active[food_id] = active
+
     def overview(self) -> dict[str, Any]:
         """Restaurants with their open state, foods with their active flag, order count."""
         with self.lock:

@@ -1,12 +1,12 @@
-"""The restaurant closures, reopenings and food deactivations on record, for ``audit``.
+"""The restaurant closures, reopenings, food deactivations and reactivations, for ``audit``.
 
-A closure people ended shows who: ``Ayşe (autocancel reopen)``, ``(autocancel
-release)`` or ``staff on Dükkango``; when the daemon stopped respecting that
-(the load fell below reopen_below) it is a line of its own (``override_spent``).
-
-They live in their own tables (one row per closure, one per food), not in the
-ledger; ``audit`` lists them below the ledger with the names an operator knows
-the restaurants and foods by.
+They live in their own tables (one row per closure, per deactivation and per
+reactivation), not in the ledger; ``audit`` lists them below the ledger with
+the names an operator knows the restaurants and foods by, and for a
+reactivation who asked for it and why. A closure people ended shows who:
+``Ayşe (autocancel reopen)``, ``(autocancel release)`` or ``staff on
+Dükkango``; when the daemon stopped respecting that (the load fell below
+reopen_below) it is a line of its own (``override_spent``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.domain.foods import describe_reason
 from daemon.domain.timeutil import isoformat_z
 from daemon.store import schema
 from daemon.store.names import Names, food_names
@@ -34,8 +35,9 @@ def action_records(
             "target": target,
             "rule": row["rule"],
             "outcome": row["close_outcome"],
-            "by": None,
             "detail": row["last_error"] if row["close_outcome"] == "failed" else None,
+            "by": "autocancel",
+            "why": _overload(row["evidence"]),
         }
         records.append((row["closed_at"], closed))
         if row["reopened_at"] is not None:
@@ -49,9 +51,10 @@ def action_records(
                         "action": "override_spent",
                         "target": target,
                         "rule": row["rule"],
-                        "outcome": "load below reopen_below",
-                        "by": None,
+                        "outcome": "done",
                         "detail": None,
+                        "by": "autocancel",
+                        "why": "the load fell below reopen_below: judged as usual again",
                     },
                 )
             )
@@ -68,11 +71,15 @@ def action_records(
                     "target": f"{food} at {where}",
                     "rule": row["rule"],
                     "outcome": row["outcome"],
-                    "by": None,
                     "detail": row["last_error"],
+                    "by": "autocancel",
+                    "why": f"out of stock (order {row['payment_key']})"
+                    if row["payment_key"]
+                    else "out of stock",
                 },
             )
         )
+    records += _reactivations(connection, known)
     chosen = [(at, record) for at, record in records if since is None or at >= since]
     chosen.sort(key=lambda pair: pair[0])
     return [{"at": isoformat_z(at), **record} for at, record in chosen]
@@ -85,12 +92,57 @@ def _ending(row: sa.RowMapping, target: str) -> dict[str, Any]:
         "reopen": f"{row['override_by']} (autocancel reopen)",
         "release": f"{row['override_by']} (autocancel release)",
         "staff": "staff on Dükkango",
-    }.get(kind)
+    }.get(kind, "autocancel")
+    why = {
+        "release": "kept closed by hand; never reopened by autocancel",
+        "staff": "opened on Dükkango while autocancel held it closed",
+    }.get(kind, "")
     return {
         "action": "release_restaurant" if kind == "release" else "reopen_restaurant",
         "target": target,
         "rule": row["rule"],
         "outcome": row["reopen_outcome"],
-        "by": by,
         "detail": None,
+        "by": by,
+        "why": why,
     }
+
+
+def _overload(evidence: object) -> str:
+    """``23 active orders, capacity 20`` from a closure's evidence; "" when it does not say."""
+    if not isinstance(evidence, dict):
+        return ""
+    load, capacity = evidence.get("active_orders"), evidence.get("max_active_orders")
+    if load is None or capacity is None:
+        return ""
+    return f"{load} active orders, capacity {capacity}"
+
+
+def _reactivations(
+    connection: sa.Connection, names: Names
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """One record per reactivation: when it finished (or was last tried), by whom, and why."""
+    r, d = schema.food_reactivations, schema.food_deactivations
+    rows = connection.execute(
+        sa.select(r, d.c.restaurant_id, d.c.rule)
+        .select_from(r.join(d, d.c.id == r.c.deactivation_id))
+        .order_by(r.c.id)
+    ).mappings()
+    found = []
+    for row in rows:
+        food, where = names.food(row["food_id"]), names.restaurant(row["restaurant_id"])
+        found.append(
+            (
+                row["finished_at"] or row["updated_at"],
+                {
+                    "action": "reactivate_food",
+                    "target": f"{food} at {where}",
+                    "rule": row["rule"],
+                    "outcome": row["outcome"],
+                    "detail": row["last_error"],
+                    "by": row["requested_by"] or "autocancel",
+                    "why": describe_reason(row["trigger"], row["evidence"], row["note"]),
+                },
+            )
+        )
+    return found

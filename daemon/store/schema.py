@@ -20,7 +20,12 @@ POS or ``autocancel sync``; the others belong to the daemon:
     and until when the daemon respected it; ``status_checked_at`` paces the
     reads of the platform's status that notice a staff reopen.
 ``food_deactivations``
-    ``foods/status-passive`` calls, at most one row per food.
+    ``foods/status-passive`` calls, one row per deactivation. ``active_key``
+    is unique while the deactivation is in force, so a food is deactivated
+    once until it is reactivated.
+``food_reactivations``
+    ``foods/status-active`` calls: the way back from one deactivation, at most
+    one row each (unique ``deactivation_id``), so replicas reactivate once.
 ``geocode_cache``
     Geocoder answers, including definite "no result" (null coordinates).
 ``distance_cache``
@@ -190,13 +195,50 @@ restaurant_closures = sa.Table(
 food_deactivations = sa.Table(
     "food_deactivations",
     metadata,
-    sa.Column("food_id", sa.Integer, primary_key=True, autoincrement=False),
+    # One row per deactivation (migration 0010; before it, one per food ever).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("food_id", sa.Integer, nullable=False, index=True),
     sa.Column("restaurant_id", sa.Text),
     sa.Column("rule", sa.Text, nullable=False),
     sa.Column("payment_key", sa.Text),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    # Equal to food_id while the deactivation is the daemon's (in force), NULL once
+    # the food is reactivated: one deactivation in force per food, whichever replica.
+    sa.Column("active_key", sa.Integer, unique=True),
+    # Calls of this deactivation whose answer was lost: the food may be off (0010).
+    sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+
+# The way back from one deactivation: at most one row each, so a food is
+# reactivated once per deactivation, whichever replica claims it (0010).
+food_reactivations = sa.Table(
+    "food_reactivations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "deactivation_id",
+        sa.Integer,
+        sa.ForeignKey("food_deactivations.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("food_id", sa.Integer, nullable=False),
+    # back_in_stock, snooze (reactivate_after_minutes) or manual (food-reactivate).
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Text),  # who asked, for a manual one; NULL: the daemon
+    sa.Column("note", sa.Text),
+    sa.Column("evidence", json_type()),  # why: the stock row, the snooze, ...
+    # pending, retry, uncertain, reactivated, maybe_reactivated, failed
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text),  # "host:pid" of the claimer
+    sa.Column("claimed_at", UTCDateTime(), nullable=False),  # first claimed
+    sa.Column("updated_at", UTCDateTime(), nullable=False),  # last claimed or recorded
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("last_error", sa.Text),
 )
 

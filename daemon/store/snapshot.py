@@ -21,6 +21,8 @@ from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
 from daemon.domain.row_problems import RowProblem
 from daemon.domain.timeutil import utcnow
 from daemon.store import pauses, rowcheck, schema
+from daemon.store.foods_off import read_foods_off
+from daemon.store.stockrows import stock_columns, stock_levels
 
 _TIMESTAMPS = ("created_at", "updated_at")
 
@@ -141,49 +143,6 @@ def _items(
     return items, problems
 
 
-def _stock(rows: Iterable[Sequence[Any]]) -> tuple[dict[int, StockLevel], list[str]]:
-    """Readable stock rows by food, and the food_id (as stored) of each unreadable one.
-
-    Rows are (food_id, restaurant_id, name, available, quantity), raw.
-    """
-    levels = {}
-    unreadable = []
-    flag = rowcheck.flag
-    for food_id, restaurant_id, name, raw_available, raw_quantity in rows:
-        food = _integer(food_id)
-        available = flag(raw_available)
-        quantity = _integer(raw_quantity)
-        if food is None or available is None or (quantity is None and raw_quantity is not None):
-            # An unreadable stock row says nothing: the food counts as in stock.
-            unreadable.append(str(_text(food_id)))
-            continue
-        owner = (_text(restaurant_id) or "").strip() or None
-        levels[food] = StockLevel(
-            food_id=food,
-            name=_text(name),
-            available=available,
-            quantity=quantity,
-            restaurant_id=owner,
-        )
-    return levels, unreadable
-
-
-def _stock_columns() -> list[sa.ColumnElement[Any]]:
-    s = schema.stock
-    return [
-        rowcheck.raw(c)
-        for c in (s.c.food_id, s.c.restaurant_id, s.c.name, s.c.available, s.c.quantity)
-    ]
-
-
-def read_stock_level(connection: sa.Connection, food_id: int) -> StockLevel | None:
-    """One food's stock row as the rules read it (None: no row, or an unreadable one)."""
-    rows = connection.execute(
-        sa.select(*_stock_columns()).where(schema.stock.c.food_id == food_id)
-    ).all()
-    return _stock(rows)[0].get(food_id)
-
-
 def read_order_restaurant(connection: sa.Connection, payment_key: str) -> str | None:
     """The restaurant of one order, as stored (None: no such order, or none written)."""
     orders = schema.orders
@@ -229,7 +188,7 @@ def _cached_stock(
     rows: Sequence[Sequence[Any]], cache: RowCache | None, *, remember: bool
 ) -> tuple[dict[int, StockLevel], list[str]]:
     if cache is None:
-        return _stock(rows)
+        return stock_levels(rows)
     known = cache.stock
     seen: dict[tuple[Any, ...], StockLevel | None] = {}
     levels: dict[int, StockLevel] = {}
@@ -239,7 +198,7 @@ def _cached_stock(
         if key in known:
             level = known[key]
         else:
-            built, _bad = _stock((key,))
+            built, _bad = stock_levels((key,))
             level = next(iter(built.values()), None)
         seen[key] = level
         if level is None:
@@ -382,7 +341,7 @@ def read_snapshot(
             .order_by(i.c.id)
         ).all()
         stock_rows = connection.execute(
-            sa.select(*_stock_columns()).where(_among_foods(connection, item_rows))
+            sa.select(*stock_columns()).where(_among_foods(connection, item_rows))
         ).all()
         intent_rows = connection.execute(
             sa.select(ledger.c.payment_key, ledger.c.outcome).where(
@@ -410,7 +369,7 @@ def read_snapshot(
         .mappings()
         .all()
     )
-    deactivated = connection.execute(sa.select(schema.food_deactivations.c.food_id)).scalars()
+    foods_off = read_foods_off(connection)
     # A small table: read whole every time, so every pass and re-check sees a pause at once.
     paused = pauses.in_force(connection, utcnow())
 
@@ -438,7 +397,8 @@ def read_snapshot(
             for row in in_force
         },
         overrides=_overrides(closure_rows, closed={row["restaurant_id"] for row in in_force}),
-        deactivated_foods=frozenset(deactivated),
+        deactivated_foods=frozenset(food.food_id for food in foods_off),
+        foods_off=tuple(foods_off),
         looked_up=frozenset(looked_up),
         unreadable_stock=tuple(unreadable_stock),
         pauses=paused,

@@ -14,6 +14,7 @@ from typing import Any
 
 from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
 from daemon.domain.decisions import Decision
+from daemon.domain.foods import FoodOff
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
 from daemon.domain.overrides import Override, OverrideKind
@@ -133,6 +134,7 @@ def context(
     geocoding_enabled: bool = False,
     restaurants: Mapping[str, Branch] = RESTAURANTS,
     pauses: Iterable[Pause] = (),
+    foods_off: Iterable[FoodOff] = (),
 ) -> PassContext:
     snapshot = Snapshot(
         taken_at=NOW,
@@ -144,6 +146,7 @@ def context(
         looked_up=frozenset(looked_up),
         overrides=dict(overrides or {}),
         pauses=tuple(pauses),
+        foods_off=tuple(foods_off),
     )
     return PassContext(
         now=NOW,

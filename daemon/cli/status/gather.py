@@ -135,9 +135,22 @@ def _overrides(
 
 
 def _deactivations(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any], ...]:
+    """The deactivations in force (a food back on sale is no longer the daemon's)."""
     table = schema.food_deactivations
-    rows = list(connection.execute(sa.select(table).order_by(table.c.at)).mappings())
+    rows = list(
+        connection.execute(
+            sa.select(table).where(table.c.active_key.is_not(None)).order_by(table.c.at)
+        ).mappings()
+    )
     foods = names.with_foods(food_names(connection, [row["food_id"] for row in rows]))
+    reactivations = schema.food_reactivations
+    comebacks = dict(
+        connection.execute(
+            sa.select(reactivations.c.deactivation_id, reactivations.c.outcome).where(
+                reactivations.c.deactivation_id.in_([row["id"] for row in rows])
+            )
+        ).all()
+    )
     return tuple(
         {
             "food_id": row["food_id"],
@@ -149,6 +162,7 @@ def _deactivations(connection: sa.Connection, names: Names) -> tuple[Mapping[str
             "outcome": row["outcome"],
             "attempts": row["attempts"],
             "last_error": row["last_error"],
+            "reactivation": comebacks.get(row["id"]),
         }
         for row in rows
     )

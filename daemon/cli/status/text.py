@@ -146,8 +146,11 @@ def render(report: StatusReport) -> str:
         f"{_labelled(f['restaurant_name'], f['restaurant_id'] or 'every restaurant')}: "
         f"{f['outcome']} {f['at']} by {f['rule']}"
         + (f", error: {f['last_error']}" if f["last_error"] else "")
+        + (f", reactivation {f['reactivation']}" if f.get("reactivation") else "")
         for f in report.food_deactivations
     ]
+    if report.food_deactivations:
+        lines.append("  (autocancel foods: when each comes back)")
     lines += _load_lines(report)
     if report.budget is None:
         lines.append("safety budget: unknown (the safety section of rules.yaml is invalid)")

@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from daemon.domain.actions import CloseRestaurant, DeactivateFood
+from daemon.domain.actions import CloseRestaurant, DeactivateFood, ReactivateFood
 from daemon.domain.decisions import Decision
 from daemon.domain.distance import GeodesicFunction
+from daemon.domain.foods import describe_stock
 from daemon.domain.location import geodesic_km
 from daemon.domain.orders import Snapshot
 from daemon.domain.pauses import Pause, in_force, pause_ids
@@ -29,17 +30,15 @@ from daemon.engine.geo import Locator, build_geocoder
 from daemon.engine.manual_policy import is_manual
 from daemon.engine.passes.errors import PassError
 from daemon.engine.plan import Plan, WindowState, plan_pass, window_state
+from daemon.engine.reactivation import abandoned_after, reason_now, snoozes
 from daemon.engine.rejudge import rejudge
 from daemon.engine.safety import SafetyLimits, Suspension, suspension_of, suspensions_at
 from daemon.store import connect, ledger, pauses, rowcheck
 from daemon.store.changelog import ChangeCursor
+from daemon.store.foods_off import read_foods_off
 from daemon.store.names import Names
-from daemon.store.snapshot import (
-    RowCache,
-    read_order_restaurant,
-    read_snapshot,
-    read_stock_level,
-)
+from daemon.store.snapshot import RowCache, read_order_restaurant, read_snapshot
+from daemon.store.stockrows import read_stock_level
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -326,6 +325,14 @@ class Judge:
             safety_limits(self.config),
             hourly_used=hourly_used,
             dry_run=self.dry_run,
+            reactivations_abandoned_after=self.reactivations_abandoned_after,
+        )
+
+    @property
+    def reactivations_abandoned_after(self) -> timedelta:
+        api = self.config.api
+        return abandoned_after(
+            pass_deadline_seconds=api.pass_deadline_seconds, timeout_seconds=api.timeout_seconds
         )
 
     def plan(self, snapshot: Snapshot) -> Plan:
@@ -403,11 +410,43 @@ class Judge:
         )
         return suspension_of(held, rule, restaurant_id)
 
+    def recheck_reactivation(self, food: ReactivateFood) -> dict[str, Any] | None:
+        """None while ``food`` may still go back on sale, on the store's current data.
+
+        Its deactivation must still be ours, in force; then a person's request
+        stands, and an automatic one needs its reason still true: the stock
+        row (read again now) says it can be sold, or the snooze is up.
+        """
+        with self.engine.connect() as connection:
+            found = read_foods_off(connection, deactivation_id=food.deactivation_id)
+        if not found:
+            return {
+                "skipped_because": "no_longer_qualifies",
+                "change": f"the deactivation of food {food.food_id} is no longer in force",
+            }
+        if food.trigger == "manual":
+            return None
+        snooze = snoozes(self.config.rules).get(food.rule)
+        if reason_now(found[0], snooze, utcnow()) is not None:
+            return None
+        return {
+            "skipped_because": "no_longer_qualifies",
+            "change": f"food {food.food_id} is out of stock again",
+            "stock": describe_stock(found[0].stock),
+        }
+
     def names(self, snapshot: Snapshot | None = None) -> Names:
         """Restaurant names from the rules, food names from the snapshot's stock rows."""
         foods = (
             {}
             if snapshot is None
-            else {food_id: level.name for food_id, level in snapshot.stock.items() if level.name}
+            else {
+                level.food_id: level.name
+                for level in (
+                    *snapshot.stock.values(),
+                    *(off.stock for off in snapshot.foods_off if off.stock is not None),
+                )
+                if level.name
+            }
         )
         return Names.of(self.config.restaurants, foods=foods)

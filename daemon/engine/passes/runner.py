@@ -98,6 +98,7 @@ class PassRunner:
             engine=self.engine,
             lost_answer_retries=self.config.api.lost_answer_retries,
             names=names,
+            reactivations_abandoned_after=self.judge.reactivations_abandoned_after,
         )
 
     def _prune_change_log(self) -> None:
@@ -231,7 +232,7 @@ class PassRunner:
         plan = committed.plan
         judge.carry_over(_waiting(plan, circuit_open=circuit_open))
         decisions, actions, executed_calls = self._execute(
-            committed.recorded, plan, judge.names(snapshot)
+            committed.recorded, plan, judge.names(snapshot), circuit_open=circuit_open
         )
         decisions = [*recovered, *decisions]
         actions = [*recovered_actions, *actions]
@@ -275,7 +276,7 @@ class PassRunner:
         return plan if used == 0 else judge.plan_for(ctx, hourly_used=used)
 
     def _execute(
-        self, recorded: list[Decision], plan: Plan, names: Names
+        self, recorded: list[Decision], plan: Plan, names: Names, *, circuit_open: bool = False
     ) -> tuple[list[Decision], list[ActionResult], CallSummary]:
         intents = [d for d in recorded if ledger.is_intent(d)]
         proceeding = {
@@ -288,11 +289,15 @@ class PassRunner:
         )
         live_foods = [(f, m) for f, m in foods if m == "live"]
         live_actions = [(a, m) for a, m in plan.restaurant_actions if m == "live"]
+        # While the circuit is open nothing is sent, so no reactivation is claimed
+        # either: every pass plans them afresh, the first after it closes sends them.
+        comebacks = [] if circuit_open else [f for f, m in plan.food_reactivations if m == "live"]
         dry_notes = [
             *(ActionResult.dry_run(f, names) for f, m in foods if m == "dry_run"),
             *(ActionResult.dry_run(a, names) for a, m in plan.restaurant_actions if m == "dry_run"),
+            *(ActionResult.dry_run(f, names) for f, m in plan.food_reactivations if m == "dry_run"),
         ]
-        if self.dry_run or not (intents or live_foods or live_actions):
+        if self.dry_run or not (intents or live_foods or live_actions or comebacks):
             return recorded, dry_notes, CallSummary()
         if self._executor_factory is None:
             raise PassError("a live pass needs a Dükkango client, and none was configured")
@@ -305,6 +310,7 @@ class PassRunner:
             *effects.closures.apply(
                 [a for a, _m in live_actions], recheck=self.judge.recheck_closure
             ),
+            *effects.reactivations.reactivate(comebacks, recheck=self.judge.recheck_reactivation),
             *dry_notes,
         ]
         final = [outcomes.get(d.ledger_id, d) if ledger.is_intent(d) else d for d in recorded]

@@ -1,4 +1,4 @@
-"""Carrying out a pass's live decisions: cancellations, food deactivations, closures.
+"""Carrying out a pass's live decisions: cancellations, food changes, closures.
 
 Each call follows the same discipline as cancellations: the daemon's claim
 is committed first under a unique key (so replicas never both act), then the
@@ -7,7 +7,8 @@ API is called, then the outcome is written.
 - :mod:`.cancellations` sends the ledger's intents and records each outcome,
   parking a cancellation whose answer was lost for a bounded resend;
 - :mod:`.heartbeat` keeps the intents being sent visibly alive for replicas;
-- :mod:`.foods` deactivates out-of-stock foods, once per food;
+- :mod:`.foods` deactivates out-of-stock foods, once per deactivation;
+- :mod:`.reactivations` puts them back on sale, once per deactivation;
 - :mod:`.closures` closes and reopens restaurants, reading the state back, and
   notices (and never fights) a restaurant staff opened while we held it closed;
 - :mod:`.results` is what a food or restaurant action came to, and its log line;
@@ -20,14 +21,21 @@ the name its lines had in the journal before the package was split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from daemon.engine.reactivation import DEFAULT_ABANDONED_AFTER
 from daemon.engine.side_effects.cancellations import Cancellations, Recheck
 from daemon.engine.side_effects.closures import Closures, release, watch_due
 from daemon.engine.side_effects.foods import FoodDeactivations, FoodRecheck
 from daemon.engine.side_effects.heartbeat import HEARTBEAT_SECONDS, TAKEOVER_AFTER
+from daemon.engine.side_effects.reactivations import (
+    FoodReactivations,
+    Reactivation,
+    ReactivationRecheck,
+)
 from daemon.engine.side_effects.results import ActionKind, ActionResult
 from daemon.store.names import Names
 
@@ -42,7 +50,10 @@ __all__ = [
     "Cancellations",
     "Closures",
     "FoodDeactivations",
+    "FoodReactivations",
     "FoodRecheck",
+    "Reactivation",
+    "ReactivationRecheck",
     "Recheck",
     "SideEffects",
     "release",
@@ -56,6 +67,7 @@ class SideEffects:
 
     cancellations: Cancellations
     foods: FoodDeactivations
+    reactivations: FoodReactivations
     closures: Closures
 
     @classmethod
@@ -66,6 +78,7 @@ class SideEffects:
         engine: sa.Engine,
         lost_answer_retries: int,
         names: Names,
+        reactivations_abandoned_after: timedelta = DEFAULT_ABANDONED_AFTER,
     ) -> SideEffects:
         return cls(
             cancellations=Cancellations(
@@ -76,6 +89,13 @@ class SideEffects:
                 executor=executor,
                 lost_answer_retries=lost_answer_retries,
                 names=names,
+            ),
+            reactivations=FoodReactivations(
+                engine=engine,
+                executor=executor,
+                lost_answer_retries=lost_answer_retries,
+                names=names,
+                abandoned_after=reactivations_abandoned_after,
             ),
             closures=Closures(engine=engine, executor=executor, names=names),
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from daemon.domain.actions import (
     CloseRestaurant,
     DeactivateFood,
+    ReactivateFood,
     ReopenRestaurant,
     RestaurantAction,
 )
@@ -29,7 +30,11 @@ log = logging.getLogger(__package__)
 
 # staff_reopened: the daemon noticed staff had opened a restaurant it held
 # closed, and ended its closure (no call of ours; daemon.domain.overrides).
-ActionKind = Literal["close_restaurant", "reopen_restaurant", "deactivate_food", "staff_reopened"]
+ActionKind = Literal[
+    "close_restaurant", "reopen_restaurant", "deactivate_food", "reactivate_food", "staff_reopened"
+]
+# Every action a pass may take on the platform besides cancelling orders.
+Action = DeactivateFood | ReactivateFood | RestaurantAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,27 +51,35 @@ class ActionResult:
     # Failed as far as we know, but the answer was lost and could not be read
     # back: the platform may have carried it out (never reported as done).
     uncertain: bool = False
+    trigger: str = ""  # why a food goes back on sale: back_in_stock, snooze, manual
 
     @classmethod
-    def dry_run(
-        cls, action: DeactivateFood | RestaurantAction, names: Names | None = None
-    ) -> ActionResult:
+    def dry_run(cls, action: Action, names: Names | None = None) -> ActionResult:
         names = names or Names()
         kind, target = _describe(action)
         if decisionlog.dry_run_is_news(kind, target, action.rule):
             log.info(
-                "action=%s target=%s%s rule=%s mode=dry_run outcome=would_do",
+                "action=%s target=%s%s rule=%s%s mode=dry_run outcome=would_do",
                 kind,
                 target,
                 _name_fields(action, names),
                 action.rule,
+                _trigger_field(action),
             )
-        return cls(kind, target, action.rule, "dry_run", "would_do", label=_label(action, names))
+        return cls(
+            kind,
+            target,
+            action.rule,
+            "dry_run",
+            "would_do",
+            label=_label(action, names),
+            trigger=_trigger(action),
+        )
 
     @classmethod
     def live(
         cls,
-        action: DeactivateFood | RestaurantAction,
+        action: Action,
         attempted: Attempted,
         names: Names,
         *,
@@ -79,12 +92,13 @@ class ActionResult:
         level = logging.WARNING if not attempted.ok or kind == "close_restaurant" else logging.INFO
         log.log(
             level,
-            "action=%s target=%s%s rule=%s%s mode=live outcome=%s attempts=%d%s%s",
+            "action=%s target=%s%s rule=%s%s%s mode=live outcome=%s attempts=%d%s%s",
             kind,
             target,
             _name_fields(action, names),
             action.rule,
             _by_field(action),
+            _trigger_field(action),
             outcome,
             attempted.attempts,
             f" error={attempted.error_text!r}" if attempted.error_text else "",
@@ -99,6 +113,7 @@ class ActionResult:
             attempted.error_text or "",
             label=_label(action, names),
             error_code=attempted.error_code,
+            trigger=_trigger(action),
             uncertain=uncertain,
         )
 
@@ -129,35 +144,57 @@ class ActionResult:
         )
 
     @classmethod
-    def skipped(cls, action: RestaurantAction, why: str, names: Names) -> ActionResult:
-        """No call to make: the platform already shows the state the action wanted."""
+    def skipped(cls, action: Action, why: str, names: Names) -> ActionResult:
+        """No call made: the platform already shows the state the action wanted, or the
+        re-check right before the call found it no longer wanted."""
         kind, target = _describe(action)
-        return cls(kind, target, action.rule, "live", "skipped", why, label=_label(action, names))
+        return cls(
+            kind,
+            target,
+            action.rule,
+            "live",
+            "skipped",
+            why,
+            label=_label(action, names),
+            trigger=_trigger(action),
+        )
 
     @property
     def shown_target(self) -> str:
         return self.label or self.target
 
 
-def _describe(action: DeactivateFood | RestaurantAction) -> tuple[ActionKind, str]:
+def _describe(action: Action) -> tuple[ActionKind, str]:
     if isinstance(action, DeactivateFood):
         return "deactivate_food", str(action.food_id)
+    if isinstance(action, ReactivateFood):
+        return "reactivate_food", str(action.food_id)
     if isinstance(action, CloseRestaurant):
         return "close_restaurant", action.restaurant_id
     return "reopen_restaurant", action.restaurant_id
 
 
-def _label(action: DeactivateFood | RestaurantAction, names: Names) -> str:
-    if isinstance(action, DeactivateFood):
+def _trigger(action: Action) -> str:
+    return action.trigger if isinstance(action, ReactivateFood) else ""
+
+
+def _trigger_field(action: Action) -> str:
+    """`` trigger=back_in_stock`` for a reactivation's log line; "" otherwise."""
+    trigger = _trigger(action)
+    return f" trigger={trigger}" if trigger else ""
+
+
+def _label(action: Action, names: Names) -> str:
+    if isinstance(action, (DeactivateFood, ReactivateFood)):
         food = names.food(action.food_id)
         return f"{food} at {names.restaurant(action.restaurant_id)}"
     return names.restaurant(action.restaurant_id)
 
 
-def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str:
+def _name_fields(action: Action, names: Names) -> str:
     """`` name='Akat Şube'`` (and the restaurant of a food) for a log line; "" when unknown."""
     fields = []
-    if isinstance(action, DeactivateFood):
+    if isinstance(action, (DeactivateFood, ReactivateFood)):
         fields.append(("name", names.food_name(action.food_id)))
         fields.append(("restaurant", names.restaurant_name(action.restaurant_id)))
     else:
@@ -165,7 +202,7 @@ def _name_fields(action: DeactivateFood | RestaurantAction, names: Names) -> str
     return "".join(f" {key}={value!r}" for key, value in fields if value)
 
 
-def _by_field(action: DeactivateFood | RestaurantAction) -> str:
+def _by_field(action: Action) -> str:
     """`` by='Ayşe'`` for an operator's reopen; "" for the rule's own actions."""
     by = action.by if isinstance(action, ReopenRestaurant) else None
     return f" by={by!r}" if by else ""

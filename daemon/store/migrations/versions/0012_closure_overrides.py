@@ -7,8 +7,8 @@ judges the restaurant as usual again), and when the platform's status was
 last read for a closure in force (``status_checked_at``: how a staff reopen
 is noticed, at a shared pace). All nullable: old rows read as the rule's own.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 from daemon.store.sqltypes import UTCDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
