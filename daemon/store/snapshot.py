@@ -325,29 +325,26 @@ def read_snapshot(
         wanted = sa.or_(wanted, o.c.payment_key.in_(extra))
     wanted_keys = sa.select(o.c.payment_key).where(wanted)
 
-    order_rows: Sequence[Sequence[Any]] = ()
-    item_rows: Sequence[Sequence[Any]] = ()
-    stock_rows: Sequence[Sequence[Any]] = ()
-    intent_rows: Sequence[Sequence[Any]] = ()
-    # No restaurant and no order asked for (an incremental pass nothing touched): no orders.
-    if restaurants is None or listed or extra:
-        _prefer_index_scans(connection)
-        order_rows = connection.execute(sa.select(*_order_columns()).where(wanted)).all()
-        item_rows = connection.execute(
-            sa.select(
-                *(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name, i.c.quantity))
-            )
-            .where(i.c.payment_key.in_(wanted_keys))
-            .order_by(i.c.id)
-        ).all()
-        stock_rows = connection.execute(
-            sa.select(*stock_columns()).where(_among_foods(connection, item_rows))
-        ).all()
-        intent_rows = connection.execute(
-            sa.select(ledger.c.payment_key, ledger.c.outcome).where(
-                ledger.c.intent_key.in_(wanted_keys)
-            )
-        ).all()
+    # Even when no restaurant is asked for (an incremental pass nothing touched),
+    # the order tables are read: a store whose tables went away fails the pass
+    # now, not at the next full pass.
+    _prefer_index_scans(connection)
+    order_rows = connection.execute(sa.select(*_order_columns()).where(wanted)).all()
+    item_rows = connection.execute(
+        sa.select(
+            *(rowcheck.raw(c) for c in (i.c.payment_key, i.c.food_id, i.c.name, i.c.quantity))
+        )
+        .where(i.c.payment_key.in_(wanted_keys))
+        .order_by(i.c.id)
+    ).all()
+    stock_rows = connection.execute(
+        sa.select(*stock_columns()).where(_among_foods(connection, item_rows))
+    ).all()
+    intent_rows = connection.execute(
+        sa.select(ledger.c.payment_key, ledger.c.outcome).where(
+            ledger.c.intent_key.in_(wanted_keys)
+        )
+    ).all()
     closures = schema.restaurant_closures
     # One query for both: the closures in force, and the recent ones people
     # ended that may still be respected (the newest per restaurant counts).
