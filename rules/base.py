@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.domain.actions import DeactivateFood, RestaurantAction
+from daemon.domain.actions import DeactivateFood, OverrideSpent, RestaurantAction
 from daemon.domain.problems import Problem, YamlPath
 from daemon.domain.reasons import REASONS_EN
 from daemon.domain.statuses import (
@@ -220,6 +220,12 @@ class Rule(BaseModel):
         self, ctx: PassContext, loads: Mapping[str, RestaurantLoad]
     ) -> Sequence[RestaurantAction]:
         """Restaurants to close or reopen in this pass, judged on the same loads as the orders."""
+        return ()
+
+    def overrides_spent(
+        self, ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+    ) -> Sequence[OverrideSpent]:
+        """People's decisions on a restaurant (daemon.domain.overrides) the load no longer needs."""
         return ()
 
     def validate_against(self, setting: ValidationContext, *, at: YamlPath) -> list[Problem]:

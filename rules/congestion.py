@@ -4,7 +4,11 @@ Per restaurant, a load over ``max_active_orders`` closes the restaurant once
 (when ``close_restaurant``) and cancels the newest status-1 orders beyond
 capacity. Reopening has hysteresis: only below ``reopen_below``, never sooner
 than ``min_closed_minutes`` after closing, and never for a restaurant someone
-else closed. The load is the planner's :class:`rules.context.RestaurantLoad`:
+else closed. A closure people ended instead (``autocancel reopen``/``release``,
+or staff reopening it on Dükkango: daemon.domain.overrides) is respected: the
+restaurant is neither closed again nor has orders cancelled for capacity
+until the load falls below ``reopen_below`` once, at most
+``respect_staff_minutes``. The load is the planner's :class:`rules.context.RestaurantLoad`:
 active orders (status 1, 2, 16), less stale ones (older than
 ``max_order_age_minutes``), less the ones leaving anyway. Evidence:
 ``{"active_orders": 23, "max_active_orders": 20, "stale_orders": 0, "leaving_orders": 1}``
@@ -19,14 +23,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from daemon.domain.actions import CloseRestaurant, ReopenRestaurant, RestaurantAction
+from daemon.domain.actions import (
+    CloseRestaurant,
+    OverrideSpent,
+    ReopenRestaurant,
+    RestaurantAction,
+)
+from daemon.domain.overrides import MAX_RESPECT
 from daemon.domain.statuses import RECEIVED
+from daemon.domain.timeutil import isoformat_z
 from rules.base import Rule
 from rules.registry import registry
 from rules.verdict import Verdict
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Closure, Order
+    from daemon.domain.overrides import Override
     from rules.context import PassContext, RestaurantLoad
 
 
@@ -54,6 +66,11 @@ class CongestionRule(Rule):
     reopen_below: int = Field(default=0, ge=0)
     # Never reopen sooner than this after closing; 0 reopens as soon as the load allows.
     min_closed_minutes: int = Field(default=10, ge=0)
+    # After people end a closure of ours (staff reopen it on Dükkango, or
+    # `autocancel reopen` / `release`), neither close it again nor cancel its
+    # orders for capacity until the load has fallen below reopen_below once,
+    # and for at most this long. 0: close again as soon as it is overloaded.
+    respect_staff_minutes: int = Field(default=60, ge=0, le=int(MAX_RESPECT.total_seconds() // 60))
 
     @model_validator(mode="before")
     @classmethod
@@ -97,8 +114,28 @@ class CongestionRule(Rule):
     ) -> Mapping[str, Verdict]:
         verdicts: dict[str, Verdict] = {}
         for load in loads.values():
-            verdicts.update(self._judge(load))
+            verdicts.update(self._judge(load, self._respected(ctx, load.restaurant_id)))
         return verdicts
+
+    def _respected(self, ctx: PassContext, restaurant_id: str) -> Override | None:
+        """People's decision on this restaurant, while this rule still respects it."""
+        override = ctx.snapshot.overrides.get(restaurant_id)
+        if override is None or ctx.now >= override.respected_until(self.respect_staff_minutes):
+            return None
+        return override
+
+    def _respecting(self, override: Override, load: RestaurantLoad) -> Verdict:
+        until = override.respected_until(self.respect_staff_minutes)
+        return Verdict.no_match(
+            f"{override.describe()} at {isoformat_z(override.at)}: not closed again and no "
+            f"order cancelled for capacity until the load falls below {self.reopen_below} "
+            f"(now {load.load}), at the latest until {isoformat_z(until)}",
+            **self._evidence(load),
+            override=override.kind,
+            override_by=override.by,
+            override_at=isoformat_z(override.at),
+            respected_until=isoformat_z(until),
+        )
 
     def rejudge(self, order: Order, ctx: PassContext, load: RestaurantLoad | None) -> Verdict:
         """Still beyond capacity, counting every other order already leaving?
@@ -109,6 +146,9 @@ class CongestionRule(Rule):
         """
         if load is None:
             return Verdict.no_match("the restaurant is not in rules.yaml any more")
+        override = self._respected(ctx, load.restaurant_id)
+        if override is not None:
+            return self._respecting(override, load)
         evidence = self._evidence(load)
         if load.load <= self.max_active_orders:
             return Verdict.no_match(
@@ -122,11 +162,15 @@ class CongestionRule(Rule):
             )
         return Verdict.match("still beyond capacity", **evidence)
 
-    def _judge(self, load: RestaurantLoad) -> dict[str, Verdict]:
+    def _judge(self, load: RestaurantLoad, override: Override | None) -> dict[str, Verdict]:
         """Every active order of one restaurant: chosen, kept, or not part of the load."""
         evidence = self._evidence(load)
         verdicts = {key: Verdict.no_match(_STALE, **evidence) for key in load.stale}
         verdicts.update({key: Verdict.no_match(_LEAVING, **evidence) for key in load.leaving})
+        if override is not None:
+            respecting = self._respecting(override, load)
+            verdicts.update({o.payment_key: respecting for o in load.staying})
+            return verdicts
         excess = load.load - self.max_active_orders
         if excess <= 0:
             why = f"{load.load} orders of load, capacity {self.max_active_orders}"
@@ -185,10 +229,30 @@ class CongestionRule(Rule):
                 actions.append(action)
         return actions
 
+    def overrides_spent(
+        self, ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+    ) -> Sequence[OverrideSpent]:
+        """People's decisions the overload no longer needs: the load fell below reopen_below."""
+        spent = []
+        for restaurant_id, load in sorted(loads.items()):
+            override = self._respected(ctx, restaurant_id)
+            if override is not None and load.load < self.reopen_below:
+                spent.append(
+                    OverrideSpent(
+                        restaurant_id,
+                        self.name,
+                        override.closure_id,
+                        {**self._evidence(load), "reopen_below": self.reopen_below},
+                    )
+                )
+        return spent
+
     def _open_or_close(
         self, ctx: PassContext, load: RestaurantLoad, closure: Closure | None
     ) -> RestaurantAction | None:
         if closure is None:
+            if self._respected(ctx, load.restaurant_id) is not None:
+                return None  # people reopened (or released) it: not fought
             if self.close_restaurant and load.load > self.max_active_orders:
                 return CloseRestaurant(load.restaurant_id, self.name, self._evidence(load))
             return None

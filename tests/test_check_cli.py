@@ -36,7 +36,7 @@ def test_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     # valid: cross-checks need a whole rule.)
     assert result.stdout.splitlines() == [
         f"{path}:2: unknown key 'intervall' in schedule; "
-        "valid keys: full_pass_seconds, interval_seconds",
+        "valid keys: full_pass_seconds, interval_seconds, status_check_seconds",
         f"{path}:8: rules[0] (too-far): reason_id must be an integer from 1 to 8 (got 9)",
         f"{path}:9: rules[0] (too-far): max_km must be greater than 0 (got -3)",
     ], result.stdout

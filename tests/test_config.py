@@ -250,7 +250,8 @@ def test_unknown_key_in_a_section(tmp_path: Path) -> None:
         errors_of(path),
         path,
         7,
-        "unknown key 'intervall' in schedule; valid keys: full_pass_seconds, interval_seconds",
+        "unknown key 'intervall' in schedule; valid keys: full_pass_seconds, interval_seconds, "
+        "status_check_seconds",
     )
 
 
@@ -730,3 +731,28 @@ rules:
         True,
     )
     assert first.reason_id == 7
+
+
+# --- overrides (README "Overrides") ------------------------------------------------
+
+
+def test_the_overrides_settings_default_and_are_checked_with_their_lines(tmp_path: Path) -> None:
+    congestion = (
+        "rules:\n  - name: busy\n    kind: congestion\n    max_active_orders: 4\n    reason_id: 3\n"
+    )
+    config = load(write(tmp_path, RESTAURANT + congestion))
+    assert config.schedule.status_check_seconds == 300
+    assert config.rules[0].respect_staff_minutes == 60  # type: ignore[attr-defined]
+
+    path = write(
+        tmp_path,
+        RESTAURANT
+        + "schedule:\n  status_check_seconds: 0\n"
+        + congestion
+        + "    respect_staff_minutes: 1441\n",
+    )
+    errors = errors_of(path)
+    assert_reported(errors, path, 7, "schedule.status_check_seconds must be between 1 and 3600")
+    assert_reported(
+        errors, path, 13, "rules[0] (busy): respect_staff_minutes must be an integer from 0 to 1440"
+    )

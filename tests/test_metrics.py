@@ -24,6 +24,7 @@ HELD = "autocancel_held_total"
 PASS_FAILURES = "autocancel_pass_failures_total"
 CLOSED = "autocancel_restaurants_closed_total"
 API_404 = 'autocancel_api_errors_total{kind="404"}'
+STAFF = "autocancel_staff_reopens_total"
 
 Samples = dict[str, float]
 
@@ -185,3 +186,26 @@ def test_passes_are_counted_by_scope_and_a_write_the_log_missed_as_drift(
         lambda: scraper.samples()["autocancel_incremental_drift_restaurants_total"] == 1,
         what="the drift counted",
     )
+
+
+def test_a_staff_reopen_noticed_is_counted(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world, PAYMENT_AND_CLOSE_AT_TWO, interval=0.3)
+    port = _free_port()
+    text = world.rules_path.read_text().replace(
+        "schedule:\n", "schedule:\n  status_check_seconds: 1\n"
+    )
+    world.rules_path.write_text(text + f"metrics:\n  port: {port}\n")
+    start_daemon()
+    scraper = Scraper(port)
+    eventually(scraper.up, what="the metrics endpoint")
+    assert scraper.samples()[STAFF] == 0
+    for n in range(3):
+        world.add_order(f"rush-{n}", restaurant_id=AKAT, status_id=2)
+    eventually(lambda: scraper.samples().get(CLOSED) == 1.0, what="the closure counted")
+
+    world.simulator.set_restaurant_status(AKAT, "Open")  # staff, in their panel
+
+    eventually(lambda: scraper.samples()[STAFF] == 1.0, what="the staff reopen counted")
+    assert scraper.samples()[CLOSED] == 1.0  # and not closed again

@@ -203,6 +203,9 @@ def test_status_lists_pending_intents_and_closures_with_names(world: World) -> N
             "closed_at": isoformat_z(closed_at),
             "rule": "overloaded",
             "outcome": "closed",
+            "state": "in force",
+            # The close read the status itself: the watch's first read is one pace later.
+            "status_checked_at": isoformat_z(closed_at),
         }
     ]
     text = world.cli("status").stdout

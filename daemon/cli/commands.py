@@ -118,6 +118,18 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_reopen(args: argparse.Namespace) -> int:
+    from daemon.cli import closures
+
+    return closures.reopen(load_config_or_exit(args), args.restaurant, by=args.by)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from daemon.cli import closures
+
+    return closures.release_command(load_config_or_exit(args), args.restaurant, by=args.by)
+
+
 def cmd_pause(args: argparse.Namespace) -> int:
     from daemon.cli import pausing
 

@@ -20,6 +20,8 @@ from daemon.cli.commands import (
     cmd_once,
     cmd_pause,
     cmd_pauses,
+    cmd_release,
+    cmd_reopen,
     cmd_resume,
     cmd_run,
     cmd_simulator,
@@ -76,6 +78,28 @@ def _add_summary_command(command: _Command) -> None:
     summary.add_argument("--format", choices=("table", "json"), default="table")
 
 
+def _add_closure_overrides(command: _Command) -> None:
+    """``reopen`` and ``release``: people ending a closure autocancel made (README "Overrides")."""
+    reopen = command(
+        "reopen",
+        cmd_reopen,
+        "reopen a restaurant autocancel closed (PUT restaurants/status/open), now",
+    )
+    release = command(
+        "release",
+        cmd_release,
+        "give up autocancel's closure of a restaurant without reopening it (staff keep it "
+        "closed by hand; the daemon never reopens it)",
+    )
+    for sub, verb in ((reopen, "reopens"), (release, "releases")):
+        sub.add_argument("restaurant", metavar="RESTAURANT", help="its id or name in rules.yaml")
+        sub.add_argument(
+            "--by",
+            metavar="NAME",
+            help=f"who {verb} it, kept with the closure (default: the OS user)",
+        )
+
+
 def _add_food_commands(command: _Command) -> None:
     """``foods`` and ``food-reactivate``: the foods autocancel has off, and the way back."""
     foods = command(
@@ -102,6 +126,13 @@ def _add_food_commands(command: _Command) -> None:
         action="store_true",
         help="say what would be reactivated, send nothing (as dry_run: true)",
     )
+
+
+def _add_override_commands(command: _Command) -> None:
+    """The ways staff take back what the daemon does (README "Overrides")."""
+    _add_pause_commands(command)
+    _add_food_commands(command)
+    _add_closure_overrides(command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,18 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
         "notify-test", cmd_notify_test, "send a test message to one notification channel"
     )
     notify_test.add_argument("channel", metavar="CHANNEL", help="a channel of notifications")
+    _add_override_commands(command)
 
     status = command(
         "status", cmd_status, "last pass and its result, API health, closures, safety budget left"
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
-    for add_commands in (
-        _add_summary_command,
-        _add_pause_commands,
-        _add_food_commands,
-        _add_test_command,
-    ):
+    for add_commands in (_add_summary_command, _add_test_command):
         add_commands(command)
 
     demo = command(

@@ -99,6 +99,11 @@ class ScheduleSettings(Section):
     # what only time changes and no faster path covers (an order's age, a
     # geocoder that was down) waits at most this long. 0: every pass is full.
     full_pass_seconds: float = Field(default=300, ge=0)
+    # How often a live daemon reads Dükkango's status of each restaurant it
+    # holds closed (GET restaurants/status/get), to notice staff opening it by
+    # hand; the API docs' example polls every 5 minutes. Per restaurant, shared
+    # by replicas; only while a closure of ours is in force.
+    status_check_seconds: float = Field(default=300, ge=1, le=3600)
 
 
 class Restaurant(Section):

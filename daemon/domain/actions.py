@@ -17,6 +17,23 @@ class CloseRestaurant:
 @dataclass(frozen=True, slots=True)
 class ReopenRestaurant:
     restaurant_id: str
+    rule: str  # the rule whose closure it ends
+    closure_id: int
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # Who asked for it: None for the rule's own reopening, the operator's name
+    # for ``autocancel reopen`` (the same claim, call and read-back; audited as theirs).
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideSpent:
+    """People ended our closure (daemon.domain.overrides) and the overload is over since.
+
+    The pass records it (no API call): from then on the restaurant is judged
+    as usual again, and a new overload closes it again.
+    """
+
+    restaurant_id: str
     rule: str
     closure_id: int
     evidence: Mapping[str, Any] = field(default_factory=dict)

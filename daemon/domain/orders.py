@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from daemon.domain.overrides import Override
 from daemon.domain.pauses import Pause
 from daemon.domain.row_problems import POSITION_PROBLEMS, UNREADABLE_STOCK, RowProblem
 
@@ -112,6 +113,10 @@ class Snapshot:
     # every order's, explain only its own), so no command warns about rows it
     # was not asked about.
     unreadable_stock: tuple[str, ...] = ()
+    # restaurant_id -> the latest closure of ours that people ended (reopened by
+    # hand or by staff, or released) while it may still be respected: recent,
+    # and the overload not seen over since (daemon.domain.overrides).
+    overrides: Mapping[str, Override] = field(default_factory=dict)
     # The pauses not over when the snapshot was read; which of them hold is
     # judged on the pass clock (Pause.in_force), like every other fact.
     pauses: tuple[Pause, ...] = ()

@@ -65,12 +65,30 @@ class ActiveOrders:
         self._restaurant_of: dict[str, str] = {}
         self._restaurants_of_food: defaultdict[int, set[str]] = defaultdict(set)
         self._closed: frozenset[str] = frozenset()
+        self._overridden: frozenset[str] = frozenset()
         self._closed_judged_at = float("-inf")
 
     @property
     def closed(self) -> frozenset[str]:
         """Restaurants closed at the last read (see :meth:`closed_due`)."""
         return self._closed
+
+    @property
+    def overridden(self) -> frozenset[str]:
+        """Restaurants whose closure people ended, at the last read (daemon.domain.overrides).
+
+        Judged again with the closed ones (:meth:`closed_due`): the time their
+        override is respected runs out by the clock alone, which no change log
+        records.
+        """
+        return self._overridden
+
+    def _remember_closures(self, snapshot: Snapshot) -> None:
+        # The snapshot reads every restaurant's closures and overrides, whatever
+        # restaurants it reads orders of: a closure ended by hand, by staff or a
+        # release shows here at the next read.
+        self._closed = frozenset(snapshot.closures)
+        self._overridden = frozenset(snapshot.overrides)
 
     def reset(self, snapshot: Snapshot, *, now: float | None = None) -> None:
         """A full read: the whole picture, every closed restaurant judged (at ``now``)."""
@@ -80,7 +98,7 @@ class ActiveOrders:
         self._restaurant_of.clear()
         self._restaurants_of_food.clear()
         self._take(_active_by_restaurant(snapshot))
-        self._closed = frozenset(snapshot.closures)
+        self._remember_closures(snapshot)
 
     def update(self, restaurants: Collection[str], snapshot: Snapshot) -> None:
         """Replace what ``restaurants`` hold with ``snapshot``, a read of exactly them."""
@@ -91,7 +109,7 @@ class ActiveOrders:
                     self._forget_food(item.food_id, restaurant_id)
         fresh = _active_by_restaurant(snapshot)
         self._take({rid: fresh.get(rid, {}) for rid in restaurants})
-        self._closed = frozenset(snapshot.closures)
+        self._remember_closures(snapshot)
 
     def _take(self, by_restaurant: dict[str, dict[str, Order]]) -> None:
         for restaurant_id, orders in by_restaurant.items():
@@ -111,16 +129,18 @@ class ActiveOrders:
                 del self._restaurants_of_food[food_id]
 
     def closed_due(self, now: float) -> frozenset[str]:
-        """The closed restaurants, when :data:`CLOSED_EVERY` went by since they were last due.
+        """The closed (and overridden) restaurants, when :data:`CLOSED_EVERY` went by
+        since they were last due.
 
         Time alone may reopen a restaurant (``min_closed_minutes``, orders
-        growing stale), and time writes no change: so they are judged again
-        at this pace whatever changed. ``now`` is a monotonic clock.
+        growing stale), or end the respect of a closure people ended
+        (``respect_staff_minutes``), and time writes no change: so they are
+        judged again at this pace whatever changed. ``now`` is a monotonic clock.
         """
         if now - self._closed_judged_at < CLOSED_EVERY:
             return frozenset()
         self._closed_judged_at = now
-        return self._closed
+        return self._closed | self._overridden
 
     def touched(self, changes: Iterable[Change]) -> frozenset[str]:
         """The restaurants whose decisions ``changes`` may alter."""

@@ -24,7 +24,9 @@ cannot disagree. Each fact is computed once, here, and handed on:
 8. the side effects, except where a brake held: a held restaurant or pass
    takes none at all. A rule outside its window, or suspended, closes no
    restaurant and deactivates no food, but its reopenings still go out:
-   every action the daemon took keeps its way back;
+   every action the daemon took keeps its way back. Beside them, the
+   people's overrides the load no longer needs (``overrides_spent``: no API
+   call, written with the ledger, in every mode);
 9. only then the global dry-run switch: live decisions become ``dry_run``
    (pending -> would_cancel), live side effects become notes.
 
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from daemon.domain.actions import (
     DeactivateFood,
+    OverrideSpent,
     ReactivateFood,
     ReopenRestaurant,
     RestaurantAction,
@@ -122,6 +125,8 @@ class Plan:
     held_restaurants: frozenset[str] = frozenset()  # ... or these restaurants' only
     suspensions: tuple[Suspension, ...] = ()  # what suspended automatic decisions (a quiet window)
     outside_window: frozenset[str] = frozenset()  # the rules outside their active window
+    # People's decisions on a restaurant the overload no longer needs (one per closure).
+    overrides_spent: tuple[OverrideSpent, ...] = ()
     pauses: tuple[Pause, ...] = ()  # the pauses in force at the pass clock
     # Foods the daemon switched off that go back on sale this pass (daemon.engine.reactivation).
     food_reactivations: tuple[tuple[ReactivateFood, Mode], ...] = ()
@@ -200,6 +205,7 @@ def plan_pass(
         held_restaurants=safety.held_restaurants,
         suspensions=suspensions,
         outside_window=frozenset(rules[index].name for index in asleep),
+        overrides_spent=_overrides_spent(rules, ctx, loads),
         pauses=pauses,
         food_reactivations=_food_reactivations(
             rules,
@@ -209,6 +215,22 @@ def plan_pass(
             dry_run=dry_run,
         ),
     )
+
+
+def _overrides_spent(
+    rules: Sequence[Rule], ctx: PassContext, loads: Mapping[str, RestaurantLoad]
+) -> tuple[OverrideSpent, ...]:
+    """Each closure's override once, from the first rule that finds the overload over.
+
+    Not braked or windowed: it sends nothing, and it only lets the rules judge
+    the restaurant as usual again.
+    """
+    spent: dict[int, OverrideSpent] = {}
+    for rule in rules:
+        if rule.enabled:
+            for found in rule.overrides_spent(ctx, loads):
+                spent.setdefault(found.closure_id, found)
+    return tuple(spent.values())
 
 
 def orders_by_restaurant(

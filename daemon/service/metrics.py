@@ -64,6 +64,12 @@ class Metrics:
             "Restaurants closed for congestion",
             registry=self.registry,
         )
+        self.staff_reopens = Counter(
+            "autocancel_staff_reopens",
+            "Restaurants staff opened on Dükkango while the daemon held them closed: the "
+            "closure was ended, not fought",
+            registry=self.registry,
+        )
         self.foods_reactivated = Counter(
             "autocancel_foods_reactivated",
             "Foods autocancel put back on sale, by trigger: back_in_stock or snooze "
@@ -212,6 +218,8 @@ class Metrics:
         for action in actions:
             if action.action == "close_restaurant" and action.outcome == "done":
                 self.restaurants_closed.inc()
+            if action.action == "staff_reopened":
+                self.staff_reopens.inc()
             if action.action == "reactivate_food" and action.outcome == "done":
                 self.foods_reactivated.labels(action.trigger).inc()
             if action.outcome == "failed":

@@ -40,6 +40,11 @@ CONTROL_ENDPOINTS: Final[dict[tuple[str, str], tuple[str, str]]] = {
     ),
     ("GET", "orders/"): ("/_sim/orders/{payment_key}", "one order"),
     ("GET", "state"): ("/_sim/state", "restaurants open or closed, foods active or passive"),
+    ("POST", "restaurants"): (
+        "/_sim/restaurants",
+        "staff open or close restaurants by hand (not an API request): "
+        '{id, status: "Open" | "Closed"}, one or a list',
+    ),
     ("POST", "foods"): (
         "/_sim/foods",
         "staff switch foods on or off on the platform (no API call): "
@@ -119,6 +124,14 @@ def _routes(sim: Simulator) -> dict[tuple[str, str], _Action]:
                 )
         return {"added": len(added)}
 
+    def post_restaurants(body: Any) -> dict[str, Any]:
+        changes = _many(body, "restaurants")
+        for spec in changes:
+            if "id" not in spec or "status" not in spec:
+                raise ValueError("each restaurant needs an 'id' and a 'status' (Open or Closed)")
+            sim.set_restaurant_status(str(spec["id"]), str(spec["status"]))
+        return {"restaurants": sim.state()["restaurants"]}
+
     def post_foods(body: Any) -> dict[str, Any]:
         changes = _many(body, "foods")
         for spec in changes:
@@ -150,6 +163,7 @@ def _routes(sim: Simulator) -> dict[tuple[str, str], _Action]:
         },
         ("GET", "orders/"): lambda q, b, k: one_order(k),
         ("GET", "state"): lambda q, b, k: sim.state(),
+        ("POST", "restaurants"): lambda q, b, k: post_restaurants(b),
         ("POST", "foods"): lambda q, b, k: post_foods(b),
         ("POST", "reset"): lambda q, b, k: reset(),
         ("POST", "revoke-tokens"): lambda q, b, k: {"revoked": sim.revoke_tokens()},

@@ -192,6 +192,10 @@ class Simulator:
     def restaurant_status(self, rest_id: str) -> str:
         return self._state.restaurant_status(rest_id)
 
+    def set_restaurant_status(self, rest_id: str, status: str) -> None:
+        """Staff open ("Open") or close ("Closed") the restaurant by hand: not an API request."""
+        self._state.set_restaurant_status(rest_id, status)
+
     def food_active(self, food_id: int) -> bool:
         return self._state.is_food_active(food_id)
 

@@ -123,6 +123,15 @@ class PlatformState:
         with self.lock:
             return "Open" if self.open[rest_id] else "Closed"
 
+    def set_restaurant_status(self, rest_id: str, status: str) -> None:
+        """Staff open or close the restaurant in their panel: no API call, nothing recorded."""
+        if status not in ("Open", "Closed"):
+            raise ValueError(f"status must be 'Open' or 'Closed', got {status!r}")
+        with self.lock:
+            if rest_id not in self.open:
+                raise KeyError(rest_id)
+            self.open[rest_id] = status == "Open"
+
     def is_food_active(self, food_id: int) -> bool:
         with self.lock:
             return self.food_active[food_id]

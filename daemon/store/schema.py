@@ -15,6 +15,10 @@ POS or ``autocancel sync``; the others belong to the daemon:
 ``restaurant_closures``
     Closures this daemon made (congestion). ``active_key`` is unique while a
     closure is in force, so two replicas cannot both close one restaurant.
+    ``override_kind`` says when people ended it instead of the rule
+    (``reopen``, ``release``, ``staff``: daemon.domain.overrides), with who
+    and until when the daemon respected it; ``status_checked_at`` paces the
+    reads of the platform's status that notice a staff reopen.
 ``food_deactivations``
     ``foods/status-passive`` calls, one row per deactivation. ``active_key``
     is unique while the deactivation is in force, so a food is deactivated
@@ -175,6 +179,17 @@ restaurant_closures = sa.Table(
     sa.Column("evidence", json_type()),
     # Equal to restaurant_id while the closure is in force, NULL after reopening.
     sa.Column("active_key", sa.Text, unique=True),
+    # How people ended it instead of the rule: reopen, release or staff (NULL:
+    # the rule reopened it). While the closure is still in force, "reopen" marks
+    # an `autocancel reopen` whose answer was lost (the next status read settles it).
+    sa.Column("override_kind", sa.Text),
+    sa.Column("override_by", sa.Text),  # who: --by or the OS user (NULL for staff)
+    # When a pass saw the overload over after people ended the closure: from
+    # then on the restaurant is judged as usual again.
+    sa.Column("respect_ended_at", UTCDateTime()),
+    # The last read of the platform's status for this closure (a staff reopen?):
+    # claimed by a conditional update, so replicas share one pace.
+    sa.Column("status_checked_at", UTCDateTime()),
 )
 
 food_deactivations = sa.Table(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from daemon.domain import statuses
 from daemon.domain.ids import segment_problem
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
+from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
 from daemon.domain.row_problems import RowProblem
 from daemon.domain.timeutil import utcnow
 from daemon.store import pauses, rowcheck, schema
@@ -344,11 +345,23 @@ def read_snapshot(
             ledger.c.intent_key.in_(wanted_keys)
         )
     ).all()
+    closures = schema.restaurant_closures
+    # One query for both: the closures in force, and the recent ones people
+    # ended that may still be respected (the newest per restaurant counts).
     closure_rows = (
         connection.execute(
-            sa.select(schema.restaurant_closures).where(
-                schema.restaurant_closures.c.active_key.is_not(None)
+            sa.select(closures)
+            .where(
+                sa.or_(
+                    closures.c.active_key.is_not(None),
+                    sa.and_(
+                        closures.c.override_kind.is_not(None),
+                        closures.c.respect_ended_at.is_(None),
+                        closures.c.reopened_at >= utcnow() - MAX_RESPECT,
+                    ),
+                )
             )
+            .order_by(closures.c.id)
         )
         .mappings()
         .all()
@@ -365,6 +378,7 @@ def read_snapshot(
         for row in order_rows
         if row[2] in statuses.ACTIVE_STATUSES and row[-1] is None
     }
+    in_force = [row for row in closure_rows if row["active_key"] is not None]
     return Snapshot(
         taken_at=utcnow(),
         orders=orders,
@@ -377,11 +391,35 @@ def read_snapshot(
                 rule=row["rule"],
                 closed_at=row["closed_at"],
             )
-            for row in closure_rows
+            for row in in_force
         },
+        overrides=_overrides(closure_rows, closed={row["restaurant_id"] for row in in_force}),
         deactivated_foods=frozenset(food.food_id for food in foods_off),
         foods_off=tuple(foods_off),
         looked_up=frozenset(looked_up),
         unreadable_stock=tuple(unreadable_stock),
         pauses=paused,
     )
+
+
+def _overrides(rows: Sequence[sa.RowMapping], *, closed: set[str]) -> dict[str, Override]:
+    """The newest ended-by-people closure of each restaurant not closed by us again.
+
+    A row still in force with ``override_kind`` set (a reopen whose answer was
+    lost) is not an override yet: the next status read settles it.
+    """
+    found: dict[str, Override] = {}
+    for row in rows:  # oldest first: a newer row replaces an older one
+        kind = row["override_kind"]
+        restaurant_id = row["restaurant_id"]
+        if row["active_key"] is not None or kind not in OVERRIDE_KINDS or restaurant_id in closed:
+            continue
+        found[restaurant_id] = Override(
+            closure_id=row["id"],
+            restaurant_id=restaurant_id,
+            rule=row["rule"],
+            kind=kind,
+            at=row["reopened_at"],
+            by=row["override_by"],
+        )
+    return found

@@ -17,6 +17,7 @@ from daemon.domain.decisions import Decision
 from daemon.domain.foods import FoodOff
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
+from daemon.domain.overrides import Override, OverrideKind
 from daemon.domain.pauses import Pause
 from daemon.engine.plan import Plan, plan_pass
 from daemon.engine.safety import SafetyLimits
@@ -107,11 +108,25 @@ def closed(minutes_ago: float, *, rule: str = "overloaded", at: str = HAL) -> di
     return {at: Closure(id=1, restaurant_id=at, rule=rule, closed_at=when)}
 
 
+def overridden(
+    minutes_ago: float,
+    *,
+    kind: OverrideKind = "staff",
+    by: str | None = None,
+    rule: str = "overloaded",
+    at: str = HAL,
+) -> dict[str, Override]:
+    """The overrides of a snapshot: people ended ``at``'s closure ``minutes_ago`` before NOW."""
+    when = NOW - timedelta(minutes=minutes_ago)
+    return {at: Override(closure_id=1, restaurant_id=at, rule=rule, kind=kind, at=when, by=by)}
+
+
 def context(
     orders: Iterable[Order],
     *,
     live_intents: Mapping[str, str] | None = None,
     closures: Mapping[str, Closure] | None = None,
+    overrides: Mapping[str, Override] | None = None,
     looked_up: Iterable[str] = (),
     stock: Mapping[int, StockLevel] = STOCK,
     deactivated_foods: Iterable[int] = (),
@@ -129,6 +144,7 @@ def context(
         closures=dict(closures or {}),
         deactivated_foods=frozenset(deactivated_foods),
         looked_up=frozenset(looked_up),
+        overrides=dict(overrides or {}),
         pauses=tuple(pauses),
         foods_off=tuple(foods_off),
     )

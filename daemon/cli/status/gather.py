@@ -9,7 +9,7 @@ rules; see :mod:`daemon.store.readonly`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,15 +17,17 @@ import sqlalchemy as sa
 from daemon.cli.pause_view import pause_record
 from daemon.cli.status.view import ApiView, PassView, RestaurantLoad, StatusReport, iso
 from daemon.config.models import Config
+from daemon.domain.overrides import MAX_RESPECT
 from daemon.domain.timeutil import utcnow
 from daemon.engine import passresult
 from daemon.engine.passes import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
-from daemon.store import connect, ledger, outbox, pauses, schema
+from daemon.store import closures, connect, ledger, outbox, pauses, schema
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
 from daemon.store.snapshot import read_snapshot
+from rules.congestion import CongestionRule
 
 # How far back to look for the daemon's circuit state (a one-off `once` has none).
 RECENT_PASSES = 50
@@ -71,6 +73,10 @@ def _passes(connection: sa.Connection) -> tuple[PassView | None, PassView | None
     return last, running, api
 
 
+# How a closure in force stands, by its reopen_outcome.
+_CLOSURE_STATES = {None: "in force", "pending": "reopening", "unknown": "reopen unsettled"}
+
+
 def _closures(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any], ...]:
     table = schema.restaurant_closures
     rows = connection.execute(
@@ -83,9 +89,49 @@ def _closures(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any
             "closed_at": iso(row["closed_at"]),
             "rule": row["rule"],
             "outcome": row["close_outcome"],
+            # in force, reopening (a call in flight), reopen unsettled (its answer lost)
+            "state": _CLOSURE_STATES.get(row["reopen_outcome"], row["reopen_outcome"]),
+            "status_checked_at": iso(row["status_checked_at"]),
         }
         for row in rows
     )
+
+
+def _overrides(
+    connection: sa.Connection, names: Names, config: Config, now: datetime
+) -> tuple[Mapping[str, Any], ...]:
+    """Closures people ended (reopen, release, staff) in the last 24 h, and how long each holds."""
+    rules = {r.name: r for r in config.rules if isinstance(r, CongestionRule)}
+    found = []
+    for row in closures.recent_overrides(connection, now):
+        rule = rules.get(row["rule"])
+        until = (
+            None
+            if rule is None
+            else row["reopened_at"]
+            + min(MAX_RESPECT, timedelta(minutes=rule.respect_staff_minutes))
+        )
+        if row["respect_ended_at"] is not None:
+            state = "over: the load fell below reopen_below"
+        elif until is None or until <= now:
+            state = "expired"
+        else:
+            state = "respected"
+        found.append(
+            {
+                "restaurant_id": row["restaurant_id"],
+                "restaurant_name": names.restaurant_name(row["restaurant_id"]),
+                "kind": row["override_kind"],
+                "by": row["override_by"],
+                "at": iso(row["reopened_at"]),
+                "rule": row["rule"],
+                "closed_at": iso(row["closed_at"]),
+                "state": state,
+                "respected_until": iso(until),
+                "respect_ended_at": iso(row["respect_ended_at"]),
+            }
+        )
+    return tuple(found)
 
 
 def _deactivations(connection: sa.Connection, names: Names) -> tuple[Mapping[str, Any], ...]:
@@ -165,7 +211,8 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
             }
             for row in ledger.pending_intents(connection)
         )
-        closures = _closures(connection, names)
+        in_force = _closures(connection, names)
+        overrides = _overrides(connection, names, config, now)
         paused = tuple(
             pause_record(pause, names, now) for pause in pauses.in_force(connection, now)
         )
@@ -193,7 +240,8 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         running=running,
         api=api,
         pending=pending,
-        closures=closures,
+        closures=in_force,
+        overrides=overrides,
         pauses=paused,
         food_deactivations=deactivations,
         restaurants=loads,

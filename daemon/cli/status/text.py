@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from daemon.cli.status.view import ApiView, PassView, StatusReport
 from daemon.domain.pauses import describe_span
@@ -147,9 +148,14 @@ def render(report: StatusReport) -> str:
     lines.append(f"closures in force: {len(report.closures)}")
     lines += [
         f"  {_labelled(c['restaurant_name'], c['restaurant_id'])}: closed "
-        f"{c['closed_at']} by {c['rule']} ({c['outcome']})"
+        f"{c['closed_at']} by {c['rule']} ({c['outcome']}"
+        + ("" if c["state"] == "in force" else f"; {c['state']}")
+        + ")"
         for c in report.closures
     ]
+    if report.overrides:
+        lines.append(f"closures ended by people (last 24 h): {len(report.overrides)}")
+        lines += [f"  {_override_line(o)}" for o in report.overrides]
     lines.append(f"foods deactivated: {len(report.food_deactivations)}")
     lines += [
         f"  {_labelled(f['food_name'], 'food ' + str(f['food_id']))} at "
@@ -176,6 +182,31 @@ def render(report: StatusReport) -> str:
             "counted against max_cancellations_per_hour)"
         )
     return "\n".join(lines)
+
+
+_ENDED_BY = {"reopen": "reopened by {by}", "release": "released by {by}", "staff": ""}
+
+
+def _override_line(override: Mapping[str, Any]) -> str:
+    """``Akat Şube (...): released by Ayşe at T (closed T0 by overloaded); respected until T1``."""
+    kind = override["kind"]
+    who = (
+        "opened by staff on Dükkango"
+        if kind == "staff"
+        else _ENDED_BY.get(kind, kind).format(by=override["by"])
+    )
+    line = (
+        f"{_labelled(override['restaurant_name'], override['restaurant_id'])}: {who} at "
+        f"{override['at']} (closed {override['closed_at']} by {override['rule']}); "
+    )
+    if override["state"] == "respected":
+        return line + (
+            f"not closed again or cancelled for capacity until the load falls below "
+            f"reopen_below, at the latest {override['respected_until']}"
+        )
+    if override["respect_ended_at"] is not None:
+        return line + f"respected until {override['respect_ended_at']} (the load fell)"
+    return line + f"respected until {override['respected_until'] or 'its rule was removed'}"
 
 
 def _pause_lines(report: StatusReport) -> list[str]:

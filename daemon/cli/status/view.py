@@ -113,6 +113,9 @@ class StatusReport:
     max_order_age_minutes: int | None  # None: unknown (safety section invalid)
     budget: Mapping[str, int] | None
     hints: tuple[str, ...] = field(default=())
+    # Closures people ended in the last 24 h (reopen, release, staff), and whether
+    # the daemon still leaves the restaurant alone because of it.
+    overrides: tuple[Mapping[str, Any], ...] = field(default=())
     # Staff-confirmed cancellations of the last hour: never counted in the budget.
     manual_last_hour: int | None = None
     # The pauses in force, as `pauses --json` shows them (daemon.cli.pause_view).
@@ -134,6 +137,7 @@ class StatusReport:
             "pending_intents": [dict(p) for p in self.pending],
             "pauses": [dict(p) for p in self.pauses],
             "closures": [dict(c) for c in self.closures],
+            "closure_overrides": [dict(o) for o in self.overrides],
             "food_deactivations": [dict(f) for f in self.food_deactivations],
             "restaurants": None
             if self.restaurants is None

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.domain.actions import OverrideSpent
 from daemon.domain.decisions import Decision, Mode
 from daemon.domain.events import Event
 from daemon.domain.timeutil import utcnow
@@ -90,6 +91,7 @@ def commit(
             deferred = len(plan.decisions) - len(checked)
             recorded = ledger.record_decisions(connection, checked, pass_id=pass_id, now=now)
             announce.holds(connection, recorded, now=now)  # with the holds it announces
+            ended = _end_overrides(connection, plan, now)
             connection.execute(
                 sa.update(schema.passes)
                 .where(schema.passes.c.id == pass_id)
@@ -102,7 +104,33 @@ def commit(
         raise PassError(
             f"cannot record decisions in the ledger: {connect.describe_db_error(exc)}"
         ) from exc
+    for spent in ended:
+        log.info(
+            "restaurant=%s: the overload is over (load %s, below reopen_below %s): the "
+            "people's decision to end closure %d is no longer needed; rule=%s judges it as "
+            "usual again",
+            spent.restaurant_id,
+            spent.evidence.get("active_orders"),
+            spent.evidence.get("reopen_below"),
+            spent.closure_id,
+            spent.rule,
+        )
     return Committed(plan=plan, recorded=recorded, deferred=deferred)
+
+
+def _end_overrides(connection: sa.Connection, plan: Plan, now: datetime) -> list[OverrideSpent]:
+    """Stop respecting what the plan found spent; the ones this pass ended (not a replica)."""
+    closures = schema.restaurant_closures
+    ended = []
+    for spent in plan.overrides_spent:
+        changed = connection.execute(
+            sa.update(closures)
+            .where(closures.c.id == spent.closure_id, closures.c.respect_ended_at.is_(None))
+            .values(respect_ended_at=now)
+        ).rowcount
+        if changed:
+            ended.append(spent)
+    return ended
 
 
 def finish(

@@ -12,7 +12,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -30,7 +30,13 @@ from daemon.engine.passes.errors import PassError
 from daemon.engine.passes.judge import Judge
 from daemon.engine.passes.report import PassReport, ResultLog, log_decision
 from daemon.engine.plan import Plan, foods_to_deactivate
-from daemon.engine.side_effects import TAKEOVER_AFTER, ActionResult, SideEffects, announce
+from daemon.engine.side_effects import (
+    TAKEOVER_AFTER,
+    ActionResult,
+    SideEffects,
+    announce,
+    watch_due,
+)
 from daemon.store import changelog, connect, ledger, schema
 from daemon.store.names import Names, food_names
 
@@ -171,6 +177,23 @@ class PassRunner:
         foods = effects.foods.retry_unfinished(self.judge.recheck_food) if foods_left else []
         return decisions, foods, executor.calls.summary(), 0
 
+    def _watch_closures(self) -> tuple[list[ActionResult], CallSummary]:
+        """Read the platform's status of the restaurants we hold closed, where one is due.
+
+        A live pass's first step, so that a staff reopen found now is what this
+        pass plans on. Nothing while the circuit is open (the read would not be
+        sent, and would only push the next one a pace later).
+        """
+        if self._breaker is not None and self._breaker.is_open:
+            return [], CallSummary()
+        every = timedelta(seconds=self.config.schedule.status_check_seconds)
+        if not watch_due(self.engine, every=every):
+            return [], CallSummary()
+        assert self._executor_factory is not None
+        executor = self._executor_factory()
+        effects = self._side_effects(executor, self.judge.names())
+        return effects.closures.watch(every=every), executor.calls.summary()
+
     def run_once(self, *, incremental: bool = False) -> PassReport:
         """One pass: over the whole store, or (``incremental``) over what changed since the last.
 
@@ -211,6 +234,13 @@ class PassRunner:
             if self.dry_run or self._executor_factory is None
             else self._recover()
         )
+        watched, watch_calls = (
+            ([], CallSummary())
+            if self.dry_run or self._executor_factory is None
+            else self._watch_closures()
+        )
+        recovered_actions = [*recovered_actions, *watched]
+        calls = calls.merged(watch_calls)
         judge = self.judge
         snapshot, scope = judge.read_pass(incremental=incremental)
         if scope.full:

@@ -9,7 +9,8 @@ API is called, then the outcome is written.
 - :mod:`.heartbeat` keeps the intents being sent visibly alive for replicas;
 - :mod:`.foods` deactivates out-of-stock foods, once per deactivation;
 - :mod:`.reactivations` puts them back on sale, once per deactivation;
-- :mod:`.closures` closes and reopens restaurants, reading the state back;
+- :mod:`.closures` closes and reopens restaurants, reading the state back, and
+  notices (and never fights) a restaurant staff opened while we held it closed;
 - :mod:`.results` is what a food or restaurant action came to, and its log line;
 - :mod:`.answers` tells a final refusal from a failure that may pass.
 
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from daemon.engine.reactivation import DEFAULT_ABANDONED_AFTER
 from daemon.engine.side_effects.announce import CustomerMessage
 from daemon.engine.side_effects.cancellations import Cancellations, Recheck
-from daemon.engine.side_effects.closures import Closures
+from daemon.engine.side_effects.closures import Closures, release, watch_due
 from daemon.engine.side_effects.foods import FoodDeactivations, FoodRecheck
 from daemon.engine.side_effects.heartbeat import HEARTBEAT_SECONDS, TAKEOVER_AFTER
 from daemon.engine.side_effects.reactivations import (
@@ -56,6 +57,8 @@ __all__ = [
     "ReactivationRecheck",
     "Recheck",
     "SideEffects",
+    "release",
+    "watch_due",
 ]
 
 

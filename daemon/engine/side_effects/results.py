@@ -15,6 +15,7 @@ from daemon.domain.actions import (
     CloseRestaurant,
     DeactivateFood,
     ReactivateFood,
+    ReopenRestaurant,
     RestaurantAction,
 )
 from daemon.domain.apierrors import ApiErrorCode
@@ -27,7 +28,11 @@ if TYPE_CHECKING:  # a dry run reports actions without loading the HTTP client
 # The package's name, as in the journal before it was split (see __init__).
 log = logging.getLogger(__package__)
 
-ActionKind = Literal["close_restaurant", "reopen_restaurant", "deactivate_food", "reactivate_food"]
+# staff_reopened: the daemon noticed staff had opened a restaurant it held
+# closed, and ended its closure (no call of ours; daemon.domain.overrides).
+ActionKind = Literal[
+    "close_restaurant", "reopen_restaurant", "deactivate_food", "reactivate_food", "staff_reopened"
+]
 # Every action a pass may take on the platform besides cancelling orders.
 Action = DeactivateFood | ReactivateFood | RestaurantAction
 
@@ -43,6 +48,9 @@ class ActionResult:
     # What the operator knows the target by: "Akat Şube (8f2b…)", "Ayran (food 3) at ...".
     label: str = ""
     error_code: ApiErrorCode | None = None  # why it failed, beside ``detail``'s words
+    # Failed as far as we know, but the answer was lost and could not be read
+    # back: the platform may have carried it out (never reported as done).
+    uncertain: bool = False
     trigger: str = ""  # why a food goes back on sale: back_in_stock, snooze, manual
 
     @classmethod
@@ -69,23 +77,32 @@ class ActionResult:
         )
 
     @classmethod
-    def live(cls, action: Action, attempted: Attempted, names: Names) -> ActionResult:
-        """The call was made: done or failed, as ``attempted`` says."""
+    def live(
+        cls,
+        action: Action,
+        attempted: Attempted,
+        names: Names,
+        *,
+        uncertain: bool = False,
+    ) -> ActionResult:
+        """The call was made: done or failed, as ``attempted`` says (``uncertain``: maybe done)."""
         kind, target = _describe(action)
         outcome = "done" if attempted.ok else "failed"
         # A closure stops every sale of the restaurant: it is never routine news.
         level = logging.WARNING if not attempted.ok or kind == "close_restaurant" else logging.INFO
         log.log(
             level,
-            "action=%s target=%s%s rule=%s%s mode=live outcome=%s attempts=%d%s",
+            "action=%s target=%s%s rule=%s%s%s mode=live outcome=%s attempts=%d%s%s",
             kind,
             target,
             _name_fields(action, names),
             action.rule,
+            _by_field(action),
             _trigger_field(action),
             outcome,
             attempted.attempts,
             f" error={attempted.error_text!r}" if attempted.error_text else "",
+            " may_have_acted=true" if uncertain else "",
         )
         return cls(
             kind,
@@ -97,6 +114,33 @@ class ActionResult:
             label=_label(action, names),
             error_code=attempted.error_code,
             trigger=_trigger(action),
+            uncertain=uncertain,
+        )
+
+    @classmethod
+    def staff_reopened(cls, action: ReopenRestaurant, names: Names) -> ActionResult:
+        """Staff opened the restaurant on Dükkango: our closure was ended (logged by the caller)."""
+        return cls(
+            "staff_reopened",
+            action.restaurant_id,
+            action.rule,
+            "live",
+            "done",
+            "opened by staff on Dükkango; the closure is ended",
+            label=_label(action, names),
+        )
+
+    @classmethod
+    def settled(cls, action: ReopenRestaurant, why: str, names: Names) -> ActionResult:
+        """A reopen whose answer was lost went through after all (a later read says so)."""
+        return cls(
+            "reopen_restaurant",
+            action.restaurant_id,
+            action.rule,
+            "live",
+            "done",
+            why,
+            label=_label(action, names),
         )
 
     @classmethod
@@ -156,3 +200,9 @@ def _name_fields(action: Action, names: Names) -> str:
     else:
         fields.append(("name", names.restaurant_name(action.restaurant_id)))
     return "".join(f" {key}={value!r}" for key, value in fields if value)
+
+
+def _by_field(action: Action) -> str:
+    """`` by='Ayşe'`` for an operator's reopen; "" for the rule's own actions."""
+    by = action.by if isinstance(action, ReopenRestaurant) else None
+    return f" by={by!r}" if by else ""
