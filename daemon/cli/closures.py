@@ -15,6 +15,7 @@ respects the decision (daemon.domain.overrides) until the load falls below
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -132,22 +133,40 @@ def _busy(row: sa.RowMapping, names: Names) -> _Refused | None:
     )
 
 
-def reopen(config: Config, given: str, *, by: str | None) -> int:
-    who = _who("reopen", by)
+@dataclass(frozen=True)
+class _Request:
+    """Who asks, for which restaurant, and the store to do it in (both commands)."""
+
+    who: str
+    restaurant: Restaurant
+    names: Names
+    engine: sa.Engine
+
+
+def _request(command: str, config: Config, given: str, by: str | None) -> _Request | int:
+    """The checked arguments and the open store, or the exit code of what was wrong."""
+    who = _who(command, by)
     if isinstance(who, int):
         return who
     try:
         restaurant = find_restaurant(config, given)
     except UnknownRestaurant as exc:
-        return _usage("reopen", str(exc))
-    names = Names.of(config.restaurants)
+        return _usage(command, str(exc))
     try:
         engine = open_store(config)
     except connect.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
+    return _Request(who, restaurant, Names.of(config.restaurants), engine)
+
+
+def reopen(config: Config, given: str, *, by: str | None) -> int:
+    request = _request("reopen", config, given, by)
+    if isinstance(request, int):
+        return request
+    engine = request.engine
     try:
-        return _reopen(config, engine, restaurant, names, who)
+        return _reopen(config, engine, request.restaurant, request.names, request.who)
     except _Refused as exc:
         print(f"autocancel reopen: error: {exc}", file=sys.stderr)
         return exc.code
@@ -225,19 +244,15 @@ def _report(config: Config, result: ActionResult, row: sa.RowMapping, who: str) 
 
 
 def release_command(config: Config, given: str, *, by: str | None) -> int:
-    who = _who("release", by)
-    if isinstance(who, int):
-        return who
-    try:
-        restaurant = find_restaurant(config, given)
-    except UnknownRestaurant as exc:
-        return _usage("release", str(exc))
-    names = Names.of(config.restaurants)
-    try:
-        engine = open_store(config)
-    except connect.StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exitcodes.RUNTIME_FAILURE
+    request = _request("release", config, given, by)
+    if isinstance(request, int):
+        return request
+    who, restaurant, names, engine = (
+        request.who,
+        request.restaurant,
+        request.names,
+        request.engine,
+    )
     try:
         row = _closure_of(engine, restaurant, names, config)
         if (busy := _busy(row, names)) is not None:
