@@ -253,4 +253,30 @@ change_log = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# What the daemon saw of the active orders and stock, change by change (migration 0010;
+# daemon.store.history).
+order_history = sa.Table(
+    "order_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.Identity()),
+    sa.Column("seen_at", UTCDateTime(), nullable=False),  # the pass clock that saw it
+    sa.Column("kind", sa.Text, nullable=False),  # order, stock or mark
+    sa.Column("subject", sa.Text, nullable=False),  # payment_key, food_id, or what a mark says
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("image", sa.Text),  # compact JSON (daemon.domain.images); NULL: gone
+    sa.Column("replaced_at", UTCDateTime()),  # the seen_at of the subject's next row
+    sa.PrimaryKeyConstraint("id", name="pk_order_history"),
+    sa.CheckConstraint("kind IN ('order', 'stock', 'mark')", name="kind"),
+    sa.Index("ix_order_history_seen_at", "seen_at"),
+    sa.Index("ix_order_history_replaced_at", "replaced_at"),
+    sa.Index(
+        "ix_order_history_open",
+        "kind",
+        "subject",
+        sqlite_where=sa.text("replaced_at IS NULL"),
+        postgresql_where=sa.text("replaced_at IS NULL"),
+    ),
+    sqlite_autoincrement=True,
+)
+
 CONTRACT_TABLES = ("orders", "order_items", "stock")
