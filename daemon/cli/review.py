@@ -53,24 +53,35 @@ def load_rules(path: Path) -> Config:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """--from and --to as given: read before the store is opened (a typo is exit 2)."""
+
+    start: datetime | None
+    end: datetime
+
+    @classmethod
+    def read(cls, *, since: str | None, until: str | None, config: Config) -> Asked:
+        now = utcnow()
+        end = _moment("--to", until, config, now) if until else now
+        start = _moment("--from", since, config, now) if since else None
+        if start is not None and start >= end:
+            raise UsageError(
+                f"error: --from {isoformat_z(start)} is not before --to {isoformat_z(end)}"
+            )
+        return cls(start, end)
+
+
+@dataclass(frozen=True)
 class Span:
     start: datetime
     end: datetime
     note: str | None = None  # said on stderr: how --from was adjusted
 
 
-def span(
-    covered: Coverage, *, since: str | None, until: str | None, config: Config, now: datetime
-) -> Span:
-    """The times to replay, from --from and --to (UsageError when unreadable or reversed)."""
-    end = _moment("--to", until, config, now) if until else now
-    start = (
-        _moment("--from", since, config, now) if since else max(covered.since, end - DEFAULT_SPAN)
-    )
-    if start >= end:
-        raise UsageError(
-            f"error: --from {isoformat_z(start)} is not before --to {isoformat_z(end)}"
-        )
+def span(covered: Coverage, asked: Asked) -> Span:
+    """The times to replay: --from defaults to a day before --to, never before the history."""
+    end = asked.end
+    start = asked.start if asked.start is not None else max(covered.since, end - DEFAULT_SPAN)
     note = None
     if start < covered.since:
         note = (
@@ -78,11 +89,11 @@ def span(
             f"retention_days, or when the daemon first recorded it): replaying from there"
         )
         start = covered.since
-        if start >= end:
-            raise UsageError(
-                f"error: the history starts at {isoformat_z(covered.since)}, after --to "
-                f"{isoformat_z(end)}: nothing to replay"
-            )
+    if start >= end:
+        raise UsageError(
+            f"error: the history starts at {isoformat_z(covered.since)}, not before --to "
+            f"{isoformat_z(end)}: nothing to replay"
+        )
     return Span(start, end, note)
 
 
@@ -100,13 +111,17 @@ def run_replay(
     store: Config, rules: Config, *, since: str | None, until: str | None, as_json: bool
 ) -> int:
     try:
+        asked = Asked.read(since=since, until=until, config=rules)
         engine = open_read_only(store.store.url)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return exitcodes.INVALID_CONFIG
     except connect.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     try:
         covered = read_coverage(rules, engine)
-        chosen = span(covered, since=since, until=until, config=rules, now=utcnow())
+        chosen = span(covered, asked)
         if chosen.note:
             print(chosen.note, file=sys.stderr)
         result = replay(rules, engine, start=chosen.start, end=chosen.end, covered=covered)
@@ -255,13 +270,17 @@ def run_diff(
     fmt: str,
 ) -> int:
     try:
+        asked = Asked.read(since=since, until=until, config=new)
         engine = open_read_only(store.store.url)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return exitcodes.INVALID_CONFIG
     except connect.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     try:
         covered = read_coverage(new, engine)
-        chosen = span(covered, since=since, until=until, config=new, now=utcnow())
+        chosen = span(covered, asked)
         if chosen.note:
             print(chosen.note, file=sys.stderr)
         before = replay(old, engine, start=chosen.start, end=chosen.end, covered=covered)
