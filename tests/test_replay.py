@@ -75,6 +75,8 @@ class Recorded:
     def replay(self, *args: str) -> dict[str, Any]:
         result = self.world.cli("replay", "--json", *args)
         assert result.returncode == 0, result.stderr
+        # The report counts what the limits held; the live daemon's CRITICAL lines stay out.
+        assert "CRITICAL" not in result.stderr and "holding" not in result.stderr, result.stderr
         report: dict[str, Any] = json.loads(result.stdout)
         return report
 

@@ -94,7 +94,10 @@ class HistoryRecorder:
             self._keep(order)  # the newest object, so the next pass's check is by identity
             if old is not None and images.same_order(old, order):
                 continue
-            entries.append(Entry("order", key, order.restaurant_id, images.encode_order(order)))
+            image = images.encode_order(order)
+            entries.append(
+                Entry("order", key, order.restaurant_id, image, replaces=old is not None)
+            )
         entries += self._stock_changes(fresh.values(), snapshot)
         return entries
 
@@ -111,7 +114,8 @@ class HistoryRecorder:
                 entries.append(Entry("stock", str(food), old.restaurant_id if old else None, None))
             else:
                 self._stock[food] = level
+                image = images.encode_stock(level)
                 entries.append(
-                    Entry("stock", str(food), level.restaurant_id, images.encode_stock(level))
+                    Entry("stock", str(food), level.restaurant_id, image, replaces=old is not None)
                 )
         return entries

@@ -40,6 +40,9 @@ class Entry:
     subject: str  # payment_key, or the food_id as text
     restaurant_id: str | None
     image: str | None
+    # False: the writer knows the subject has no open row (a new order), so
+    # there is nothing to close; one statement less per pass.
+    replaces: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +81,14 @@ def write(
 
     ``started``: this is a recording process's first write; a STARTED mark
     records it, with ``started_after`` (the end of the last pass before it).
-    A row seen later than ``seen_at`` (a replica's, committed first) stays open.
+    A row seen later than ``seen_at`` (a replica's, committed first) stays open,
+    and so may a replica's row of an order this writer saw as new: the later
+    row is the one in force (:func:`state_at`), and the subject's next change
+    closes both.
     """
     table = schema.order_history
-    if entries:
+    replacing = [e for e in entries if e.replaces]
+    if replacing:
         connection.execute(
             sa.update(table)
             .where(
@@ -91,8 +98,9 @@ def write(
                 table.c.seen_at <= sa.bindparam("b_at"),
             )
             .values(replaced_at=sa.bindparam("b_at")),
-            [_closing(e.kind, e.subject, seen_at) for e in entries],
+            [_closing(e.kind, e.subject, seen_at) for e in replacing],
         )
+    if entries:
         connection.execute(
             sa.insert(table),
             [

@@ -90,10 +90,9 @@ def test_only_what_changed_is_recorded() -> None:
     recorder.prime([], [])
     first = order("k1")
     ayran = StockLevel(1, "ayran", available=True, quantity=4)
-    assert told(recorder.changes(snapshot(first, stock={1: ayran}), FULL)) == [
-        ("order", "k1", "new"),
-        ("stock", "1", "new"),
-    ]
+    entries = recorder.changes(snapshot(first, stock={1: ayran}), FULL)
+    assert told(entries) == [("order", "k1", "new"), ("stock", "1", "new")]
+    assert [e.replaces for e in entries] == [False, False]
     # The same rows read again (the same objects, or equal ones): nothing.
     assert recorder.changes(snapshot(first, stock={1: ayran}), FULL) == []
     assert recorder.changes(snapshot(replace(first), stock={1: replace(ayran)}), of(HAL)) == []
@@ -104,6 +103,7 @@ def test_only_what_changed_is_recorded() -> None:
     confirmed = replace(first, status_id=2)
     (entry,) = recorder.changes(snapshot(confirmed, stock={1: ayran}), of(HAL))
     assert entry.image is not None
+    assert entry.replaces  # the order's earlier row is closed; a new order's has none
     assert images.decode_order("k1", HAL, entry.image).status_id == 2
     short = replace(ayran, quantity=0)
     assert told(recorder.changes(snapshot(confirmed, stock={1: short}), of(HAL))) == [
