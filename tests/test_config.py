@@ -238,7 +238,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         errors_of(path),
         path,
         6,
-        "unknown key 'shedule' at the top level; valid keys: api, dry_run, geocoder, "
+        "unknown key 'shedule' at the top level; valid keys: api, dry_run, geocoder, history, "
         "metrics, notifications, quiet_windows, restaurants, rules, safety, schedule, store, "
         "sync, timezone",
     )

@@ -59,6 +59,10 @@ MISTAKES = {
         ("cancel", "k-1", "--reason", "4", "--yes"), 1, ("MySQLdb",), env=TOKEN
     ),
     "status, driver missing": Mistake(("status",), 1, ("MySQLdb",)),
+    "replay, driver missing": Mistake(("replay",), 1, ("MySQLdb",)),
+    "replay, bad --from": Mistake(
+        ("replay", "--from", "last friday"), 2, ("--from",), store_url="sqlite:///orders.db"
+    ),
     "status --json, driver missing": Mistake(("status", "--json"), 1, ("MySQLdb",)),
     "db upgrade, driver missing": Mistake(("db", "upgrade"), 1, ("MySQLdb",)),
     "once, unknown database": Mistake(

@@ -7,10 +7,16 @@ so ``autocancel check`` does not pay for httpx or the scheduler.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daemon.cli.loading import config_path, load_config_for_reading, load_config_or_exit
 from daemon.domain import exitcodes
+
+if TYPE_CHECKING:
+    from daemon.config.models import Config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -211,4 +217,47 @@ def cmd_food_reactivate(args: argparse.Namespace) -> int:
         note=args.note,
         who_default=os_user(),
         dry_run=args.dry_run,
+    )
+
+
+def _review_configs(args: argparse.Namespace, paths: list[str]) -> tuple[Config, list[Config]]:
+    """The store's configuration (``-c``) and the rules files to replay (exit 2 if invalid).
+
+    Without ``-c`` (nor AUTOCANCEL_CONFIG, nor ./rules.yaml) the first file names the store.
+    """
+    from daemon.cli import review
+
+    try:
+        rules = [review.load_rules(Path(path)) for path in paths]
+    except review.UsageError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(exitcodes.INVALID_CONFIG) from None
+    if args.config or os.environ.get("AUTOCANCEL_CONFIG") or config_path(args).exists():
+        return load_config_for_reading(args).config, rules
+    return rules[0], rules
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from daemon.cli import review
+
+    if args.rules is None:
+        config = load_config_or_exit(args)
+        store, rules = config, config
+    else:
+        store, (rules,) = _review_configs(args, [args.rules])
+    return review.run_replay(store, rules, since=args.since, until=args.until, as_json=args.json)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from daemon.cli import review
+
+    store, (old, new) = _review_configs(args, [args.old, args.new])
+    return review.run_diff(
+        store,
+        old,
+        new,
+        since=args.since,
+        until=args.until,
+        now=args.now,
+        fmt=args.format,
     )

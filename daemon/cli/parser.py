@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from daemon import __version__
 from daemon.cli.commands import (
@@ -13,6 +14,7 @@ from daemon.cli.commands import (
     cmd_check,
     cmd_db_upgrade,
     cmd_demo,
+    cmd_diff,
     cmd_explain,
     cmd_food_reactivate,
     cmd_foods,
@@ -22,6 +24,7 @@ from daemon.cli.commands import (
     cmd_pauses,
     cmd_release,
     cmd_reopen,
+    cmd_replay,
     cmd_resume,
     cmd_run,
     cmd_simulator,
@@ -31,6 +34,14 @@ from daemon.cli.commands import (
     cmd_test,
 )
 from daemon.cli.loading import DEFAULT_CONFIG
+
+
+class _Command(Protocol):
+    """``build_parser``'s helper: a subcommand with the common options."""
+
+    def __call__(
+        self, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser: ...
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,9 +73,6 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
     )
-
-
-_Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
 def _add_summary_command(command: _Command) -> None:
@@ -133,6 +141,49 @@ def _add_override_commands(command: _Command) -> None:
     _add_pause_commands(command)
     _add_food_commands(command)
     _add_closure_overrides(command)
+
+
+def _add_span_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="since",
+        metavar="T",
+        help="replay from this time: ISO 8601, today, 2d (two days ago), 14:00 (local time); "
+        "default: a day before --to, or the start of the history",
+    )
+    parser.add_argument(
+        "--to", dest="until", metavar="T", help="replay up to this time (same forms; default: now)"
+    )
+
+
+def _add_review_commands(command: _Command) -> None:
+    """replay and diff: a rules file over the order history."""
+    replay = command(
+        "replay",
+        cmd_replay,
+        "replay a rules file over the order history: what it would have cancelled, "
+        "closed and held (sends nothing, writes nothing)",
+    )
+    replay.add_argument(
+        "--rules",
+        metavar="FILE",
+        help="the rules file to replay (default: the -c file); -c names the store",
+    )
+    _add_span_options(replay)
+    replay.add_argument("--json", action="store_true", help="the report as one JSON object")
+
+    diff = command(
+        "diff",
+        cmd_diff,
+        "replay two rules files over the same history: the orders decided differently",
+    )
+    diff.add_argument("old", metavar="OLD", help="the rules file as it is")
+    diff.add_argument("new", metavar="NEW", help="the rules file as proposed")
+    _add_span_options(diff)
+    diff.add_argument(
+        "--now", action="store_true", help="also judge the store as it is now with both files"
+    )
+    diff.add_argument("--format", choices=("table", "json", "markdown"), default="table")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(uses its own temporary rules and store)",
     )
     demo.add_argument("--keep", action="store_true", help="keep the demo folder afterwards")
+
+    _add_review_commands(command)
 
     db = commands.add_parser("db", help="order-store maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

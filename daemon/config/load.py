@@ -25,6 +25,7 @@ from daemon.config.models import (
     Calendar,
     Config,
     GeocoderSettings,
+    HistorySettings,
     MetricsSettings,
     Restaurant,
     SafetySettings,
@@ -213,6 +214,7 @@ class _Validation:
         safety = self._section(data, "safety", SafetySettings)
         sync = self._section(data, "sync", SyncSettings)
         metrics = self._section(data, "metrics", MetricsSettings)
+        history = self._section(data, "history", HistorySettings)
         geocoder = None
         if data.get("geocoder") is not None:
             geocoder = self._section(data, "geocoder", GeocoderSettings)
@@ -251,6 +253,7 @@ class _Validation:
             "safety": safety or SafetySettings(),
             "sync": sync or SyncSettings(),
             "metrics": metrics or MetricsSettings(),
+            "history": history or HistorySettings(),
             "timezone": (calendar or Calendar()).timezone,
             "quiet_windows": (calendar or Calendar()).quiet_windows,
             "rules": rules,

@@ -229,6 +229,13 @@ class MetricsSettings(Section):
     address: str = "127.0.0.1"
 
 
+class HistorySettings(Section):
+    # The order history replay reads (daemon.store.history): changes older than
+    # this many days are pruned; an order still active keeps the row it is
+    # known by, however old.
+    retention_days: int = Field(default=30, ge=1, le=3650)
+
+
 def check_timezone(name: str) -> str:
     time_zone(name)  # ValueError: unknown, with a suggestion
     return name
@@ -289,6 +296,7 @@ class Config(BaseModel):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     timezone: str = DEFAULT_TIMEZONE  # an IANA name (validated through Calendar)
     quiet_windows: Annotated[tuple[QuietWindowSettings, ...], Field(strict=False)] = ()
     rules: Annotated[tuple[SerializeAsAny[Rule], ...], Field(strict=False)] = ()

@@ -97,6 +97,7 @@ class Daemon:
             executor_factory=api.executor,
             dry_run=self._force_dry_run,
             breaker=self._breaker,
+            record_history=True,
         )
 
     # --- jobs ---------------------------------------------------------------------

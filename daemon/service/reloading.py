@@ -36,6 +36,8 @@ APPLIED_BY_NEW_RUNNER: Final = frozenset(
         "timezone",
         "quiet_windows",
         "rules",
+        # The pass runner records the order history and prunes it.
+        "history",
     }
 )
 # Applied by the daemon itself: the pass interval, the sync job, the metrics server.

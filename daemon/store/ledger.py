@@ -398,3 +398,30 @@ def note_refund_handoff(connection: sa.Connection, payment_key: str, *, at: date
     evidence = {**dict(row.evidence or {}), "refund_handoff": "delivered"}
     evidence["refund_handoff_at"] = at.isoformat()
     connection.execute(sa.update(ledger).where(ledger.c.id == row.id).values(evidence=evidence))
+
+
+def automatic_cancellation_times(
+    connection: sa.Connection, *, since: datetime, before: datetime
+) -> list[datetime]:
+    """When the automatic cancellations counted by the hourly cap went out, in [since, before)."""
+    ledger = schema.ledger
+    return list(
+        connection.execute(
+            sa.select(ledger.c.at).where(
+                _sent_since(since), ledger.c.at < before, ledger.c.kind != MANUAL
+            )
+        ).scalars()
+    )
+
+
+def live_intents_before(connection: sa.Connection, moment: datetime) -> dict[str, str]:
+    """payment_key -> outcome of each live intent recorded before ``moment``."""
+    ledger = schema.ledger
+    return {
+        key: outcome
+        for key, outcome in connection.execute(
+            sa.select(ledger.c.payment_key, ledger.c.outcome).where(
+                ledger.c.intent_key.is_not(None), ledger.c.at < moment
+            )
+        )
+    }

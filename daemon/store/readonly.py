@@ -13,6 +13,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from daemon.config.load import STORE_URL_ENV, ConfigError, load_config
 from daemon.config.models import YAML_KEYS, Config, StoreSettings, check_store_url
@@ -84,3 +88,29 @@ def check_store(reading: ReadingConfig) -> None:
     if reading.valid:
         return
     migrate.open_existing(reading.config.store.url).dispose()
+
+
+def open_read_only(url: str) -> Engine:
+    """An existing store at the current schema, opened so that nothing can be written.
+
+    For replay and diff, which read history and write nothing but their
+    report: SQLite connections are ``query_only``, PostgreSQL sessions read
+    only. Raises :class:`connect.StoreError` (never creates a store).
+    """
+    engine = migrate.open_existing(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if engine.dialect.name == "sqlite":
+                cursor.execute("PRAGMA query_only = ON")
+            else:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        finally:
+            cursor.close()
+        if engine.dialect.name != "sqlite":
+            dbapi_connection.commit()
+
+    engine.dispose()  # the connection that checked the schema was opened before the listener
+    return engine

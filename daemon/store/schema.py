@@ -195,7 +195,7 @@ restaurant_closures = sa.Table(
 food_deactivations = sa.Table(
     "food_deactivations",
     metadata,
-    # One row per deactivation (migration 0010; before it, one per food ever).
+    # One row per deactivation (migration 0011; before it, one per food ever).
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("food_id", sa.Integer, nullable=False, index=True),
     sa.Column("restaurant_id", sa.Text),
@@ -208,12 +208,12 @@ food_deactivations = sa.Table(
     # Equal to food_id while the deactivation is the daemon's (in force), NULL once
     # the food is reactivated: one deactivation in force per food, whichever replica.
     sa.Column("active_key", sa.Integer, unique=True),
-    # Calls of this deactivation whose answer was lost: the food may be off (0010).
+    # Calls of this deactivation whose answer was lost: the food may be off (0011).
     sa.Column("uncertain_sends", sa.Integer, nullable=False, server_default=sa.text("0")),
 )
 
 # The way back from one deactivation: at most one row each, so a food is
-# reactivated once per deactivation, whichever replica claims it (0010).
+# reactivated once per deactivation, whichever replica claims it (0011).
 food_reactivations = sa.Table(
     "food_reactivations",
     metadata,
@@ -332,7 +332,7 @@ change_log = sa.Table(
     sqlite_autoincrement=True,
 )
 
-# Notifications waiting for delivery, written with the change that caused them (0010).
+# Notifications waiting for delivery, written with the change that caused them (0012).
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -352,6 +352,32 @@ outbox = sa.Table(
     # The channels that took it already: a retry never sends to them again.
     sa.Column("delivered_channels", json_type(), nullable=False),
     sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+# What the daemon saw of the active orders and stock, change by change (migration 0014;
+# daemon.store.history).
+order_history = sa.Table(
+    "order_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.Identity()),
+    sa.Column("seen_at", UTCDateTime(), nullable=False),  # the pass clock that saw it
+    sa.Column("kind", sa.Text, nullable=False),  # order, stock or mark
+    sa.Column("subject", sa.Text, nullable=False),  # payment_key, food_id, or what a mark says
+    sa.Column("restaurant_id", sa.Text),
+    sa.Column("image", sa.Text),  # compact JSON (daemon.domain.images); NULL: gone
+    sa.Column("replaced_at", UTCDateTime()),  # the seen_at of the subject's next row
+    sa.PrimaryKeyConstraint("id", name="pk_order_history"),
+    sa.CheckConstraint("kind IN ('order', 'stock', 'mark')", name="kind"),
+    sa.Index("ix_order_history_seen_at", "seen_at"),
+    sa.Index("ix_order_history_replaced_at", "replaced_at"),
+    sa.Index(
+        "ix_order_history_open",
+        "kind",
+        "subject",
+        sqlite_where=sa.text("replaced_at IS NULL"),
+        postgresql_where=sa.text("replaced_at IS NULL"),
+    ),
+    sqlite_autoincrement=True,
 )
 
 CONTRACT_TABLES = ("orders", "order_items", "stock")

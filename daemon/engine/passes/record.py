@@ -66,10 +66,12 @@ def commit(
     replan: Callable[[int], Plan],
     orders_seen: int,
     circuit_open: bool,
+    also: Callable[[sa.Connection], None] | None = None,
 ) -> Committed:
     """Record the plan's decisions (and the pass's counts) in one transaction.
 
     ``replan(hourly_used)`` plans the same context again on another budget.
+    ``also`` writes more in the same transaction (the order history).
     """
     now = plan.now  # one pass clock, for the plan and the ledger alike
     try:
@@ -100,6 +102,8 @@ def commit(
                     decisions=sum(1 for d in recorded if d.primary),
                 )
             )
+            if also is not None:
+                also(connection)
     except sa.exc.SQLAlchemyError as exc:
         raise PassError(
             f"cannot record decisions in the ledger: {connect.describe_db_error(exc)}"

@@ -27,6 +27,7 @@ from daemon.engine import passresult
 from daemon.engine.active import PassScope
 from daemon.engine.passes import record
 from daemon.engine.passes.errors import PassError
+from daemon.engine.passes.history import PassHistory
 from daemon.engine.passes.judge import Judge
 from daemon.engine.passes.report import PassReport, ResultLog, log_decision
 from daemon.engine.plan import Plan, foods_to_deactivate
@@ -73,6 +74,7 @@ class PassRunner:
         breaker: CircuitBreaker | None = None,
         geodesic: GeodesicFunction = geodesic_km,
         distance_bound: bool = True,
+        record_history: bool = False,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -88,6 +90,13 @@ class PassRunner:
         self._breaker = breaker
         self._result_log = ResultLog()
         self._circuit_open_since: datetime | None = None  # as the last pass left it
+        # What the passes saw change, for replay (daemon.engine.passes.history):
+        # recorded by the daemon's passes, not by one-off commands.
+        self._history = (
+            PassHistory(engine, retention_days=config.history.retention_days)
+            if record_history
+            else None
+        )
 
     def _side_effects(self, executor: Executor, names: Names) -> SideEffects:
         return SideEffects.through(
@@ -212,6 +221,8 @@ class PassRunner:
             report = self._run(pass_id, started=started, mode=mode, incremental=incremental)
         except Exception as exc:
             self.judge.start_over()  # what it read may not have been acted on
+            if self._history is not None:
+                self._history.forget()
             # Recorded, so `status` shows this pass and not the last good one.
             record.finish(
                 self.engine, pass_id, result=passresult.CRASHED, error=record.describe_crash(exc)
@@ -245,6 +256,8 @@ class PassRunner:
         snapshot, scope = judge.read_pass(incremental=incremental)
         if scope.full:
             self._prune_change_log()
+        history = self._history
+        seen = None if history is None else history.seen(snapshot, scope)
         ctx = judge.context(snapshot, scope=scope)
         judge.report_bad_data(ctx)
         plan = self._plan(ctx, scope)
@@ -257,7 +270,12 @@ class PassRunner:
             replan=lambda used: judge.plan_for(ctx, hourly_used=used),
             orders_seen=len(snapshot.orders),
             circuit_open=circuit_open,
+            also=None
+            if history is None or seen is None
+            else lambda connection: history.write(connection, seen, pass_id=pass_id),
         )
+        if history is not None and scope.full:
+            history.prune_if_due(snapshot.taken_at)
         plan = committed.plan
         judge.carry_over(_waiting(plan, circuit_open=circuit_open))
         decisions, actions, executed_calls = self._execute(

@@ -1,0 +1,272 @@
+"""Reading a replay's inputs from the store: the history, and the daemon's state at the start.
+
+The store is opened read-only (daemon.store.readonly.open_read_only); the
+replay itself is pure (:mod:`.run`). What this module reads:
+
+- where the history is complete from and when nobody watched (its marks);
+- the orders and stock rows in force at ``--from``, and every row seen
+  after it up to ``--to``, decoded (daemon.domain.images);
+- the daemon's own state at ``--from``, from its tables: the live intents
+  recorded before it (never decided again), the closures in force, the
+  deactivated foods and the automatic cancellations of the hour before
+  (the rolling cap);
+- the geodesics the daemon measured (``distance_cache``) and the geocoder
+  answers it cached (``geocode_cache``). A replay never asks a geocoder: an
+  address without an answer in the cache is "unknown", as with no geocoder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from daemon.domain import images
+from daemon.domain.distance import Distances
+from daemon.domain.location import Location
+from daemon.domain.orders import Closure, Order, StockLevel
+from daemon.domain.timeutil import utcnow
+from daemon.engine.geo import Locator
+from daemon.engine.passes.judge import safety_limits
+from daemon.engine.plan import plan_pass
+from daemon.engine.replay.outcomes import Collector, OrderOutcome, ReplayResult, Unwatched
+from daemon.engine.replay.run import Replay
+from daemon.engine.replay.world import Change, Effects, Start
+from daemon.store import connect, history, ledger, schema
+from daemon.store import distances as stored_distances
+from daemon.store.rowcheck import integer
+from daemon.store.snapshot import read_snapshot
+from rules.context import PassContext
+
+if TYPE_CHECKING:
+    from daemon.config.models import Config
+
+log = logging.getLogger(__name__)
+
+# The geodesics the daemon measured that a replay reads (it measures the rest itself).
+KNOWN_DISTANCES = timedelta(days=60)
+
+
+class NoHistory(Exception):
+    """The store holds no history to replay, or none for the times asked."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the history covers: complete from ``since``, last row seen at ``until``."""
+
+    since: datetime
+    until: datetime
+    unwatched: tuple[Unwatched, ...]
+
+
+def coverage(connection: sa.Connection, *, interval_seconds: float) -> Coverage:
+    """Where the history starts, its newest row, and the stretches nobody watched.
+
+    A recording process that started after a pause longer than two pass
+    intervals since the last pass of any process leaves an unwatched stretch.
+    """
+    marks = history.marks(connection)
+    if not marks:
+        raise NoHistory(
+            "the store has no order history yet: `autocancel run` records it from its first "
+            "pass after `autocancel db upgrade`"
+        )
+    table = schema.order_history
+    newest = connection.execute(sa.select(sa.func.max(table.c.seen_at))).scalar()
+    slack = timedelta(seconds=2 * interval_seconds)
+    since = marks[0].seen_at
+    unwatched = tuple(
+        Unwatched(mark.after, mark.seen_at)
+        for mark in marks
+        if mark.what == history.STARTED
+        and mark.after is not None
+        and mark.after >= since
+        and mark.seen_at - mark.after > slack
+    )
+    return Coverage(since=since, until=newest or since, unwatched=unwatched)
+
+
+def _decode(row: history.Row) -> Change | None:
+    """The row's change; None for a row this version cannot read (logged)."""
+    value: Order | StockLevel | None = None
+    try:
+        if row.kind == "order":
+            if row.image is not None:
+                value = images.decode_order(row.subject, row.restaurant_id, row.image)
+        else:
+            food = integer(row.subject)
+            if food is None:
+                raise images.BadImage(f"stock row of food {row.subject!r}")
+            if row.image is not None:
+                value = images.decode_stock(food, row.image)
+    except images.BadImage as exc:
+        log.warning("order history row %d skipped: %s", row.id, exc)
+        return None
+    return Change(seen_at=row.seen_at, kind=row.kind, subject=row.subject, value=value)
+
+
+def start_at(connection: sa.Connection, moment: datetime) -> Start:
+    """The store at ``moment``, as the history and the daemon's own tables knew it."""
+    orders: dict[str, Order] = {}
+    stock: dict[int, StockLevel] = {}
+    for row in history.state_at(connection, moment):  # later rows win (replicas)
+        change = _decode(row)
+        if change is None:
+            continue
+        if change.kind == "order":
+            orders.pop(change.subject, None)
+            if isinstance(change.value, Order):
+                orders[change.subject] = change.value
+        else:
+            food = int(change.subject)
+            stock.pop(food, None)
+            if isinstance(change.value, StockLevel):
+                stock[food] = change.value
+    intents = ledger.live_intents_before(connection, moment)
+    return Start(
+        at=moment,
+        orders=orders,
+        stock=stock,
+        live_intents={key: outcome for key, outcome in intents.items() if key in orders},
+        closures=_closures_at(connection, moment),
+        deactivated_foods=frozenset(
+            connection.execute(
+                sa.select(schema.food_deactivations.c.food_id).where(
+                    schema.food_deactivations.c.at < moment
+                )
+            ).scalars()
+        ),
+        cancelled_at=tuple(
+            ledger.automatic_cancellation_times(
+                connection, since=moment - ledger.HOURLY_WINDOW, before=moment
+            )
+        ),
+    )
+
+
+def _closures_at(connection: sa.Connection, moment: datetime) -> dict[str, Closure]:
+    table = schema.restaurant_closures
+    rows = connection.execute(
+        sa.select(table.c.id, table.c.restaurant_id, table.c.rule, table.c.closed_at).where(
+            table.c.closed_at < moment,
+            table.c.close_outcome != "failed",
+            sa.or_(table.c.reopened_at.is_(None), table.c.reopened_at > moment),
+        )
+    )
+    return {
+        rid: Closure(id=cid, restaurant_id=rid, rule=rule, closed_at=at)
+        for cid, rid, rule, at in rows
+    }
+
+
+def changes(connection: sa.Connection, start: datetime, end: datetime) -> Iterator[Change]:
+    for row in history.changes_between(connection, start, end):
+        change = _decode(row)
+        if change is not None:
+            yield change
+
+
+class _CacheOnly:
+    """A geocoder that is never asked (the locator's budget is 0): only its cache answers."""
+
+    def geocode(self, query: str, **kwargs: Any) -> Any:
+        raise AssertionError("a replay asks no geocoder")
+
+
+class Locations:
+    """Each order's position, computed once per version of the order."""
+
+    def __init__(self, locator: Locator, distances: Distances) -> None:
+        self._locator = locator
+        self._distances = distances
+        self._known: dict[str, tuple[Order, Location]] = {}
+
+    def __call__(self, orders: Sequence[Order]) -> Mapping[str, Location]:
+        known = self._known
+        fresh = {
+            o.payment_key: o
+            for o in orders
+            if o.is_delivery and known.get(o.payment_key, (None,))[0] is not o
+        }
+        if fresh:
+            located = self._locator.locate_all(fresh.values(), self._distances)
+            for key, location in located.items():
+                known[key] = (fresh[key], location)
+        return {o.payment_key: known[o.payment_key][1] for o in orders if o.payment_key in known}
+
+
+def _locations(config: Config, engine: sa.Engine, distances: Distances) -> Locations:
+    geocoder = config.geocoder
+    locator = Locator(
+        engine=engine,
+        geocoder=None if geocoder is None else _CacheOnly(),
+        provider="" if geocoder is None else geocoder.provider,
+        max_lookups=0,
+        origins={
+            r.id: (r.latitude, r.longitude)
+            for r in config.restaurants
+            if r.latitude is not None and r.longitude is not None
+        },
+        max_plausible_km=config.safety.max_plausible_km,
+    )
+    return Locations(locator, distances)
+
+
+def read_coverage(config: Config, engine: sa.Engine) -> Coverage:
+    """What the store's history covers (:class:`NoHistory` when it has none)."""
+    with engine.connect() as connection:
+        return coverage(connection, interval_seconds=config.schedule.interval_seconds)
+
+
+def _known_distances(engine: sa.Engine) -> Distances:
+    with engine.connect() as connection:
+        known = stored_distances.read_known(connection, since=utcnow() - KNOWN_DISTANCES)
+    return Distances(known)
+
+
+def replay(
+    config: Config, engine: sa.Engine, *, start: datetime, end: datetime, covered: Coverage
+) -> ReplayResult:
+    """Replay ``config``'s rules over the store's history from ``start`` to ``end``."""
+    distances = _known_distances(engine)
+    with engine.connect() as connection, connection.begin():
+        run = Replay(
+            config,
+            start_at(connection, start),
+            locate=_locations(config, engine, distances),
+            distances=distances,
+            geocoding_enabled=config.geocoder is not None,
+            unwatched=[gap for gap in covered.unwatched if gap.end > start and gap.start < end],
+        )
+        return run.run(changes(connection, start, end), until=end)
+
+
+def evaluate_now(configs: Sequence[Config], engine: sa.Engine) -> list[dict[str, OrderOutcome]]:
+    """Each configuration's decisions on the store as it is now: one read, one plan each."""
+    with connect.snapshot_reader(engine) as connection, connection.begin():
+        snapshot = read_snapshot(connection)
+        used = ledger.live_cancellations_since(connection, snapshot.taken_at - ledger.HOURLY_WINDOW)
+    distances = _known_distances(engine)
+    found = []
+    for config in configs:
+        ctx = PassContext(
+            now=snapshot.taken_at,
+            snapshot=snapshot,
+            restaurants={r.id: r for r in config.restaurants},
+            locations=_locations(config, engine, distances)(snapshot.orders),
+            geocoding_enabled=config.geocoder is not None,
+            distances=distances,
+            timezone=config.zone,
+        )
+        plan = plan_pass(
+            config.rules, ctx, safety_limits(config), hourly_used=used, dry_run=config.dry_run
+        )
+        collector = Collector()
+        collector.add(plan, Effects(), full=True)
+        found.append(collector.orders)
+    return found

@@ -1,0 +1,156 @@
+"""What a replay decided: one outcome per order, the closures, the foods. Pure.
+
+An order is judged by many simulated passes; what counts is the strongest
+thing that happened to it, the first time it happened: cancelled (a live
+cancellation, which a replay takes as sent and confirmed), else would have
+been cancelled (a dry-run decision), else held by a limit, else skipped
+(protected by safety, or suspended). A cancelled order that a limit held
+first says so (``held_before``). Shadow matches (a ``dry_run`` rule beside
+the deciding one) are kept apart, one per order and rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+from daemon.domain.decisions import Decision, Mode
+from daemon.engine.plan import Plan
+from daemon.engine.replay.world import Effects
+
+# The replay's outcome of a decision: a live "pending" is what gets sent, and a
+# replay takes every call as confirmed.
+_OUTCOME: Final = {
+    "pending": "cancelled",
+    "cancelled": "cancelled",
+    "would_cancel": "would_cancel",
+    "held": "held",
+    "skipped": "skipped",
+    "failed": "failed",
+}
+_STRENGTH: Final = {"cancelled": 4, "would_cancel": 3, "held": 2, "failed": 1, "skipped": 1}
+OUTCOMES: Final = ("cancelled", "would_cancel", "held", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    payment_key: str
+    restaurant_id: str
+    rule: str
+    kind: str
+    reason_id: int
+    mode: Mode
+    outcome: str  # cancelled, would_cancel, held or skipped
+    at: datetime  # the pass clock of the decision
+    total: Decimal | None
+    because: str | None = None  # held_because / skipped_because
+    held_before: bool = False  # held by a limit in an earlier pass, then cancelled
+
+    @property
+    def cancels(self) -> bool:
+        return self.outcome == "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureSpan:
+    restaurant_id: str
+    rule: str
+    closed_at: datetime
+    reopened_at: datetime | None  # None: still closed when the replay ended
+
+    def minutes(self, end: datetime) -> float:
+        return ((self.reopened_at or end) - self.closed_at).total_seconds() / 60
+
+
+@dataclass(frozen=True, slots=True)
+class FoodOff:
+    food_id: int
+    restaurant_id: str | None
+    rule: str
+    payment_key: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatched:
+    """A stretch of time no daemon ran: nothing was seen, and a replay runs no pass in it."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    start: datetime
+    end: datetime
+    passes: int
+    full_passes: int
+    changes: int  # history rows replayed
+    orders_seen: int  # distinct orders active at some moment of the replay
+    orders: Mapping[str, OrderOutcome]
+    shadows: tuple[OrderOutcome, ...] = ()
+    closures: tuple[ClosureSpan, ...] = ()
+    foods: tuple[FoodOff, ...] = ()
+    unwatched: tuple[Unwatched, ...] = ()
+
+
+def _outcome(decision: Decision, at: datetime) -> OrderOutcome:
+    evidence = decision.evidence
+    because = evidence.get("held_because") or evidence.get("skipped_because")
+    return OrderOutcome(
+        payment_key=decision.payment_key,
+        restaurant_id=decision.order.restaurant_id,
+        rule=decision.rule,
+        kind=decision.kind,
+        reason_id=decision.reason_id,
+        mode=decision.mode,
+        outcome=_OUTCOME[decision.outcome],
+        at=at,
+        total=decision.order.total,
+        because=str(because) if because is not None else None,
+    )
+
+
+@dataclass
+class Collector:
+    """Gathers the outcomes of every simulated pass of one replay."""
+
+    orders: dict[str, OrderOutcome] = field(default_factory=dict)
+    shadows: dict[tuple[str, str], OrderOutcome] = field(default_factory=dict)
+    closures: dict[int, ClosureSpan] = field(default_factory=dict)
+    foods: list[FoodOff] = field(default_factory=list)
+    passes: int = 0
+    full_passes: int = 0
+
+    def add(self, plan: Plan, effects: Effects, *, full: bool) -> None:
+        self.passes += 1
+        self.full_passes += full
+        for decision in plan.decisions:
+            found = _outcome(decision, plan.now)
+            if not decision.primary:
+                self.shadows.setdefault((found.payment_key, found.rule), found)
+                continue
+            known = self.orders.get(found.payment_key)
+            if known is None or _STRENGTH[found.outcome] > _STRENGTH[known.outcome]:
+                if known is not None and known.outcome == "held" and found.cancels:
+                    found = replace(found, held_before=True)
+                self.orders[found.payment_key] = found
+        for closure in effects.closed:
+            self.closures[closure.id] = ClosureSpan(
+                closure.restaurant_id, closure.rule, closure.closed_at, None
+            )
+        for closure, at in effects.reopened:
+            span = self.closures.get(closure.id)
+            self.closures[closure.id] = ClosureSpan(
+                closure.restaurant_id,
+                closure.rule,
+                closure.closed_at if span is None else span.closed_at,
+                at,
+            )
+        for food in effects.deactivated:
+            self.foods.append(
+                FoodOff(food.food_id, food.restaurant_id, food.rule, food.payment_key, plan.now)
+            )
