@@ -125,9 +125,10 @@ def _moment(flag: str, text: str, config: Config, now: datetime) -> datetime:
 # --- replay -------------------------------------------------------------------------
 
 
-def run_replay(
-    store: Config, rules: Config, *, since: str | None, until: str | None, as_json: bool
-) -> int:
+def _open(
+    store: Config, rules: Config, *, since: str | None, until: str | None
+) -> tuple[Asked, sa.Engine] | int:
+    """The asked span (read on ``rules``' clock) and the store, read-only; or the exit code."""
     try:
         asked = Asked.read(since=since, until=until, config=rules)
         engine = open_read_only(store.store.url)
@@ -137,6 +138,16 @@ def run_replay(
     except connect.StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
+    return asked, engine
+
+
+def run_replay(
+    store: Config, rules: Config, *, since: str | None, until: str | None, as_json: bool
+) -> int:
+    opened = _open(store, rules, since=since, until=until)
+    if isinstance(opened, int):
+        return opened
+    asked, engine = opened
     try:
         covered = read_coverage(rules, engine)
         chosen = span(covered, asked)
@@ -288,15 +299,10 @@ def run_diff(
     now: bool,
     fmt: str,
 ) -> int:
-    try:
-        asked = Asked.read(since=since, until=until, config=new)
-        engine = open_read_only(store.store.url)
-    except UsageError as exc:
-        print(exc, file=sys.stderr)
-        return exitcodes.INVALID_CONFIG
-    except connect.StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exitcodes.RUNTIME_FAILURE
+    opened = _open(store, new, since=since, until=until)
+    if isinstance(opened, int):
+        return opened
+    asked, engine = opened
     try:
         covered = read_coverage(new, engine)
         chosen = span(covered, asked)
