@@ -141,6 +141,15 @@ def _open(
     return asked, engine
 
 
+def _chosen_span(config: Config, engine: sa.Engine, asked: Asked) -> tuple[Coverage, Span]:
+    """What the history covers, and the span to replay in it (saying how it was narrowed)."""
+    covered = read_coverage(config, engine)
+    chosen = span(covered, asked)
+    if chosen.note:
+        print(chosen.note, file=sys.stderr)
+    return covered, chosen
+
+
 def run_replay(
     store: Config, rules: Config, *, since: str | None, until: str | None, as_json: bool
 ) -> int:
@@ -149,10 +158,7 @@ def run_replay(
         return opened
     asked, engine = opened
     try:
-        covered = read_coverage(rules, engine)
-        chosen = span(covered, asked)
-        if chosen.note:
-            print(chosen.note, file=sys.stderr)
+        covered, chosen = _chosen_span(rules, engine, asked)
         with _limits_unlogged():
             result = replay(rules, engine, start=chosen.start, end=chosen.end, covered=covered)
     except UsageError as exc:
@@ -304,10 +310,7 @@ def run_diff(
         return opened
     asked, engine = opened
     try:
-        covered = read_coverage(new, engine)
-        chosen = span(covered, asked)
-        if chosen.note:
-            print(chosen.note, file=sys.stderr)
+        covered, chosen = _chosen_span(new, engine, asked)
         with _limits_unlogged():
             before = replay(old, engine, start=chosen.start, end=chosen.end, covered=covered)
             after = replay(new, engine, start=chosen.start, end=chosen.end, covered=covered)
