@@ -16,7 +16,7 @@ from daemon.config.models import Config
 from daemon.domain import exitcodes
 from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassError, PassRunner
-from daemon.service.runtime import ApiSession, open_store
+from daemon.service.runtime import ApiSession, open_store, record_rules_load
 from daemon.store import connect, ledger, pauses
 from daemon.store.action_history import action_records
 from daemon.store.names import Names
@@ -36,6 +36,7 @@ def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
         return exitcodes.RUNTIME_FAILURE
     from daemon.cli import notices
 
+    record_rules_load(engine, config, event="once")
     sender = notices.sender_for(config, engine, os.environ)
     try:
         with ApiSession(config) as api:

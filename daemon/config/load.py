@@ -9,6 +9,7 @@ and everything wrong is reported at once, as ``FILE:LINE: message`` lines on
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -108,9 +109,10 @@ def load_config(
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError([f"{source}:{line}: not UTF-8 text; save the file as UTF-8"]) from None
-    return parse_config(
+    config = parse_config(
         text, source=source, environ=os.environ if environ is None else environ, loader=loader
     )
+    return config.model_copy(update={"digest": hashlib.sha256(raw).hexdigest()})
 
 
 def parse_config(

@@ -302,6 +302,9 @@ class Config(BaseModel):
     rules: Annotated[tuple[SerializeAsAny[Rule], ...], Field(strict=False)] = ()
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     warnings: Annotated[tuple[str, ...], Field(strict=False)] = ()
+    # SHA-256 of the file's bytes as load_config read them (None: not read from a
+    # file). The store records it at each load: which rules were in force when.
+    digest: str | None = None
 
     def restaurant(self, restaurant_id: str) -> Restaurant | None:
         return next((r for r in self.restaurants if r.id == restaurant_id), None)
@@ -321,5 +324,6 @@ class Config(BaseModel):
         return tuple(entry.quiet for entry in self.quiet_windows)
 
 
-# The keys rules.yaml may have at the top level (source and warnings are ours).
-YAML_KEYS: Final = tuple(name for name in Config.model_fields if name not in ("source", "warnings"))
+# The keys rules.yaml may have at the top level (source, warnings and digest are ours).
+_OURS = ("source", "warnings", "digest")
+YAML_KEYS: Final = tuple(name for name in Config.model_fields if name not in _OURS)

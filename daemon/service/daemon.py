@@ -38,7 +38,7 @@ from daemon.engine.passes import PassError, PassRunner
 from daemon.service import notifications, notify, reloading
 from daemon.service.changes import ChangeWatcher
 from daemon.service.metrics import Metrics, MetricsUnavailable
-from daemon.service.runtime import ApiSession, open_store, warn_if_exposed
+from daemon.service.runtime import ApiSession, open_store, record_rules_load, warn_if_exposed
 from daemon.service.schedule import Schedule, quiet_scheduler
 from daemon.service.wakeups import CONFIG_POLL_SECONDS, Wakeups
 from daemon.service.watchdog import PassProgress
@@ -242,6 +242,8 @@ class Daemon:
         with self._pass_lock, self._sync_lock:
             previous_engine, previous_api = self._engine, self._api
             self._config, self._engine, self._api, self._runner = new, engine, api, runner
+            # Inside the locks: no pass judges with the new rules before the row says so.
+            record_rules_load(engine, new, event="reload")
         if engine is not previous_engine:
             previous_engine.dispose()
         if api is not previous_api:
@@ -351,6 +353,7 @@ class Daemon:
                 self._engine.dispose()
                 return exitcodes.RUNTIME_FAILURE
             log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
+        record_rules_load(self._engine, config, event="start")
         self._wakeups.install_signal_handlers()
         self._schedule.start()
         ChangeWatcher(

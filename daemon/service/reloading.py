@@ -213,7 +213,7 @@ def changes(old: Config, new: Config) -> list[Change]:
     """Every setting that differs between ``old`` and ``new``, in file order."""
     found: list[Change] = []
     for section in Config.model_fields:
-        if section in ("source", "warnings"):
+        if section in ("source", "warnings", "digest"):
             continue
         if section == "rules":
             found += _rule_changes(old, new)

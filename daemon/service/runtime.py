@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 import threading
 from collections.abc import Mapping
@@ -12,11 +13,15 @@ import sqlalchemy as sa
 
 from daemon.config.credentials import process_environ
 from daemon.config.models import Config
-from daemon.store import connect, migrate
+from daemon.domain.timeutil import utcnow
+from daemon.store import connect, migrate, rules_loads
+from daemon.store.rules_loads import LoadEvent
 
 if TYPE_CHECKING:  # the HTTP client is imported only when a live pass needs it
     from daemon.dukkango.client import DukkangoClient
     from daemon.dukkango.executor import CircuitBreaker, Executor, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 
 def open_store(config: Config) -> sa.Engine:
@@ -24,6 +29,30 @@ def open_store(config: Config) -> sa.Engine:
     engine = connect.create_store_engine(config.store.url)
     migrate.ensure_schema(engine)
     return engine
+
+
+def record_rules_load(engine: sa.Engine, config: Config, *, event: LoadEvent) -> None:
+    """Write which rules file this process now acts on (daemon.store.rules_loads).
+
+    A store that refuses the row costs the audit trail, not the pass: logged.
+    """
+    if config.digest is None:  # not read from a file: nothing an auditor could check
+        return
+    try:
+        with engine.begin() as connection:
+            rules_loads.record(
+                connection,
+                digest=config.digest,
+                path=str(config.source),
+                event=event,
+                at=utcnow(),
+            )
+    except sa.exc.SQLAlchemyError as exc:
+        log.error(
+            "cannot record the rules file's digest in the store (the report will not show "
+            "it): %s",
+            connect.describe_db_error(exc),
+        )
 
 
 def retry_policy(config: Config) -> RetryPolicy:

@@ -380,4 +380,20 @@ order_history = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Each load of rules.yaml that a pass acted on: which rules were in force when
+# (migration 0015; daemon.store.rules_loads).
+rules_loads = sa.Table(
+    "rules_loads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("loaded_at", UTCDateTime(), nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # start, reload or once
+    sa.Column("digest", sa.Text, nullable=False),  # SHA-256 of the file's bytes, hex
+    sa.Column("path", sa.Text, nullable=False),  # the rules file, as given
+    sa.Column("owner", sa.Text),  # "host:pid" of the process that loaded it
+    sa.CheckConstraint("event IN ('start', 'reload', 'once')", name="event"),
+    sa.Index("ix_rules_loads_loaded_at", "loaded_at"),
+    sqlite_autoincrement=True,
+)
+
 CONTRACT_TABLES = ("orders", "order_items", "stock")
