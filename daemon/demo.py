@@ -27,7 +27,7 @@ from daemon.config.load import load_config
 from daemon.domain import exitcodes
 from daemon.domain.timeutil import utcnow
 from daemon.engine.passes import PassRunner
-from daemon.service.runtime import ApiSession
+from daemon.service.runtime import ApiSession, record_rules_load
 from daemon.simulator.server import Simulator
 from daemon.store import connect, migrate, pauses, schema
 from daemon.store.names import Names
@@ -325,6 +325,7 @@ def run(*, keep: bool = False, verbose: bool = False) -> int:
             api = ApiSession(config, environ={ENV_ACCESS_TOKEN: simulator.static_token or ""})
             engine = connect.create_store_engine(config.store.url)
             try:
+                record_rules_load(engine, config, event="once")  # as `once` does
                 runner = PassRunner(config=config, engine=engine, executor_factory=api.executor)
                 result = runner.run_once()
                 names = Names.of(config.restaurants)

@@ -83,6 +83,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return summary.summary(config, since=args.since, until=args.until, fmt=args.format)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from daemon.cli.auditreport import command
+
+    config = load_config_for_reading(args).config
+    return command.html_report(
+        config,
+        target=args.html,
+        since=args.since,
+        until=args.until,
+        dry_run_only=args.dry_run_only,
+    )
+
+
 def cmd_notify_test(args: argparse.Namespace) -> int:
     from daemon.cli import notices
 

@@ -25,6 +25,7 @@ from daemon.cli.commands import (
     cmd_release,
     cmd_reopen,
     cmd_replay,
+    cmd_report,
     cmd_resume,
     cmd_run,
     cmd_simulator,
@@ -84,6 +85,27 @@ def _add_summary_command(command: _Command) -> None:
     )
     summary.add_argument("--until", metavar="T", help="up to this time (same forms)")
     summary.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _add_report_command(command: _Command) -> None:
+    report = command(
+        "report",
+        cmd_report,
+        "write the audit report: one self-contained HTML page of every decision, "
+        "with charts, closures and the rules files in force",
+    )
+    report.add_argument(
+        "--html", metavar="FILE", required=True, help="the page to write (replaced atomically)"
+    )
+    report.add_argument(
+        "--since",
+        metavar="T",
+        help="from this time on (default: the whole ledger); same forms as audit",
+    )
+    report.add_argument("--until", metavar="T", help="up to this time (same forms)")
+    report.add_argument(
+        "--dry-run-only", action="store_true", help="only the decisions taken in dry-run"
+    )
 
 
 def _add_closure_overrides(command: _Command) -> None:
@@ -269,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
-    for add_commands in (_add_summary_command, _add_test_command):
+    for add_commands in (_add_summary_command, _add_report_command, _add_test_command):
         add_commands(command)
 
     demo = command(

@@ -242,7 +242,7 @@ def render(summary: Summary) -> str:
 Rows = list[dict[str, Any]]
 
 
-def _read(
+def read_window(
     connection: sa.Connection, since: datetime | None, until: datetime | None
 ) -> tuple[Rows, dict[str, Decimal | None], Rows, Rows]:
     rows = [dict(row) for row in ledger.audit_rows(connection, since=since, until=until)]
@@ -279,7 +279,7 @@ def summary(config: Config, *, since: str | None, until: str | None, fmt: str) -
     try:
         engine = open_store(config)
         with engine.connect() as connection:
-            rows, totals, closures, foods = _read(connection, start, end)
+            rows, totals, closures, foods = read_window(connection, start, end)
             names = Names.of(config.restaurants).with_foods(
                 food_names(connection, [row["food_id"] for row in foods])
             )

@@ -49,8 +49,7 @@ def record_rules_load(engine: sa.Engine, config: Config, *, event: LoadEvent) ->
             )
     except sa.exc.SQLAlchemyError as exc:
         log.error(
-            "cannot record the rules file's digest in the store (the report will not show "
-            "it): %s",
+            "cannot record the rules file's digest in the store (the report will not show it): %s",
             connect.describe_db_error(exc),
         )
 

@@ -7,21 +7,15 @@ the transaction that records the outcome.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 from daemon.domain.orders import Order
 from daemon.store import schema
 
 
-def order_by_key(connection: sa.Connection, payment_key: str) -> Order | None:
-    orders = schema.orders
-    row = (
-        connection.execute(sa.select(orders).where(orders.c.payment_key == payment_key))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        return None
+def _order(row: sa.RowMapping) -> Order:
     return Order(
         payment_key=row["payment_key"],
         restaurant_id=row["restaurant_id"],
@@ -35,6 +29,33 @@ def order_by_key(connection: sa.Connection, payment_key: str) -> Order | None:
         address=row["address"],
         shipping_method=row["shipping_method"],
     )
+
+
+def order_by_key(connection: sa.Connection, payment_key: str) -> Order | None:
+    orders = schema.orders
+    row = (
+        connection.execute(sa.select(orders).where(orders.c.payment_key == payment_key))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _order(row)
+
+
+# Bounded IN lists: SQLite's and drivers' parameter limits.
+_CHUNK = 500
+
+
+def orders_by_keys(connection: sa.Connection, payment_keys: Iterable[str]) -> dict[str, Order]:
+    """The orders still in the store among ``payment_keys`` (a POS may have deleted some)."""
+    orders = schema.orders
+    keys = sorted(set(payment_keys))
+    found: dict[str, Order] = {}
+    for start in range(0, len(keys), _CHUNK):
+        query = sa.select(orders).where(orders.c.payment_key.in_(keys[start : start + _CHUNK]))
+        found.update(
+            {row["payment_key"]: _order(row) for row in connection.execute(query).mappings()}
+        )
+    return found
 
 
 def item_names(connection: sa.Connection, payment_key: str) -> dict[int, str]:

@@ -23,7 +23,7 @@ from daemon.engine import passresult
 from daemon.engine.passes import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
-from daemon.store import closures, connect, ledger, outbox, pauses, schema
+from daemon.store import closures, connect, ledger, outbox, pauses, rules_loads, schema
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
 from daemon.store.snapshot import read_snapshot
@@ -220,6 +220,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         used = ledger.live_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         notices = outbox.counts(connection)
+        loaded = rules_loads.last_load(connection)
         given_up = tuple(
             {"event": row["name"], "at": iso(row["created_at"]), "error": row["last_error"]}
             for row in outbox.given_up(connection, limit=5)
@@ -254,4 +255,13 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         else None,
         hints=tuple(hints),
         manual_last_hour=manual,
+        rules_loaded=None
+        if loaded is None
+        else {
+            "digest": loaded.digest,
+            "path": loaded.path,
+            "loaded_at": iso(loaded.loaded_at),
+            "event": loaded.event,
+        },
+        rules_digest_on_disk=config.digest,
     )

@@ -116,6 +116,21 @@ def _notification_lines(report: StatusReport) -> list[str]:
     return lines
 
 
+def _digest_lines(report: StatusReport) -> list[str]:
+    """Which file the daemon acts on, by digest; a file edited since loading says so."""
+    loaded = report.rules_loaded
+    if loaded is None:
+        return []
+    line = (
+        f"rules in force: sha256 {loaded['digest'][:12]} of {loaded['path']}, "
+        f"loaded {loaded['loaded_at']} ({loaded['event']})"
+    )
+    on_disk = report.rules_digest_on_disk
+    if on_disk is not None and on_disk != loaded["digest"]:
+        line += f"; the file on disk is now sha256 {on_disk[:12]} (not loaded yet)"
+    return [line]
+
+
 def render(report: StatusReport) -> str:
     lines: list[str] = []
     if report.problems:
@@ -125,6 +140,7 @@ def render(report: StatusReport) -> str:
         )
     else:
         lines.append(f"rules file: {report.rules_path} is valid")
+    lines += _digest_lines(report)
     if report.last_pass is None:
         lines.append("last pass: none yet")
     else:

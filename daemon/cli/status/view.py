@@ -123,6 +123,10 @@ class StatusReport:
     # The outbox by state (pending, delivered, gave_up), and the last given up.
     notifications: Mapping[str, int] = field(default_factory=dict)
     notifications_given_up: tuple[Mapping[str, Any], ...] = field(default=())
+    # The rules file the last process that acted loaded (daemon.store.rules_loads):
+    # digest, path, loaded_at, event; None before any load was recorded.
+    rules_loaded: Mapping[str, Any] | None = None
+    rules_digest_on_disk: str | None = None  # SHA-256 of the file as it is now
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +134,8 @@ class StatusReport:
                 "path": self.rules_path,
                 "valid": not self.problems,
                 "problems": list(self.problems),
+                "digest": self.rules_digest_on_disk,
+                "loaded": None if self.rules_loaded is None else dict(self.rules_loaded),
             },
             "last_pass": None if self.last_pass is None else self.last_pass.to_json(),
             "running_pass": None if self.running is None else self.running.to_json(),
