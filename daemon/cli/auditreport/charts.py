@@ -17,7 +17,7 @@ import pygal
 from markupsafe import Markup
 from pygal.style import Style
 
-from daemon.cli.auditreport.facts import AuditFacts, reason_label
+from daemon.cli.auditreport.facts import MODES, AuditFacts, reason_label
 
 # Readable on paper as on screen; one colour per series, stable order.
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -54,18 +54,17 @@ def _without_scripts(root: Any) -> Any:
 
 
 def _config(*, style: Style = _STYLE, **options: Any) -> pygal.Config:
-    return pygal.Config(
-        js=[],
-        disable_xml_declaration=True,
-        style=style,
-        width=900,
-        height=440,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=2,
-        truncate_legend=-1,
-        explicit_size=False,
-        **options,
-    )
+    settings: dict[str, Any] = {
+        "js": [],
+        "disable_xml_declaration": True,
+        "width": 900,
+        "height": 440,
+        "legend_at_bottom": True,
+        "legend_at_bottom_columns": 2,
+        "truncate_legend": -1,
+        "explicit_size": False,
+    }
+    return pygal.Config(style=style, **{**settings, **options})
 
 
 def _svg(chart: Any) -> Markup:
@@ -98,7 +97,8 @@ def reasons_by_day(facts: AuditFacts) -> Markup:
 
 
 def modes_by_day(facts: AuditFacts) -> Markup:
-    series = facts.per_day("mode")
+    found = facts.per_day("mode")
+    series = {mode: found[mode] for mode in MODES if mode in found}
     return _stacked_by_day(
         facts,
         series,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from daemon.cli import report, summary
+from daemon.cli import summary
 from daemon.cli.auditreport import charts, facts, page
 from daemon.cli.window import UsageError, window
 from daemon.config.models import Config
@@ -55,7 +55,7 @@ def read_facts(
         until=until,
     ).closures
     return facts.build(
-        [report.ledger_record(row, names=names) for row in rows],
+        rows,
         orders=orders_by_keys(connection, (row["payment_key"] for row in rows)),
         closures=spans,
         periods=rules_loads.periods(rules_loads.every_load(connection, until=until)),

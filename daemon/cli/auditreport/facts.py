@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from daemon.cli.report import ledger_record
 from daemon.cli.summary import ClosureSpan
 from daemon.domain.orders import Order
 from daemon.domain.reasons import REASONS_EN, reason_text
@@ -93,7 +94,7 @@ def reason_label(reason_id: int) -> str:
 
 
 def build(
-    records: Iterable[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     *,
     orders: Mapping[str, Order],
     closures: Sequence[ClosureSpan],
@@ -106,12 +107,13 @@ def build(
     now: datetime,
     dry_run_only: bool,
 ) -> AuditFacts:
-    """The report of ``records`` (``audit``'s, ledger_record) and the loaded rules ``periods``."""
+    """The report of ledger ``rows`` (``audit``'s) and the loaded rules' ``periods``."""
     lines = []
-    for record in records:
-        if dry_run_only and record["mode"] != "dry_run":
+    for row in rows:
+        if dry_run_only and row["mode"] != "dry_run":
             continue
-        at = datetime.fromisoformat(record["at"])
+        record = ledger_record(row, names=names)  # what `audit --format json` prints
+        at = row["at"]  # to the microsecond, not as printed: compared with the loads
         order = orders.get(record["payment_key"])
         period = in_force(periods, at)
         lines.append(
