@@ -49,7 +49,7 @@ class DecisionLine:
     attempts: int
     last_error: str | None
     note: str | None
-    evidence: str  # pretty JSON
+    evidence: str  # as JSON
     digest: str | None  # the rules file's SHA-256 in force then; None: not recorded then
 
 
@@ -135,7 +135,7 @@ def build(
                 attempts=record["attempts"],
                 last_error=record["last_error"],
                 note=record["note"],
-                evidence=json.dumps(record["evidence"], ensure_ascii=False, indent=1),
+                evidence=json.dumps(record["evidence"], ensure_ascii=False),
                 digest=period.digest if period else None,
             )
         )
