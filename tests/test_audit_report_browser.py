@@ -99,9 +99,15 @@ def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opened]:
         WebDriverWait(driver, 10).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
-        yield Opened(driver, built, audit, folder, driver.get_log("browser"))
+        yield Opened(driver, built, audit, folder, _console(driver))
     finally:
         driver.quit()
+
+
+def _console(driver: WebDriver) -> list[dict[str, Any]]:
+    """The browser's console since the last read (goog:loggingPrefs)."""
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return entries
 
 
 def _problems(log: list[dict[str, Any]]) -> list[str]:
@@ -179,7 +185,7 @@ def test_the_charts_and_the_table_show_audits_counts(opened: Opened) -> None:
         " g => g.getAttribute('class').match(/serie-\\d+/)[0])).size"
     )
     assert closed == 1  # Akat, closed by the congestion rule
-    assert _problems(driver.get_log("browser")) == []
+    assert _problems(_console(driver)) == []
 
 
 def test_filtering_the_table_hides_the_rows_that_do_not_match(opened: Opened) -> None:
@@ -213,5 +219,5 @@ def test_filtering_the_table_hides_the_rows_that_do_not_match(opened: Opened) ->
         text.clear()
         mode.select_by_value("")
         outcome.select_by_value("")
-    assert _problems(driver.get_log("browser")) == []
+    assert _problems(_console(driver)) == []
     assert driver.execute_script("return typeof window.__pwned") == "undefined"
