@@ -8,6 +8,7 @@ the read-only commands.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -168,7 +169,19 @@ def test_status_json_is_one_object_for_scripts(world: World) -> None:
     }
     assert by_id[AKAT]["stale"] == 0
     assert report["max_order_age_minutes"] == 180
-    assert report["rules_file"] == {"path": str(world.rules_path), "valid": True, "problems": []}
+    digest = hashlib.sha256(world.rules_path.read_bytes()).hexdigest()
+    loaded = report["rules_file"].pop("loaded")
+    assert report["rules_file"] == {
+        "path": str(world.rules_path),
+        "valid": True,
+        "problems": [],
+        "digest": digest,  # the file on disk, and the one `once` loaded:
+    }
+    assert (loaded["digest"], loaded["path"], loaded["event"]) == (
+        digest,
+        str(world.rules_path),
+        "once",
+    )
 
 
 def test_status_lists_pending_intents_and_closures_with_names(world: World) -> None:
