@@ -155,6 +155,8 @@ def _report(
     ran = _cli(world, capsys, "report", "--html", str(target), *args)
     assert ran.code == 0, ran.err
     assert ran.out.startswith(f"wrote {target}: "), ran.out
+    assert target.stat().st_mode & 0o777 == 0o600  # customers' names and addresses
+    assert _leftovers(world.folder) == []
     html = target.read_text(encoding="utf-8")
     return html, Page(html)
 
