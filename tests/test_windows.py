@@ -51,10 +51,7 @@ def payment_rule(hours: str) -> str:
 
 
 def quiet_top_level(hours: str) -> str:
-    return (
-        f"timezone: {ZONE}\nquiet_windows:\n  - name: derby-night\n"
-        f'    hours: ["{hours}"]\n'
-    )
+    return f'timezone: {ZONE}\nquiet_windows:\n  - name: derby-night\n    hours: ["{hours}"]\n'
 
 
 @pytest.fixture(params=BACKENDS)
