@@ -171,6 +171,28 @@ def test_explain_lists_every_verdict_the_decision_and_the_history(world: World) 
     assert "no-such-order" in unknown.stderr
 
 
+def test_explain_judges_several_orders_on_one_plan_and_names_the_unknown_key(
+    world: World,
+) -> None:
+    world.add_order("x", payment_status="failed")
+    once_json(world)  # x: cancelled live
+    world.add_order("y")
+
+    result = world.cli("explain", "x", "no-such-order", "y", "x")
+
+    assert result.returncode == 1  # one key is unknown: said, and the others still explained
+    assert result.stderr.splitlines() == [
+        line for line in result.stderr.splitlines() if "no-such-order" in line
+    ]
+    assert len(result.stderr.splitlines()) == 1
+    x, y = result.stdout.split("\n\n")  # each order once, in the order asked
+    assert x.startswith("order x ") and y.startswith("order y ")
+    assert "decision: already decided live (outcome cancelled)" in x
+    assert "ledger:" in x and "payment-failed" in x.split("ledger:", 1)[1]
+    assert "decision: no rule matches; the order is left alone" in y
+    assert "ledger:" not in y
+
+
 def test_manual_cancel_with_yes_is_audited_and_never_doubled(world: World) -> None:
     world.add_order("m1")
 

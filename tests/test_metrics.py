@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_daemon import Daemon, cancelled, eventually, fast
-from tests.world import AKAT, PAYMENT_AND_CLOSE_AT_TWO, World
+from tests.world import AKAT, PAYMENT_AND_CLOSE_AT_TWO, World, run_sql
 
 HELD = "autocancel_held_total"
 PASS_FAILURES = "autocancel_pass_failures_total"
@@ -209,3 +209,37 @@ def test_a_staff_reopen_noticed_is_counted(
 
     eventually(lambda: scraper.samples()[STAFF] == 1.0, what="the staff reopen counted")
     assert scraper.samples()[CLOSED] == 1.0  # and not closed again
+
+
+PENDING = "autocancel_pending_intents"
+STALE = "autocancel_stale_orders"
+
+
+def test_pending_intents_and_stale_orders_are_gauges_of_what_holds_now(
+    world: World, start_daemon: Callable[..., Daemon]
+) -> None:
+    fast(world, interval=0.3, api_extra={"lost_answer_retries": 10})
+    port = _free_port()
+    world.rules_path.write_text(world.rules_path.read_text() + f"metrics:\n  port: {port}\n")
+    # The platform takes every cancellation, and every answer is lost on the way back.
+    world.simulator.inject_fault(
+        "drop", count=1_000, after_effect=True, method="PUT", path_prefix="orders/cancel/"
+    )
+    world.add_order("forgotten", minutes_ago=200)  # older than max_order_age_minutes (180)
+    start_daemon()
+    scraper = Scraper(port)
+    eventually(scraper.up, what="the metrics endpoint")
+    eventually(lambda: scraper.samples().get(STALE) == 1.0, what="the stale order counted")
+    assert scraper.samples()[PENDING] == 0.0
+
+    world.add_order("lost", payment_status="failed")
+    eventually(lambda: scraper.samples()[PENDING] == 1.0, what="the lost answer's intent counted")
+    assert world.status_of("forgotten") == 1  # stale: never cancelled, only counted
+
+    world.simulator.clear_faults()  # the next resend is answered: the intent is settled
+    eventually(lambda: scraper.samples()[PENDING] == 0.0, what="the settled intent uncounted")
+    assert [row["outcome"] for row in world.ledger() if row["payment_key"] == "lost"] == [
+        "cancelled"
+    ]
+    run_sql(world, "UPDATE orders SET status_id = 4 WHERE payment_key = 'forgotten'")
+    eventually(lambda: scraper.samples()[STALE] == 0.0, what="the delivered stale order gone")

@@ -8,13 +8,15 @@ impossible, a rules file that is not a file, a bad argument.
 from __future__ import annotations
 
 import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import autocancel_executable, cli_environment, run_cli
+from tests.world import World
 
 RULES = """\
 store:
@@ -146,3 +148,27 @@ def test_an_unknown_command_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "invalid choice" in result.stderr
+
+
+def test_output_cut_short_by_a_pager_ends_quietly(world: World, tmp_path: Path) -> None:
+    """``autocancel once --dry-run | head -1``: no BrokenPipeError traceback when head leaves."""
+    world.configure(dry_run=True)
+    for number in range(400):  # far more output than a pipe holds
+        world.add_order(f"failed-{number}", payment_status="failed", on_platform=False)
+    errors = tmp_path / "stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [*autocancel_executable(), "once", "-c", str(world.rules_path), "--dry-run", "--json"],
+            env=cli_environment(world.env),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("{")
+        process.stdout.close()  # what head does after its first line
+        code = process.wait(timeout=60)
+
+    assert code == 141  # 128 + SIGPIPE, as a shell pipeline reports it
+    assert "Traceback" not in errors.read_text()
+    assert "BrokenPipeError" not in errors.read_text()

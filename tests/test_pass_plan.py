@@ -301,16 +301,25 @@ def _decisions(decisions: list[dict[str, Any]]) -> set[tuple[str, str, int, str]
     return {(d["payment_key"], d["rule"], d["reason_id"], d["outcome"]) for d in decisions}
 
 
-def _explained(world: World, key: str) -> tuple[str, str] | None:
-    """(rule, outcome) from ``explain KEY``'s decision line; None when no rule decides."""
-    result = world.cli("explain", key)
+def _explained(world: World, *keys: str) -> dict[str, tuple[str, str] | None]:
+    """Per key, (rule, outcome) from ``explain KEY...``'s decision lines; None: no rule decides.
+
+    One process explains them all, on one plan, as one pass judges them.
+    """
+    result = world.cli("explain", *keys)
     assert result.returncode == 0, result.stderr
-    line = next(line for line in result.stdout.splitlines() if line.startswith("decision:"))
-    if "no rule matches" in line:
-        return None
-    found = re.match(r"decision: (\S+) -> reason \d+ \(.*\), (live|dry_run), (.+)$", line)
-    assert found, line
-    return found.group(1), found.group(3)
+    found: dict[str, tuple[str, str] | None] = {}
+    key = None
+    for line in result.stdout.splitlines():
+        if line.startswith("order "):
+            key = line.split()[1]
+        elif line.startswith("decision:"):
+            assert key is not None, result.stdout
+            decided = re.match(r"decision: (\S+) -> reason \d+ \(.*\), (live|dry_run), (.+)$", line)
+            assert "no rule matches" in line or decided, line
+            found[key] = (decided.group(1), decided.group(3)) if decided else None
+    assert list(found) == list(keys), result.stdout
+    return found
 
 
 def test_dry_run_and_explain_predict_the_live_pass_exactly(world: World) -> None:
@@ -335,12 +344,15 @@ def _assert_dry_run_and_explain_predict_live(world: World, *, explain: bool = Tr
         "skipped": {"skipped"},
         "held": {"held"},
     }
-    for decision in predicted if explain else ():
-        rule, outcome = _explained(world, decision["payment_key"]) or ("-", "-")
-        assert rule == decision["rule"], (decision, rule)
-        assert outcome in explain_words[decision["outcome"]], (decision, outcome)
-    for key in ("vip-new", "stale", orders["fill"][5], *orders["akat"]) if explain else ():
-        assert _explained(world, key) is None, key
+    if explain:
+        undecided = ("vip-new", "stale", orders["fill"][5], *orders["akat"])
+        explained = _explained(world, *(d["payment_key"] for d in predicted), *undecided)
+        for decision in predicted:
+            rule, outcome = explained[decision["payment_key"]] or ("-", "-")
+            assert rule == decision["rule"], (decision, rule)
+            assert outcome in explain_words[decision["outcome"]], (decision, outcome)
+        for key in undecided:
+            assert explained[key] is None, key
 
     live, _ = once_json(world)
 
@@ -389,7 +401,7 @@ def test_explain_runs_the_brakes_a_pass_runs(world: World) -> None:
         world.add_order(f"failed-{n}", payment_status="failed")
     world.add_order("fine")
 
-    assert _explained(world, "failed-0") == ("payment-failed", "held")
+    assert _explained(world, "failed-0")["failed-0"] == ("payment-failed", "held")
     explained = world.cli("explain", "failed-0")
     assert "max_cancel_ratio" in explained.stdout
 

@@ -39,20 +39,19 @@ HOLDS_NOW = (-2, 2)
 LATER = (3, 5)
 
 
-def payment_rule(hours: tuple[float, float]) -> str:
+def payment_rule(hours: str) -> str:
+    """``hours`` is a :func:`window`, computed once: asserting on a second call could
+    straddle a minute boundary."""
     return f"""\
   - name: payment-failed
     kind: payment_failed
     reason_id: 7
-    active_hours: ["{window(*hours)}"]
+    active_hours: ["{hours}"]
 """
 
 
-def quiet_top_level(hours: tuple[float, float]) -> str:
-    return (
-        f"timezone: {ZONE}\nquiet_windows:\n  - name: derby-night\n"
-        f'    hours: ["{window(*hours)}"]\n'
-    )
+def quiet_top_level(hours: str) -> str:
+    return f'timezone: {ZONE}\nquiet_windows:\n  - name: derby-night\n    hours: ["{hours}"]\n'
 
 
 @pytest.fixture(params=BACKENDS)
@@ -63,7 +62,8 @@ def store(request: pytest.FixtureRequest) -> World:
 
 
 def test_a_rule_outside_its_window_cancels_nothing_and_inside_it_cancels(store: World) -> None:
-    store.configure(payment_rule(LATER), top_level=f"timezone: {ZONE}\n")
+    later = window(*LATER)
+    store.configure(payment_rule(later), top_level=f"timezone: {ZONE}\n")
     store.add_order("failed", payment_status="failed")
 
     outside = store.once()
@@ -73,10 +73,10 @@ def test_a_rule_outside_its_window_cancels_nothing_and_inside_it_cancels(store: 
     assert store.cancel_calls() == [] and ledger_rows(store, "failed") == []
     assert store.status_of("failed") == 1
     assert explained.returncode == 0, explained.stderr
-    assert f"outside its active window ({window(*LATER)}, {ZONE}; now " in explained.stdout
+    assert f"outside its active window ({later}, {ZONE}; now " in explained.stdout
     assert "decision: no rule matches; the order is left alone" in explained.stdout
 
-    store.configure(payment_rule(HOLDS_NOW), top_level=f"timezone: {ZONE}\n")
+    store.configure(payment_rule(window(*HOLDS_NOW)), top_level=f"timezone: {ZONE}\n")
     inside = store.once()
 
     assert_cancelled(
@@ -91,7 +91,8 @@ def test_a_rule_outside_its_window_cancels_nothing_and_inside_it_cancels(store: 
 
 
 def test_a_quiet_window_holds_every_automatic_cancellation_but_not_staff(store: World) -> None:
-    store.configure(PAYMENT_AND_CLOSE_AT_TWO, top_level=quiet_top_level(HOLDS_NOW))
+    holds_now = window(*HOLDS_NOW)
+    store.configure(PAYMENT_AND_CLOSE_AT_TWO, top_level=quiet_top_level(holds_now))
     store.add_order("failed", payment_status="failed")
     rush = [store.add_order(f"rush-{n}", restaurant_id=AKAT, minutes_ago=10 - n) for n in range(4)]
     store.add_order("by-staff")
@@ -105,7 +106,7 @@ def test_a_quiet_window_holds_every_automatic_cancellation_but_not_staff(store: 
         assert (decision["mode"], decision["outcome"]) == ("live", "skipped"), decision
         evidence = decision["evidence"]
         assert evidence["skipped_because"] == "quiet_window"
-        assert (evidence["quiet_window"], evidence["window"]) == ("derby-night", window(*HOLDS_NOW))
+        assert (evidence["quiet_window"], evidence["window"]) == ("derby-night", holds_now)
         assert evidence["timezone"] == ZONE and evidence["quiet_until"].endswith("Z")
         assert dry[key]["outcome"] == "skipped"  # a dry run tells the same story
     # Nothing went out: no cancellation, no closure of the overloaded Akat.
@@ -132,7 +133,7 @@ def test_a_quiet_window_holds_every_automatic_cancellation_but_not_staff(store: 
     assert store.platform_order("by-staff")["status_id"] == 6
 
     # The quiet over, the next pass decides those orders afresh.
-    store.configure(PAYMENT_AND_CLOSE_AT_TWO, top_level=quiet_top_level(LATER))
+    store.configure(PAYMENT_AND_CLOSE_AT_TWO, top_level=quiet_top_level(window(*LATER)))
     after = {d["payment_key"]: d["outcome"] for d in store.once()}
 
     assert after == {"failed": "cancelled", "rush-2": "cancelled", "rush-3": "cancelled"}

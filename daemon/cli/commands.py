@@ -118,7 +118,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "judged with what still validates in it (invalid rules left out, defaults for "
             "invalid settings); a running daemon keeps its last good rules, which may differ"
         )
-    return explain.explain(reading.config, args.payment_key)
+    return explain.explain(reading.config, args.payment_keys)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``autocancel explain``: every rule's verdict on one order, and what would happen to it."""
+"""``autocancel explain``: every rule's verdict on orders, and what would happen to them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,14 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def explain(config: Config, payment_key: str) -> int:
+def explain(config: Config, payment_keys: Sequence[str]) -> int:
+    """Explain each order of ``payment_keys`` on one snapshot and one plan.
+
+    Several orders are judged together, by one pass's plan: their
+    explanations agree with each other as they agree with the pass. A key the
+    store does not hold gets an error line; the others are still explained.
+    """
+    keys = list(dict.fromkeys(payment_keys))  # each once, in the order asked
     try:
         engine = open_store(config)
     except connect.StoreError as exc:
@@ -37,37 +44,61 @@ def explain(config: Config, payment_key: str) -> int:
     try:
         # The very planner, limits, clock and mode a pass runs: explain cannot
         # tell another story than the pass (or the dry run) does.
-        judge = Judge(config=config, engine=engine, bad_data_of=[payment_key])
-        snapshot = judge.read(also_include=[payment_key])
-        order = snapshot.order(payment_key)
-        if order is None:
-            print(
-                f"error: no order {payment_key} in the store {connect.describe_url(engine.url)}",
-                file=sys.stderr,
-            )
-            return exitcodes.RUNTIME_FAILURE
+        judge = Judge(config=config, engine=engine, bad_data_of=keys)
+        snapshot = judge.read(also_include=keys)
         plan = judge.plan(snapshot)
         with engine.connect() as connection:
-            history = ledger.audit_rows(connection, payment_keys=[payment_key])
+            history = ledger.audit_rows(connection, payment_keys=keys)
     except (PassError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.RUNTIME_FAILURE
     finally:
         engine.dispose()
 
-    _print_order(order, Names.of(config.restaurants))
-    _print_verdicts(config, plan, payment_key)
+    code = exitcodes.OK
+    names = Names.of(config.restaurants)
+    explained = 0
+    for payment_key in keys:
+        order = snapshot.order(payment_key)
+        if order is None:
+            print(
+                f"error: no order {payment_key} in the store {connect.describe_url(engine.url)}",
+                file=sys.stderr,
+            )
+            code = exitcodes.RUNTIME_FAILURE
+            continue
+        if explained:
+            print()  # a blank line between orders
+        explained += 1
+        _explain_one(
+            config,
+            plan,
+            order,
+            names=names,
+            live_outcome=snapshot.live_intents.get(payment_key),
+            history=[row for row in history if row["payment_key"] == payment_key],
+        )
+    return code
+
+
+def _explain_one(
+    config: Config,
+    plan: Plan,
+    order: Order,
+    *,
+    names: Names,
+    live_outcome: str | None,
+    history: Sequence[sa.RowMapping],
+) -> None:
+    _print_order(order, names)
+    _print_verdicts(config, plan, order.payment_key)
     _print_suspensions(plan, order)
     _print_load(config, plan, order)
-    if payment_key in snapshot.live_intents:
-        print(
-            f"decision: already decided live (outcome {snapshot.live_intents[payment_key]}); "
-            "never sent again"
-        )
+    if live_outcome is not None:
+        print(f"decision: already decided live (outcome {live_outcome}); never sent again")
     else:
-        _print_decision(plan.decision_for(payment_key))
+        _print_decision(plan.decision_for(order.payment_key))
     _print_history(history)
-    return exitcodes.OK
 
 
 def _print_order(order: Order, names: Names) -> None:

@@ -249,8 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", metavar="T", help="only entries before this time (same forms)")
     audit.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
-    explain = command("explain", cmd_explain, "every rule's verdict on one order, with evidence")
-    explain.add_argument("payment_key", metavar="PAYMENT_KEY")
+    explain = command(
+        "explain", cmd_explain, "every rule's verdict on orders, with evidence (one plan for all)"
+    )
+    explain.add_argument("payment_keys", metavar="PAYMENT_KEY", nargs="+")
 
     cancel = command(
         "cancel", cmd_cancel, "a staff-confirmed manual cancellation (reasons 4, 5, 8)"

@@ -42,7 +42,7 @@ from daemon.service.runtime import ApiSession, open_store, record_rules_load, wa
 from daemon.service.schedule import Schedule, quiet_scheduler
 from daemon.service.wakeups import CONFIG_POLL_SECONDS, Wakeups
 from daemon.service.watchdog import PassProgress
-from daemon.store import connect, rowcheck, storefile
+from daemon.store import connect, ledger, rowcheck, storefile
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,9 @@ class Daemon:
                         circuit_open_since=self._breaker.open_since,
                         closures=report.closures,
                     )
+                if report.plan is not None:
+                    self._metrics.record_loads(report.plan.loads, full=report.scope.full)
+                self._record_pending_intents()
                 in_force = () if report.plan is None else report.plan.pauses
                 self._metrics.pauses_active.set(len(in_force))
                 self._wake_when_a_pause_ends(in_force)
@@ -151,6 +154,14 @@ class Daemon:
             self._schedule.run_now("notify")  # what the pass announced, told at once
         if self._changed.is_set():  # something changed while this pass ran
             self._wake()
+
+    def _record_pending_intents(self) -> None:
+        """The intents without an outcome, in this daemon or any replica sharing the store."""
+        try:
+            with self._engine.connect() as connection:
+                self._metrics.pending_intents.set(ledger.count_pending_intents(connection))
+        except sa.exc.SQLAlchemyError as exc:  # the gauge keeps its last value
+            log.debug("could not count pending intents: %s", exc)
 
     def _wake_when_a_pause_ends(self, pauses: Sequence[Pause]) -> None:
         """A pass the moment the first pause in force ends, not up to an interval later.

@@ -14,6 +14,7 @@ from daemon.domain.decisions import Decision
 from daemon.domain.orders import Closure
 from daemon.engine import passresult
 from daemon.engine.side_effects import ActionResult
+from rules.context import RestaurantLoad
 
 
 class MetricsUnavailable(Exception):
@@ -129,6 +130,19 @@ class Metrics:
             "Pauses in force at the last pass (autocancel pause); each ends by itself",
             registry=self.registry,
         )
+        self.pending_intents = Gauge(
+            "autocancel_pending_intents",
+            "Live cancellations committed as intents with no known outcome yet: in flight, "
+            "or parked after a lost answer until a pass re-judges and resends them",
+            registry=self.registry,
+        )
+        self.stale_orders = Gauge(
+            "autocancel_stale_orders",
+            "Active orders older than safety.max_order_age_minutes at the last pass "
+            "(never cancelled, not counted as load): the POS may have stopped updating them",
+            registry=self.registry,
+        )
+        self._stale_by_restaurant: dict[str, int] = {}
         self.notifications_delivered = Counter(
             "autocancel_notifications_delivered",
             "Notifications every routed channel took, by event",
@@ -186,6 +200,18 @@ class Metrics:
         self.closed_since.clear()  # a reopened restaurant's series ends
         for restaurant_id, closure in closures.items():
             self.closed_since.labels(restaurant_id).set(closure.closed_at.timestamp())
+
+    def record_loads(self, loads: Mapping[str, RestaurantLoad], *, full: bool) -> None:
+        """The stale orders of the restaurants a pass judged; a full pass judged them all.
+
+        An incremental pass judges only the restaurants that changed (or whose
+        orders grew stale since), so the others keep the count of their last pass.
+        """
+        if full:
+            self._stale_by_restaurant.clear()
+        for restaurant_id, load in loads.items():
+            self._stale_by_restaurant[restaurant_id] = len(load.stale)
+        self.stale_orders.set(sum(self._stale_by_restaurant.values()))
 
     def record_pass(
         self,

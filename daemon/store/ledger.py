@@ -365,6 +365,16 @@ def pending_intents(connection: sa.Connection) -> list[sa.RowMapping]:
     )
 
 
+def count_pending_intents(connection: sa.Connection) -> int:
+    """How many live intents have no outcome yet (what :func:`pending_intents` lists)."""
+    ledger = schema.ledger
+    return connection.execute(
+        sa.select(sa.func.count())
+        .select_from(ledger)
+        .where(ledger.c.intent_key.is_not(None), ledger.c.outcome == "pending")
+    ).scalar_one()
+
+
 def audit_rows(
     connection: sa.Connection,
     *,
