@@ -12,6 +12,7 @@ tests/test_notifications_daemon.py.
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -160,7 +161,7 @@ def test_order_cancel_failed_names_the_order_and_the_error(harness: Harness) -> 
 
 
 def test_cap_reached_is_critical_once_an_hour_and_names_the_held_orders(
-    harness: Harness,
+    harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     harness.configure(max_per_hour=1)
     harness.world.add_order("first", payment_status="failed", minutes_ago=20)
@@ -180,6 +181,10 @@ def test_cap_reached_is_critical_once_an_hour_and_names_the_held_orders(
     }
     assert cap.chat["type"] == "failure"
     assert sorted(harness.names()) == ["cap_reached", "order_cancelled"]
+    # The journal says it at CRITICAL, every pass it holds; the channel hears it once.
+    critical = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(critical) == 2
+    assert all("hourly cancellation cap reached" in r.getMessage() for r in critical)
 
 
 def test_pass_held_by_the_ratio_brake_names_the_restaurant(harness: Harness) -> None:

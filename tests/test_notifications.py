@@ -123,6 +123,33 @@ def test_a_cancellation_reaches_the_managers_and_the_signed_refund_webhook(
     assert cancelled["evidence"]["refund_handoff"] == "delivered"
 
 
+def test_an_apprise_form_target_gets_the_cancellation_as_form_fields(
+    world: World, receivers: ReceiverFactory
+) -> None:
+    form = receivers()
+    world.configure(PAYMENT_FAILED, top_level=notifications_yaml(managers=form.form_url))
+    world.add_order("pay-1", payment_status="failed")
+
+    once(world)
+
+    (request,) = form.requests()
+    fields = request.form()
+    number = _number(world, "pay-1")
+    assert fields["title"] == f"autocancel: order cancelled #{number} at Halaskargazi Şube"
+    assert fields["type"] == "info"
+    lines = fields["message"].splitlines()
+    assert lines[:7] == [
+        "restaurant_name: Halaskargazi Şube",
+        f"order_number: {number}",
+        "reason_tr: Ödeme problemi",
+        "reason_en: payment problem",
+        "rule: payment-failed",
+        "total: 100.00",
+        "payment_method: Kredi Kartı",
+    ]
+    assert "customer_phone: 05335587642" in lines and "payment_key: pay-1" in lines
+
+
 def test_a_tampered_webhook_body_does_not_verify(world: World, receivers: ReceiverFactory) -> None:
     chat, hook = receivers(), receivers()
     world.configure(
@@ -341,6 +368,75 @@ def test_check_reports_bad_notification_config_with_file_and_line(world: World) 
     assert result.returncode == 2
     assert "order_exploded" in result.stdout + result.stderr
     assert "order_cancelled" in result.stdout + result.stderr  # the valid ones are listed
+
+
+IN_CLEAR = {
+    # channel: (URL as written, the secret written in it, the part check names)
+    "telegram": ("tgram://123456:ABC-literal-bot-token/5555", "ABC-literal-bot-token", "bot token"),
+    "email": (
+        "mailtos://ops:mail-pass-in-clear@mail.example.com",
+        "mail-pass-in-clear",
+        "password",
+    ),
+    "hook": ("json://ops:json-pass-in-clear@127.0.0.1:9/hook", "json-pass-in-clear", "password"),
+    "slack": (
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+        "TIiajkdnlazkcOXrIdevi7FQ",
+        "token a and token b and token c",
+    ),
+}
+FROM_ENV = {
+    "telegram": "tgram://${TG_TOKEN}/5555",
+    "email": "mailtos://ops:${SMTP_PASSWORD}@mail.example.com",
+    "hook": "json://ops:${NOTIFY_PASSWORD}@127.0.0.1:9/hook",
+    "slack": "slack://${SLACK_TOKENS}",
+}
+
+
+def _channels_yaml(urls: dict[str, str]) -> str:
+    channels = "".join(
+        f"    {name}:\n      urls: [{json.dumps(url)}]\n" for name, url in urls.items()
+    )
+    return (
+        f"notifications:\n  channels:\n{channels}"
+        "  routes:\n    - events: [order_cancelled]\n"
+        f"      channels: [{', '.join(urls)}]\n"
+    )
+
+
+def test_check_refuses_a_secret_written_in_clear_in_a_channel_url(world: World) -> None:
+    world.configure(
+        PAYMENT_FAILED, top_level=_channels_yaml({k: v[0] for k, v in IN_CLEAR.items()})
+    )
+
+    result = world.cli("check")
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    lines = world.rules_path.read_text().splitlines()
+    for name, (url, secret, part) in IN_CLEAR.items():
+        line = next(i for i, text in enumerate(lines, 1) if url in text)
+        scheme = url.partition("://")[0]
+        assert (
+            f"rules.yaml:{line}: channel '{name}': the {scheme}:// URL holds its {part} in "
+            "clear; put the value in the environment file and write ${VAR} in its place"
+        ) in output
+        assert secret not in output
+    # The daemon refuses the file too: one line per problem, nothing started.
+    refused = world.cli("once")
+    assert refused.returncode == 2
+    assert "ABC-literal-bot-token" not in refused.stdout + refused.stderr
+
+    world.configure(PAYMENT_FAILED, top_level=_channels_yaml(FROM_ENV))
+    env = {
+        "TG_TOKEN": "123456:ABC-from-the-environment",
+        "SMTP_PASSWORD": "smtp-from-env",
+        "NOTIFY_PASSWORD": "json-from-env",
+        "SLACK_TOKENS": "T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+    }
+    fine = world.cli("check", env=env)
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "in clear" not in fine.stdout + fine.stderr
 
 
 def test_events_without_a_route_are_settled_without_sending(world: World) -> None:
