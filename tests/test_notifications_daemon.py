@@ -10,7 +10,10 @@ outbox's event id, so "exactly once" is a count of ids.
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +25,7 @@ from daemon.store import outbox
 from tests.conftest import StartDaemon
 from tests.receivers import Receiver
 from tests.test_daemon import Daemon, eventually, fast
+from tests.test_metrics import Scraper, _free_port
 from tests.world import PAYMENT_FAILED, World
 
 SECRET = "whsec_" + base64.b64encode(b"daemon-signing-key-0123456789abc").decode()
@@ -37,7 +41,8 @@ def with_webhook(world: World, hook: Receiver, *, events: str, rules: str = PAYM
             "notifications:\n  channels:\n"
             f"    hook:\n      webhook: {{url: '{hook.http_url}', secret_env: HOOK_SECRET}}\n"
             f"  routes:\n    - events: {events}\n      channels: [hook]\n"
-            "  delivery:\n    first_backoff_seconds: 0.1\n    poll_seconds: 0.2\n"
+            "  delivery:\n    first_backoff_seconds: 0.1\n    max_backoff_seconds: 0.5\n"
+            "    poll_seconds: 0.2\n"
         ),
     )
 
@@ -157,3 +162,53 @@ def test_two_daemon_processes_on_postgresql_deliver_each_event_exactly_once(
     assert Counter(key for key, _ in pg_world.cancel_calls()) == Counter(
         {f"pay-{n}": 1 for n in range(REPLICA_ORDERS)}
     )
+
+
+PENDING = "autocancel_outbox_pending"
+OLDEST = "autocancel_outbox_oldest_pending_age_seconds"
+
+
+def test_the_outbox_backlog_is_a_metric_and_in_status_until_the_channel_takes_it(
+    world: World, hook: Receiver, start_daemon: StartDaemon
+) -> None:
+    hook.status = 503  # the receiver is down
+    with_webhook(world, hook, events="[order_cancelled]")
+    port = _free_port()
+    world.rules_path.write_text(world.rules_path.read_text() + f"metrics:\n  port: {port}\n")
+    daemon = start_daemon(env=ENV)
+    scraper = Scraper(port)
+    eventually(scraper.up, what="the metrics endpoint")
+    # daemon_started waits a moment too (routed nowhere, settled by the first round).
+    eventually(lambda: _backlog(scraper) == (0, 0), what="an empty outbox")
+
+    world.add_order("pay-1", payment_status="failed")
+    eventually(lambda: scraper.samples()[PENDING] == 1, what="the undelivered event counted")
+    first_age = scraper.samples()[OLDEST]
+    eventually(lambda: scraper.samples()[OLDEST] > first_age, what="the backlog ageing")
+    assert [key for key, _ in world.cancel_calls()] == ["pay-1"]  # the cancellation did not wait
+    text, as_json = world.start_cli("status"), world.start_cli("status", "--json")  # at once
+    (line,) = [t for t in text.communicate()[0].splitlines() if t.startswith("notifications:")]
+    assert line.startswith("notifications: 1 waiting (the oldest since 20")
+    shown = json.loads(as_json.communicate()[0])["notifications"]
+    assert shown["pending"] == 1 and shown["oldest_pending_at"].startswith("20")
+    promtool = shutil.which("promtool")
+    if promtool is not None:  # .ci/run installs it; tests/test_metrics.py skips without
+        checked = subprocess.run(
+            [promtool, "check", "metrics"],
+            input=scraper.text(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+
+    hook.status = 200  # back: the next retry delivers it
+    eventually(lambda: _backlog(scraper) == (0, 0), what="the backlog drained")
+    delivered = of_type(hook, "order_cancelled")[-1]
+    assert delivered["data"]["payment_key"] == "pay-1"
+    assert daemon.stop() == 0
+
+
+def _backlog(scraper: Scraper) -> tuple[float, float]:
+    samples = scraper.samples()  # one scrape: the two gauges as one round left them
+    return samples[PENDING], samples[OLDEST]

@@ -168,6 +168,8 @@ class Daemon:
         """Deliver the outbox; a dry-run daemon tells nobody anything (a live replica will)."""
         if self._live(self._config):
             notifications.deliver(self._sender)
+        # Read by a dry-run replica too: the backlog is the store's, not this process's.
+        notifications.measure_backlog(self._engine, self._metrics)
 
     def _announce(self, name: EventName, **fields: Any) -> None:
         """An event of the daemon's own; none in dry-run."""

@@ -123,6 +123,8 @@ class StatusReport:
     # The outbox by state (pending, delivered, gave_up), and the last given up.
     notifications: Mapping[str, int] = field(default_factory=dict)
     notifications_given_up: tuple[Mapping[str, Any], ...] = field(default=())
+    # When the oldest event not yet delivered was written (None: none waits).
+    notifications_oldest_pending_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,6 +154,7 @@ class StatusReport:
             "hints": list(self.hints),
             "notifications": {
                 **self.notifications,
+                "oldest_pending_at": iso(self.notifications_oldest_pending_at),
                 "given_up_recently": [dict(g) for g in self.notifications_given_up],
             },
         }
