@@ -324,7 +324,10 @@ def test_secrets_in_channel_urls_never_appear_in_output(
         world.cli("check", env=env),
         world.cli("once", "-v", env=env),
         world.cli("status", env=env),
+        world.cli("status", "--json", env=env),
+        world.cli("notify-test", "managers", env=env),  # refused by the channel: exit 1
     ]
+    assert outputs[-1].returncode == 1
     assert chat.requests(), "the channel was tried"
     assert all(r.headers.get("authorization") for r in chat.requests())
     for result in outputs:

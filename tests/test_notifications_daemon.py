@@ -186,6 +186,7 @@ def test_the_outbox_backlog_is_a_metric_and_in_status_until_the_channel_takes_it
     first_age = scraper.samples()[OLDEST]
     eventually(lambda: scraper.samples()[OLDEST] > first_age, what="the backlog ageing")
     assert [key for key, _ in world.cancel_calls()] == ["pay-1"]  # the cancellation did not wait
+    assert "HTTP 503" in daemon.log() and SECRET not in daemon.log()
     text, as_json = world.start_cli("status"), world.start_cli("status", "--json")  # at once
     (line,) = [t for t in text.communicate()[0].splitlines() if t.startswith("notifications:")]
     assert line.startswith("notifications: 1 waiting (the oldest since 20")
