@@ -607,3 +607,23 @@ def test_a_reload_names_a_changed_channel_url_without_showing_it(world: World) -
     new = load_config(world.rules_path)
     described = [change.describe() for change in changes(old, new)]
     assert described == ["notifications.channels.managers.urls *** -> ***"]
+
+
+def test_a_webhook_url_with_a_password_or_token_in_clear_is_refused_too() -> None:
+    from pathlib import Path
+
+    from daemon.config.notifications import NotificationSettings, channel_problems
+
+    def problems(url: str, environ: dict[str, str]) -> list[str]:
+        section = NotificationSettings.model_validate(
+            {"channels": {"refunds": {"webhook": {"url": url, "secret_env": "HOOK_SECRET"}}}}
+        )
+        found = channel_problems(section, {"HOOK_SECRET": SECRET, **environ}, base_dir=Path("."))
+        return [problem.message for problem in found]
+
+    (message,) = problems("https://pay:hunter2-clear@pay.example.com/h?token=tok-in-clear", {})
+    assert "holds its password and token= parameter in clear" in message
+    assert "hunter2-clear" not in message and "tok-in-clear" not in message
+    env = {"PAY_PASSWORD": "from-env-1", "PAY_TOKEN": "from-env-2"}
+    assert problems("https://pay:${PAY_PASSWORD}@pay.example.com/h?token=${PAY_TOKEN}", env) == []
+    assert problems("https://pay.example.com/hooks/autocancel?version=2", {}) == []
