@@ -632,3 +632,42 @@ def test_a_webhook_url_with_a_password_or_token_in_clear_is_refused_too() -> Non
     env = {"PAY_PASSWORD": "from-env-1", "PAY_TOKEN": "from-env-2"}
     assert problems("https://pay:${PAY_PASSWORD}@pay.example.com/h?token=${PAY_TOKEN}", env) == []
     assert problems("https://pay.example.com/hooks/autocancel?version=2", {}) == []
+
+
+def test_route_filters_choose_by_restaurant_rule_and_reason() -> None:
+    """The routes of rules.yaml as the sender reads them: a filter must match every field given."""
+    from pathlib import Path
+
+    from daemon.config.notifications import NotificationSettings
+
+    settings = NotificationSettings.model_validate(
+        {
+            "channels": {
+                name: {"urls": ["json://127.0.0.1/x"]} for name in ("akat", "stock", "all")
+            },
+            "routes": [
+                {"events": ["order_cancelled"], "channels": ["akat"], "restaurant": "Akat Şube"},
+                {"events": ["order_cancelled"], "channels": ["stock"], "reason": 1},
+                {"events": ["order_cancelled"], "channels": ["stock"], "rule": "too-far"},
+                {"events": ["order_cancelled", "cap_reached"], "channels": ["all", "akat"]},
+            ],
+        }
+    )
+    sender = Sender(engine=None, settings=settings, environ={}, base_dir=Path("."), channels={})
+
+    def targets(name: str = "order_cancelled", **fields: Any) -> list[str]:
+        return sender.targets(Event(name, None, fields))  # type: ignore[arg-type]
+
+    akat_out_of_stock = targets(restaurant_name="Akat Şube", reason_id=1, rule="out-of-stock")
+    assert akat_out_of_stock == ["akat", "stock", "all"]  # each channel once
+    assert targets(restaurant_id="elsewhere", reason_id=7, rule="payment-failed") == [
+        "all",
+        "akat",
+    ]
+    assert targets(restaurant_id="elsewhere", reason_id=6, rule="too-far") == [
+        "stock",
+        "all",
+        "akat",
+    ]
+    assert targets("cap_reached", held=3) == ["all", "akat"]
+    assert targets("pass_held", held=3) == []
