@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class Received:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        """An Apprise ``form://`` body (application/x-www-form-urlencoded), one value a field."""
+        assert self.headers.get("content-type") == "application/x-www-form-urlencoded"
+        return {k: v[0] for k, v in parse_qs(self.body.decode(), strict_parsing=True).items()}
 
 
 class Receiver:
@@ -53,7 +60,10 @@ class Receiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: stopping the receiver is the slowest part of a quick test otherwise.
+        self._thread = threading.Thread(
+            target=partial(self._server.serve_forever, poll_interval=0.05), daemon=True
+        )
 
     def start(self) -> Receiver:
         self._thread.start()
@@ -71,6 +81,11 @@ class Receiver:
     def json_url(self) -> str:
         """An Apprise json:// target that posts here."""
         return f"json://127.0.0.1:{self.port}/hook"
+
+    @property
+    def form_url(self) -> str:
+        """An Apprise form:// target that posts here."""
+        return f"form://127.0.0.1:{self.port}/hook"
 
     @property
     def http_url(self) -> str:

@@ -123,6 +123,33 @@ def test_a_cancellation_reaches_the_managers_and_the_signed_refund_webhook(
     assert cancelled["evidence"]["refund_handoff"] == "delivered"
 
 
+def test_an_apprise_form_target_gets_the_cancellation_as_form_fields(
+    world: World, receivers: ReceiverFactory
+) -> None:
+    form = receivers()
+    world.configure(PAYMENT_FAILED, top_level=notifications_yaml(managers=form.form_url))
+    world.add_order("pay-1", payment_status="failed")
+
+    once(world)
+
+    (request,) = form.requests()
+    fields = request.form()
+    number = _number(world, "pay-1")
+    assert fields["title"] == f"autocancel: order cancelled #{number} at Halaskargazi Şube"
+    assert fields["type"] == "info"
+    lines = fields["message"].splitlines()
+    assert lines[:7] == [
+        "restaurant_name: Halaskargazi Şube",
+        f"order_number: {number}",
+        "reason_tr: Ödeme problemi",
+        "reason_en: payment problem",
+        "rule: payment-failed",
+        "total: 100.00",
+        "payment_method: Kredi Kartı",
+    ]
+    assert "customer_phone: 05335587642" in lines and "payment_key: pay-1" in lines
+
+
 def test_a_tampered_webhook_body_does_not_verify(world: World, receivers: ReceiverFactory) -> None:
     chat, hook = receivers(), receivers()
     world.configure(
@@ -293,19 +320,27 @@ def test_secrets_in_channel_urls_never_appear_in_output(
     world.configure(PAYMENT_FAILED, top_level=notifications_yaml(managers=url))
     world.add_order("pay-1", payment_status="failed")
     env = env_with_secrets()
-    outputs = [
-        world.cli("check", env=env),
-        world.cli("once", "-v", env=env),
-        world.cli("status", env=env),
-    ]
+    once_output = world.cli("once", "-v", env=env)  # the cancellation, its failing delivery
     assert chat.requests(), "the channel was tried"
+    # The rest read what once left; run side by side (each is a process start-up).
+    started = {
+        "check": world.start_cli("check", env=env),
+        "status": world.start_cli("status", env=env),
+        "status --json": world.start_cli("status", "--json", env=env),
+        "notify-test": world.start_cli("notify-test", "managers", env=env),
+        "check, unset": world.start_cli("check"),
+    }
+    outputs = {"once -v": once_output.stdout + once_output.stderr}
+    for name, process in started.items():
+        stdout, stderr = process.communicate(timeout=60)
+        outputs[name] = stdout + stderr
+    assert started["notify-test"].returncode == 1  # refused by the channel
     assert all(r.headers.get("authorization") for r in chat.requests())
-    for result in outputs:
-        assert PASSWORD not in result.stdout + result.stderr
+    for name, output in outputs.items():
+        assert PASSWORD not in output, name
     # Unset, the check names the variable, never a value.
-    missing = world.cli("check")
-    assert missing.returncode == 2
-    assert "${NOTIFY_PASSWORD} is not set in the environment" in missing.stdout + missing.stderr
+    assert started["check, unset"].returncode == 2
+    assert "${NOTIFY_PASSWORD} is not set in the environment" in outputs["check, unset"]
 
 
 def test_check_reports_bad_notification_config_with_file_and_line(world: World) -> None:
@@ -341,6 +376,75 @@ def test_check_reports_bad_notification_config_with_file_and_line(world: World) 
     assert result.returncode == 2
     assert "order_exploded" in result.stdout + result.stderr
     assert "order_cancelled" in result.stdout + result.stderr  # the valid ones are listed
+
+
+IN_CLEAR = {
+    # channel: (URL as written, the secret written in it, the part check names)
+    "telegram": ("tgram://123456:ABC-literal-bot-token/5555", "ABC-literal-bot-token", "bot token"),
+    "email": (
+        "mailtos://ops:mail-pass-in-clear@mail.example.com",
+        "mail-pass-in-clear",
+        "password",
+    ),
+    "hook": ("json://ops:json-pass-in-clear@127.0.0.1:9/hook", "json-pass-in-clear", "password"),
+    "slack": (
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+        "TIiajkdnlazkcOXrIdevi7FQ",
+        "token a and token b and token c",
+    ),
+}
+FROM_ENV = {
+    "telegram": "tgram://${TG_TOKEN}/5555",
+    "email": "mailtos://ops:${SMTP_PASSWORD}@mail.example.com",
+    "hook": "json://ops:${NOTIFY_PASSWORD}@127.0.0.1:9/hook",
+    "slack": "slack://${SLACK_TOKENS}",
+}
+
+
+def _channels_yaml(urls: dict[str, str]) -> str:
+    channels = "".join(
+        f"    {name}:\n      urls: [{json.dumps(url)}]\n" for name, url in urls.items()
+    )
+    return (
+        f"notifications:\n  channels:\n{channels}"
+        "  routes:\n    - events: [order_cancelled]\n"
+        f"      channels: [{', '.join(urls)}]\n"
+    )
+
+
+def test_check_refuses_a_secret_written_in_clear_in_a_channel_url(world: World) -> None:
+    world.configure(
+        PAYMENT_FAILED, top_level=_channels_yaml({k: v[0] for k, v in IN_CLEAR.items()})
+    )
+
+    result = world.cli("check")
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    lines = world.rules_path.read_text().splitlines()
+    for name, (url, secret, part) in IN_CLEAR.items():
+        line = next(i for i, text in enumerate(lines, 1) if url in text)
+        scheme = url.partition("://")[0]
+        assert (
+            f"rules.yaml:{line}: channel '{name}': the {scheme}:// URL holds its {part} in "
+            "clear; put the value in the environment file and write ${VAR} in its place"
+        ) in output
+        assert secret not in output
+    # The daemon refuses the file too: one line per problem, nothing started.
+    refused = world.cli("once")
+    assert refused.returncode == 2
+    assert "ABC-literal-bot-token" not in refused.stdout + refused.stderr
+
+    world.configure(PAYMENT_FAILED, top_level=_channels_yaml(FROM_ENV))
+    env = {
+        "TG_TOKEN": "123456:ABC-from-the-environment",
+        "SMTP_PASSWORD": "smtp-from-env",
+        "NOTIFY_PASSWORD": "json-from-env",
+        "SLACK_TOKENS": "T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+    }
+    fine = world.cli("check", env=env)
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "in clear" not in fine.stdout + fine.stderr
 
 
 def test_events_without_a_route_are_settled_without_sending(world: World) -> None:
@@ -508,3 +612,62 @@ def test_a_reload_names_a_changed_channel_url_without_showing_it(world: World) -
     new = load_config(world.rules_path)
     described = [change.describe() for change in changes(old, new)]
     assert described == ["notifications.channels.managers.urls *** -> ***"]
+
+
+def test_a_webhook_url_with_a_password_or_token_in_clear_is_refused_too() -> None:
+    from pathlib import Path
+
+    from daemon.config.notifications import NotificationSettings, channel_problems
+
+    def problems(url: str, environ: dict[str, str]) -> list[str]:
+        section = NotificationSettings.model_validate(
+            {"channels": {"refunds": {"webhook": {"url": url, "secret_env": "HOOK_SECRET"}}}}
+        )
+        found = channel_problems(section, {"HOOK_SECRET": SECRET, **environ}, base_dir=Path("."))
+        return [problem.message for problem in found]
+
+    (message,) = problems("https://pay:hunter2-clear@pay.example.com/h?token=tok-in-clear", {})
+    assert "holds its password and token= parameter in clear" in message
+    assert "hunter2-clear" not in message and "tok-in-clear" not in message
+    env = {"PAY_PASSWORD": "from-env-1", "PAY_TOKEN": "from-env-2"}
+    assert problems("https://pay:${PAY_PASSWORD}@pay.example.com/h?token=${PAY_TOKEN}", env) == []
+    assert problems("https://pay.example.com/hooks/autocancel?version=2", {}) == []
+
+
+def test_route_filters_choose_by_restaurant_rule_and_reason() -> None:
+    """The routes of rules.yaml as the sender reads them: a filter must match every field given."""
+    from pathlib import Path
+
+    from daemon.config.notifications import NotificationSettings
+
+    settings = NotificationSettings.model_validate(
+        {
+            "channels": {
+                name: {"urls": ["json://127.0.0.1/x"]} for name in ("akat", "stock", "all")
+            },
+            "routes": [
+                {"events": ["order_cancelled"], "channels": ["akat"], "restaurant": "Akat Şube"},
+                {"events": ["order_cancelled"], "channels": ["stock"], "reason": 1},
+                {"events": ["order_cancelled"], "channels": ["stock"], "rule": "too-far"},
+                {"events": ["order_cancelled", "cap_reached"], "channels": ["all", "akat"]},
+            ],
+        }
+    )
+    sender = Sender(engine=None, settings=settings, environ={}, base_dir=Path("."), channels={})
+
+    def targets(name: str = "order_cancelled", **fields: Any) -> list[str]:
+        return sender.targets(Event(name, None, fields))  # type: ignore[arg-type]
+
+    akat_out_of_stock = targets(restaurant_name="Akat Şube", reason_id=1, rule="out-of-stock")
+    assert akat_out_of_stock == ["akat", "stock", "all"]  # each channel once
+    assert targets(restaurant_id="elsewhere", reason_id=7, rule="payment-failed") == [
+        "all",
+        "akat",
+    ]
+    assert targets(restaurant_id="elsewhere", reason_id=6, rule="too-far") == [
+        "stock",
+        "all",
+        "akat",
+    ]
+    assert targets("cap_reached", held=3) == ["all", "akat"]
+    assert targets("pass_held", held=3) == []

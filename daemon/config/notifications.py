@@ -4,8 +4,10 @@ Channel URLs are kept as written, ``${VAR}`` placeholders and all: the
 secrets they name are read from the environment only when a message is
 sent (:func:`expand`), so they never sit in the configuration, in a reload
 diff or in ``check``'s output. :func:`channel_problems` checks, for ``check``
-and every load, that each placeholder is set and that Apprise can parse
-each URL once expanded, naming the channel and never the URL.
+and every load, that each placeholder is set, that Apprise can parse
+each URL once expanded, and that no secret part of a URL (those Apprise
+marks private: a password, a bot token) is written in clear rather than
+as a ``${VAR}``, naming the channel and the part, never the URL.
 """
 
 from __future__ import annotations
@@ -217,19 +219,34 @@ def channel_problems(
                 )
             )
             continue
+        scheme = expanded.partition("://")[0] if "://" in expanded else "(no scheme)"
+        from_environment = [environ[v] for v in placeholders(url) if environ.get(v)]
         if path[3] == "webhook":
             if not re.match(r"^https?://[^/\s]+", expanded):
                 problems.append(
                     Problem.error(path, f"channel '{name}': the webhook URL must be http(s)://")
                 )
-            continue
-        if not apprise_can_parse(expanded):
-            scheme = expanded.partition("://")[0] if "://" in expanded else "(no scheme)"
+                continue
+            in_clear = _literal(_webhook_secrets(expanded), from_environment)
+        else:
+            parts = apprise_private_parts(expanded)
+            if parts is None:
+                problems.append(
+                    Problem.error(
+                        path,
+                        f"channel '{name}': Apprise cannot use this {scheme}:// URL (unknown "
+                        "service or malformed; the URL is not shown, it may hold a secret)",
+                    )
+                )
+                continue
+            in_clear = _literal(parts, from_environment)
+        if in_clear:
             problems.append(
                 Problem.error(
                     path,
-                    f"channel '{name}': Apprise cannot use this {scheme}:// URL "
-                    "(unknown service or malformed; the URL is not shown, it may hold a secret)",
+                    f"channel '{name}': the {scheme}:// URL holds its {' and '.join(in_clear)} "
+                    "in clear; put the value in the environment file and write ${VAR} in its "
+                    "place (the value is not shown)",
                 )
             )
     for name, channel in section.channels.items():
@@ -253,7 +270,41 @@ def channel_problems(
     return problems
 
 
-def apprise_can_parse(url: str) -> bool:
+def _literal(parts: Mapping[str, list[str]], from_environment: list[str]) -> list[str]:
+    """The secret parts none of whose text came from a ``${VAR}``: written in clear.
+
+    A part counts as the environment's when an expanded value is in it (a
+    token written half literally, half ``${VAR}``, keeps the secret half out)
+    or it is in an expanded value (one ``${VAR}`` holding a whole URL).
+    """
+    return [
+        label
+        for label, values in parts.items()
+        if not any(v in e or e in v for v in values for e in from_environment)
+    ]
+
+
+def _webhook_secrets(url: str) -> dict[str, list[str]]:
+    """A webhook URL's password, and query values whose names say they are secret."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from daemon.domain.redaction import looks_secret
+
+    split = urlsplit(url)
+    found = {"password": [split.password]} if split.password else {}
+    for key, value in parse_qsl(split.query):
+        if value and looks_secret(key):
+            found[f"{key}= parameter"] = [value]
+    return found
+
+
+def apprise_private_parts(url: str) -> dict[str, list[str]] | None:
+    """The parts of ``url`` its Apprise service marks private, by name; None if unusable.
+
+    Apprise knows each service's secrets: its URL templates flag tokens and
+    arguments ``private`` (Telegram's bot token, Slack's three tokens, an
+    e-mail password). A password in ``user:password@`` always counts.
+    """
     import apprise  # only a file with notifications pays for Apprise's plugins
 
     # Apprise logs an unparseable URL whole, secret included: not here.
@@ -261,6 +312,28 @@ def apprise_can_parse(url: str) -> bool:
     was = quiet.disabled
     quiet.disabled = True
     try:
-        return apprise.Apprise.instantiate(url) is not None
+        plugin = apprise.Apprise.instantiate(url)
+        if plugin is None:
+            return None
+        service = type(plugin)
+        parsed = service.parse_url(url) or {}
     finally:
         quiet.disabled = was
+    templates = {**service.template_tokens, **service.template_args}
+    labels = {"password": "password"}
+    for key, template in templates.items():
+        if template.get("private"):
+            label = str(template.get("name") or key).lower()
+            labels[key] = label
+            if template.get("map_to"):
+                labels[template["map_to"]] = label
+    found: dict[str, list[str]] = {}
+    for key, label in labels.items():
+        value = parsed.get(key)
+        values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        texts = [v for v in values if isinstance(v, str) and v]
+        if texts:
+            found.setdefault(label, []).extend(texts)
+    if any(label != "password" and v == found.get("password") for label, v in found.items()):
+        del found["password"]  # the service's own name for it says more (auth token)
+    return found

@@ -29,7 +29,7 @@ from daemon.config.credentials import (
 )
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
-from daemon.domain import exitcodes
+from daemon.domain import exitcodes, redaction
 from daemon.domain.events import EventName
 from daemon.domain.pauses import Pause
 from daemon.dukkango.executor import CircuitBreaker
@@ -45,6 +45,9 @@ from daemon.service.watchdog import PassProgress
 from daemon.store import connect, ledger, rowcheck, storefile
 
 log = logging.getLogger(__name__)
+
+# How many of a rejected reload's problems its notification quotes (the journal has all).
+REJECTED_SHOWN = 5
 
 
 class Daemon:
@@ -176,11 +179,23 @@ class Daemon:
         """Deliver the outbox; a dry-run daemon tells nobody anything (a live replica will)."""
         if self._live(self._config):
             notifications.deliver(self._sender)
+        # Read by a dry-run replica too: the backlog is the store's, not this process's.
+        notifications.measure_backlog(self._engine, self._metrics)
 
     def _announce(self, name: EventName, **fields: Any) -> None:
         """An event of the daemon's own; none in dry-run."""
         if self._live(self._config):
             notifications.record(self._engine, name, **fields)
+
+    def _reload_rejected(self, problems: Sequence[str]) -> None:
+        """``reload_rejected``, with the first problems as the journal shows them."""
+        self._announce(
+            "reload_rejected",
+            path=str(self._path),
+            errors=len(problems),
+            # The journal's own lines, secrets blanked as there: the channel is not the journal.
+            problems=[redaction.REDACTOR.redact(line) for line in problems[:REJECTED_SHOWN]],
+        )
 
     def _incremental_due(self, now: float) -> bool:
         """Whether this pass may re-judge only what changed (a full pass is not yet due)."""
@@ -233,19 +248,21 @@ class Daemon:
             for line in exc.errors:
                 log.error("%s", line)
             log.error("reload rejected: keeping the last good rules from %s", self._path)
-            self._announce("reload_rejected", path=str(self._path), errors=len(exc.errors))
+            self._reload_rejected(exc.errors)
             return False
         if self._live(new) and not credentials_present(self._environ):
             log.error(
                 "reload rejected: the new rules are live but no Dükkango credentials "
                 "are set; keeping the last good rules"
             )
+            self._reload_rejected(["the new rules are live but no Dükkango credentials are set"])
             return False
         old = self._config
         try:
             engine = self._engine if new.store.url == old.store.url else open_store(new)
         except connect.StoreError as exc:
             log.error("reload rejected: %s; keeping the last good rules", exc)
+            self._reload_rejected([str(exc)])
             return False
         api = self._api if new.api == old.api else self._api_session(new)
         runner = self._build_runner(new, engine, api)

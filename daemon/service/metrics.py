@@ -156,6 +156,23 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.outbox_pending = Gauge(
+            "autocancel_outbox_pending",
+            "Notifications in the outbox not yet delivered (waiting for a retry, or not yet "
+            "tried); a number that only grows is a channel that does not take them",
+            registry=self.registry,
+        )
+        self.outbox_oldest_pending_age = Gauge(
+            "autocancel_outbox_oldest_pending_age_seconds",
+            "Age of the oldest notification not yet delivered; 0 when none waits",
+            registry=self.registry,
+        )
+
+    def record_outbox(self, *, pending: int, oldest_age_seconds: float | None) -> None:
+        """The outbox's backlog, as the store holds it (every replica's events)."""
+        self.outbox_pending.set(pending)
+        self.outbox_oldest_pending_age.set(max(0.0, oldest_age_seconds or 0.0))
+
     def serve(self, *, port: int, address: str) -> None:
         """Raises :class:`MetricsUnavailable` (one line, with a hint) when it cannot listen."""
         self.stop()

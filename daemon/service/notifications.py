@@ -59,6 +59,21 @@ def record(engine: sa.Engine, name: EventName, **fields: Any) -> None:
         )
 
 
+def measure_backlog(engine: sa.Engine, metrics: Metrics) -> None:
+    """The ``autocancel_outbox_*`` gauges, from the store; an unreadable store keeps them."""
+    try:
+        with engine.connect() as connection:
+            waiting = outbox.backlog(connection)
+    except sa.exc.SQLAlchemyError:
+        return  # the passes and the sender say so in the journal
+    metrics.record_outbox(
+        pending=waiting.pending,
+        oldest_age_seconds=None
+        if waiting.oldest_at is None
+        else (utcnow() - waiting.oldest_at).total_seconds(),
+    )
+
+
 def deliver(sender: Sender) -> None:
     """One round of the sender, as a job: a crash is logged, the schedule goes on."""
     try:

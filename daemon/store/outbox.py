@@ -181,6 +181,23 @@ def counts(connection: sa.Connection) -> dict[str, int]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Events not yet delivered (retrying, or not yet tried), and the oldest one's time."""
+
+    pending: int
+    oldest_at: datetime | None
+
+
+def backlog(connection: sa.Connection) -> Backlog:
+    """For the ``autocancel_outbox_*`` gauges and ``status``: one indexed read."""
+    table = schema.outbox
+    count, oldest = connection.execute(
+        sa.select(sa.func.count(), sa.func.min(table.c.created_at)).where(table.c.state == PENDING)
+    ).one()
+    return Backlog(pending=int(count), oldest_at=oldest)
+
+
 def prune(connection: sa.Connection, *, before: datetime) -> int:
     """Forget delivered rows older than ``before`` (given-up rows stay for the operator)."""
     table = schema.outbox

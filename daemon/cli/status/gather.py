@@ -221,6 +221,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         manual = ledger.manual_cancellations_since(connection, now - ledger.HOURLY_WINDOW)
         notices = outbox.counts(connection)
         loaded = rules_loads.last_load(connection)
+        waiting = outbox.backlog(connection)
         given_up = tuple(
             {"event": row["name"], "at": iso(row["created_at"]), "error": row["last_error"]}
             for row in outbox.given_up(connection, limit=5)
@@ -248,6 +249,7 @@ def gather(reading: ReadingConfig, engine: sa.Engine) -> StatusReport:
         restaurants=loads,
         notifications=notices,
         notifications_given_up=given_up,
+        notifications_oldest_pending_at=waiting.oldest_at,
         orders_error=orders_error,
         max_order_age_minutes=config.safety.max_order_age_minutes if safety_known else None,
         budget={"limit": limit, "used": used, "left": max(0, limit - used)}

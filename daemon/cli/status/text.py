@@ -105,9 +105,11 @@ def _notification_lines(report: StatusReport) -> list[str]:
     counts = report.notifications
     if not any(counts.values()):
         return []
+    oldest = report.notifications_oldest_pending_at
+    since = "" if oldest is None else f" (the oldest since {isoformat_z(oldest)})"
     lines = [
-        f"notifications: {counts.get('pending', 0)} waiting, {counts.get('delivered', 0)} "
-        f"delivered, {counts.get('gave_up', 0)} given up"
+        f"notifications: {counts.get('pending', 0)} waiting{since}, "
+        f"{counts.get('delivered', 0)} delivered, {counts.get('gave_up', 0)} given up"
     ]
     lines += [
         f"  given up: {g['event']} of {g['at']}: {g['error']}"

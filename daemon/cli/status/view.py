@@ -127,6 +127,8 @@ class StatusReport:
     # digest, path, loaded_at, event; None before any load was recorded.
     rules_loaded: Mapping[str, Any] | None = None
     rules_digest_on_disk: str | None = None  # SHA-256 of the file as it is now
+    # When the oldest event not yet delivered was written (None: none waits).
+    notifications_oldest_pending_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +160,7 @@ class StatusReport:
             "hints": list(self.hints),
             "notifications": {
                 **self.notifications,
+                "oldest_pending_at": iso(self.notifications_oldest_pending_at),
                 "given_up_recently": [dict(g) for g in self.notifications_given_up],
             },
         }
