@@ -25,7 +25,9 @@ pass every ``schedule.full_pass_seconds`` re-reads everything to catch a
 change its log missed; the history misses none, so the replay's full pass
 judges, beyond the above, only the restaurants where time alone may have
 changed a decision: an order crossing ``max_order_age_minutes`` (or out of
-the clock-skew tolerance) since the restaurant was last judged. Where the
+the clock-skew tolerance) since the restaurant was last judged, and a
+restaurant whose closure people ended (respected for at most
+``respect_staff_minutes``). Where the
 ratio brake's whole-pass share could differ (``max_cancel_ratio`` set, or
 something held), the full pass judges every restaurant, as live.
 
@@ -208,7 +210,7 @@ class Replay:
             scope |= store.closed
             self._closed_judged = now
         if full:
-            scope |= self._aged(now)
+            scope |= self._aged(now) | store.respected
         return scope
 
     def _aged(self, now: datetime) -> set[str]:

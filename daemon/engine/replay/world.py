@@ -169,6 +169,11 @@ class SimulatedStore:
         """Every pause stored so far, as it is stored now."""
         return tuple(self._pauses.values())
 
+    @property
+    def respected(self) -> frozenset[str]:
+        """Restaurants whose closure people ended, respect not ended: time alone may end it."""
+        return frozenset(o.restaurant_id for o in self._ended)
+
     def pauses_in_force(self, now: datetime) -> frozenset[int]:
         """Which pauses hold at ``now``: when it changes, a pass judges every restaurant."""
         return pause_ids(self._pauses.values(), now)
