@@ -213,7 +213,7 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
         f"orders: {totals['cancelled']} cancelled (revenue {_money(totals['revenue'])}), "
         f"{totals['would_cancel']} would be cancelled by dry-run rules (revenue "
         f"{_money(totals['would_cancel_revenue'])}), {totals['held']} held "
-        f"by the limits, {totals['skipped']} skipped by safety"
+        f"by the limits, {totals['skipped']} skipped by safety or a pause"
     )
     by_rule = summary.by_rule(result)
     if by_rule:
