@@ -59,7 +59,7 @@ from daemon.domain.orders import Closure, Order, Snapshot, StockLevel
 from daemon.domain.overrides import MAX_RESPECT, Override, newest_overrides
 from daemon.domain.pauses import Pause, in_force, pause_ids
 from daemon.domain.statuses import ACTIVE_STATUSES
-from daemon.engine.plan import Plan
+from daemon.engine.plan import Plan, foods_to_deactivate
 from daemon.store.ledger import HOURLY_WINDOW
 
 
@@ -319,14 +319,12 @@ class SimulatedStore:
             for d in plan.decisions
             if d.primary and d.outcome in ("pending", "would_cancel")
         }
-        deactivated: dict[int, DeactivateFood] = {}
-        for food, mode in plan.food_deactivations:
-            if (
-                mode == "live"
-                and food.payment_key in going_ahead
-                and food.food_id not in self._deactivated
-            ):
-                deactivated.setdefault(food.food_id, food)
+        # Once per food, as a pass sends them (the same choice as daemon.engine.simulated).
+        deactivated = {
+            food.food_id: food
+            for food, mode in foods_to_deactivate(plan, going_ahead)
+            if mode == "live" and food.food_id not in self._deactivated
+        }
         self._deactivated = self._deactivated | deactivated.keys()
         # Written with the ledger in every mode, as record._end_overrides does.
         spent = {found.closure_id: found for found in plan.overrides_spent}
