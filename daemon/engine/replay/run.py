@@ -210,7 +210,7 @@ class Replay:
             scope |= store.closed
             self._closed_judged = now
         if full:
-            scope |= self._aged(now) | store.respected
+            scope |= self._aged(now) | store.respected(now)
         return scope
 
     def _aged(self, now: datetime) -> set[str]:

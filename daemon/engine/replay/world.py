@@ -169,10 +169,14 @@ class SimulatedStore:
         """Every pause stored so far, as it is stored now."""
         return tuple(self._pauses.values())
 
-    @property
-    def respected(self) -> frozenset[str]:
+    def respected(self, now: datetime) -> frozenset[str]:
         """Restaurants whose closure people ended, respect not ended: time alone may end it."""
-        return frozenset(o.restaurant_id for o in self._ended)
+        return frozenset(o.restaurant_id for o in self._recent_overrides(now))
+
+    def _recent_overrides(self, now: datetime) -> list[Override]:
+        """The overrides the store's snapshot would read at ``now``: of the last MAX_RESPECT."""
+        self._ended = [o for o in self._ended if o.at >= now - MAX_RESPECT]
+        return self._ended
 
     def pauses_in_force(self, now: datetime) -> frozenset[int]:
         """Which pauses hold at ``now``: when it changes, a pass judges every restaurant."""
@@ -276,9 +280,7 @@ class SimulatedStore:
             # As the store's snapshot reads them: the pauses not over, and the
             # overrides of the last day (MAX_RESPECT) whose respect has not ended.
             pauses=in_force(self._pauses.values(), now),
-            overrides=newest_overrides(
-                (o for o in self._ended if o.at >= now - MAX_RESPECT), closed=self._closures
-            ),
+            overrides=newest_overrides(self._recent_overrides(now), closed=self._closures),
         )
 
     def hourly_used(self, now: datetime) -> int:
