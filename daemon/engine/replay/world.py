@@ -37,8 +37,13 @@ tables at the moment they were made (:mod:`.load` reads them):
 Dry-run decisions and side effects change nothing, as in a live dry run.
 Nothing here knows the rules: the planner decides, this only keeps score.
 
-(``autocancel test`` has the same need on hand-written steps; this module is
-the one place a plan's effects are applied in memory.)
+(``autocancel test`` has the same need on hand-written steps:
+daemon.engine.simulated applies a plan's effects too, for one full pass at
+a time, with food reactivations and closures by others that this store
+does not model. The two share the planner and its choice of the foods to
+deactivate (daemon.engine.plan.foods_to_deactivate); this one adds what
+a replay needs: partial snapshots of the restaurants a pass judges, the
+history's changes, and people's decisions as they were made.)
 """
 
 from __future__ import annotations
