@@ -4,10 +4,14 @@ Per backend (SQLite file, the real PostgreSQL), once for the module: a live
 daemon against the simulator while a POS writes a scripted afternoon: a
 failed payment at Akat, an order of a food out of stock, a restaurant
 filling up past its capacity (closed, two orders cancelled), orders
-delivered (reopened). Then, reading only the store:
+delivered (reopened), then ``autocancel pause`` of the failed-payment rule
+while two more failed payments come in at Akat (both skipped; one is
+delivered meanwhile) and ``autocancel resume`` (the other is cancelled).
+Then, reading only the store:
 
 - replaying the rules file the daemon ran reproduces the ledger's live
-  decisions (which orders, which rule and reason) and its closure;
+  decisions (which orders, which rule and reason, which the pause skipped)
+  and its closure;
 - a lowered congestion threshold cancels more and closes sooner;
 - the limits (hourly cap, ratio, age) hold in a replay as in a pass;
 - ``diff`` of a file adding a rule and of one removing a rule.
@@ -20,6 +24,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ import sqlalchemy as sa
 from daemon.simulator.server import Simulator
 from daemon.store import schema
 from tests.test_daemon import Daemon, cancelled, eventually, fast, passes_from_now
+from tests.test_pauses_daemon import pause, skipped_by_pause
 from tests.world import AKAT, HALASKARGAZI, World, run_sql
 
 RULES = """\
@@ -52,7 +58,10 @@ LIVE = {
     ("no-chicken", "out-of-stock", 1),
     ("fourth", "overloaded", 3),
     ("fifth", "overloaded", 3),
+    ("paused-failed", "payment-failed", 7),  # once the pause was resumed
 }
+# What the pause skipped live: the order cancelled after the resume, and one delivered before.
+PAUSED = {"paused-failed", "paused-delivered"}
 
 
 @dataclass
@@ -107,7 +116,18 @@ def _live_afternoon(world: World) -> None:
             lambda: world.simulator.restaurant_status(HALASKARGAZI) == "Open", what="the reopen"
         )
         world.add_order("late")
-        eventually(passes_from_now(world, 2), what="two passes after the last order")
+        eventually(passes_from_now(world, 2), what="two passes after the late order")
+        pause_id, _until = pause(
+            world, "--rule", "payment-failed", "--for", "1h", "--comment", "kasa", "--by", "ayşe"
+        )
+        for key in sorted(PAUSED):
+            world.add_order(key, restaurant_id=AKAT, payment_status="failed")
+            eventually(partial(skipped_by_pause, world, key), what=f"{key} skipped")
+        run_sql(world, "UPDATE orders SET status_id = 5 WHERE payment_key = 'paused-delivered'")
+        eventually(passes_from_now(world, 2), what="two passes after the delivery")
+        assert world.cli("resume", str(pause_id), "--by", "ayşe").returncode == 0
+        eventually(cancelled(world, "paused-failed"), what="the cancel after the resume")
+        eventually(passes_from_now(world, 2), what="two passes after the last cancel")
         assert daemon.stop() == 0, daemon.log()
     finally:
         daemon.kill()
@@ -169,11 +189,31 @@ def test_replaying_the_rules_the_daemon_ran_reproduces_its_live_decisions(
     }
     assert ledger == LIVE
 
+    paused_live = {
+        row["payment_key"]
+        for row in world.ledger()
+        if row["outcome"] == "skipped" and row["evidence"].get("skipped_because") == "paused"
+    }
+    assert paused_live == PAUSED
+
     report = recorded.replay()
 
     assert _cancelled(report) == ledger
-    assert report["decisions"]["cancelled"] == 4
-    assert report["decisions"]["revenue"] == "400.00"  # four orders of 100
+    assert report["decisions"]["cancelled"] == 5
+    assert report["decisions"]["revenue"] == "500.00"  # five orders of 100
+    # The pause skipped the same orders, and the one still active when it was resumed went.
+    outcomes = {o["payment_key"]: o for o in report["orders"]}
+    assert {key for key, o in outcomes.items() if o["pause_id"] is not None} == PAUSED
+    assert outcomes["paused-delivered"]["outcome"] == "skipped"
+    assert outcomes["paused-delivered"]["because"] == "paused"
+    (shown,) = report["pauses"]
+    assert (shown["rule"], shown["by"], shown["orders_skipped"]) == ("payment-failed", "ayşe", 2)
+    assert outcomes["paused-failed"]["at"] >= shown["to"]  # cancelled once it was resumed
+    assert report["paused"] == {
+        "orders": 1,
+        "by_pause": {str(shown["id"]): 1},
+        "then_cancelled": 1,
+    }
     with world.engine.connect() as connection:
         closures = connection.execute(
             sa.select(schema.restaurant_closures.c.restaurant_id)
@@ -184,10 +224,10 @@ def test_replaying_the_rules_the_daemon_ran_reproduces_its_live_decisions(
     assert closure["reopened_at"] is not None and closure["minutes"] >= 0
     assert [food["food_id"] for food in report["foods_deactivated"]] == [2]
     by_rule = {row["rule"]: row["cancelled"] for row in report["by_rule"]}
-    assert by_rule == {"out-of-stock": 1, "payment-failed": 1, "overloaded": 2}
+    assert by_rule == {"out-of-stock": 1, "payment-failed": 2, "overloaded": 2}
     by_restaurant = {row["restaurant_id"]: row["cancelled"] for row in report["by_restaurant"]}
-    assert by_restaurant == {HALASKARGAZI: 3, AKAT: 1}
-    assert sum(row["cancelled"] for row in report["by_hour"]) == 4
+    assert by_restaurant == {HALASKARGAZI: 3, AKAT: 2}
+    assert sum(row["cancelled"] for row in report["by_hour"]) == 5
     assert report["held"] == {"orders": 0, "by_limit": {}, "then_cancelled": 0}
 
 
@@ -195,7 +235,8 @@ def test_the_text_report_shows_rules_restaurants_hours_and_closures(recorded: Re
     result = recorded.world.cli("replay")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "orders: 4 cancelled (revenue 400.00)" in out
+    assert "orders: 5 cancelled (revenue 500.00)" in out
+    assert "held by pauses: 1 order(s)" in out and "1 paused, then cancelled" in out
     for heading in ("by rule and reason:", "by restaurant:", "by hour (Europe/Istanbul):"):
         assert heading in out
     assert "Halaskargazi Şube" in out and "overloaded" in out
@@ -224,12 +265,13 @@ def test_a_lowered_congestion_threshold_cancels_more_and_closes_sooner(
 @pytest.mark.parametrize(
     ("setting", "value", "held", "skipped"),
     [
-        # Two cancellations an hour: the congestion pair is held.
+        # Two cancellations an hour: the congestion pair is held, and so is the failed
+        # payment once its pause was resumed; the one delivered while paused stays skipped.
         (
             "max_cancellations_per_hour: 30",
             "max_cancellations_per_hour: 2",
-            {"max_cancellations_per_hour": 2},
-            {},
+            {"max_cancellations_per_hour": 3},
+            {"paused": 1},
         ),
         # Every order was placed five minutes before it was written: all too old. Stale
         # orders are no load either, so congestion matches nothing.
@@ -237,14 +279,14 @@ def test_a_lowered_congestion_threshold_cancels_more_and_closes_sooner(
             "max_order_age_minutes: 180",
             "max_order_age_minutes: 1",
             {},
-            {"max_order_age_minutes": 2},
+            {"max_order_age_minutes": 4},
         ),
         # At most a tenth of the orders it may act on, per pass: every cancellation held.
         (
             "never_cancel: []",
             "never_cancel: []\n  max_cancel_ratio: 0.1",
-            {"max_cancel_ratio": 4},
-            {},
+            {"max_cancel_ratio": 5},
+            {"paused": 1},
         ),
     ],
 )
@@ -257,7 +299,7 @@ def test_the_safety_limits_hold_in_a_replay(
     assert report["skipped"] == skipped
     # The others: cancelled as live (the age limit protects congestion's orders from being
     # load, so they are neither cancelled nor skipped).
-    cancelled = 0 if skipped else 4 - sum(held.values())
+    cancelled = 0 if "max_order_age_minutes" in skipped else len(LIVE) - sum(held.values())
     assert report["decisions"]["cancelled"] == cancelled
     # What a brake holds takes its side effects with it: no closure, and a load
     # without stale orders closes nothing.
@@ -286,11 +328,18 @@ def test_diff_of_a_file_that_adds_a_rule(recorded: Recorded) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     groups = _groups(report)
-    # Every delivery is farther than 100 m: the new first rule decides every order.
-    assert groups["newly_cancelled"] == {"first", "second", "third", "late"}
-    assert groups["different_rule_or_reason"] == {"akat-failed", "no-chicken", "fourth", "fifth"}
+    # Every delivery is farther than 100 m: the new first rule decides every order, and
+    # the pause of payment-failed does not hold it.
+    assert groups["newly_cancelled"] == {"first", "second", "third", "late", "paused-delivered"}
+    assert groups["different_rule_or_reason"] == {
+        "akat-failed",
+        "no-chicken",
+        "fourth",
+        "fifth",
+        "paused-failed",
+    }
     assert groups["no_longer_cancelled"] == set()
-    assert report["replay"]["newly_cancelled"]["revenue"] == "400.00"
+    assert report["replay"]["newly_cancelled"]["revenue"] == "500.00"
     change = next(
         c
         for c in report["replay"]["different_rule_or_reason"]["changes"]
@@ -302,9 +351,9 @@ def test_diff_of_a_file_that_adds_a_rule(recorded: Recorded) -> None:
         "diff", str(recorded.world.rules_path), str(added), "--format", "markdown"
     )
     assert markdown.returncode == 0, markdown.stderr
-    assert "| newly cancelled | 4 | 400.00 |" in markdown.stdout
+    assert "| newly cancelled | 5 | 500.00 |" in markdown.stdout
     assert "| no longer cancelled | 0 | 0.00 |" in markdown.stdout
-    assert "| different rule or reason | 4 | 400.00 |" in markdown.stdout
+    assert "| different rule or reason | 5 | 500.00 |" in markdown.stdout
     assert "| `fourth` | Halaskargazi Şube | overloaded (3 due to congestion) | too-far" in (
         markdown.stdout
     )
@@ -322,14 +371,14 @@ def test_diff_of_a_file_that_removes_a_rule(recorded: Recorded) -> None:
     report = json.loads(result.stdout)
     assert _groups(report) == {
         "newly_cancelled": set(),
-        "no_longer_cancelled": {"akat-failed"},
+        "no_longer_cancelled": {"akat-failed", "paused-failed"},
         "different_rule_or_reason": set(),
     }
-    assert report["replay"]["no_longer_cancelled"]["revenue"] == "100.00"
+    assert report["replay"]["no_longer_cancelled"]["revenue"] == "200.00"
     # On the store now, nothing is left that either file would cancel.
     assert all(group["orders"] == 0 for group in report["now"].values())
 
     table = recorded.world.cli("diff", str(recorded.world.rules_path), str(removed))
     assert table.returncode == 0, table.stderr
-    assert "no longer cancelled: 1 order(s), revenue 100.00" in table.stdout
+    assert "no longer cancelled: 2 order(s), revenue 200.00" in table.stdout
     assert "akat-failed" in table.stdout

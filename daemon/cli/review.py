@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
+from daemon.domain.printable import printable
 from daemon.domain.reasons import REASONS_EN
 from daemon.domain.timespec import FORMS, BadMoment, parse_moment
 from daemon.domain.timeutil import isoformat_z, utcnow
@@ -212,7 +213,7 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
         f"orders: {totals['cancelled']} cancelled (revenue {_money(totals['revenue'])}), "
         f"{totals['would_cancel']} would be cancelled by dry-run rules (revenue "
         f"{_money(totals['would_cancel_revenue'])}), {totals['held']} held "
-        f"by the limits, {totals['skipped']} skipped by safety"
+        f"by the limits, {totals['skipped']} skipped by safety or a pause"
     )
     by_rule = summary.by_rule(result)
     if by_rule:
@@ -266,7 +267,7 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
     if result.closures:
         print("closures:")
         _table(
-            ["restaurant", "rule", "closed", "reopened", "minutes"],
+            ["restaurant", "rule", "closed", "reopened", "minutes", "ended by"],
             [
                 [
                     names.restaurant(span.restaurant_id),
@@ -274,6 +275,7 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
                     isoformat_z(span.closed_at),
                     "still closed" if span.reopened_at is None else isoformat_z(span.reopened_at),
                     f"{span.minutes(result.end):.1f}",
+                    "" if span.reopened_at is None else span.ended_by or "the rule",
                 ]
                 for span in sorted(result.closures, key=lambda s: s.closed_at)
             ],
@@ -285,11 +287,50 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
         + (f" ({limits})" if limits else "")
         + f"; {held['then_cancelled']} held, then cancelled once the limit allowed"
     )
+    _print_people(result, names)
     skipped = summary.skipped(result)
     if skipped:
         print("skipped: " + ", ".join(f"{cause} {count}" for cause, count in skipped.items()))
     if result.foods:
         print(f"foods deactivated: {', '.join(str(f.food_id) for f in result.foods)}")
+
+
+def _print_people(result: ReplayResult, names: Names) -> None:
+    """What the pauses held, and the closures people ended (reopen, release, staff)."""
+    paused = summary.paused(result)
+    if result.pauses or paused["then_cancelled"]:
+        by_pause = ", ".join(
+            f"pause {pause} {count}" for pause, count in paused["by_pause"].items()
+        )
+        print(
+            f"held by pauses: {paused['orders']} order(s)"
+            + (f" ({by_pause})" if by_pause else "")
+            + f"; {paused['then_cancelled']} paused, then cancelled once the pause ended"
+        )
+    for pause in sorted(result.pauses, key=lambda p: p.id):
+        held_from, held_to = summary.pause_span(pause, result.start, result.end)
+        to = "the end" if held_to is None else isoformat_z(held_to)
+        print(
+            f"  pause {pause.id}: {pause.scope(names.restaurant(pause.restaurant_id))}, "
+            f"{isoformat_z(held_from)} to {to}, by {printable(pause.created_by)} "
+            f'("{printable(pause.comment)}")'
+        )
+    for override in result.overrides:
+        what = (
+            "ended the replay's closure"
+            if override.ended_closure
+            else "nothing to end: the replayed rules had not closed it"
+        )
+        respected = (
+            ""
+            if override.respect_ended_at is None
+            else f", respected until {isoformat_z(override.respect_ended_at)} (the load fell)"
+        )
+        by = "" if override.by is None else f" by {printable(override.by)}"
+        print(
+            f"override: {names.restaurant(override.restaurant_id)} {override.kind}{by} at "
+            f"{isoformat_z(override.at)}: {what}{respected}"
+        )
 
 
 # --- diff ---------------------------------------------------------------------------

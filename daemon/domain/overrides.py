@@ -19,6 +19,7 @@ the overload it closed for has ended (a pass sees the load below
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
@@ -52,3 +53,18 @@ class Override:
     def respected_until(self, minutes: int) -> datetime:
         """When respecting it ends at the latest, for a rule that respects it ``minutes``."""
         return self.at + min(timedelta(minutes=minutes), MAX_RESPECT)
+
+
+def newest_overrides(ended: Iterable[Override], *, closed: Collection[str]) -> dict[str, Override]:
+    """The override each restaurant is judged with: its newest, unless we closed it again.
+
+    ``ended``: the closures people ended whose respect has not ended, oldest
+    closure first (a newer one replaces an older one); ``closed``: the
+    restaurants with a closure of ours in force, which have none. The store's
+    snapshot and a replay's world both choose with this.
+    """
+    found: dict[str, Override] = {}
+    for override in ended:
+        if override.restaurant_id not in closed:
+            found[override.restaurant_id] = override
+    return found

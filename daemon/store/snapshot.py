@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from daemon.domain import statuses
 from daemon.domain.ids import segment_problem
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
-from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
+from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override, newest_overrides
 from daemon.domain.row_problems import RowProblem
 from daemon.domain.timeutil import utcnow
 from daemon.store import pauses, rowcheck, schema
@@ -408,18 +408,16 @@ def _overrides(rows: Sequence[sa.RowMapping], *, closed: set[str]) -> dict[str, 
     A row still in force with ``override_kind`` set (a reopen whose answer was
     lost) is not an override yet: the next status read settles it.
     """
-    found: dict[str, Override] = {}
-    for row in rows:  # oldest first: a newer row replaces an older one
-        kind = row["override_kind"]
-        restaurant_id = row["restaurant_id"]
-        if row["active_key"] is not None or kind not in OVERRIDE_KINDS or restaurant_id in closed:
-            continue
-        found[restaurant_id] = Override(
+    ended = (
+        Override(
             closure_id=row["id"],
-            restaurant_id=restaurant_id,
+            restaurant_id=row["restaurant_id"],
             rule=row["rule"],
-            kind=kind,
+            kind=row["override_kind"],
             at=row["reopened_at"],
             by=row["override_by"],
         )
-    return found
+        for row in rows  # oldest first: a newer row replaces an older one
+        if row["active_key"] is None and row["override_kind"] in OVERRIDE_KINDS
+    )
+    return newest_overrides(ended, closed=closed)

@@ -9,7 +9,14 @@ replay itself is pure (:mod:`.run`). What this module reads:
 - the daemon's own state at ``--from``, from its tables: the live intents
   recorded before it (never decided again), the closures in force, the
   deactivated foods and the automatic cancellations of the hour before
-  (the rolling cap);
+  (the rolling cap), the pauses in force and the closures people ended
+  whose respect had not ended;
+- people's decisions during the period, from the same tables, merged with
+  the history in time order (:class:`~daemon.engine.replay.world.Change`):
+  each pause as stored when it was made, resumed, or expired
+  (``pauses``: created_at, ended_at, until), and each closure people ended
+  (``restaurant_closures``: reopened_at, override_kind). A moment nobody
+  watched counts from the end of that stretch, when a daemon first saw it;
 - the geodesics the daemon measured (``distance_cache``) and the geocoder
   answers it cached (``geocode_cache``). A replay never asks a geocoder: an
   address without an answer in the cache is "unknown", as with no geocoder.
@@ -17,9 +24,10 @@ replay itself is pure (:mod:`.run`). What this module reads:
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +37,8 @@ from daemon.domain import images
 from daemon.domain.distance import Distances
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Order, StockLevel
+from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
+from daemon.domain.pauses import Pause
 from daemon.domain.timeutil import utcnow
 from daemon.engine.geo import Locator
 from daemon.engine.passes.judge import safety_limits
@@ -36,7 +46,7 @@ from daemon.engine.plan import plan_pass
 from daemon.engine.replay.outcomes import Collector, OrderOutcome, ReplayResult, Unwatched
 from daemon.engine.replay.run import Replay
 from daemon.engine.replay.world import Change, Effects, Start
-from daemon.store import connect, history, ledger, schema
+from daemon.store import connect, history, ledger, pauses, schema
 from daemon.store import distances as stored_distances
 from daemon.store.rowcheck import integer
 from daemon.store.snapshot import read_snapshot
@@ -146,7 +156,110 @@ def start_at(connection: sa.Connection, moment: datetime) -> Start:
                 connection, since=moment - ledger.HOURLY_WINDOW, before=moment
             )
         ),
+        pauses=_pauses_at(connection, moment),
+        overrides=_overrides_at(connection, moment),
     )
+
+
+def _pauses_at(connection: sa.Connection, moment: datetime) -> tuple[Pause, ...]:
+    """The pauses in force at ``moment``, as stored then (as daemon.store.pauses.in_force)."""
+    stored = (
+        as_stored_at(pause, moment)
+        for pause in pauses.every_pause(connection)
+        if pause.created_at <= moment
+    )
+    return tuple(pause for pause in stored if pause.in_force(moment))
+
+
+def as_stored_at(pause: Pause, moment: datetime) -> Pause:
+    """The pause's row as it was at ``moment``: not resumed yet if its resume came later."""
+    if pause.ended_at is not None and pause.ended_at > moment:
+        return replace(pause, ended_at=None, ended_by=None)
+    return pause
+
+
+def _override(row: sa.Row[Any]) -> Override:
+    closure_id, restaurant_id, rule, kind, at, by = tuple(row)
+    return Override(closure_id, restaurant_id, rule, kind, at, by)
+
+
+def _override_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    table = schema.restaurant_closures
+    return (
+        table.c.id,
+        table.c.restaurant_id,
+        table.c.rule,
+        table.c.override_kind,
+        table.c.reopened_at,
+        table.c.override_by,
+    )
+
+
+def _ended_by_people() -> sa.ColumnElement[bool]:
+    table = schema.restaurant_closures
+    return sa.and_(
+        table.c.override_kind.in_(OVERRIDE_KINDS),
+        table.c.active_key.is_(None),
+        table.c.reopened_at.is_not(None),
+        table.c.close_outcome != "failed",
+    )
+
+
+def _overrides_at(connection: sa.Connection, moment: datetime) -> tuple[Override, ...]:
+    """The closures people ended by ``moment`` that the store's snapshot then offered.
+
+    As daemon.store.snapshot reads them: of the last MAX_RESPECT, respect
+    not ended yet (``respect_ended_at``), oldest first.
+    """
+    table = schema.restaurant_closures
+    rows = connection.execute(
+        sa.select(*_override_columns())
+        .where(
+            _ended_by_people(),
+            table.c.reopened_at <= moment,
+            table.c.reopened_at >= moment - MAX_RESPECT,
+            sa.or_(table.c.respect_ended_at.is_(None), table.c.respect_ended_at > moment),
+        )
+        .order_by(table.c.id)
+    )
+    return tuple(_override(row) for row in rows)
+
+
+def _watched_from(moment: datetime, unwatched: Sequence[Unwatched]) -> datetime:
+    """When a daemon first saw what happened at ``moment``: the end of a stretch nobody watched."""
+    return next((gap.end for gap in unwatched if gap.start < moment < gap.end), moment)
+
+
+def decisions_of_people(
+    connection: sa.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    unwatched: Sequence[Unwatched] = (),
+) -> list[Change]:
+    """The pauses and overrides of ``(start, end]``, as changes in time order."""
+    found: list[Change] = []
+
+    def add(moment: datetime, kind: str, subject: str, value: Pause | Override) -> None:
+        if start < moment <= end:
+            found.append(Change(_watched_from(moment, unwatched), kind, subject, value))
+
+    for pause in pauses.every_pause(connection):
+        if pause.until <= start or pause.created_at > end:
+            continue
+        add(pause.created_at, "pause", str(pause.id), as_stored_at(pause, pause.created_at))
+        ended = pause.ended_at if pause.ended_at is not None else pause.until
+        add(min(ended, pause.until), "pause", str(pause.id), as_stored_at(pause, ended))
+    table = schema.restaurant_closures
+    rows = connection.execute(
+        sa.select(*_override_columns()).where(
+            _ended_by_people(), table.c.reopened_at > start, table.c.reopened_at <= end
+        )
+    )
+    for row in rows:
+        override = _override(row)
+        add(override.at, "override", override.restaurant_id, override)
+    return sorted(found, key=lambda change: change.seen_at)
 
 
 def _closures_at(connection: sa.Connection, moment: datetime) -> dict[str, Closure]:
@@ -169,6 +282,11 @@ def changes(connection: sa.Connection, start: datetime, end: datetime) -> Iterat
         change = _decode(row)
         if change is not None:
             yield change
+
+
+def merged(history_rows: Iterable[Change], people: Iterable[Change]) -> Iterator[Change]:
+    """Both in time order; at one moment, the history's rows first."""
+    return heapq.merge(history_rows, people, key=lambda change: change.seen_at)
 
 
 class _CacheOnly:
@@ -234,6 +352,7 @@ def replay(
 ) -> ReplayResult:
     """Replay ``config``'s rules over the store's history from ``start`` to ``end``."""
     distances = _known_distances(engine)
+    unwatched = [gap for gap in covered.unwatched if gap.end > start and gap.start < end]
     with engine.connect() as connection, connection.begin():
         run = Replay(
             config,
@@ -241,9 +360,10 @@ def replay(
             locate=_locations(config, engine, distances),
             distances=distances,
             geocoding_enabled=config.geocoder is not None,
-            unwatched=[gap for gap in covered.unwatched if gap.end > start and gap.start < end],
+            unwatched=unwatched,
         )
-        return run.run(changes(connection, start, end), until=end)
+        people = decisions_of_people(connection, start, end, unwatched=unwatched)
+        return run.run(merged(changes(connection, start, end), people), until=end)
 
 
 def evaluate_now(configs: Sequence[Config], engine: sa.Engine) -> list[dict[str, OrderOutcome]]:

@@ -4,9 +4,13 @@ An order is judged by many simulated passes; what counts is the strongest
 thing that happened to it, the first time it happened: cancelled (a live
 cancellation, which a replay takes as sent and confirmed), else would have
 been cancelled (a dry-run decision), else held by a limit, else skipped
-(protected by safety, or suspended). A cancelled order that a limit held
-first says so (``held_before``). Shadow matches (a ``dry_run`` rule beside
-the deciding one) are kept apart, one per order and rule.
+(protected by safety, or suspended: a quiet window, a pause). A cancelled
+order that a limit held first says so (``held_before``), and an order a
+pause skipped keeps that pause's id (``pause_id``) whatever came of it
+once the pause ended. Shadow matches (a ``dry_run`` rule beside the deciding
+one) are kept apart, one per order and rule. Closures people ended
+(``autocancel reopen``/``release``, staff) end the replay's closure spans
+and are listed with what the replay made of them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from decimal import Decimal
 from typing import Final
 
 from daemon.domain.decisions import Decision, Mode
+from daemon.domain.pauses import SKIPPED_BECAUSE as PAUSED
+from daemon.domain.pauses import Pause
 from daemon.engine.plan import Plan
 from daemon.engine.replay.world import Effects
 
@@ -48,10 +54,16 @@ class OrderOutcome:
     total: Decimal | None
     because: str | None = None  # held_because / skipped_because
     held_before: bool = False  # held by a limit in an earlier pass, then cancelled
+    pause_id: int | None = None  # the pause that skipped it (now or in an earlier pass)
 
     @property
     def cancels(self) -> bool:
         return self.outcome == "cancelled"
+
+    @property
+    def paused(self) -> bool:
+        """Skipped by a pause, and nothing stronger came of it."""
+        return self.outcome == "skipped" and self.because == PAUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,8 @@ class ClosureSpan:
     rule: str
     closed_at: datetime
     reopened_at: datetime | None  # None: still closed when the replay ended
+    # How it ended: None by the rule (or not yet), else the people's override kind.
+    ended_by: str | None = None
 
     def minutes(self, end: datetime) -> float:
         return ((self.reopened_at or end) - self.closed_at).total_seconds() / 60
@@ -72,6 +86,19 @@ class FoodOff:
     rule: str
     payment_key: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideReplayed:
+    """A closure people ended live, and what the replay made of it."""
+
+    restaurant_id: str
+    kind: str  # reopen, release or staff
+    by: str | None
+    at: datetime
+    ended_closure: bool  # False: the replay had no closure of that restaurant to end
+    # When a replayed pass saw the load below reopen_below: respected no longer.
+    respect_ended_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +122,8 @@ class ReplayResult:
     closures: tuple[ClosureSpan, ...] = ()
     foods: tuple[FoodOff, ...] = ()
     unwatched: tuple[Unwatched, ...] = ()
+    pauses: tuple[Pause, ...] = ()  # every pause in force during the replay, as stored at its end
+    overrides: tuple[OverrideReplayed, ...] = ()
 
 
 def _outcome(decision: Decision, at: datetime) -> OrderOutcome:
@@ -111,6 +140,7 @@ def _outcome(decision: Decision, at: datetime) -> OrderOutcome:
         at=at,
         total=decision.order.total,
         because=str(because) if because is not None else None,
+        pause_id=evidence.get("pause_id") if because == PAUSED else None,
     )
 
 
@@ -122,6 +152,9 @@ class Collector:
     shadows: dict[tuple[str, str], OrderOutcome] = field(default_factory=dict)
     closures: dict[int, ClosureSpan] = field(default_factory=dict)
     foods: list[FoodOff] = field(default_factory=list)
+    overrides: list[OverrideReplayed] = field(default_factory=list)
+    # The replay's closure id -> its entry in ``overrides``, while respected.
+    _ended_by_override: dict[int, int] = field(default_factory=dict)
     passes: int = 0
     full_passes: int = 0
 
@@ -137,6 +170,8 @@ class Collector:
             if known is None or _STRENGTH[found.outcome] > _STRENGTH[known.outcome]:
                 if known is not None and known.outcome == "held" and found.cancels:
                     found = replace(found, held_before=True)
+                if known is not None and known.pause_id is not None:
+                    found = replace(found, pause_id=known.pause_id)
                 self.orders[found.payment_key] = found
         for closure in effects.closed:
             self.closures[closure.id] = ClosureSpan(
@@ -150,7 +185,35 @@ class Collector:
                 closure.closed_at if span is None else span.closed_at,
                 at,
             )
+        self._people(effects, plan.now)
         for food in effects.deactivated:
             self.foods.append(
                 FoodOff(food.food_id, food.restaurant_id, food.rule, food.payment_key, plan.now)
             )
+
+    def _people(self, effects: Effects, now: datetime) -> None:
+        for taken in effects.people:
+            override, closure = taken.override, taken.closure
+            if closure is not None:
+                span = self.closures.get(closure.id)
+                self.closures[closure.id] = ClosureSpan(
+                    closure.restaurant_id,
+                    closure.rule,
+                    closure.closed_at if span is None else span.closed_at,
+                    override.at,
+                    ended_by=override.kind,
+                )
+                self._ended_by_override[closure.id] = len(self.overrides)
+            self.overrides.append(
+                OverrideReplayed(
+                    override.restaurant_id,
+                    override.kind,
+                    override.by,
+                    override.at,
+                    ended_closure=closure is not None,
+                )
+            )
+        for spent in effects.respect_ended:
+            index = self._ended_by_override.pop(spent.closure_id, None)
+            if index is not None:  # not one respected since before the replay's start
+                self.overrides[index] = replace(self.overrides[index], respect_ended_at=now)

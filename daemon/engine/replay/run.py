@@ -16,12 +16,18 @@ the order they were seen. It runs a pass where the live daemon did:
 Each pass judges what a live pass would (daemon.engine.active): the
 restaurants its rows touched, what a limit held in the pass before, the
 closed restaurants every 10 s, and every restaurant on the first pass and
-when a rule window or quiet window opened or closed. The live daemon's full
+when a rule window or quiet window opened or closed, or a pause began or
+ended (as :meth:`daemon.engine.passes.judge.Judge.read_pass`). People's
+decisions come in with the history (:class:`~daemon.engine.replay.world.Change`):
+a pass runs at each, as the daemon is woken by a pause, a resume, a
+pause's end and an operator's reopen. The live daemon's full
 pass every ``schedule.full_pass_seconds`` re-reads everything to catch a
 change its log missed; the history misses none, so the replay's full pass
 judges, beyond the above, only the restaurants where time alone may have
 changed a decision: an order crossing ``max_order_age_minutes`` (or out of
-the clock-skew tolerance) since the restaurant was last judged. Where the
+the clock-skew tolerance) since the restaurant was last judged, and a
+restaurant whose closure people ended (respected for at most
+``respect_staff_minutes``). Where the
 ratio brake's whole-pass share could differ (``max_cancel_ratio`` set, or
 something held), the full pass judges every restaurant, as live.
 
@@ -102,7 +108,8 @@ class Replay:
         self._carry: set[str] = set()
         self._judged_at: dict[str, datetime] = {}
         self._last_full: datetime | None = None
-        self._windows: WindowState | None = None
+        # The windows and the pauses in force the last full pass judged on.
+        self._windows: tuple[WindowState, frozenset[int]] | None = None
         self._closed_judged: datetime | None = None
         self._seen: set[str] = {key for key in start.orders}
         self._changes = 0
@@ -138,7 +145,7 @@ class Replay:
             moment += self._interval
 
     def _take(self, change: Change) -> None:
-        self._changes += 1
+        self._changes += change.recorded
         self._touched |= self._store.take(change)
         if change.kind == "order" and change.value is not None:
             self._seen.add(change.subject)
@@ -146,7 +153,10 @@ class Replay:
     # --- one pass ------------------------------------------------------------------
 
     def _pass(self, now: datetime) -> None:
-        windows = window_state(self._rules, self._limits, now, self._config.zone)
+        windows = (
+            window_state(self._rules, self._limits, now, self._config.zone),
+            self._store.pauses_in_force(now),
+        )
         every = self._full_every
         full = (
             self._last_full is None
@@ -200,7 +210,7 @@ class Replay:
             scope |= store.closed
             self._closed_judged = now
         if full:
-            scope |= self._aged(now)
+            scope |= self._aged(now) | store.respected(now)
         return scope
 
     def _aged(self, now: datetime) -> set[str]:
@@ -231,4 +241,6 @@ class Replay:
             closures=tuple(collected.closures.values()),
             foods=tuple(collected.foods),
             unwatched=self._unwatched,
+            pauses=self._store.pauses,
+            overrides=tuple(collected.overrides),
         )

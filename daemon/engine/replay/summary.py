@@ -3,7 +3,8 @@
 Counts are of orders (each with its one outcome, see
 daemon.engine.replay.outcomes), not of passes. Revenue is the sum of
 ``total`` of the orders cancelled (and, apart, of those a dry-run rule
-would have cancelled). Hours are on the wall clock of rules.yaml's
+would have cancelled). Orders a pause skipped are counted apart as well,
+like those a limit held (:func:`paused`, :func:`held`). Hours are on the wall clock of rules.yaml's
 ``timezone``. :func:`report` is the JSON form (``replay --json``); the CLI
 prints the same numbers as tables.
 """
@@ -16,9 +17,10 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from daemon.domain.pauses import Pause
 from daemon.domain.reasons import REASONS_EN
 from daemon.domain.timeutil import isoformat_z
-from daemon.engine.replay.outcomes import OUTCOMES, OrderOutcome, ReplayResult
+from daemon.engine.replay.outcomes import OUTCOMES, OrderOutcome, OverrideReplayed, ReplayResult
 
 
 def revenue(outcomes: Iterable[OrderOutcome], outcome: str = "cancelled") -> Decimal:
@@ -90,6 +92,25 @@ def held(result: ReplayResult) -> dict[str, Any]:
     }
 
 
+def paused(result: ReplayResult) -> dict[str, Any]:
+    """What the pauses held: orders still skipped by one at the end, by pause, and paused then
+    decided once the pause ended (cancelled, or held or skipped by something else)."""
+    still = Counter(o.pause_id for o in result.orders.values() if o.paused)
+    return {
+        "orders": sum(still.values()),
+        "by_pause": {str(k): v for k, v in sorted(still.items(), key=lambda kv: kv[0] or 0)},
+        "then_cancelled": sum(
+            1 for o in result.orders.values() if o.pause_id is not None and o.cancels
+        ),
+    }
+
+
+def pause_span(pause: Pause, start: datetime, end: datetime) -> tuple[datetime, datetime | None]:
+    """When the pause held within the replay: from, and to (None: still in force at its end)."""
+    ended = pause.ended(end)
+    return max(pause.created_at, start), None if ended is None else min(ended, end)
+
+
 def skipped(result: ReplayResult) -> dict[str, int]:
     """Orders a rule matched that safety protected or a quiet window suspended, by cause."""
     found = Counter(o.because for o in result.orders.values() if o.outcome == "skipped")
@@ -109,12 +130,40 @@ def outcome_json(outcome: OrderOutcome) -> dict[str, Any]:
         "total": None if outcome.total is None else str(outcome.total),
         "because": outcome.because,
         "held_before": outcome.held_before,
+        "pause_id": outcome.pause_id,
+    }
+
+
+def _pause_json(pause: Pause, result: ReplayResult, skipped: int) -> dict[str, Any]:
+    held_from, held_to = pause_span(pause, result.start, result.end)
+    return {
+        "id": pause.id,
+        "rule": pause.rule,
+        "restaurant_id": pause.restaurant_id,
+        "by": pause.created_by,
+        "comment": pause.comment,
+        "from": isoformat_z(held_from),
+        "to": None if held_to is None else isoformat_z(held_to),
+        "orders_skipped": skipped,
+    }
+
+
+def _override_json(override: OverrideReplayed) -> dict[str, Any]:
+    ended = override.respect_ended_at
+    return {
+        "restaurant_id": override.restaurant_id,
+        "kind": override.kind,
+        "by": override.by,
+        "at": isoformat_z(override.at),
+        "ended_closure": override.ended_closure,
+        "respect_ended_at": None if ended is None else isoformat_z(ended),
     }
 
 
 def report(result: ReplayResult, zone: tzinfo) -> dict[str, Any]:
     """The whole report as one JSON-ready object."""
     orders = sorted(result.orders.values(), key=lambda o: (o.at, o.payment_key))
+    skipped_by = Counter(o.pause_id for o in result.orders.values() if o.pause_id is not None)
     return {
         "from": isoformat_z(result.start),
         "to": isoformat_z(result.end),
@@ -133,6 +182,7 @@ def report(result: ReplayResult, zone: tzinfo) -> dict[str, Any]:
                 "closed_at": isoformat_z(span.closed_at),
                 "reopened_at": None if span.reopened_at is None else isoformat_z(span.reopened_at),
                 "minutes": round(span.minutes(result.end), 1),
+                "ended_by": None if span.reopened_at is None else span.ended_by or "rule",
             }
             for span in sorted(result.closures, key=lambda s: (s.closed_at, s.restaurant_id))
         ],
@@ -146,7 +196,13 @@ def report(result: ReplayResult, zone: tzinfo) -> dict[str, Any]:
             for food in result.foods
         ],
         "held": held(result),
+        "paused": paused(result),
         "skipped": skipped(result),
+        "pauses": [
+            _pause_json(pause, result, skipped_by.get(pause.id, 0))
+            for pause in sorted(result.pauses, key=lambda p: p.id)
+        ],
+        "overrides": [_override_json(o) for o in result.overrides],
         "shadow_matches": [outcome_json(o) for o in result.shadows],
         "unwatched": [
             {"from": isoformat_z(gap.start), "to": isoformat_z(gap.end)} for gap in result.unwatched

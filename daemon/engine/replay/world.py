@@ -15,13 +15,35 @@ succeeded (:meth:`SimulatedStore.apply`):
 - a live close creates a :class:`~daemon.domain.orders.Closure` at the pass
   clock; a live reopen ends it;
 - a live food deactivation of an order going ahead adds the food to the
-  deactivated foods (never deactivated twice, as in the store).
+  deactivated foods (never deactivated twice, as in the store);
+- an override spent (the load fell below ``reopen_below`` after people
+  ended a closure) ends its respect, in every mode, as the ledger writes it.
+
+People's decisions come in with the history, as rows of the daemon's own
+tables at the moment they were made (:mod:`.load` reads them):
+
+- a pause (``autocancel pause``) is stored at its ``created_at``, and
+  stored again, resumed, at its ``ended_at``; each snapshot carries the
+  pauses stored then that have not ended, as the store's does, and the
+  planner judges them on the pass clock (Pause.in_force), as live;
+- an override (``autocancel reopen``/``release``, or staff reopening on
+  Dükkango) at its ``reopened_at`` ends the replay's closure of that
+  restaurant, if it has one then, and is respected from then on exactly as
+  the live snapshot offers it to the congestion rule
+  (daemon.domain.overrides.newest_overrides). Without a closure of the
+  replay's to end (the replayed rules had not closed it) it changes
+  nothing: there was nothing of ours to end.
 
 Dry-run decisions and side effects change nothing, as in a live dry run.
 Nothing here knows the rules: the planner decides, this only keeps score.
 
-(``autocancel test`` has the same need on hand-written steps; this module is
-the one place a plan's effects are applied in memory.)
+(``autocancel test`` has the same need on hand-written steps:
+daemon.engine.simulated applies a plan's effects too, for one full pass at
+a time, with food reactivations and closures by others that this store
+does not model. The two share the planner and its choice of the foods to
+deactivate (daemon.engine.plan.foods_to_deactivate); this one adds what
+a replay needs: partial snapshots of the restaurants a pass judges, the
+history's changes, and people's decisions as they were made.)
 """
 
 from __future__ import annotations
@@ -31,11 +53,18 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.domain.actions import CloseRestaurant, DeactivateFood, ReopenRestaurant
+from daemon.domain.actions import (
+    CloseRestaurant,
+    DeactivateFood,
+    OverrideSpent,
+    ReopenRestaurant,
+)
 from daemon.domain.decisions import Decision
 from daemon.domain.orders import Closure, Order, Snapshot, StockLevel
+from daemon.domain.overrides import MAX_RESPECT, Override, newest_overrides
+from daemon.domain.pauses import Pause, in_force, pause_ids
 from daemon.domain.statuses import ACTIVE_STATUSES
-from daemon.engine.plan import Plan
+from daemon.engine.plan import Plan, foods_to_deactivate
 from daemon.store.ledger import HOURLY_WINDOW
 
 
@@ -52,16 +81,39 @@ class Start:
     deactivated_foods: frozenset[int] = frozenset()
     # When the automatic cancellations of the hour before ``at`` went out.
     cancelled_at: tuple[datetime, ...] = ()
+    # The pauses in force at ``at``, as stored then (not resumed yet).
+    pauses: tuple[Pause, ...] = ()
+    # The closures people ended before ``at`` whose respect had not ended, oldest first.
+    overrides: tuple[Override, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One history row: an order or stock row as a pass saw it (``value`` None: gone)."""
+    """One history row: an order or stock row as a pass saw it (``value`` None: gone).
+
+    Or a person's decision, from the daemon's own tables: a pause row as
+    stored from ``seen_at`` on (kind ``pause``; also at the moment it
+    expires, when no row changes but the daemon wakes for it), or a closure
+    of ours that people ended then (kind ``override``).
+    """
 
     seen_at: datetime
-    kind: str  # order or stock
-    subject: str  # payment_key, or the food_id as text
-    value: Order | StockLevel | None
+    kind: str  # order, stock, pause or override
+    subject: str  # payment_key, the food_id, the pause id as text, or the restaurant_id
+    value: Order | StockLevel | Pause | Override | None
+
+    @property
+    def recorded(self) -> bool:
+        """A row of the order history (not a person's decision)."""
+        return self.kind in ("order", "stock")
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleEnded:
+    """A closure people ended live (``override``), as the replay took it."""
+
+    override: Override  # as recorded live: how, by whom, when
+    closure: Closure | None  # the replay's closure it ended; None: it had none then
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +124,9 @@ class Effects:
     closed: tuple[Closure, ...] = ()
     reopened: tuple[tuple[Closure, datetime], ...] = ()
     deactivated: tuple[DeactivateFood, ...] = ()
+    # People's decisions taken since the last plan, and the overrides this plan spent.
+    people: tuple[PeopleEnded, ...] = ()
+    respect_ended: tuple[OverrideSpent, ...] = ()
 
 
 class SimulatedStore:
@@ -88,7 +143,18 @@ class SimulatedStore:
         self._deactivated = frozenset(start.deactivated_foods)
         self._cancelled: set[str] = set()  # by this replay: gone for good
         self._cancelled_at: deque[datetime] = deque(sorted(start.cancelled_at))
-        self._closure_ids = max((c.id for c in start.closures.values()), default=0)
+        # Every pause stored so far, as stored now (a resume stores it again), by id.
+        self._pauses = {pause.id: pause for pause in start.pauses}
+        # Closures people ended whose respect has not ended, oldest closure first.
+        self._ended: list[Override] = list(start.overrides)
+        self._people: list[PeopleEnded] = []  # taken since the last plan
+        self._closure_ids = max(
+            (
+                *(c.id for c in start.closures.values()),
+                *(o.closure_id for o in start.overrides),
+            ),
+            default=0,
+        )
 
     # --- the history --------------------------------------------------------------
 
@@ -103,10 +169,39 @@ class SimulatedStore:
         """Restaurants with an active order."""
         return self._by_restaurant.keys()
 
+    @property
+    def pauses(self) -> tuple[Pause, ...]:
+        """Every pause stored so far, as it is stored now."""
+        return tuple(self._pauses.values())
+
+    def respected(self, now: datetime) -> frozenset[str]:
+        """Restaurants whose closure people ended, respect not ended: time alone may end it."""
+        return frozenset(o.restaurant_id for o in self._recent_overrides(now))
+
+    def _recent_overrides(self, now: datetime) -> list[Override]:
+        """The overrides the store's snapshot would read at ``now``: of the last MAX_RESPECT."""
+        self._ended = [o for o in self._ended if o.at >= now - MAX_RESPECT]
+        return self._ended
+
+    def pauses_in_force(self, now: datetime) -> frozenset[int]:
+        """Which pauses hold at ``now``: when it changes, a pass judges every restaurant."""
+        return pause_ids(self._pauses.values(), now)
+
     def take(self, change: Change) -> frozenset[str]:
-        """Apply one history row; the restaurants whose decisions it may change."""
+        """Apply one history row; the restaurants whose decisions it may change.
+
+        A pause changes none by itself: the pass that sees the pauses in
+        force changed judges every restaurant (:meth:`pauses_in_force`).
+        """
         if change.kind == "order":
             return self._take_order(change.subject, change.value)
+        if change.kind == "pause":
+            assert isinstance(change.value, Pause)
+            self._pauses[change.value.id] = change.value
+            return frozenset()
+        if change.kind == "override":
+            assert isinstance(change.value, Override)
+            return self._take_override(change.value)
         food = int(change.subject)
         if change.value is None:
             self._stock.pop(food, None)
@@ -115,13 +210,32 @@ class SimulatedStore:
             self._stock[food] = change.value
         return frozenset(self._holders.get(food, ()))
 
-    def _take_order(self, key: str, value: Order | StockLevel | None) -> frozenset[str]:
+    def _take_order(self, key: str, value: object) -> frozenset[str]:
         old = self._drop(key)
         touched = set() if old is None else {old.restaurant_id}
         if isinstance(value, Order) and key not in self._cancelled:
             self._put(value)
             touched.add(value.restaurant_id)
         return frozenset(touched)
+
+    def _take_override(self, override: Override) -> frozenset[str]:
+        """People ended our closure of the restaurant: it is theirs, and respected, from now."""
+        restaurant_id = override.restaurant_id
+        closure = self._closures.pop(restaurant_id, None)
+        self._people.append(PeopleEnded(override, closure))
+        if closure is None:
+            return frozenset()
+        self._ended.append(
+            Override(
+                closure_id=closure.id,
+                restaurant_id=restaurant_id,
+                rule=closure.rule,
+                kind=override.kind,
+                at=override.at,
+                by=override.by,
+            )
+        )
+        return frozenset({restaurant_id})
 
     def _put(self, order: Order) -> None:
         self._orders[order.payment_key] = order
@@ -168,6 +282,10 @@ class SimulatedStore:
             },
             closures=dict(self._closures),
             deactivated_foods=self._deactivated,
+            # As the store's snapshot reads them: the pauses not over, and the
+            # overrides of the last day (MAX_RESPECT) whose respect has not ended.
+            pauses=in_force(self._pauses.values(), now),
+            overrides=newest_overrides(self._recent_overrides(now), closed=self._closures),
         )
 
     def hourly_used(self, now: datetime) -> int:
@@ -208,18 +326,28 @@ class SimulatedStore:
             for d in plan.decisions
             if d.primary and d.outcome in ("pending", "would_cancel")
         }
-        deactivated: dict[int, DeactivateFood] = {}
-        for food, mode in plan.food_deactivations:
-            if (
-                mode == "live"
-                and food.payment_key in going_ahead
-                and food.food_id not in self._deactivated
-            ):
-                deactivated.setdefault(food.food_id, food)
+        # Once per food, as a pass sends them (the same choice as daemon.engine.simulated).
+        deactivated = {
+            food.food_id: food
+            for food, mode in foods_to_deactivate(plan, going_ahead)
+            if mode == "live" and food.food_id not in self._deactivated
+        }
         self._deactivated = self._deactivated | deactivated.keys()
+        # Written with the ledger in every mode, as record._end_overrides does.
+        spent = {found.closure_id: found for found in plan.overrides_spent}
+        respect_ended = tuple(found for found in spent.values() if self._end_respect(found))
+        people, self._people = tuple(self._people), []
         return Effects(
             cancelled=cancelled,
             closed=tuple(closed),
             reopened=tuple(reopened),
             deactivated=tuple(deactivated.values()),
+            people=people,
+            respect_ended=respect_ended,
         )
+
+    def _end_respect(self, spent: OverrideSpent) -> bool:
+        kept = [o for o in self._ended if o.closure_id != spent.closure_id]
+        ended = len(kept) != len(self._ended)
+        self._ended = kept
+        return ended
