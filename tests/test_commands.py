@@ -155,7 +155,7 @@ def test_explain_lists_every_verdict_the_decision_and_the_history(world: World) 
     assert "ledger:" not in before.stdout
     assert world.simulator.requests() == []  # explain only looks
 
-    once_json(world)
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
     after = world.cli("explain", "x")
 
     assert after.returncode == 0, after.stderr
@@ -320,7 +320,7 @@ def test_audit_shows_the_restaurant_in_table_and_csv(world: World) -> None:
     world.configure(PAYMENT_FAILED)
     world.add_order("hal", payment_status="failed")
     world.add_order("akat", payment_status="failed", restaurant_id=AKAT)
-    once_json(world)
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
 
     table = world.cli("audit")
     assert table.returncode == 0, table.stderr
@@ -351,7 +351,7 @@ def test_audit_since_and_until_take_today_durations_and_clock_times(world: World
     )
     for key in keys:
         world.add_order(key, payment_status="failed")
-    once_json(world)
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
     now = datetime.now(tokyo)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     noon = now.replace(hour=12, minute=0, second=0, microsecond=0)

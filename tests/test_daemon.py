@@ -18,7 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 from daemon.simulator.defaults import AKAT
-from tests.conftest import SimulatorFactory, StartDaemon, autocancel_executable, run_cli
+from tests.conftest import (
+    SimulatorFactory,
+    StartDaemon,
+    autocancel_executable,
+    run_cli,
+    without_test_extras,
+)
 from tests.world import PAYMENT_FAILED, World
 
 PAYMENT_ONLY = PAYMENT_FAILED
@@ -57,7 +63,7 @@ class Daemon:
             [*autocancel_executable(), "run", "-c", str(world.rules_path), *extra],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=full_env,
+            env=without_test_extras(full_env),
         )
 
     def log(self) -> str:

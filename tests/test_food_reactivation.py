@@ -54,10 +54,13 @@ def foods_json(world: World) -> list[dict[str, Any]]:
 
 
 def deactivate_food_2(world: World, key: str = "a") -> None:
-    """An order for food 2, which is out: the order is cancelled and the food switched off."""
+    """An order for food 2, which is out: the order is cancelled and the food switched off.
+
+    Preparation, in process (World.set_up_with): the tests here are about what comes after.
+    """
     world.set_stock(2, available=False, quantity=0)
     world.add_order(key, items=[(2, 1)])
-    decisions, _ = once_json(world)
+    decisions = world.set_up_with("once", "--json")
     assert [(d["payment_key"], d["outcome"]) for d in decisions] == [(key, "cancelled")]
     assert world.simulator.food_active(2) is False
 

@@ -95,7 +95,7 @@ def test_a_pass_that_crashed_is_recorded_and_status_no_longer_shows_the_good_one
 ) -> None:
     world.configure(PAYMENT_FAILED)
     world.add_order("a", payment_status="failed")
-    world.once()
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
     # The POS's migration went wrong: the stock table is gone.
     run_sql(world, "DROP TABLE stock")
 
@@ -288,7 +288,7 @@ def test_closures_and_deactivations_carry_names_in_logs_status_and_audit(world: 
 
 def test_a_reopening_is_logged_and_audited_with_the_name(world: World) -> None:
     _overload_with_a_sold_out_food(world)
-    world.cli("once")
+    world.set_up_with("once")  # preparation: the subject comes next
     run_sql(world, "UPDATE orders SET status_id = 5")  # the rush is over
     run_sql(world, "UPDATE restaurant_closures SET closed_at = '2020-01-01 00:00:00'")
 
@@ -320,7 +320,7 @@ def _break_the_rules_file(world: World) -> str:
 def test_read_only_commands_work_with_a_broken_rules_file(world: World) -> None:
     world.configure(PAYMENT_FAILED)
     world.add_order("a", payment_status="failed")
-    world.once()
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
     problem = _break_the_rules_file(world)
 
     status = world.cli("status")
@@ -423,7 +423,7 @@ def test_a_rules_file_that_is_not_even_yaml_needs_the_store_url_from_the_environ
 ) -> None:
     world.configure(PAYMENT_FAILED)
     world.add_order("a", payment_status="failed")
-    world.once()
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
     world.rules_path.write_text("store: [unclosed\n", encoding="utf-8")
 
     blind = world.cli("status")

@@ -62,9 +62,12 @@ def overload(world: World, count: int = 3, *, prefix: str = "busy", status_id: i
 
 
 def closed_by_the_daemon(world: World) -> None:
-    """Three accepted orders, one pass: Halaskargazi closed by the daemon; the log cleared."""
+    """Three accepted orders, one pass: Halaskargazi closed by the daemon; the log cleared.
+
+    Preparation, in process (World.set_up_with): the tests here are about what comes after.
+    """
     overload(world)
-    once_json(world)
+    world.set_up_with("once", "--json")
     assert world.simulator.restaurant_status(HALASKARGAZI) == "Closed"
     assert len(requests_to(world, "PUT", CLOSE)) == 1
     world.simulator.clear_requests()

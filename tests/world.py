@@ -19,7 +19,10 @@ import sqlalchemy as sa
 from daemon.simulator.recording import RecordedRequest
 from daemon.simulator.server import Simulator
 from daemon.store import connect, migrate, schema
+from daemon.store.ledger import OWNER as THIS_PROCESS
+from daemon.store.outbox import PENDING as OUTBOX_PENDING
 from tests.conftest import run_cli, start_cli
+from tests.inprocess import run_main
 
 HALASKARGAZI = "0ca1d2b1-a199-4960-8617-83a659d890c8"
 AKAT = "8f2b9ce2-04de-4712-842d-a39f64596fdf"
@@ -305,6 +308,37 @@ class World:
         result = self.cli("once", "--json", *flags)
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+    def set_up_with(self, *args: str) -> list[dict[str, Any]]:
+        """``autocancel ARGS -c rules.yaml`` in this process, to bring the world into a state.
+
+        For a test's preparation only (tests/inprocess.py): what a test checks
+        comes from World.cli / World.once, real processes. Fails the test on a
+        non-zero exit; the JSON objects of stdout (``once --json``), if any.
+        """
+        command, *rest = args
+        result = run_main([command, "-c", str(self.rules_path), *rest], env=self.env)
+        assert result.returncode == 0, result.stderr
+        # A CLI process ends, and what it left pending is taken over as a dead
+        # sender's; this process lives on, so a preparation that leaves work
+        # pending in its name would change what the next real process does.
+        assert self._pending_in_this_process() == [], "use World.cli: it left work pending"
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    def _pending_in_this_process(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [
+                f"{table.name} {row_id}"
+                for table in (schema.ledger, schema.food_reactivations, schema.outbox)
+                for row_id in conn.execute(
+                    sa.select(table.c.id).where(
+                        table.c.owner == THIS_PROCESS,
+                        table.c.state == OUTBOX_PENDING
+                        if table is schema.outbox
+                        else table.c.outcome == "pending",
+                    )
+                ).scalars()
+            ]
 
     # --- what Dükkango saw -------------------------------------------------------
 

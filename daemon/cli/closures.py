@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from daemon.cli.manual import os_user
+from daemon.cli.person import os_user
 from daemon.cli.restaurants import UnknownRestaurant, find_restaurant, person_problem
 from daemon.config.credentials import MissingCredentials, require_credentials
 from daemon.config.models import Config, Restaurant

@@ -220,7 +220,7 @@ def cmd_foods(args: argparse.Namespace) -> int:
 
 def cmd_food_reactivate(args: argparse.Namespace) -> int:
     from daemon.cli import foods
-    from daemon.cli.manual import os_user
+    from daemon.cli.person import os_user
 
     config = load_config_or_exit(args)
     return foods.reactivate(

@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -27,14 +27,15 @@ from daemon.domain import exitcodes
 from daemon.domain.actions import ReactivateFood
 from daemon.domain.foods import FoodOff, describe_reason, describe_stock, describe_stock_words
 from daemon.domain.timeutil import isoformat_z
-from daemon.engine.passes import Judge
 from daemon.engine.reactivation import due_at, snoozes
-from daemon.engine.side_effects import FoodReactivations, Reactivation
 from daemon.service.runtime import ApiSession, open_store
 from daemon.store import connect
 from daemon.store.foods_off import last_deactivation, read_foods_off
 from daemon.store.names import Names, food_names
 from daemon.store.readonly import ReadingConfig
+
+if TYPE_CHECKING:
+    from daemon.engine.side_effects import Reactivation
 
 REACTIVATE = "autocancel food-reactivate: error:"
 # A food id as the stock table and the API know it: a plain decimal integer that
@@ -301,6 +302,10 @@ def _reactivate(config: Config, engine: sa.Engine, request: _Request, *, dry_fla
         requested_by=request.who,
         note=request.note,
     )
+    # Here, not at the top: `autocancel foods` only lists, and needs no pass machinery.
+    from daemon.engine.passes import Judge
+    from daemon.engine.side_effects import FoodReactivations
+
     judge = Judge(config=config, engine=engine)
     with ApiSession(config) as api:
         reactivations = FoodReactivations(

@@ -13,7 +13,6 @@ shows them on a line of their own.
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import TextIO
 
 import sqlalchemy as sa
 
+from daemon.cli.person import os_user
 from daemon.config.credentials import MissingCredentials, require_credentials
 from daemon.config.models import Config
 from daemon.domain import exitcodes
@@ -56,14 +56,6 @@ def _reason_problem(reason_id: int) -> str | None:
             f"reason {reason_id} is for the automatic rules; a manual cancellation uses {allowed}"
         )
     return None
-
-
-def os_user() -> str:
-    """Who runs the command, as the OS knows them (getpass reads LOGNAME, USER, ...)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no such variable and no passwd entry (a bare container)
-        return f"uid {os.getuid()}"
 
 
 class _Refused(Exception):

@@ -15,7 +15,6 @@ from daemon.config.credentials import MissingCredentials, require_credentials
 from daemon.config.models import Config
 from daemon.domain import exitcodes
 from daemon.domain.timeutil import utcnow
-from daemon.engine.passes import PassError, PassRunner
 from daemon.service.runtime import ApiSession, open_store, record_rules_load
 from daemon.store import connect, ledger, pauses
 from daemon.store.action_history import action_records
@@ -26,6 +25,9 @@ log = logging.getLogger(__name__)
 
 def once(config: Config, *, dry_run: bool, as_json: bool) -> int:
     """One full pass; exit 0 when the pass ran, even if some cancellations failed."""
+    # Here, not at the top: ``audit`` (this module too) reads the ledger, it runs no pass.
+    from daemon.engine.passes import PassError, PassRunner
+
     dry = dry_run or config.dry_run
     try:
         if not dry:

@@ -23,8 +23,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from daemon.cli.manual import os_user
 from daemon.cli.pause_view import pause_record, scope_of, state_text
+from daemon.cli.person import os_user
 from daemon.cli.report import table
 from daemon.config.models import Config, Restaurant
 from daemon.domain import exitcodes

@@ -20,7 +20,7 @@ from daemon.config.models import Config
 from daemon.domain.overrides import MAX_RESPECT
 from daemon.domain.timeutil import utcnow
 from daemon.engine import passresult
-from daemon.engine.passes import safety_limits
+from daemon.engine.context import safety_limits
 from daemon.engine.plan import orders_by_restaurant
 from daemon.engine.safety import protections
 from daemon.store import closures, connect, ledger, outbox, pauses, rules_loads, schema
