@@ -124,26 +124,12 @@ def _remembered(
     """An order-local rule's guarded verdicts, judged only where the memo has none."""
     found = {}
     for order in ctx.snapshot.orders:
-        key = order.payment_key
-        kept = memo[key].verdicts
+        kept = memo[order.payment_key].verdicts
         verdict = kept.get(index)
         if verdict is None:
             verdict = kept[index] = _evaluate_guarded(rule, order, ctx)
-        found[key] = verdict
+        found[order.payment_key] = verdict
     return found
-
-
-def _guard_remembered(
-    index: int, rule: Rule, order: Order, ctx: PassContext, memo: Mapping[str, MemoEntry] | None
-) -> Verdict | None:
-    """:func:`guarded`, taken from the memo when it has it (the guard is order-local)."""
-    if memo is None:
-        return guarded(rule, order, ctx)
-    guards = memo[order.payment_key].guards
-    if index in guards:
-        return guards[index]
-    overridden = guards[index] = guarded(rule, order, ctx)
-    return overridden
 
 
 def evaluate_loads(
@@ -167,10 +153,16 @@ def evaluate_loads(
         verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
         judged: dict[str, Verdict] = {}
         for order in ctx.snapshot.orders:
-            overridden = _guard_remembered(index, rule, order, ctx, memo)
-            judged[order.payment_key] = (
-                verdicts.get(order.payment_key, outside) if overridden is None else overridden
-            )
+            key = order.payment_key
+            if memo is None:
+                overridden = guarded(rule, order, ctx)
+            else:  # the guard is order-local: kept with the order's other verdicts
+                guards = memo[key].guards
+                if index in guards:
+                    overridden = guards[index]
+                else:
+                    overridden = guards[index] = guarded(rule, order, ctx)
+            judged[key] = verdicts.get(key, outside) if overridden is None else overridden
         by_rule[index] = judged
     return by_rule
 

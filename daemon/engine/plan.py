@@ -74,7 +74,7 @@ from daemon.engine.safety import (
     suspensions_at,
 )
 from rules.context import PassContext, RestaurantLoad
-from rules.verdict import Verdict
+from rules.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
@@ -234,6 +234,8 @@ def _overrides_spent(
     Not braked or windowed: it sends nothing, and it only lets the rules judge
     the restaurant as usual again.
     """
+    if not ctx.snapshot.overrides:
+        return ()  # nobody ended a closure: no override to spend
     spent: dict[int, OverrideSpent] = {}
     for rule in rules:
         if rule.enabled:
@@ -313,7 +315,7 @@ def _leaving(
         if rules[index].dry_run:  # a shadow match never changes what live does
             continue
         for key, verdict in verdicts.items():
-            if verdict.matched:
+            if verdict.kind is VerdictKind.MATCH:
                 deciding.setdefault(key, rules[index])
     restaurant_of = {o.payment_key: o.restaurant_id for o in snapshot.orders} if suspensions else {}
     cancelled_now = {
@@ -396,6 +398,8 @@ def _food_reactivations(
     mode stop it (a way back is never switched off), only the global dry-run
     switch and a brake: a held restaurant or pass changes no food at all.
     """
+    if not ctx.snapshot.foods_off:
+        return ()  # none of ours in force: nothing to bring back
     mode: Mode = "dry_run" if dry_run else "live"
     return tuple(
         (action, mode)

@@ -57,10 +57,6 @@ class MemoEntry:
     guards: dict[int, Verdict | None] = field(default_factory=dict)
 
 
-def _same(old: object, new: object) -> bool:
-    return old is new or old == new
-
-
 class VerdictMemo:
     """The verdicts of the order-local rules across the passes of one rules file."""
 
@@ -75,7 +71,7 @@ class VerdictMemo:
 
     def begin(self, rules: Sequence[Rule], ctx: PassContext) -> dict[str, MemoEntry]:
         """This pass's entry of every order in ``ctx.snapshot``, checked against its inputs."""
-        self._bind(tuple(rules), ctx)
+        self._bind(rules if isinstance(rules, tuple) else tuple(rules), ctx)
         self._passes += 1
         used = self._passes
         if used - self._swept >= FORGET_AFTER_PASSES:
@@ -91,26 +87,24 @@ class VerdictMemo:
             entry = entries.get(key)
             place = restaurants.get(order.restaurant_id)
             location = locations.get(key)
-            asked = key in looked_up
             if (
                 entry is None
                 or entry.order is not order
                 or entry.place is not place
-                or entry.looked_up is not asked
-                or not _same(entry.location, location)
-                or entry.stock != tuple(stock.get(food) for food in entry.foods)
+                or not (entry.location is location or entry.location == location)
+                or entry.looked_up is not (key in looked_up)
+                or (entry.foods and entry.stock != tuple(map(stock.get, entry.foods)))
             ):
                 foods = tuple(sorted({item.food_id for item in order.items}))
-                entry = MemoEntry(
+                entry = entries[key] = MemoEntry(
                     order=order,
                     place=place,
                     location=location,
                     foods=foods,
-                    stock=tuple(stock.get(food) for food in foods),
-                    looked_up=asked,
+                    stock=tuple(map(stock.get, foods)),
+                    looked_up=key in looked_up,
                     used=used,
                 )
-                entries[key] = entry
             else:
                 entry.used = used
             current[key] = entry
@@ -118,6 +112,13 @@ class VerdictMemo:
 
     def _bind(self, rules: tuple[Rule, ...], ctx: PassContext) -> None:
         bound = self._bound
+        if (
+            bound is not None
+            and bound[0] is rules
+            and bound[1] is ctx.geocoding_enabled
+            and bound[2] is ctx.distances
+        ):
+            return
         if (
             bound is None
             or len(bound[0]) != len(rules)

@@ -188,16 +188,21 @@ class Locations:
 
     def __call__(self, orders: Sequence[Order]) -> Mapping[str, Location]:
         known = self._known
-        fresh = {
-            o.payment_key: o
-            for o in orders
-            if o.is_delivery and known.get(o.payment_key, (None,))[0] is not o
-        }
+        fresh = {}
+        for order in orders:
+            kept = known.get(order.payment_key)
+            if (kept is None or kept[0] is not order) and order.is_delivery:
+                fresh[order.payment_key] = order
         if fresh:
             located = self._locator.locate_all(fresh.values(), self._distances)
             for key, location in located.items():
                 known[key] = (fresh[key], location)
-        return {o.payment_key: known[o.payment_key][1] for o in orders if o.payment_key in known}
+        found = {}
+        for order in orders:
+            kept = known.get(order.payment_key)
+            if kept is not None:
+                found[order.payment_key] = kept[1]
+        return found
 
 
 def _locations(config: Config, engine: sa.Engine, distances: Distances) -> Locations:

@@ -157,16 +157,18 @@ class SimulatedStore:
             if order.status_id in ACTIVE_STATUSES
         )
         foods = {item.food_id for order in orders for item in order.items}
+        level = self._stock.get
+        intents = self._live_intents
         return Snapshot(
             taken_at=now,
             orders=orders,
-            stock={food: self._stock[food] for food in foods if food in self._stock},
+            stock={food: found for food in foods if (found := level(food)) is not None},
             live_intents={
-                o.payment_key: self._live_intents[o.payment_key]
-                for o in orders
-                if o.payment_key in self._live_intents
-            },
-            closures=dict(self._closures),
+                o.payment_key: intents[o.payment_key] for o in orders if o.payment_key in intents
+            }
+            if intents
+            else {},
+            closures=dict(self._closures) if self._closures else {},
             deactivated_foods=self._deactivated,
         )
 
@@ -216,7 +218,8 @@ class SimulatedStore:
                 and food.food_id not in self._deactivated
             ):
                 deactivated.setdefault(food.food_id, food)
-        self._deactivated = self._deactivated | deactivated.keys()
+        if deactivated:
+            self._deactivated = self._deactivated | deactivated.keys()
         return Effects(
             cancelled=cancelled,
             closed=tuple(closed),
