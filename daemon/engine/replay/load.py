@@ -235,9 +235,19 @@ def _known_distances(engine: sa.Engine) -> Distances:
 
 
 def replay(
-    config: Config, engine: sa.Engine, *, start: datetime, end: datetime, covered: Coverage
+    config: Config,
+    engine: sa.Engine,
+    *,
+    start: datetime,
+    end: datetime,
+    covered: Coverage,
+    remember_verdicts: bool = True,
 ) -> ReplayResult:
-    """Replay ``config``'s rules over the store's history from ``start`` to ``end``."""
+    """Replay ``config``'s rules over the store's history from ``start`` to ``end``.
+
+    ``remember_verdicts`` False re-judges every order at every pass (the
+    reference the kept verdicts are tested against; daemon.engine.verdictmemo).
+    """
     distances = _known_distances(engine)
     with engine.connect() as connection, connection.begin():
         run = Replay(
@@ -247,6 +257,7 @@ def replay(
             distances=distances,
             geocoding_enabled=config.geocoder is not None,
             unwatched=[gap for gap in covered.unwatched if gap.end > start and gap.start < end],
+            remember_verdicts=remember_verdicts,
         )
         return run.run(changes(connection, start, end), until=end)
 
