@@ -1,4 +1,4 @@
-"""The fast replay (order-local verdicts kept across passes) reports what re-judging everything does.
+"""A replay keeping order-local verdicts across passes reports what re-judging everything does.
 
 Seeded random histories, written to a real SQLite store the way the daemon
 writes them (daemon.store.history.write, images as daemon.domain.images
@@ -59,13 +59,13 @@ def _rules(capacity: int) -> tuple[Rule, ...]:
     )
 
 
-def _config(capacity: int, **safety: int) -> Config:
+def _config(capacity: int, *, cap: int) -> Config:
     return Config(
         source=Path("replayed.yaml"),
         restaurants=tuple(BRANCHES),
         rules=_rules(capacity),
         schedule=ScheduleSettings(interval_seconds=15, full_pass_seconds=120),
-        safety=SafetySettings(**safety),
+        safety=SafetySettings(max_cancellations_per_hour=cap),
     )
 
 
@@ -170,7 +170,7 @@ def test_the_fast_replay_reports_what_re_judging_everything_reports(
 ) -> None:
     engine = _store(tmp_path, seed)
     try:
-        config = _config(capacity, max_cancellations_per_hour=cap)
+        config = _config(capacity, cap=cap)
         fast = _replayed(config, engine, remember=True)
         reference = _replayed(config, engine, remember=False)
     finally:
