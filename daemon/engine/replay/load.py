@@ -254,10 +254,10 @@ def replay(
             config,
             start_at(connection, start),
             locate=_locations(config, engine, distances),
+            remember_verdicts=remember_verdicts,
             distances=distances,
             geocoding_enabled=config.geocoder is not None,
             unwatched=[gap for gap in covered.unwatched if gap.end > start and gap.start < end],
-            remember_verdicts=remember_verdicts,
         )
         return run.run(changes(connection, start, end), until=end)
 

@@ -218,8 +218,7 @@ class SimulatedStore:
                 and food.food_id not in self._deactivated
             ):
                 deactivated.setdefault(food.food_id, food)
-        if deactivated:
-            self._deactivated = self._deactivated | deactivated.keys()
+        self._deactivated = self._deactivated | deactivated.keys()
         return Effects(
             cancelled=cancelled,
             closed=tuple(closed),
