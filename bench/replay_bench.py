@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -50,6 +51,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.floor import _connect
 from bench.generate import (
     MENU,
     SOLD_OUT_FOOD,
@@ -446,7 +448,8 @@ def history_bytes(engine: sa.Engine) -> int:
 # --- 3. a replay of the day ---------------------------------------------------------------
 
 
-def replay_day(rules: Path, day: Day) -> dict[str, Any]:
+def replay_day(rules: Path, day: Day, *, pythonpath: Path | None = None) -> dict[str, Any]:
+    """``autocancel replay --json`` of the day, as a fresh process (of ``pythonpath``'s code)."""
     live = rules.with_name(rules.stem + ".live.yaml")
     live.write_text(rules.read_text().replace("dry_run: true", "dry_run: false"))
     command = [
@@ -463,13 +466,64 @@ def replay_day(rules: Path, day: Day) -> dict[str, Any]:
         "--json",
     ]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = None
+    if pythonpath is not None:
+        env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+        command = [sys.executable, "-m", "daemon", *command[len(autocancel_command()) :]]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"replay failed: {done.stderr.strip()}")
     report = json.loads(done.stdout)
     return {"wall_s": wall, **{k: report[k] for k in ("passes", "full_passes", "changes",
             "orders_seen", "decisions")}, "closures": len(report["closures"])}  # fmt: skip
+
+
+# --- the raw floor of a replay -------------------------------------------------------------
+
+FLOOR_QUERY = (
+    "SELECT seen_at, kind, subject, restaurant_id, image FROM order_history "
+    "WHERE seen_at > {p} AND seen_at <= {p} AND kind <> 'mark' ORDER BY seen_at, id"
+)
+
+
+def replay_floor(url: str, day: Day, *, repeat: int = 3) -> float:
+    """The least any replay of the day must do (median seconds): read and decode its history.
+
+    One statement through the plain driver (``sqlite3`` / ``psycopg``, no
+    SQLAlchemy) fetching every row of the day in time order, ``json.loads`` of
+    each image, and the rows grouped into the moments a pass saw them, in plain
+    Python. No order objects, no rules, no passes.
+    """
+    connection, close = _connect(url)
+    sqlite = url.startswith("sqlite")
+    marker = "?" if sqlite else "%s"
+    bounds: tuple[Any, ...] = (
+        (day.start.isoformat(sep=" ").replace("+00:00", ""),
+         day.end.isoformat(sep=" ").replace("+00:00", ""))
+        if sqlite
+        else (day.start, day.end)
+    )  # fmt: skip
+    times = []
+    try:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            cursor = connection.cursor()
+            cursor.execute(FLOOR_QUERY.format(p=marker), bounds)
+            moments: defaultdict[Any, list[Any]] = defaultdict(list)
+            for seen_at, kind, subject, restaurant_id, image in cursor.fetchall():
+                moments[seen_at].append(
+                    (kind, subject, restaurant_id, None if image is None else json.loads(image))
+                )
+            cursor.close()
+            if hasattr(connection, "rollback"):
+                connection.rollback()
+            times.append(time.perf_counter() - started)
+            if not moments:
+                raise SystemExit("the raw floor read no history rows: check the bounds")
+    finally:
+        close()
+    return statistics.median(times)
 
 
 # --- putting it together ------------------------------------------------------------------
@@ -491,6 +545,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--orders-per-restaurant", type=int, default=100, help="per day")
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--skip-pass-cost", action="store_true")
+    parser.add_argument("--replays", type=int, default=1, help="replays of the day (median)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of the code before: its replays alternate with this one's, same store",
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the stores at the end")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -526,7 +586,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{size / 1e6:.1f} MB on disk = {per_10k / 1e6:.2f} MB per 10,000 orders a day "
                 f"({per_10k * 30 / 1e6:.0f} MB for 30 days); written in {day.seconds:.1f} s"
             )
-            replayed = replay_day(rules, day)
+            floor = replay_floor(url, day)
+            log(
+                f"  raw floor of the replay (one statement, plain driver, json.loads per row): "
+                f"{floor:.2f} s"
+            )
+            walls: dict[str, list[float]] = {"this": [], "before": []}
+            reports: dict[str, dict[str, Any]] = {}
+            for _ in range(args.replays):
+                for name, path in (("before", args.before), ("this", None)):
+                    if name == "before" and path is None:
+                        continue
+                    reports[name] = replay_day(rules, day, pythonpath=path)
+                    walls[name].append(reports[name]["wall_s"])
+            if args.before is not None and reports["before"] != {
+                **reports["this"],
+                "wall_s": reports["before"]["wall_s"],
+            }:
+                log("  WARNING: the replay before and this one report differently")
+            for name, times in walls.items():
+                if times:
+                    median = statistics.median(times)
+                    log(
+                        f"  replay of the day, {name}: median {median:.1f} s of "
+                        f"{', '.join(f'{t:.1f}' for t in times)}; replay / raw floor = "
+                        f"{median / floor:.1f}x"
+                    )
+            replayed = reports["this"]
             log(
                 f"  replay of the day (fresh process): {replayed['wall_s']:.1f} s wall; "
                 f"{replayed['passes']} passes ({replayed['full_passes']} full), "

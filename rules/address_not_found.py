@@ -25,6 +25,8 @@ class AddressNotFoundRule(Rule):
     """No parameters of its own; the geocoder is configured under ``geocoder:``."""
 
     needs_location: ClassVar[bool] = True
+    # Reads the order, its position and whether geocoding is enabled.
+    order_local: ClassVar[bool] = True
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.is_delivery:

@@ -95,6 +95,13 @@ class Rule(BaseModel):
     aggregate: ClassVar[bool] = False
     # Needs delivery positions (geocoding) resolved before evaluation.
     needs_location: ClassVar[bool] = False
+    # The verdict on an order reads of the pass only the order, the stock rows
+    # of its foods, its position (ctx.location), its restaurant's entry in
+    # ctx.restaurants, ctx.geocoding_enabled and ctx.distances: never the
+    # clock, another order or anything else. Such verdicts may be kept from
+    # one pass to the next while those are the same (daemon.engine.verdictmemo).
+    # False (the safe default) for a kind that has not been checked for it.
+    order_local: ClassVar[bool] = False
 
     name: str = Field(min_length=1, description="unique; the ledger and audit use it")
     # Filled in from KIND when left out, so code can build MaxDistanceRule(...) directly.

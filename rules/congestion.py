@@ -164,9 +164,13 @@ class CongestionRule(Rule):
 
     def _judge(self, load: RestaurantLoad, override: Override | None) -> dict[str, Verdict]:
         """Every active order of one restaurant: chosen, kept, or not part of the load."""
+        # Verdicts are immutable values: the orders with the same one share it.
         evidence = self._evidence(load)
-        verdicts = {key: Verdict.no_match(_STALE, **evidence) for key in load.stale}
-        verdicts.update({key: Verdict.no_match(_LEAVING, **evidence) for key in load.leaving})
+        verdicts: dict[str, Verdict] = {}
+        if load.stale:
+            verdicts.update(dict.fromkeys(load.stale, Verdict.no_match(_STALE, **evidence)))
+        if load.leaving:
+            verdicts.update(dict.fromkeys(load.leaving, Verdict.no_match(_LEAVING, **evidence)))
         if override is not None:
             respecting = self._respecting(override, load)
             verdicts.update({o.payment_key: respecting for o in load.staying})
@@ -174,9 +178,8 @@ class CongestionRule(Rule):
         excess = load.load - self.max_active_orders
         if excess <= 0:
             why = f"{load.load} orders of load, capacity {self.max_active_orders}"
-            verdicts.update(
-                {o.payment_key: Verdict.no_match(why, **evidence) for o in load.staying}
-            )
+            within = Verdict.no_match(why, **evidence)
+            verdicts.update({o.payment_key: within for o in load.staying})
             return verdicts
         chosen = {o.payment_key for o in self._newest_received(load)[:excess]}
         kept = (

@@ -40,6 +40,8 @@ class MaxDistanceRule(Rule):
     max_km: float = Field(gt=0, description="the delivery radius in kilometres, e.g. 7.5")
 
     needs_location: ClassVar[bool] = True
+    # Reads the order, its position, its restaurant and the distance table.
+    order_local: ClassVar[bool] = True
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.is_delivery:

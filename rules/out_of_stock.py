@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
@@ -33,6 +33,9 @@ MAX_REACTIVATE_AFTER_MINUTES = 7 * 24 * 60
 
 @registry.register("out_of_stock")
 class OutOfStockRule(Rule):
+    # Reads the order and its foods' stock rows (daemon.engine.verdictmemo).
+    order_local: ClassVar[bool] = True
+
     # Also mark the food passive on Dükkango (PUT foods/status-passive/{id}),
     # once per food, so nobody can order it again. Off by default: it changes
     # the menu, which an operator should opt into. Only foods that are fully

@@ -6,7 +6,7 @@ Matches ``orders.payment_status = 'failed'`` only; ``pending`` and unknown
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rules.base import Rule
 from rules.registry import registry
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 @registry.register("payment_failed")
 class PaymentFailedRule(Rule):
     """No parameters of its own."""
+
+    order_local: ClassVar[bool] = True  # reads the order alone
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         status = (order.payment_status or "").strip().lower()

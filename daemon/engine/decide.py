@@ -11,7 +11,7 @@ The order of those steps, safety, and the side effects belong to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from daemon.domain.decisions import Decision, Mode
@@ -19,9 +19,10 @@ from daemon.domain.ids import segment_problem
 from daemon.domain.orders import Order
 from daemon.domain.statuses import ACTIVE_STATUSES
 from rules.context import PassContext, RestaurantLoad
-from rules.verdict import Verdict
+from rules.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
+    from daemon.engine.verdictmemo import MemoEntry
     from rules.base import Rule
 
 
@@ -88,22 +89,47 @@ def _all_orders(ctx: PassContext, verdict: Verdict) -> dict[str, Verdict]:
 
 
 def evaluate_orders(
-    rules: Sequence[Rule], ctx: PassContext, *, asleep: Asleep | None = None
+    rules: Sequence[Rule],
+    ctx: PassContext,
+    *,
+    asleep: Asleep | None = None,
+    memo: Mapping[str, MemoEntry] | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled per-order rule (not the load rules) on every order.
 
     A rule in ``asleep`` (outside its window) is not asked: its verdict is the window's.
+    With ``memo`` (this pass's :meth:`daemon.engine.verdictmemo.VerdictMemo.begin`), an
+    order-local rule's verdict an earlier pass gave on the same inputs is taken from it.
     """
     asleep = asleep or {}
-    return {
-        index: _all_orders(ctx, asleep[index])
-        if index in asleep
-        else {
-            order.payment_key: _evaluate_guarded(rule, order, ctx) for order in ctx.snapshot.orders
-        }
-        for index, rule in _enabled(rules)
-        if not rule.aggregate
-    }
+    by_rule: RuleVerdicts = {}
+    for index, rule in _enabled(rules):
+        if rule.aggregate:
+            continue
+        if index in asleep:
+            by_rule[index] = _all_orders(ctx, asleep[index])
+        elif memo is not None and rule.order_local:
+            by_rule[index] = _remembered(index, rule, ctx, memo)
+        else:
+            by_rule[index] = {
+                order.payment_key: _evaluate_guarded(rule, order, ctx)
+                for order in ctx.snapshot.orders
+            }
+    return by_rule
+
+
+def _remembered(
+    index: int, rule: Rule, ctx: PassContext, memo: Mapping[str, MemoEntry]
+) -> dict[str, Verdict]:
+    """An order-local rule's guarded verdicts, judged only where the memo has none."""
+    found = {}
+    for order in ctx.snapshot.orders:
+        kept = memo[order.payment_key].verdicts
+        verdict = kept.get(index)
+        if verdict is None:
+            verdict = kept[index] = _evaluate_guarded(rule, order, ctx)
+        found[order.payment_key] = verdict
+    return found
 
 
 def evaluate_loads(
@@ -112,10 +138,12 @@ def evaluate_loads(
     loads: Mapping[str, RestaurantLoad],
     *,
     asleep: Asleep | None = None,
+    memo: Mapping[str, MemoEntry] | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled load rule (congestion), given the pass's loads."""
     asleep = asleep or {}
     by_rule: RuleVerdicts = {}
+    outside = Verdict.no_match("not an order of a listed load")
     for index, rule in _enabled(rules):
         if not rule.aggregate:
             continue
@@ -123,29 +151,74 @@ def evaluate_loads(
             by_rule[index] = _all_orders(ctx, asleep[index])
             continue
         verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
-        by_rule[index] = {
-            order.payment_key: guard(
-                rule,
-                order,
-                verdicts.get(order.payment_key, Verdict.no_match("not an order of a listed load")),
-                ctx,
-            )
-            for order in ctx.snapshot.orders
-        }
+        judged: dict[str, Verdict] = {}
+        for order in ctx.snapshot.orders:
+            key = order.payment_key
+            if memo is None:
+                overridden = guarded(rule, order, ctx)
+            else:  # the guard is order-local: kept with the order's other verdicts
+                guards = memo[key].guards
+                if index in guards:
+                    overridden = guards[index]
+                else:
+                    overridden = guards[index] = guarded(rule, order, ctx)
+            judged[key] = verdicts.get(key, outside) if overridden is None else overridden
+        by_rule[index] = judged
     return by_rule
+
+
+class VerdictTable(Mapping[str, tuple[tuple["Rule", Verdict], ...]]):
+    """Every enabled rule's verdict on each order of a pass, in file order, by payment_key.
+
+    A read-only mapping like the dict it stands for; each order's row is put
+    together when first asked for, since a pass asks only for the orders some
+    rule matched (and ``explain`` for the ones it explains).
+    """
+
+    __slots__ = ("_columns", "_keys", "_rows")
+
+    def __init__(
+        self, columns: Sequence[tuple[Rule, Mapping[str, Verdict]]], keys: Iterable[str]
+    ) -> None:
+        self._columns = tuple(columns)
+        self._keys = dict.fromkeys(keys)
+        self._rows: dict[str, tuple[tuple[Rule, Verdict], ...]] = {}
+
+    def __getitem__(self, key: str) -> tuple[tuple[Rule, Verdict], ...]:
+        row = self._rows.get(key)
+        if row is None:
+            if key not in self._keys:
+                raise KeyError(key)
+            row = self._rows[key] = tuple((rule, column[key]) for rule, column in self._columns)
+        return row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def matching(self) -> set[str]:
+        """The orders at least one rule matched: the only ones with a decision."""
+        return {
+            key
+            for _rule, column in self._columns
+            for key, verdict in column.items()
+            if verdict.kind is VerdictKind.MATCH
+        }
 
 
 def verdicts_by_order(
     rules: Sequence[Rule], ctx: PassContext, by_rule: RuleVerdicts
-) -> dict[str, tuple[tuple[Rule, Verdict], ...]]:
+) -> VerdictTable:
     """Every enabled rule's verdict on each order, in file order (for decisions and explain)."""
-    enabled = _enabled(rules)
-    return {
-        order.payment_key: tuple(
-            (rule, by_rule[index][order.payment_key]) for index, rule in enabled
-        )
-        for order in ctx.snapshot.orders
-    }
+    return VerdictTable(
+        [(rule, by_rule[index]) for index, rule in _enabled(rules)],
+        (order.payment_key for order in ctx.snapshot.orders),
+    )
 
 
 def _other_matches(matches: Iterable[tuple[Rule, Verdict]], chosen: Rule) -> list[dict[str, Any]]:

@@ -74,10 +74,11 @@ from daemon.engine.safety import (
     suspensions_at,
 )
 from rules.context import PassContext, RestaurantLoad
-from rules.verdict import Verdict
+from rules.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
+    from daemon.engine.verdictmemo import VerdictMemo
     from rules.base import Rule
 
 
@@ -159,27 +160,35 @@ def plan_pass(
     hourly_used: int,
     dry_run: bool,
     reactivations_abandoned_after: timedelta = DEFAULT_ABANDONED_AFTER,
+    memo: VerdictMemo | None = None,
 ) -> Plan:
     """The final plan of one pass: decisions after safety, loads, side effects.
 
     ``reactivations_abandoned_after``: how long a claimed reactivation may wait
-    for its sender (daemon.engine.reactivation.abandoned_after).
+    for its sender (daemon.engine.reactivation.abandoned_after). ``memo``: the
+    order-local verdicts of earlier passes on the same inputs, reused (the plan
+    is the same with it or without it; daemon.engine.verdictmemo).
     """
     snapshot = ctx.snapshot
+    remembered = memo.begin(rules, ctx) if memo is not None else None
     protected = protections(snapshot.orders, limits, ctx.now)
     pauses = in_force(snapshot.pauses, ctx.now)
     suspensions = suspensions_at(limits, ctx.now, ctx.timezone, pauses)
     asleep = outside_windows(rules, ctx)
-    per_order = evaluate_orders(rules, ctx, asleep=asleep)
+    per_order = evaluate_orders(rules, ctx, asleep=asleep, memo=remembered)
     leaving = _leaving(rules, per_order, snapshot, protected, suspensions)
     loads = restaurant_loads(ctx, protected, leaving)
     verdicts = verdicts_by_order(
-        rules, ctx, {**per_order, **evaluate_loads(rules, ctx, loads, asleep=asleep)}
+        rules,
+        ctx,
+        {**per_order, **evaluate_loads(rules, ctx, loads, asleep=asleep, memo=remembered)},
     )
+    matching = verdicts.matching()  # an order no rule matched has no decision
     decided = [
         decision
         for order in snapshot.orders
-        if order.payment_key not in snapshot.live_intents  # decided live before: never again
+        if order.payment_key in matching
+        and order.payment_key not in snapshot.live_intents  # decided live before: never again
         for decision in decide_order(order, verdicts[order.payment_key])
     ]
     safety = apply_safety(
@@ -225,6 +234,8 @@ def _overrides_spent(
     Not braked or windowed: it sends nothing, and it only lets the rules judge
     the restaurant as usual again.
     """
+    if not ctx.snapshot.overrides:
+        return ()  # nobody ended a closure: no override to spend
     spent: dict[int, OverrideSpent] = {}
     for rule in rules:
         if rule.enabled:
@@ -258,19 +269,30 @@ def restaurant_loads(
     decided_before = ctx.snapshot.live_intents
     loads = {}
     for restaurant_id, orders in orders_by_restaurant(ctx.snapshot, ctx.restaurants).items():
-        stale = {o.payment_key for o in orders if _is_stale(protected.get(o.payment_key))}
-        counted = [o for o in orders if o.payment_key not in stale]
+        # The usual pass protects nothing and sees nothing leaving: the same sets, built cheaply.
+        stale = (
+            {o.payment_key for o in orders if _is_stale(protected.get(o.payment_key))}
+            if protected
+            else set()
+        )
+        counted = [o for o in orders if o.payment_key not in stale] if stale else orders
         loads[restaurant_id] = RestaurantLoad(
             restaurant_id=restaurant_id,
             active=len(orders),
             stale=frozenset(stale),
-            leaving=frozenset(o.payment_key for o in counted if o.payment_key in leaving),
-            staying=tuple(o for o in counted if o.payment_key not in leaving),
+            leaving=frozenset(o.payment_key for o in counted if o.payment_key in leaving)
+            if leaving
+            else frozenset(),
+            staying=tuple(o for o in counted if o.payment_key not in leaving)
+            if leaving
+            else tuple(counted),
             actionable=frozenset(
                 o.payment_key
                 for o in orders
                 if o.payment_key not in protected and o.payment_key not in decided_before
-            ),
+            )
+            if protected or decided_before
+            else frozenset(o.payment_key for o in orders),
         )
     return loads
 
@@ -293,7 +315,7 @@ def _leaving(
         if rules[index].dry_run:  # a shadow match never changes what live does
             continue
         for key, verdict in verdicts.items():
-            if verdict.matched:
+            if verdict.kind is VerdictKind.MATCH:
                 deciding.setdefault(key, rules[index])
     restaurant_of = {o.payment_key: o.restaurant_id for o in snapshot.orders} if suspensions else {}
     cancelled_now = {
@@ -376,6 +398,8 @@ def _food_reactivations(
     mode stop it (a way back is never switched off), only the global dry-run
     switch and a brake: a held restaurant or pass changes no food at all.
     """
+    if not ctx.snapshot.foods_off:
+        return ()  # none of ours in force: nothing to bring back
     mode: Mode = "dry_run" if dry_run else "live"
     return tuple(
         (action, mode)

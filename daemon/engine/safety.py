@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from daemon.domain.decisions import Decision
@@ -76,14 +77,21 @@ def _phone_digits(phone: str) -> str:
     return digits[-10:] if len(digits) >= 10 else digits
 
 
+@lru_cache(maxsize=8)
+def _protected_phones(never_cancel: frozenset[str]) -> frozenset[str]:
+    """The phones ``never_cancel`` lists, as compared; once per list, not once per order."""
+    return frozenset(_phone_digits(entry) for entry in never_cancel)
+
+
 def never_cancel_match(order: Order, never_cancel: frozenset[str]) -> str | None:
     """Which of the order's identities ``never_cancel`` lists (payment_key, phone), or None."""
+    if not never_cancel:
+        return None
     if order.payment_key in never_cancel:
         return "payment_key"
     if order.customer_phone:
         phone = _phone_digits(order.customer_phone)
-        protected_phones = {_phone_digits(entry) for entry in never_cancel}
-        if phone and phone in protected_phones:
+        if phone and phone in _protected_phones(never_cancel):
             return "customer_phone"
     return None
 
@@ -117,10 +125,22 @@ def protections(
     orders: Iterable[Order], limits: SafetyLimits, now: datetime
 ) -> dict[str, Protection]:
     """Every protected order of a pass, by payment_key."""
+    if limits.never_cancel:
+        return {
+            order.payment_key: found
+            for order in orders
+            if (found := protection(order, limits, now)) is not None
+        }
+    # Nothing listed: an order placed less than max_order_age_minutes ago and not
+    # beyond the skew tolerance ahead is surely unprotected (no float at the edge);
+    # any other is judged in full.
+    young_after = now - timedelta(minutes=limits.max_order_age_minutes)
+    ahead_until = now + CLOCK_SKEW_TOLERANCE
     return {
         order.payment_key: found
         for order in orders
-        if (found := protection(order, limits, now)) is not None
+        if not ((created := order.created_at) is not None and young_after < created <= ahead_until)
+        and (found := protection(order, limits, now)) is not None
     }
 
 

@@ -306,16 +306,21 @@ class Locations:
 
     def __call__(self, orders: Sequence[Order]) -> Mapping[str, Location]:
         known = self._known
-        fresh = {
-            o.payment_key: o
-            for o in orders
-            if o.is_delivery and known.get(o.payment_key, (None,))[0] is not o
-        }
+        fresh = {}
+        for order in orders:
+            kept = known.get(order.payment_key)
+            if (kept is None or kept[0] is not order) and order.is_delivery:
+                fresh[order.payment_key] = order
         if fresh:
             located = self._locator.locate_all(fresh.values(), self._distances)
             for key, location in located.items():
                 known[key] = (fresh[key], location)
-        return {o.payment_key: known[o.payment_key][1] for o in orders if o.payment_key in known}
+        found = {}
+        for order in orders:
+            kept = known.get(order.payment_key)
+            if kept is not None:
+                found[order.payment_key] = kept[1]
+        return found
 
 
 def _locations(config: Config, engine: sa.Engine, distances: Distances) -> Locations:
@@ -348,9 +353,19 @@ def _known_distances(engine: sa.Engine) -> Distances:
 
 
 def replay(
-    config: Config, engine: sa.Engine, *, start: datetime, end: datetime, covered: Coverage
+    config: Config,
+    engine: sa.Engine,
+    *,
+    start: datetime,
+    end: datetime,
+    covered: Coverage,
+    remember_verdicts: bool = True,
 ) -> ReplayResult:
-    """Replay ``config``'s rules over the store's history from ``start`` to ``end``."""
+    """Replay ``config``'s rules over the store's history from ``start`` to ``end``.
+
+    ``remember_verdicts`` False re-judges every order at every pass (the
+    reference the kept verdicts are tested against; daemon.engine.verdictmemo).
+    """
     distances = _known_distances(engine)
     unwatched = [gap for gap in covered.unwatched if gap.end > start and gap.start < end]
     with engine.connect() as connection, connection.begin():
@@ -358,6 +373,7 @@ def replay(
             config,
             start_at(connection, start),
             locate=_locations(config, engine, distances),
+            remember_verdicts=remember_verdicts,
             distances=distances,
             geocoding_enabled=config.geocoder is not None,
             unwatched=unwatched,

@@ -60,6 +60,7 @@ from daemon.engine.plan import Plan, WindowState, plan_pass, window_state
 from daemon.engine.replay.outcomes import Collector, ReplayResult, Unwatched
 from daemon.engine.replay.world import Change, SimulatedStore, Start
 from daemon.engine.safety import CLOCK_SKEW_TOLERANCE
+from daemon.engine.verdictmemo import VerdictMemo
 from rules.context import PassContext
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Replay:
         distances: Distances,
         geocoding_enabled: bool = False,
         unwatched: Sequence[Unwatched] = (),
+        remember_verdicts: bool = True,
     ) -> None:
         self._config = config
         self._rules = config.rules
@@ -113,6 +115,9 @@ class Replay:
         self._closed_judged: datetime | None = None
         self._seen: set[str] = {key for key in start.orders}
         self._changes = 0
+        # Most passes re-judge orders that did not change: their order-local
+        # verdicts are kept (daemon.engine.verdictmemo); False re-judges everything.
+        self._memo = VerdictMemo() if remember_verdicts else None
 
     # --- the walk ------------------------------------------------------------------
 
@@ -182,6 +187,7 @@ class Replay:
             self._limits,
             hourly_used=self._store.hourly_used(now),
             dry_run=self._config.dry_run,
+            memo=self._memo,
         )
         effects = self._store.apply(plan)
         self._collector.add(plan, effects, full=full)

@@ -271,16 +271,18 @@ class SimulatedStore:
             if order.status_id in ACTIVE_STATUSES
         )
         foods = {item.food_id for order in orders for item in order.items}
+        level = self._stock.get
+        intents = self._live_intents
         return Snapshot(
             taken_at=now,
             orders=orders,
-            stock={food: self._stock[food] for food in foods if food in self._stock},
+            stock={food: found for food in foods if (found := level(food)) is not None},
             live_intents={
-                o.payment_key: self._live_intents[o.payment_key]
-                for o in orders
-                if o.payment_key in self._live_intents
-            },
-            closures=dict(self._closures),
+                o.payment_key: intents[o.payment_key] for o in orders if o.payment_key in intents
+            }
+            if intents
+            else {},
+            closures=dict(self._closures) if self._closures else {},
             deactivated_foods=self._deactivated,
             # As the store's snapshot reads them: the pauses not over, and the
             # overrides of the last day (MAX_RESPECT) whose respect has not ended.

@@ -1,0 +1,135 @@
+"""Per-order verdicts kept from one pass to the next while nothing they read changed. Pure.
+
+A replay plans a pass at every recorded change, and each pass judges every
+active order of the restaurants it touches, although one order changed.
+A rule that declares itself :attr:`~rules.base.Rule.order_local` reads of
+a pass only the order, the stock rows of the order's foods, the order's
+position (``ctx.location``), its restaurant's entry in ``ctx.restaurants``,
+``ctx.snapshot.looked_up``, and what is fixed for the memo's life (the rule
+itself, ``ctx.geocoding_enabled``, ``ctx.distances``); the engine's guard
+(daemon.engine.decide.guarded) reads a subset of the same. So such a rule's
+guarded verdict on an order is the same as in an earlier pass whenever all
+of those are: the memo keeps each order's verdicts beside those inputs and
+hands them back only when every input is the same object (or an equal one).
+Anything else (a new version of the order, a stock row or position that
+changed, another rules file) is judged afresh. The clock is not an input:
+a rule that reads it, or another order, is not order-local and is never
+memoised, and neither are the verdicts of rules outside their window.
+
+Nothing here decides anything: :func:`daemon.engine.plan.plan_pass` given a
+memo returns the very plan it returns without one (tests/unit/test_verdict_memo.py
+and the replay's equivalence test check it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daemon.domain.distance import Distances
+    from daemon.domain.location import Location
+    from daemon.domain.orders import Order, StockLevel
+    from rules.base import Rule
+    from rules.context import PassContext, Place
+    from rules.verdict import Verdict
+
+# An order not judged for this many passes is forgotten (it left, most likely);
+# forgetting costs only a fresh judgement if it comes back.
+FORGET_AFTER_PASSES = 20_000
+
+
+@dataclass(slots=True)
+class MemoEntry:
+    """One version of one order, what its verdicts read, and the verdicts so far."""
+
+    order: Order
+    place: Place | None  # ctx.restaurants.get(order.restaurant_id)
+    location: Location | None  # ctx.locations.get(payment_key)
+    foods: tuple[int, ...]
+    stock: tuple[StockLevel | None, ...]  # ctx.snapshot.stock.get(food) of each of ``foods``
+    looked_up: bool
+    used: int
+    # By the rule's index in the file: the guarded verdict of an order-local rule ...
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
+    # ... and the guard's own verdict (None: the rule decides) for a load rule.
+    guards: dict[int, Verdict | None] = field(default_factory=dict)
+
+
+class VerdictMemo:
+    """The verdicts of the order-local rules across the passes of one rules file."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, MemoEntry] = {}
+        self._bound: tuple[tuple[Rule, ...], bool, Distances] | None = None
+        self._passes = 0
+        self._swept = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def begin(self, rules: Sequence[Rule], ctx: PassContext) -> dict[str, MemoEntry]:
+        """This pass's entry of every order in ``ctx.snapshot``, checked against its inputs."""
+        self._bind(rules if isinstance(rules, tuple) else tuple(rules), ctx)
+        self._passes += 1
+        used = self._passes
+        if used - self._swept >= FORGET_AFTER_PASSES:
+            self._sweep()
+        entries = self._entries
+        stock = ctx.snapshot.stock
+        locations = ctx.locations
+        restaurants = ctx.restaurants
+        looked_up = ctx.snapshot.looked_up
+        current: dict[str, MemoEntry] = {}
+        for order in ctx.snapshot.orders:
+            key = order.payment_key
+            entry = entries.get(key)
+            place = restaurants.get(order.restaurant_id)
+            location = locations.get(key)
+            if (
+                entry is None
+                or entry.order is not order
+                or entry.place is not place
+                or not (entry.location is location or entry.location == location)
+                or entry.looked_up is not (key in looked_up)
+                or (entry.foods and entry.stock != tuple(map(stock.get, entry.foods)))
+            ):
+                foods = tuple(sorted({item.food_id for item in order.items}))
+                entry = entries[key] = MemoEntry(
+                    order=order,
+                    place=place,
+                    location=location,
+                    foods=foods,
+                    stock=tuple(map(stock.get, foods)),
+                    looked_up=key in looked_up,
+                    used=used,
+                )
+            else:
+                entry.used = used
+            current[key] = entry
+        return current
+
+    def _bind(self, rules: tuple[Rule, ...], ctx: PassContext) -> None:
+        bound = self._bound
+        if (
+            bound is not None
+            and bound[0] is rules
+            and bound[1] is ctx.geocoding_enabled
+            and bound[2] is ctx.distances
+        ):
+            return
+        if (
+            bound is None
+            or len(bound[0]) != len(rules)
+            or any(old is not new for old, new in zip(bound[0], rules, strict=True))
+            or bound[1] is not ctx.geocoding_enabled
+            or bound[2] is not ctx.distances
+        ):
+            self._entries.clear()
+            self._bound = (rules, ctx.geocoding_enabled, ctx.distances)
+
+    def _sweep(self) -> None:
+        oldest = self._passes - FORGET_AFTER_PASSES
+        self._entries = {k: e for k, e in self._entries.items() if e.used > oldest}
+        self._swept = self._passes

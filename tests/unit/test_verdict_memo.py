@@ -1,0 +1,95 @@
+"""Kept verdicts (daemon.engine.verdictmemo): the plan is the one a pass without them makes.
+
+The memo gives back an order-local rule's verdict only while every input it
+reads is the same; these passes change one input at a time and compare the
+plan with the memo against the plan without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+from daemon.domain.orders import Item, Order, StockLevel
+from daemon.engine.plan import Plan, plan_pass
+from daemon.engine.verdictmemo import VerdictMemo
+from rules.congestion import CongestionRule
+from rules.context import PassContext
+from rules.payment_failed import PaymentFailedRule
+from rules.verdict import Verdict
+from tests.unit.builders import (
+    HAL,
+    LIMITS,
+    OUT_OF_FOOD,
+    OUT_OF_STOCK,
+    PAYMENT,
+    SHADOW_PAYMENT,
+    context,
+    fill,
+    order,
+)
+
+TIGHT = CongestionRule(name="overloaded", reason_id=3, max_active_orders=3, reopen_below=2)
+RULES = (OUT_OF_STOCK, PAYMENT, SHADOW_PAYMENT, TIGHT)
+
+
+def _same_plans(memo: VerdictMemo, ctx: PassContext) -> Plan:
+    kept = plan_pass(RULES, ctx, LIMITS, hourly_used=0, dry_run=False, memo=memo)
+    fresh = plan_pass(RULES, ctx, LIMITS, hourly_used=0, dry_run=False)
+    assert kept.decisions == fresh.decisions
+    assert kept.restaurant_actions == fresh.restaurant_actions
+    assert kept.food_deactivations == fresh.food_deactivations
+    assert dict(kept.verdicts) == dict(fresh.verdicts)
+    assert kept.loads == fresh.loads
+    return kept
+
+
+def _decided(plan: Plan) -> dict[str, str]:
+    return {d.payment_key: d.rule for d in plan.primary}
+
+
+def test_each_changed_input_is_judged_again() -> None:
+    memo = VerdictMemo()
+    quiet = fill("q", 2)
+    soup = order("soup", items=(Item(5, "çorba", 1),))  # a food no other order has
+    ctx = context([*quiet, soup], stock={})
+    assert _decided(_same_plans(memo, ctx)) == {}
+    # The stock row of the soup's food goes out: same order object, new verdict.
+    out = {soup.items[0].food_id: StockLevel(soup.items[0].food_id, "çorba", False, None)}
+    assert _decided(_same_plans(memo, context([*quiet, soup], stock=out))) == {
+        "soup": "out-of-stock"
+    }
+    # Back in stock, then a new version of the order whose payment failed.
+    assert _decided(_same_plans(memo, ctx)) == {}
+    failed = replace(soup, payment_status="failed")
+    assert _decided(_same_plans(memo, context([*quiet, failed], stock={}))) == {
+        "soup": "payment-failed"
+    }
+    # The restaurant left rules.yaml: the guard's verdict, not the kept one.
+    gone = _same_plans(memo, context([*quiet, failed], stock={}, restaurants={}))
+    assert _decided(gone) == {}
+    # Over capacity: congestion, which is never kept, judges the load of this pass.
+    busy = context([*quiet, failed, *fill("b", 3, first_minutes_ago=1)], stock={})
+    assert "overloaded" in _decided(_same_plans(memo, busy)).values()
+
+
+def test_a_rule_not_declared_order_local_is_asked_every_pass() -> None:
+    asked: list[str] = []
+
+    class Counting(PaymentFailedRule):
+        order_local: ClassVar[bool] = False
+
+        def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
+            asked.append(order.payment_key)
+            return super().evaluate(order, ctx)
+
+    counting = Counting(name="counting", reason_id=7)
+    memo = VerdictMemo()
+    ctx = context([order("a"), order("b", out_of_stock=True)])
+    for _ in range(3):
+        plan_pass((OUT_OF_STOCK, counting), ctx, LIMITS, hourly_used=0, dry_run=False, memo=memo)
+    assert asked == ["a", "b"] * 3
+    assert OUT_OF_FOOD in {f.food_id for f, _mode in plan_pass(
+        (OUT_OF_STOCK, counting), ctx, LIMITS, hourly_used=0, dry_run=False, memo=memo
+    ).food_deactivations}  # fmt: skip
+    assert HAL in {o.restaurant_id for o in ctx.snapshot.orders}
