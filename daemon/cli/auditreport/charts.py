@@ -21,27 +21,17 @@ from daemon.cli.auditreport.facts import MODES, AuditFacts, reason_label
 
 # Readable on paper as on screen; one colour per series, stable order.
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-_STYLE = Style(
-    background="white",
-    plot_background="white",
-    foreground="#222",
-    foreground_strong="#000",
-    foreground_subtle="#666",
-    font_family="system-ui, sans-serif",
-    colors=_COLOURS,
-)
+_LOOK = {
+    "background": "white",
+    "plot_background": "white",
+    "foreground": "#222",
+    "foreground_strong": "#000",
+    "foreground_subtle": "#666",
+    "font_family": "system-ui, sans-serif",
+}
+_STYLE = Style(**_LOOK, colors=_COLOURS)
 # A closure is a thick bar from closed to reopened.
-_TIMELINE_STYLE = Style(
-    background="white",
-    plot_background="white",
-    foreground="#222",
-    foreground_strong="#000",
-    foreground_subtle="#666",
-    font_family="system-ui, sans-serif",
-    colors=_COLOURS,
-    stroke_width="10",
-    stroke_width_hover="12",
-)
+_TIMELINE_STYLE = Style(**_LOOK, colors=_COLOURS, stroke_width="10", stroke_width_hover="12")
 
 
 def _without_scripts(root: Any) -> Any:
