@@ -120,6 +120,24 @@ def _decode(row: history.Row) -> Change | None:
     return Change(seen_at=row.seen_at, kind=row.kind, subject=row.subject, value=value)
 
 
+def _foods_off_at(connection: sa.Connection, moment: datetime) -> frozenset[int]:
+    """The foods whose deactivation was in force at ``moment``.
+
+    A deactivation stays in force (its ``active_key`` set, failed ones too) until
+    a reactivation of it finishes as reactivated or maybe_reactivated (see
+    daemon.engine.side_effects.reactivations); one that finished before
+    ``moment`` is over, and the next shortage deactivates the food anew.
+    """
+    d, r = schema.food_deactivations, schema.food_reactivations
+    ended = sa.exists().where(
+        r.c.deactivation_id == d.c.id,
+        r.c.outcome.in_(("reactivated", "maybe_reactivated")),
+        r.c.finished_at <= moment,
+    )
+    query = sa.select(d.c.food_id).where(d.c.at < moment, ~ended)
+    return frozenset(connection.execute(query).scalars())
+
+
 def start_at(connection: sa.Connection, moment: datetime) -> Start:
     """The store at ``moment``, as the history and the daemon's own tables knew it."""
     orders: dict[str, Order] = {}
@@ -144,13 +162,7 @@ def start_at(connection: sa.Connection, moment: datetime) -> Start:
         stock=stock,
         live_intents={key: outcome for key, outcome in intents.items() if key in orders},
         closures=_closures_at(connection, moment),
-        deactivated_foods=frozenset(
-            connection.execute(
-                sa.select(schema.food_deactivations.c.food_id).where(
-                    schema.food_deactivations.c.at < moment
-                )
-            ).scalars()
-        ),
+        deactivated_foods=_foods_off_at(connection, moment),
         cancelled_at=tuple(
             ledger.automatic_cancellation_times(
                 connection, since=moment - ledger.HOURLY_WINDOW, before=moment
