@@ -11,7 +11,7 @@ The order of those steps, safety, and the side effects belong to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from daemon.domain.decisions import Decision, Mode
@@ -61,6 +61,27 @@ def _evaluate_guarded(rule: Rule, order: Order, ctx: PassContext) -> Verdict:
     """The guarded verdict; the rule is asked only where the guard lets it decide."""
     overridden = guarded(rule, order, ctx)
     return rule.evaluate(order, ctx) if overridden is None else overridden
+
+
+class Column(dict[str, Verdict]):
+    """One rule's verdicts on the orders of a pass, by payment_key, and which of them matched.
+
+    Built where the verdicts are gathered, so a pass that asks which orders
+    matched (most match nothing) does not walk every verdict again.
+    """
+
+    __slots__ = ("matched",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.matched: list[str] = []
+
+
+def matches(column: Mapping[str, Verdict]) -> Collection[str]:
+    """The orders ``column``'s rule matched."""
+    if isinstance(column, Column):
+        return column.matched
+    return [key for key, verdict in column.items() if verdict.kind is VerdictKind.MATCH]
 
 
 # Verdicts of one pass, by the rule's index in the file, then payment_key.
@@ -118,18 +139,31 @@ def evaluate_orders(
     return by_rule
 
 
-def _remembered(
-    index: int, rule: Rule, ctx: PassContext, memo: Mapping[str, MemoEntry]
-) -> dict[str, Verdict]:
+def _remembered(index: int, rule: Rule, ctx: PassContext, memo: Mapping[str, MemoEntry]) -> Column:
     """An order-local rule's guarded verdicts, judged only where the memo has none."""
-    found = {}
+    found = Column()
+    matched = found.matched
     for order in ctx.snapshot.orders:
-        kept = memo[order.payment_key].verdicts
-        verdict = kept.get(index)
+        key = order.payment_key
+        entry = memo[key]
+        verdict = entry.verdicts.get(index)
         if verdict is None:
-            verdict = kept[index] = _evaluate_guarded(rule, order, ctx)
-        found[order.payment_key] = verdict
+            verdict = entry.verdicts[index] = _judged(index, rule, order, ctx, entry)
+        found[key] = verdict
+        if verdict.kind is VerdictKind.MATCH:
+            matched.append(key)
     return found
+
+
+def _judged(index: int, rule: Rule, order: Order, ctx: PassContext, entry: MemoEntry) -> Verdict:
+    """The guarded verdict, with the rule's own from an earlier version of the order if kept."""
+    overridden = guarded(rule, order, ctx)
+    if overridden is not None:
+        return overridden
+    own = entry.evaluated.get(index)
+    if own is None:
+        own = entry.evaluated[index] = rule.evaluate(order, ctx)
+    return own
 
 
 def evaluate_loads(
@@ -151,7 +185,7 @@ def evaluate_loads(
             by_rule[index] = _all_orders(ctx, asleep[index])
             continue
         verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
-        judged: dict[str, Verdict] = {}
+        judged = Column()
         for order in ctx.snapshot.orders:
             key = order.payment_key
             if memo is None:
@@ -162,7 +196,10 @@ def evaluate_loads(
                     overridden = guards[index]
                 else:
                     overridden = guards[index] = guarded(rule, order, ctx)
-            judged[key] = verdicts.get(key, outside) if overridden is None else overridden
+            verdict = verdicts.get(key, outside) if overridden is None else overridden
+            judged[key] = verdict
+            if verdict.kind is VerdictKind.MATCH:
+                judged.matched.append(key)
         by_rule[index] = judged
     return by_rule
 
@@ -203,12 +240,7 @@ class VerdictTable(Mapping[str, tuple[tuple["Rule", Verdict], ...]]):
 
     def matching(self) -> set[str]:
         """The orders at least one rule matched: the only ones with a decision."""
-        return {
-            key
-            for _rule, column in self._columns
-            for key, verdict in column.items()
-            if verdict.kind is VerdictKind.MATCH
-        }
+        return {key for _rule, column in self._columns for key in matches(column)}
 
 
 def verdicts_by_order(

@@ -58,6 +58,7 @@ from daemon.engine.decide import (
     decide_order,
     evaluate_loads,
     evaluate_orders,
+    matches,
     outside_windows,
     rule_mode,
     verdicts_by_order,
@@ -74,7 +75,7 @@ from daemon.engine.safety import (
     suspensions_at,
 )
 from rules.context import PassContext, RestaurantLoad
-from rules.verdict import Verdict, VerdictKind
+from rules.verdict import Verdict
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
@@ -314,9 +315,8 @@ def _leaving(
     for index, verdicts in per_order.items():
         if rules[index].dry_run:  # a shadow match never changes what live does
             continue
-        for key, verdict in verdicts.items():
-            if verdict.kind is VerdictKind.MATCH:
-                deciding.setdefault(key, rules[index])
+        for key in matches(verdicts):
+            deciding.setdefault(key, rules[index])
     restaurant_of = {o.payment_key: o.restaurant_id for o in snapshot.orders} if suspensions else {}
     cancelled_now = {
         key

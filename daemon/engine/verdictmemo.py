@@ -11,8 +11,12 @@ itself, ``ctx.geocoding_enabled``, ``ctx.distances``); the engine's guard
 guarded verdict on an order is the same as in an earlier pass whenever all
 of those are: the memo keeps each order's verdicts beside those inputs and
 hands them back only when every input is the same object (or an equal one).
-Anything else (a new version of the order, a stock row or position that
-changed, another rules file) is judged afresh. The clock is not an input:
+Anything else (a stock row or position that changed, another rules file)
+is judged afresh. A new version of an order (most are a new status) keeps
+the rule's own verdict, not the guarded one, when the rule declares which
+of the order's attributes it reads (:attr:`~rules.base.Rule.order_fields`)
+and none of them changed: the guard, which reads the status, judges it
+again. The clock is not an input:
 a rule that reads it, or another order, is not order-local and is never
 memoised, and neither are the verdicts of rules outside their window.
 
@@ -23,8 +27,9 @@ and the replay's equivalence test check it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,8 +58,14 @@ class MemoEntry:
     used: int
     # By the rule's index in the file: the guarded verdict of an order-local rule ...
     verdicts: dict[int, Verdict] = field(default_factory=dict)
+    # ... the rule's own verdict where the guard let it decide (kept across versions) ...
+    evaluated: dict[int, Verdict] = field(default_factory=dict)
     # ... and the guard's own verdict (None: the rule decides) for a load rule.
     guards: dict[int, Verdict | None] = field(default_factory=dict)
+
+
+# What a rule reads of an order (rules.base.Rule.order_fields), read off it in one call.
+_Fields = Callable[["Order"], object]
 
 
 class VerdictMemo:
@@ -63,6 +74,8 @@ class VerdictMemo:
     def __init__(self) -> None:
         self._entries: dict[str, MemoEntry] = {}
         self._bound: tuple[tuple[Rule, ...], bool, Distances] | None = None
+        # By the rule's index: the attributes of the order its own verdict reads.
+        self._fields: dict[int, _Fields] = {}
         self._passes = 0
         self._swept = 0
 
@@ -96,7 +109,7 @@ class VerdictMemo:
                 or (entry.foods and entry.stock != tuple(map(stock.get, entry.foods)))
             ):
                 foods = tuple(sorted({item.food_id for item in order.items}))
-                entry = entries[key] = MemoEntry(
+                fresh = entries[key] = MemoEntry(
                     order=order,
                     place=place,
                     location=location,
@@ -105,10 +118,34 @@ class VerdictMemo:
                     looked_up=key in looked_up,
                     used=used,
                 )
+                if entry is not None and entry.evaluated and entry.order is not order:
+                    fresh.evaluated = self._carried(entry, fresh)
+                entry = fresh
             else:
                 entry.used = used
             current[key] = entry
         return current
+
+    def _carried(self, old: MemoEntry, new: MemoEntry) -> dict[int, Verdict]:
+        """The rules' own verdicts on ``old`` that hold for ``new``, a new version of the order.
+
+        Only where nothing else a verdict reads changed, and only the rules that
+        declare what they read of the order, none of which changed.
+        """
+        if not (
+            old.place is new.place
+            and (old.location is new.location or old.location == new.location)
+            and old.looked_up is new.looked_up
+            and old.foods == new.foods
+            and old.stock == new.stock
+        ):
+            return {}
+        fields = self._fields
+        return {
+            index: verdict
+            for index, verdict in old.evaluated.items()
+            if index in fields and fields[index](old.order) == fields[index](new.order)
+        }
 
     def _bind(self, rules: tuple[Rule, ...], ctx: PassContext) -> None:
         bound = self._bound
@@ -128,8 +165,18 @@ class VerdictMemo:
         ):
             self._entries.clear()
             self._bound = (rules, ctx.geocoding_enabled, ctx.distances)
+            self._fields = {
+                index: _reader(rule.order_fields)
+                for index, rule in enumerate(rules)
+                if rule.order_local and rule.order_fields
+            }
 
     def _sweep(self) -> None:
         oldest = self._passes - FORGET_AFTER_PASSES
         self._entries = {k: e for k, e in self._entries.items() if e.used > oldest}
         self._swept = self._passes
+
+
+def _reader(names: frozenset[str]) -> _Fields:
+    """One call that reads ``names`` off an order (a tuple of them, in a fixed order)."""
+    return attrgetter(*sorted(names)) if len(names) > 1 else attrgetter(*names)

@@ -308,30 +308,53 @@ class _CacheOnly:
         raise AssertionError("a replay asks no geocoder")
 
 
+def _position_of(order: Order) -> tuple[object, ...]:
+    """What an order's position is computed from (daemon.engine.geo.Locator.locate_all)."""
+    return (
+        order.shipping_method,
+        order.latitude,
+        order.longitude,
+        order.address,
+        order.restaurant_id,
+        order.problems,
+    )
+
+
 class Locations:
-    """Each order's position, computed once per version of the order."""
+    """Each order's position, computed once per position of the order.
+
+    Most new versions of an order change its status, not where it goes: they
+    keep the position (the very object, so the verdicts kept beside it hold).
+    """
 
     def __init__(self, locator: Locator, distances: Distances) -> None:
         self._locator = locator
         self._distances = distances
-        self._known: dict[str, tuple[Order, Location]] = {}
+        # payment_key -> (the version last seen, what its position was computed from, it)
+        self._known: dict[str, tuple[Order, tuple[object, ...], Location]] = {}
 
     def __call__(self, orders: Sequence[Order]) -> Mapping[str, Location]:
         known = self._known
-        fresh = {}
+        found: dict[str, Location] = {}
+        fresh: dict[str, Order] = {}
         for order in orders:
-            kept = known.get(order.payment_key)
-            if (kept is None or kept[0] is not order) and order.is_delivery:
-                fresh[order.payment_key] = order
+            key = order.payment_key
+            kept = known.get(key)
+            if kept is not None and kept[0] is order:
+                found[key] = kept[2]
+            elif not order.is_delivery:
+                known.pop(key, None)
+            elif kept is not None and kept[1] == (position := _position_of(order)):
+                known[key] = (order, position, kept[2])
+                found[key] = kept[2]
+            else:
+                fresh[key] = order
         if fresh:
             located = self._locator.locate_all(fresh.values(), self._distances)
             for key, location in located.items():
-                known[key] = (fresh[key], location)
-        found = {}
-        for order in orders:
-            kept = known.get(order.payment_key)
-            if kept is not None:
-                found[order.payment_key] = kept[1]
+                order = fresh[key]
+                known[key] = (order, _position_of(order), location)
+                found[key] = location
         return found
 
 
