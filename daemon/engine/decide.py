@@ -114,45 +114,53 @@ def evaluate_orders(
     ctx: PassContext,
     *,
     asleep: Asleep | None = None,
-    memo: Mapping[str, MemoEntry] | None = None,
+    memo: Sequence[MemoEntry] | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled per-order rule (not the load rules) on every order.
 
     A rule in ``asleep`` (outside its window) is not asked: its verdict is the window's.
-    With ``memo`` (this pass's :meth:`daemon.engine.verdictmemo.VerdictMemo.begin`), an
-    order-local rule's verdict an earlier pass gave on the same inputs is taken from it.
+    With ``memo`` (this pass's :meth:`daemon.engine.verdictmemo.VerdictMemo.begin`, one
+    entry per order of the snapshot, in its order), an order-local rule's verdict an
+    earlier pass gave on the same inputs is taken from it.
     """
     asleep = asleep or {}
     by_rule: RuleVerdicts = {}
+    kept: list[tuple[int, Rule, Column]] = []
     for index, rule in _enabled(rules):
         if rule.aggregate:
             continue
         if index in asleep:
             by_rule[index] = _all_orders(ctx, asleep[index])
         elif memo is not None and rule.order_local:
-            by_rule[index] = _remembered(index, rule, ctx, memo)
+            column = by_rule[index] = Column()  # filled below, in file order like the rest
+            kept.append((index, rule, column))
         else:
             by_rule[index] = {
                 order.payment_key: _evaluate_guarded(rule, order, ctx)
                 for order in ctx.snapshot.orders
             }
+    if kept and memo is not None:
+        _remembered(kept, ctx, memo)
     return by_rule
 
 
-def _remembered(index: int, rule: Rule, ctx: PassContext, memo: Mapping[str, MemoEntry]) -> Column:
-    """An order-local rule's guarded verdicts, judged only where the memo has none."""
-    found = Column()
-    matched = found.matched
-    for order in ctx.snapshot.orders:
+def _remembered(
+    kept: Sequence[tuple[int, Rule, Column]], ctx: PassContext, memo: Sequence[MemoEntry]
+) -> None:
+    """The order-local rules' guarded verdicts, judged only where the memo has none.
+
+    One walk over the orders for all of them: most passes judge nothing new.
+    """
+    for order, entry in zip(ctx.snapshot.orders, memo, strict=True):
         key = order.payment_key
-        entry = memo[key]
-        verdict = entry.verdicts.get(index)
-        if verdict is None:
-            verdict = entry.verdicts[index] = _judged(index, rule, order, ctx, entry)
-        found[key] = verdict
-        if verdict.kind is VerdictKind.MATCH:
-            matched.append(key)
-    return found
+        verdicts = entry.verdicts
+        for index, rule, column in kept:
+            verdict = verdicts.get(index)
+            if verdict is None:
+                verdict = verdicts[index] = _judged(index, rule, order, ctx, entry)
+            column[key] = verdict
+            if verdict.kind is VerdictKind.MATCH:
+                column.matched.append(key)
 
 
 def _judged(index: int, rule: Rule, order: Order, ctx: PassContext, entry: MemoEntry) -> Verdict:
@@ -172,7 +180,7 @@ def evaluate_loads(
     loads: Mapping[str, RestaurantLoad],
     *,
     asleep: Asleep | None = None,
-    memo: Mapping[str, MemoEntry] | None = None,
+    memo: Sequence[MemoEntry] | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled load rule (congestion), given the pass's loads."""
     asleep = asleep or {}
@@ -186,12 +194,14 @@ def evaluate_loads(
             continue
         verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
         judged = Column()
-        for order in ctx.snapshot.orders:
+        orders = ctx.snapshot.orders
+        entries: Sequence[MemoEntry | None] = memo if memo is not None else [None] * len(orders)
+        for order, entry in zip(orders, entries, strict=True):
             key = order.payment_key
-            if memo is None:
+            if entry is None:
                 overridden = guarded(rule, order, ctx)
             else:  # the guard is order-local: kept with the order's other verdicts
-                guards = memo[key].guards
+                guards = entry.guards
                 if index in guards:
                     overridden = guards[index]
                 else:

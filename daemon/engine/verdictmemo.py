@@ -82,8 +82,8 @@ class VerdictMemo:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def begin(self, rules: Sequence[Rule], ctx: PassContext) -> dict[str, MemoEntry]:
-        """This pass's entry of every order in ``ctx.snapshot``, checked against its inputs."""
+    def begin(self, rules: Sequence[Rule], ctx: PassContext) -> list[MemoEntry]:
+        """This pass's entry of every order in ``ctx.snapshot`` (in its order), checked."""
         self._bind(rules if isinstance(rules, tuple) else tuple(rules), ctx)
         self._passes += 1
         used = self._passes
@@ -94,7 +94,7 @@ class VerdictMemo:
         locations = ctx.locations
         restaurants = ctx.restaurants
         looked_up = ctx.snapshot.looked_up
-        current: dict[str, MemoEntry] = {}
+        current: list[MemoEntry] = []
         for order in ctx.snapshot.orders:
             key = order.payment_key
             entry = entries.get(key)
@@ -123,7 +123,7 @@ class VerdictMemo:
                 entry = fresh
             else:
                 entry.used = used
-            current[key] = entry
+            current.append(entry)
         return current
 
     def _carried(self, old: MemoEntry, new: MemoEntry) -> dict[int, Verdict]:
