@@ -151,7 +151,5 @@ def test_a_snooze_counts_from_the_deactivation_made_before_the_start(store: Worl
     report = past.replay(since=15, until=40)
 
     # 20 minutes after the deactivation at 5 (the pass of minute 25), not after --from.
-    assert _reactivated(report) == [
-        (LAHMACUN, "out-of-stock", "snooze", isoformat_z(past.at(25)))
-    ]
+    assert _reactivated(report) == [(LAHMACUN, "out-of-stock", "snooze", isoformat_z(past.at(25)))]
     assert _deactivated(report) == []

@@ -8,9 +8,9 @@ replay itself is pure (:mod:`.run`). What this module reads:
   after it up to ``--to``, decoded (daemon.domain.images);
 - the daemon's own state at ``--from``, from its tables: the live intents
   recorded before it (never decided again), the closures in force, the
-  deactivated foods and the automatic cancellations of the hour before
-  (the rolling cap), the pauses in force and the closures people ended
-  whose respect had not ended;
+  food deactivations in force (each as a pass reads it), the automatic
+  cancellations of the hour before (the rolling cap), the pauses in force
+  and the closures people ended whose respect had not ended;
 - people's decisions during the period, from the same tables, merged with
   the history in time order (:class:`~daemon.engine.replay.world.Change`):
   each pause as stored when it was made, resumed, or expired
@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from daemon.domain import images
 from daemon.domain.distance import Distances
+from daemon.domain.foods import CLOSING, FoodOff, ReactivationClaim
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Order, StockLevel
 from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
@@ -120,22 +121,90 @@ def _decode(row: history.Row) -> Change | None:
     return Change(seen_at=row.seen_at, kind=row.kind, subject=row.subject, value=value)
 
 
-def _foods_off_at(connection: sa.Connection, moment: datetime) -> frozenset[int]:
-    """The foods whose deactivation was in force at ``moment``.
+def _foods_off_at(connection: sa.Connection, moment: datetime) -> tuple[FoodOff, ...]:
+    """The food deactivations of ours in force at ``moment``, oldest first.
 
-    A deactivation stays in force (its ``active_key`` set, failed ones too) until
-    a reactivation of it finishes as reactivated or maybe_reactivated (see
-    daemon.engine.side_effects.reactivations); one that finished before
-    ``moment`` is over, and the next shortage deactivates the food anew.
+    As daemon.store.foods_off reads the ones in force now, but as of
+    ``moment``: made before it, and not ended by a reactivation that
+    finished as reactivated or maybe_reactivated by then (see
+    daemon.engine.side_effects.reactivations; one that ended before is over,
+    and the next shortage deactivates the food anew). Without stock rows: a
+    pass reads each with the food's row in the history. A reactivation that
+    had failed for good by ``moment`` (left for a person) keeps the food off,
+    as live; one still under way then is left out, and the replay judges the
+    food afresh, as every call of a replay succeeds.
     """
     d, r = schema.food_deactivations, schema.food_reactivations
+    done = r.alias("done")  # the same table in the outer join below
     ended = sa.exists().where(
-        r.c.deactivation_id == d.c.id,
-        r.c.outcome.in_(("reactivated", "maybe_reactivated")),
-        r.c.finished_at <= moment,
+        done.c.deactivation_id == d.c.id,
+        done.c.outcome.in_(CLOSING),
+        done.c.finished_at <= moment,
     )
-    query = sa.select(d.c.food_id).where(d.c.at < moment, ~ended)
-    return frozenset(connection.execute(query).scalars())
+    rows = connection.execute(
+        sa.select(
+            d.c.id,
+            d.c.food_id,
+            d.c.restaurant_id,
+            d.c.rule,
+            d.c.payment_key,
+            d.c.at,
+            d.c.outcome,
+            d.c.uncertain_sends,
+            d.c.last_error,
+            r.c.id,
+            r.c.trigger,
+            r.c.updated_at,
+            r.c.attempts,
+            r.c.uncertain_sends,
+            r.c.last_error,
+            r.c.requested_by,
+            r.c.note,
+        )
+        .select_from(
+            d.outerjoin(
+                r,
+                sa.and_(
+                    r.c.deactivation_id == d.c.id,
+                    r.c.outcome == "failed",
+                    r.c.updated_at <= moment,
+                ),
+            )
+        )
+        .where(d.c.at < moment, ~ended)
+        .order_by(d.c.at, d.c.id)
+    )
+    return tuple(_food_off(row) for row in rows)
+
+
+def _food_off(row: sa.Row[Any]) -> FoodOff:
+    (id_, food_id, restaurant_id, rule, payment_key, at, outcome, sends, error) = row[:9]
+    (claim_id, trigger, updated_at, attempts, claim_sends, claim_error, by, note) = row[9:]
+    claim = None
+    if claim_id is not None:  # failed for good (the join's condition)
+        claim = ReactivationClaim(
+            id=claim_id,
+            outcome="failed",
+            trigger=trigger,
+            updated_at=updated_at,
+            attempts=attempts,
+            uncertain_sends=claim_sends,
+            last_error=claim_error,
+            requested_by=by,
+            note=note,
+        )
+    return FoodOff(
+        deactivation_id=id_,
+        food_id=food_id,
+        restaurant_id=restaurant_id,
+        rule=rule,
+        payment_key=payment_key,
+        deactivated_at=at,
+        outcome=outcome,
+        uncertain_sends=sends,
+        last_error=error,
+        reactivation=claim,
+    )
 
 
 def start_at(connection: sa.Connection, moment: datetime) -> Start:
@@ -162,7 +231,7 @@ def start_at(connection: sa.Connection, moment: datetime) -> Start:
         stock=stock,
         live_intents={key: outcome for key, outcome in intents.items() if key in orders},
         closures=_closures_at(connection, moment),
-        deactivated_foods=_foods_off_at(connection, moment),
+        foods_off=_foods_off_at(connection, moment),
         cancelled_at=tuple(
             ledger.automatic_cancellation_times(
                 connection, since=moment - ledger.HOURLY_WINDOW, before=moment
