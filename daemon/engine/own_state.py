@@ -224,9 +224,9 @@ class OwnState:
                 payment_key=food.payment_key,
             )
         reactivated = [
-            (food, ended)
+            (food, undone)
             for food, mode in plan.food_reactivations
-            if mode == "live" and (ended := self._reactivate(food)) is not None
+            if mode == "live" and (undone := self._reactivate(food)) is not None
         ]
         return Applied(
             cancelled=cancelled,

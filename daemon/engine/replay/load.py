@@ -177,7 +177,7 @@ def _foods_off_at(connection: sa.Connection, moment: datetime) -> tuple[FoodOff,
     return tuple(_food_off(row) for row in rows)
 
 
-def _food_off(row: sa.Row[Any]) -> FoodOff:
+def _food_off(row: Sequence[Any]) -> FoodOff:
     (id_, food_id, restaurant_id, rule, payment_key, at, outcome, sends, error) = row[:9]
     (claim_id, trigger, updated_at, attempts, claim_sends, claim_error, by, note) = row[9:]
     claim = None
