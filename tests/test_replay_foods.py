@@ -24,12 +24,9 @@ from tests.test_daemon import fast
 from tests.test_replay_people import RECEIVED, Past, _past
 from tests.world import HALASKARGAZI, NEAR, World
 
-OUT_OF_STOCK_OFF = """\
-  - name: out-of-stock
-    kind: out_of_stock
-    reason_id: 1
-    deactivate_food: true
-"""
+OUT_OF_STOCK_OFF = (
+    "  - {name: out-of-stock, kind: out_of_stock, reason_id: 1, deactivate_food: true}\n"
+)
 LAHMACUN = 42
 
 
@@ -109,20 +106,59 @@ def test_a_food_comes_back_with_its_stock_and_the_next_shortage_switches_it_off_
     assert _reactivated(report) == [(LAHMACUN, "out-of-stock", "back_in_stock", z(past.at(10.5)))]
 
 
-def _off_before_the_start(world: World, past: Past, minutes: float) -> None:
-    """A deactivation of ours in force, as the food side effect writes it once confirmed."""
-    with world.engine.begin() as connection:
-        connection.execute(
-            sa.insert(schema.food_deactivations).values(
+def _deactivation(past: Past, minutes: float, *, in_force: bool = True) -> int:
+    """A deactivation of ours, as the food side effect writes it once Dükkango confirmed it.
+
+    Not ``in_force``: ended since (its reactivation, :func:`_reactivation`, is stored apart).
+    """
+    with past.world.engine.begin() as connection:
+        deactivation_id: int = connection.execute(
+            sa.insert(schema.food_deactivations)
+            .values(
                 food_id=LAHMACUN,
                 restaurant_id=HALASKARGAZI,
                 rule="out-of-stock",
                 payment_key="earlier",
                 at=past.at(minutes),
                 outcome="done",
-                active_key=LAHMACUN,
+                active_key=LAHMACUN if in_force else None,
+            )
+            .returning(schema.food_deactivations.c.id)
+        ).scalar_one()
+    return deactivation_id
+
+
+def _reactivation(past: Past, deactivation_id: int, minutes: float) -> None:
+    """Its reactivation, as recorded once Dükkango confirmed it."""
+    with past.world.engine.begin() as connection:
+        connection.execute(
+            sa.insert(schema.food_reactivations).values(
+                deactivation_id=deactivation_id,
+                food_id=LAHMACUN,
+                trigger="back_in_stock",
+                outcome="reactivated",
+                claimed_at=past.at(minutes),
+                updated_at=past.at(minutes),
+                finished_at=past.at(minutes),
             )
         )
+
+
+def test_a_food_put_back_on_sale_before_the_start_is_deactivated_again(store: World) -> None:
+    """The start state has only the deactivations still in force at ``--from``."""
+    fast(store, OUT_OF_STOCK_OFF, interval=60)
+    past = _past(store)
+    ended = _deactivation(past, 5, in_force=False)  # off at 5 min, back on sale at 10 min
+    _reactivation(past, ended, 10)
+    _stock(past, 20, available=False)
+    _lahmacun_order(past, 21, "lahmacun")
+
+    report = past.replay(since=15, until=40)
+
+    assert [o["payment_key"] for o in report["orders"] if o["outcome"] == "cancelled"] == [
+        "lahmacun"
+    ]
+    assert _deactivated(report) == [(LAHMACUN, "out-of-stock", isoformat_z(past.at(21)))]
 
 
 def test_a_food_off_at_the_start_comes_back_when_its_stock_does(store: World) -> None:
@@ -130,7 +166,7 @@ def test_a_food_off_at_the_start_comes_back_when_its_stock_does(store: World) ->
     past = _past(store)
     z = isoformat_z
     _stock(past, 4, available=False)
-    _off_before_the_start(store, past, 5)
+    _deactivation(past, 5)
     _stock(past, 20.5, available=True, quantity=None)  # available again, not counted
     _stock(past, 30.5, available=False)
     _lahmacun_order(past, 31, "after")
@@ -143,10 +179,10 @@ def test_a_food_off_at_the_start_comes_back_when_its_stock_does(store: World) ->
 
 
 def test_a_snooze_counts_from_the_deactivation_made_before_the_start(store: World) -> None:
-    fast(store, OUT_OF_STOCK_OFF + "    reactivate_after_minutes: 20\n", interval=60)
+    fast(store, OUT_OF_STOCK_OFF.replace("}", ", reactivate_after_minutes: 20}"), interval=60)
     past = _past(store)
     _stock(past, 4, available=False)  # and never updated again: the snooze brings it back
-    _off_before_the_start(store, past, 5)
+    _deactivation(past, 5)
 
     report = past.replay(since=15, until=40)
 

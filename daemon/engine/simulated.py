@@ -153,22 +153,14 @@ class SimulatedStore:
         self._closed_by_others.discard(restaurant_id)
 
     def deactivate(
-        self,
-        food_id: int,
-        *,
-        rule: str,
-        at: datetime,
-        restaurant_id: str | None,
-        payment_key: str | None = None,
+        self, food_id: int, *, rule: str, at: datetime, restaurant_id: str | None
     ) -> None:
         """A deactivation of ours in force since ``at`` (as after its live call went through).
 
         ``rule`` is the rule that asked for it (its ``reactivate_after_minutes``
         counts from ``at``); ``restaurant_id`` the order's restaurant.
         """
-        self._own.deactivate(
-            food_id, rule=rule, at=at, restaurant_id=restaurant_id, payment_key=payment_key
-        )
+        self._own.deactivate(food_id, rule=rule, at=at, restaurant_id=restaurant_id)
 
     def pause(
         self,

@@ -35,7 +35,6 @@ import sqlalchemy as sa
 
 from daemon.domain import images
 from daemon.domain.distance import Distances
-from daemon.domain.foods import CLOSING, FoodOff, ReactivationClaim
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Order, StockLevel
 from daemon.domain.overrides import MAX_RESPECT, OVERRIDE_KINDS, Override
@@ -49,6 +48,7 @@ from daemon.engine.replay.run import Replay
 from daemon.engine.replay.world import Change, Effects, Start
 from daemon.store import connect, history, ledger, pauses, schema
 from daemon.store import distances as stored_distances
+from daemon.store.foods_off import read_foods_off_at
 from daemon.store.rowcheck import integer
 from daemon.store.snapshot import read_snapshot
 from rules.context import PassContext
@@ -121,92 +121,6 @@ def _decode(row: history.Row) -> Change | None:
     return Change(seen_at=row.seen_at, kind=row.kind, subject=row.subject, value=value)
 
 
-def _foods_off_at(connection: sa.Connection, moment: datetime) -> tuple[FoodOff, ...]:
-    """The food deactivations of ours in force at ``moment``, oldest first.
-
-    As daemon.store.foods_off reads the ones in force now, but as of
-    ``moment``: made before it, and not ended by a reactivation that
-    finished as reactivated or maybe_reactivated by then (see
-    daemon.engine.side_effects.reactivations; one that ended before is over,
-    and the next shortage deactivates the food anew). Without stock rows: a
-    pass reads each with the food's row in the history. A reactivation that
-    had failed for good by ``moment`` (left for a person) keeps the food off,
-    as live; one still under way then is left out, and the replay judges the
-    food afresh, as every call of a replay succeeds.
-    """
-    d, r = schema.food_deactivations, schema.food_reactivations
-    done = r.alias("done")  # the same table in the outer join below
-    ended = sa.exists().where(
-        done.c.deactivation_id == d.c.id,
-        done.c.outcome.in_(CLOSING),
-        done.c.finished_at <= moment,
-    )
-    rows = connection.execute(
-        sa.select(
-            d.c.id,
-            d.c.food_id,
-            d.c.restaurant_id,
-            d.c.rule,
-            d.c.payment_key,
-            d.c.at,
-            d.c.outcome,
-            d.c.uncertain_sends,
-            d.c.last_error,
-            r.c.id,
-            r.c.trigger,
-            r.c.updated_at,
-            r.c.attempts,
-            r.c.uncertain_sends,
-            r.c.last_error,
-            r.c.requested_by,
-            r.c.note,
-        )
-        .select_from(
-            d.outerjoin(
-                r,
-                sa.and_(
-                    r.c.deactivation_id == d.c.id,
-                    r.c.outcome == "failed",
-                    r.c.updated_at <= moment,
-                ),
-            )
-        )
-        .where(d.c.at < moment, ~ended)
-        .order_by(d.c.at, d.c.id)
-    )
-    return tuple(_food_off(row) for row in rows)
-
-
-def _food_off(row: Sequence[Any]) -> FoodOff:
-    (id_, food_id, restaurant_id, rule, payment_key, at, outcome, sends, error) = row[:9]
-    (claim_id, trigger, updated_at, attempts, claim_sends, claim_error, by, note) = row[9:]
-    claim = None
-    if claim_id is not None:  # failed for good (the join's condition)
-        claim = ReactivationClaim(
-            id=claim_id,
-            outcome="failed",
-            trigger=trigger,
-            updated_at=updated_at,
-            attempts=attempts,
-            uncertain_sends=claim_sends,
-            last_error=claim_error,
-            requested_by=by,
-            note=note,
-        )
-    return FoodOff(
-        deactivation_id=id_,
-        food_id=food_id,
-        restaurant_id=restaurant_id,
-        rule=rule,
-        payment_key=payment_key,
-        deactivated_at=at,
-        outcome=outcome,
-        uncertain_sends=sends,
-        last_error=error,
-        reactivation=claim,
-    )
-
-
 def start_at(connection: sa.Connection, moment: datetime) -> Start:
     """The store at ``moment``, as the history and the daemon's own tables knew it."""
     orders: dict[str, Order] = {}
@@ -231,7 +145,8 @@ def start_at(connection: sa.Connection, moment: datetime) -> Start:
         stock=stock,
         live_intents={key: outcome for key, outcome in intents.items() if key in orders},
         closures=_closures_at(connection, moment),
-        foods_off=_foods_off_at(connection, moment),
+        # Each read with the food's stock row of then, from the history, by every pass.
+        foods_off=tuple(read_foods_off_at(connection, moment)),
         cancelled_at=tuple(
             ledger.automatic_cancellation_times(
                 connection, since=moment - ledger.HOURLY_WINDOW, before=moment
