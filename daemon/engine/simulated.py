@@ -22,10 +22,10 @@ Pauses (``autocancel pause``) are state too: :meth:`pause` puts one in, and
 the planner judges it at each pass clock, as it judges the store's.
 
 ``autocancel test`` runs each step of a rules test on one
-(:mod:`daemon.engine.ruletest`). It is written to be shared: a replay of
-recorded history (issue 14, item 3) puts each recorded moment's rows in with
-:meth:`put_order`, :meth:`put_stock` ... and calls :meth:`run_pass` at each
-pass clock, and gets the same feedback.
+(:mod:`daemon.engine.ruletest`): a full pass at each step's clock. A replay
+of recorded history judges only the restaurants a pass would, on partial
+snapshots, so it has a store of its own (daemon.engine.replay.world) that
+applies the same effects to the same daemon.engine.own_state.
 
 What it does not model: API failures, lost answers and retries (every call
 succeeds, so no reactivation is ever left claimed), the re-check right
