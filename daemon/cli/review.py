@@ -303,6 +303,9 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
         print("skipped: " + ", ".join(f"{cause} {count}" for cause, count in skipped.items()))
     if result.foods:
         print(f"foods deactivated: {', '.join(str(f.food_id) for f in result.foods)}")
+    if result.foods_reactivated:
+        back = (f"{f.food_id} ({f.trigger})" for f in result.foods_reactivated)
+        print(f"foods reactivated: {', '.join(back)}")
 
 
 def _print_people(result: ReplayResult, names: Names) -> None:

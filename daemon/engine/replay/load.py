@@ -8,9 +8,9 @@ replay itself is pure (:mod:`.run`). What this module reads:
   after it up to ``--to``, decoded (daemon.domain.images);
 - the daemon's own state at ``--from``, from its tables: the live intents
   recorded before it (never decided again), the closures in force, the
-  deactivated foods and the automatic cancellations of the hour before
-  (the rolling cap), the pauses in force and the closures people ended
-  whose respect had not ended;
+  food deactivations in force (each as a pass reads it), the automatic
+  cancellations of the hour before (the rolling cap), the pauses in force
+  and the closures people ended whose respect had not ended;
 - people's decisions during the period, from the same tables, merged with
   the history in time order (:class:`~daemon.engine.replay.world.Change`):
   each pause as stored when it was made, resumed, or expired
@@ -48,6 +48,7 @@ from daemon.engine.replay.run import Replay
 from daemon.engine.replay.world import Change, Effects, Start
 from daemon.store import connect, history, ledger, pauses, schema
 from daemon.store import distances as stored_distances
+from daemon.store.foods_off import read_foods_off_at
 from daemon.store.rowcheck import integer
 from daemon.store.snapshot import read_snapshot
 from rules.context import PassContext
@@ -120,24 +121,6 @@ def _decode(row: history.Row) -> Change | None:
     return Change(seen_at=row.seen_at, kind=row.kind, subject=row.subject, value=value)
 
 
-def _foods_off_at(connection: sa.Connection, moment: datetime) -> frozenset[int]:
-    """The foods whose deactivation was in force at ``moment``.
-
-    A deactivation stays in force (its ``active_key`` set, failed ones too) until
-    a reactivation of it finishes as reactivated or maybe_reactivated (see
-    daemon.engine.side_effects.reactivations); one that finished before
-    ``moment`` is over, and the next shortage deactivates the food anew.
-    """
-    d, r = schema.food_deactivations, schema.food_reactivations
-    ended = sa.exists().where(
-        r.c.deactivation_id == d.c.id,
-        r.c.outcome.in_(("reactivated", "maybe_reactivated")),
-        r.c.finished_at <= moment,
-    )
-    query = sa.select(d.c.food_id).where(d.c.at < moment, ~ended)
-    return frozenset(connection.execute(query).scalars())
-
-
 def start_at(connection: sa.Connection, moment: datetime) -> Start:
     """The store at ``moment``, as the history and the daemon's own tables knew it."""
     orders: dict[str, Order] = {}
@@ -162,7 +145,8 @@ def start_at(connection: sa.Connection, moment: datetime) -> Start:
         stock=stock,
         live_intents={key: outcome for key, outcome in intents.items() if key in orders},
         closures=_closures_at(connection, moment),
-        deactivated_foods=_foods_off_at(connection, moment),
+        # Each read with the food's stock row of then, from the history, by every pass.
+        foods_off=tuple(read_foods_off_at(connection, moment)),
         cancelled_at=tuple(
             ledger.automatic_cancellation_times(
                 connection, since=moment - ledger.HOURLY_WINDOW, before=moment
