@@ -223,6 +223,7 @@ def plan_pass(
             safety,
             abandoned_before=ctx.now - reactivations_abandoned_after,
             dry_run=dry_run,
+            memo=memo,
         ),
     )
 
@@ -391,6 +392,7 @@ def _food_reactivations(
     *,
     abandoned_before: datetime,
     dry_run: bool,
+    memo: VerdictMemo | None = None,
 ) -> tuple[tuple[ReactivateFood, Mode], ...]:
     """The way back from the daemon's own food deactivations, every pass, whatever its scope.
 
@@ -401,9 +403,10 @@ def _food_reactivations(
     if not ctx.snapshot.foods_off:
         return ()  # none of ours in force: nothing to bring back
     mode: Mode = "dry_run" if dry_run else "live"
+    judge = due_reactivations if memo is None else memo.due_reactivations
     return tuple(
         (action, mode)
-        for action in due_reactivations(
+        for action in judge(
             ctx.snapshot.foods_off, snoozes(rules), ctx.now, abandoned_before=abandoned_before
         )
         if not safety.holds(action.restaurant_id)

@@ -20,6 +20,12 @@ again. The clock is not an input:
 a rule that reads it, or another order, is not order-local and is never
 memoised, and neither are the verdicts of rules outside their window.
 
+The same holds for the foods a pass would put back on sale
+(daemon.engine.reactivation.due_reactivations): judged on the deactivations
+in force with their stock rows, they are kept while the snapshot hands the
+very same tuple of them (a replay's world builds a new one when one of them
+or its stock row changes) and no snooze or claim in it reads the clock.
+
 Nothing here decides anything: :func:`daemon.engine.plan.plan_pass` given a
 memo returns the very plan it returns without one (tests/unit/test_verdict_memo.py
 and the replay's equivalence test check it).
@@ -27,13 +33,19 @@ and the replay's equivalence test check it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from daemon.engine import reactivation
+
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from daemon.domain.actions import ReactivateFood
     from daemon.domain.distance import Distances
+    from daemon.domain.foods import FoodOff
     from daemon.domain.location import Location
     from daemon.domain.orders import Order, StockLevel
     from rules.base import Rule
@@ -78,6 +90,10 @@ class VerdictMemo:
         self._fields: dict[int, _Fields] = {}
         self._passes = 0
         self._swept = 0
+        # The foods off last judged (the very tuple), the snoozes, and the reactivations due.
+        self._reactivations: (
+            tuple[tuple[FoodOff, ...], dict[str, timedelta], tuple[ReactivateFood, ...]] | None
+        ) = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -170,6 +186,29 @@ class VerdictMemo:
                 for index, rule in enumerate(rules)
                 if rule.order_local and rule.order_fields
             }
+
+    def due_reactivations(
+        self,
+        foods: tuple[FoodOff, ...],
+        snooze_of: Mapping[str, timedelta],
+        now: datetime,
+        *,
+        abandoned_before: datetime,
+    ) -> tuple[ReactivateFood, ...]:
+        """:func:`~daemon.engine.reactivation.due_reactivations`, kept while nothing it reads moved.
+
+        Without a claim (whose age counts) or a snooze (whose time comes) it reads
+        only the deactivations and their stock rows, never the clock.
+        """
+        kept = self._reactivations
+        if kept is not None and kept[0] is foods and kept[1] == snooze_of:
+            return kept[2]
+        due = reactivation.due_reactivations(
+            foods, snooze_of, now, abandoned_before=abandoned_before
+        )
+        timeless = all(food.reactivation is None and food.rule not in snooze_of for food in foods)
+        self._reactivations = (foods, dict(snooze_of), due) if timeless else None
+        return due
 
     def _sweep(self) -> None:
         oldest = self._passes - FORGET_AFTER_PASSES

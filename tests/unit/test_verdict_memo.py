@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from daemon.domain.distance import Distances
+from daemon.domain.foods import FoodOff
 from daemon.domain.orders import Item, Order, StockLevel
 from daemon.engine.plan import Plan, plan_pass
+from daemon.engine.reactivation import due_reactivations
 from daemon.engine.verdictmemo import VerdictMemo
 from rules.congestion import CongestionRule
 from rules.context import PassContext
@@ -22,6 +25,7 @@ from rules.verdict import Verdict
 from tests.unit.builders import (
     HAL,
     LIMITS,
+    NOW,
     OUT_OF_FOOD,
     OUT_OF_STOCK,
     PAYMENT,
@@ -146,4 +150,39 @@ def test_a_new_version_keeps_the_verdicts_of_rules_that_read_none_of_what_change
     assert planned(replace(failed, items=(Item(OUT_OF_FOOD, "ayran", 1),))) == (
         {"a": "out-of-stock"},
         ["a"],
+    )
+
+
+def test_foods_back_on_sale_are_kept_only_while_nothing_they_read_can_move() -> None:
+    memo = VerdictMemo()
+    clock = NOW
+
+    def due(foods: tuple[FoodOff, ...], snooze: dict[str, timedelta]) -> list[str]:
+        kept = memo.due_reactivations(foods, snooze, clock, abandoned_before=clock)
+        fresh = due_reactivations(foods, snooze, clock, abandoned_before=clock)
+        assert kept == fresh
+        return [food.trigger for food in kept]
+
+    out = (off(StockLevel(OUT_OF_FOOD, "ayran", False, None)),)
+    assert due(out, {}) == []
+    # The same deactivations, a later clock: nothing they read moved.
+    clock = NOW + timedelta(hours=2)
+    assert due(out, {}) == []
+    # A snooze reads the clock: its time comes although the tuple is the same.
+    assert due(out, {"out-of-stock": timedelta(minutes=30)}) == ["snooze"]
+    # The stock row comes back: the world hands a new tuple.
+    assert due((off(StockLevel(OUT_OF_FOOD, "ayran", True, None)),), {}) == ["back_in_stock"]
+
+
+def off(stock: StockLevel) -> FoodOff:
+    """Food OUT_OF_FOOD, switched off at NOW by out-of-stock, with ``stock`` as it is now."""
+    return FoodOff(
+        deactivation_id=1,
+        food_id=OUT_OF_FOOD,
+        restaurant_id=HAL,
+        rule="out-of-stock",
+        payment_key="a",
+        deactivated_at=NOW,
+        outcome="done",
+        stock=stock,
     )
