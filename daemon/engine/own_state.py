@@ -101,6 +101,9 @@ class OwnState:
         )
         self._off_ids: frozenset[int] = frozenset(self._foods_off)
         self._view: tuple[FoodOff, ...] | None = None  # foods_off() as last built
+        # Each deactivation with its food's stock row, as last read: a stock change
+        # re-reads only that food's (a replay changes stock rows thousands of times a day).
+        self._read: dict[int, FoodOff] = {}
 
     def new_id(self) -> int:
         self._last_id += 1
@@ -132,14 +135,17 @@ class OwnState:
         of every change to it, so the tuple kept from the last call still holds.
         """
         if self._view is None:
-            self._view = tuple(
-                replace(off, stock=stock.get(food_id)) for food_id, off in self._foods_off.items()
-            )
+            read = self._read
+            for food_id, off in self._foods_off.items():
+                if food_id not in read:
+                    read[food_id] = replace(off, stock=stock.get(food_id))
+            self._view = tuple(read[food_id] for food_id in self._foods_off)
         return self._view
 
     def stock_changed(self, food_id: int) -> None:
         """The food's stock row changed: a deactivation of it reads the new one."""
         if food_id in self._off_ids:
+            self._read.pop(food_id, None)
             self._view = None
 
     def deactivate(
@@ -162,7 +168,7 @@ class OwnState:
             outcome="done",
         )
         self._foods_off[food_id] = off
-        self._foods_changed()
+        self._foods_changed(food_id)
         return off
 
     def _reactivate(self, food: ReactivateFood) -> FoodOff | None:
@@ -171,11 +177,12 @@ class OwnState:
         if off is None or off.deactivation_id != food.deactivation_id:
             return None
         del self._foods_off[food.food_id]
-        self._foods_changed()
+        self._foods_changed(food.food_id)
         return off
 
-    def _foods_changed(self) -> None:
+    def _foods_changed(self, food_id: int) -> None:
         self._off_ids = frozenset(self._foods_off)
+        self._read.pop(food_id, None)
         self._view = None
 
     # --- closures ---------------------------------------------------------------------
