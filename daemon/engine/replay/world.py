@@ -208,6 +208,18 @@ class SimulatedStore:
         return frozenset(self._holders.get(food, ()))
 
     def _take_order(self, key: str, value: object) -> frozenset[str]:
+        old = self._orders.get(key)
+        if (
+            old is not None
+            and isinstance(value, Order)
+            and value.restaurant_id == old.restaurant_id
+            and value.items == old.items
+        ):
+            # A new status, mostly: the same foods, held by the same restaurant.
+            mine = self._by_restaurant[old.restaurant_id]
+            del mine[key]  # and put back last, where _drop and _put would put it
+            mine[key] = self._orders[key] = value
+            return frozenset((old.restaurant_id,))
         old = self._drop(key)
         touched = set() if old is None else {old.restaurant_id}
         if isinstance(value, Order) and key not in self._cancelled:
