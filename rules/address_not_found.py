@@ -27,6 +27,9 @@ class AddressNotFoundRule(Rule):
     needs_location: ClassVar[bool] = True
     # Reads the order, its position and whether geocoding is enabled.
     order_local: ClassVar[bool] = True
+    order_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {"shipping_method", "latitude", "longitude", "address"}
+    )
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.is_delivery:

@@ -102,6 +102,11 @@ class Rule(BaseModel):
     # one pass to the next while those are the same (daemon.engine.verdictmemo).
     # False (the safe default) for a kind that has not been checked for it.
     order_local: ClassVar[bool] = False
+    # Of an order_local rule: the attributes of the order its verdict reads
+    # (``payment_key`` aside: a new version of an order keeps it). A new version
+    # that changed none of them keeps the rule's verdict. None: any may matter.
+    # tests/unit/test_order_fields.py checks each kind's claim.
+    order_fields: ClassVar[frozenset[str] | None] = None
 
     name: str = Field(min_length=1, description="unique; the ledger and audit use it")
     # Filled in from KIND when left out, so code can build MaxDistanceRule(...) directly.

@@ -42,6 +42,7 @@ class MaxDistanceRule(Rule):
     needs_location: ClassVar[bool] = True
     # Reads the order, its position, its restaurant and the distance table.
     order_local: ClassVar[bool] = True
+    order_fields: ClassVar[frozenset[str] | None] = frozenset({"shipping_method", "restaurant_id"})
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         if not order.is_delivery:

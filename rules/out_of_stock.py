@@ -35,6 +35,7 @@ MAX_REACTIVATE_AFTER_MINUTES = 7 * 24 * 60
 class OutOfStockRule(Rule):
     # Reads the order and its foods' stock rows (daemon.engine.verdictmemo).
     order_local: ClassVar[bool] = True
+    order_fields: ClassVar[frozenset[str] | None] = frozenset({"items", "restaurant_id"})
 
     # Also mark the food passive on Dükkango (PUT foods/status-passive/{id}),
     # once per food, so nobody can order it again. Off by default: it changes

@@ -22,6 +22,7 @@ class PaymentFailedRule(Rule):
     """No parameters of its own."""
 
     order_local: ClassVar[bool] = True  # reads the order alone
+    order_fields: ClassVar[frozenset[str] | None] = frozenset({"payment_status"})
 
     def evaluate(self, order: Order, ctx: PassContext) -> Verdict:
         status = (order.payment_status or "").strip().lower()

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from daemon.domain import images
-from daemon.domain.orders import Item, Order, StockLevel
+from daemon.domain.orders import Order
 from daemon.domain.timeutil import isoformat_z, utcnow
 from daemon.engine.side_effects import release
 from daemon.store import history, pauses, schema
@@ -307,74 +307,3 @@ def test_a_release_or_a_staff_reopen_keeps_the_replay_from_closing_again(store: 
     unmatched = json.loads(result.stdout)
     assert unmatched["closures"] == []
     assert [o["ended_closure"] for o in unmatched["overrides"]] == [False, False]
-
-
-OUT_OF_STOCK_OFF = """\
-  - name: out-of-stock
-    kind: out_of_stock
-    reason_id: 1
-    deactivate_food: true
-"""
-
-
-def test_a_food_put_back_on_sale_before_the_start_is_deactivated_again(store: World) -> None:
-    """The start state has only the deactivations still in force at ``--from``."""
-    fast(store, OUT_OF_STOCK_OFF, interval=60)
-    past = _past(store)
-    food = 42
-    with store.engine.begin() as connection:  # off at 5 min, back on sale at 10 min
-        deactivation = connection.scalar(
-            sa.insert(schema.food_deactivations)
-            .returning(schema.food_deactivations.c.id)
-            .values(
-                food_id=food,
-                restaurant_id=HALASKARGAZI,
-                rule="out-of-stock",
-                at=past.at(5),
-                outcome="done",
-                active_key=None,
-            )
-        )
-        connection.execute(
-            sa.insert(schema.food_reactivations).values(
-                deactivation_id=deactivation,
-                food_id=food,
-                trigger="back_in_stock",
-                outcome="reactivated",
-                claimed_at=past.at(10),
-                updated_at=past.at(10),
-                finished_at=past.at(10),
-            )
-        )
-        sold_out = StockLevel(food_id=food, name="Lahmacun", available=False, quantity=0)
-        history.write(
-            connection,
-            [history.Entry("stock", str(food), None, images.encode_stock(sold_out))],
-            seen_at=past.at(20),
-        )
-        order = Order(
-            payment_key="lahmacun",
-            restaurant_id=HALASKARGAZI,
-            status_id=RECEIVED,
-            shipping_method="delivery",
-            payment_status="ok",
-            total=Decimal(100),
-            created_at=past.at(20.5),
-            latitude=NEAR[0],
-            longitude=NEAR[1],
-            items=(Item(food_id=food, name="Lahmacun", quantity=1),),
-        )
-        history.write(
-            connection,
-            [history.Entry("order", "lahmacun", HALASKARGAZI, images.encode_order(order))],
-            seen_at=past.at(21),
-        )
-
-    report = past.replay(since=15, until=40)
-
-    assert [o["payment_key"] for o in report["orders"] if o["outcome"] == "cancelled"] == [
-        "lahmacun"
-    ]
-    assert [(f["food_id"], f["rule"]) for f in report["foods_deactivated"]] == [
-        (food, "out-of-stock")
-    ]

@@ -8,6 +8,7 @@ is sent and nothing is written but the report on stdout.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -40,16 +41,25 @@ from daemon.store.readonly import open_read_only
 # log; a replay plans thousands of passes and counts them in its report instead.
 _PLANNING_LOGGER = "daemon.engine.safety"
 
+# A replay allocates a few short-lived objects per order per pass (verdicts, tuples,
+# dicts) and keeps a large heap (the memo, the orders): at the default thresholds the
+# collector walks that heap over and over for nothing (about a tenth of a day's replay).
+# Collections are only made rarer, never turned off.
+_REPLAY_GC_THRESHOLDS = (50_000, 20, 100)
+
 
 @contextmanager
-def _limits_unlogged() -> Iterator[None]:
+def _replaying() -> Iterator[None]:
+    """While replaying: the limits' log lines off, the garbage collector's thresholds raised."""
     logger = logging.getLogger(_PLANNING_LOGGER)
-    was = logger.disabled
+    was_disabled, thresholds = logger.disabled, gc.get_threshold()
     logger.disabled = True
+    gc.set_threshold(*_REPLAY_GC_THRESHOLDS)
     try:
         yield
     finally:
-        logger.disabled = was
+        logger.disabled = was_disabled
+        gc.set_threshold(*thresholds)
 
 
 # Without --from: the last day of the history.
@@ -160,7 +170,7 @@ def run_replay(
     asked, engine = opened
     try:
         covered, chosen = _chosen_span(rules, engine, asked)
-        with _limits_unlogged():
+        with _replaying():
             result = replay(rules, engine, start=chosen.start, end=chosen.end, covered=covered)
     except UsageError as exc:
         print(exc, file=sys.stderr)
@@ -293,6 +303,9 @@ def print_replay(result: ReplayResult, rules: Config) -> None:
         print("skipped: " + ", ".join(f"{cause} {count}" for cause, count in skipped.items()))
     if result.foods:
         print(f"foods deactivated: {', '.join(str(f.food_id) for f in result.foods)}")
+    if result.foods_reactivated:
+        back = (f"{f.food_id} ({f.trigger})" for f in result.foods_reactivated)
+        print(f"foods reactivated: {', '.join(back)}")
 
 
 def _print_people(result: ReplayResult, names: Names) -> None:
@@ -352,7 +365,7 @@ def run_diff(
     asked, engine = opened
     try:
         covered, chosen = _chosen_span(new, engine, asked)
-        with _limits_unlogged():
+        with _replaying():
             before = replay(old, engine, start=chosen.start, end=chosen.end, covered=covered)
             after = replay(new, engine, start=chosen.start, end=chosen.end, covered=covered)
             current = evaluate_now([old, new], engine) if now else None

@@ -11,7 +11,7 @@ The order of those steps, safety, and the side effects belong to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from daemon.domain.decisions import Decision, Mode
@@ -63,6 +63,27 @@ def _evaluate_guarded(rule: Rule, order: Order, ctx: PassContext) -> Verdict:
     return rule.evaluate(order, ctx) if overridden is None else overridden
 
 
+class Column(dict[str, Verdict]):
+    """One rule's verdicts on the orders of a pass, by payment_key, and which of them matched.
+
+    Built where the verdicts are gathered, so a pass that asks which orders
+    matched (most match nothing) does not walk every verdict again.
+    """
+
+    __slots__ = ("matched",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.matched: list[str] = []
+
+
+def matches(column: Mapping[str, Verdict]) -> Collection[str]:
+    """The orders ``column``'s rule matched."""
+    if isinstance(column, Column):
+        return column.matched
+    return [key for key, verdict in column.items() if verdict.kind is VerdictKind.MATCH]
+
+
 # Verdicts of one pass, by the rule's index in the file, then payment_key.
 RuleVerdicts = dict[int, Mapping[str, Verdict]]
 
@@ -93,43 +114,64 @@ def evaluate_orders(
     ctx: PassContext,
     *,
     asleep: Asleep | None = None,
-    memo: Mapping[str, MemoEntry] | None = None,
+    memo: Sequence[MemoEntry] | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled per-order rule (not the load rules) on every order.
 
     A rule in ``asleep`` (outside its window) is not asked: its verdict is the window's.
-    With ``memo`` (this pass's :meth:`daemon.engine.verdictmemo.VerdictMemo.begin`), an
-    order-local rule's verdict an earlier pass gave on the same inputs is taken from it.
+    With ``memo`` (this pass's :meth:`daemon.engine.verdictmemo.VerdictMemo.begin`, one
+    entry per order of the snapshot, in its order), an order-local rule's verdict an
+    earlier pass gave on the same inputs is taken from it.
     """
     asleep = asleep or {}
     by_rule: RuleVerdicts = {}
+    kept: list[tuple[int, Rule, Column]] = []
     for index, rule in _enabled(rules):
         if rule.aggregate:
             continue
         if index in asleep:
             by_rule[index] = _all_orders(ctx, asleep[index])
         elif memo is not None and rule.order_local:
-            by_rule[index] = _remembered(index, rule, ctx, memo)
+            column = by_rule[index] = Column()  # filled below, in file order like the rest
+            kept.append((index, rule, column))
         else:
             by_rule[index] = {
                 order.payment_key: _evaluate_guarded(rule, order, ctx)
                 for order in ctx.snapshot.orders
             }
+    if kept and memo is not None:
+        _remembered(kept, ctx, memo)
     return by_rule
 
 
 def _remembered(
-    index: int, rule: Rule, ctx: PassContext, memo: Mapping[str, MemoEntry]
-) -> dict[str, Verdict]:
-    """An order-local rule's guarded verdicts, judged only where the memo has none."""
-    found = {}
-    for order in ctx.snapshot.orders:
-        kept = memo[order.payment_key].verdicts
-        verdict = kept.get(index)
-        if verdict is None:
-            verdict = kept[index] = _evaluate_guarded(rule, order, ctx)
-        found[order.payment_key] = verdict
-    return found
+    kept: Sequence[tuple[int, Rule, Column]], ctx: PassContext, memo: Sequence[MemoEntry]
+) -> None:
+    """The order-local rules' guarded verdicts, judged only where the memo has none.
+
+    One walk over the orders for all of them: most passes judge nothing new.
+    """
+    for order, entry in zip(ctx.snapshot.orders, memo, strict=True):
+        key = order.payment_key
+        verdicts = entry.verdicts
+        for index, rule, column in kept:
+            verdict = verdicts.get(index)
+            if verdict is None:
+                verdict = verdicts[index] = _judged(index, rule, order, ctx, entry)
+            column[key] = verdict
+            if verdict.kind is VerdictKind.MATCH:
+                column.matched.append(key)
+
+
+def _judged(index: int, rule: Rule, order: Order, ctx: PassContext, entry: MemoEntry) -> Verdict:
+    """The guarded verdict, with the rule's own from an earlier version of the order if kept."""
+    overridden = guarded(rule, order, ctx)
+    if overridden is not None:
+        return overridden
+    own = entry.evaluated.get(index)
+    if own is None:
+        own = entry.evaluated[index] = rule.evaluate(order, ctx)
+    return own
 
 
 def evaluate_loads(
@@ -138,7 +180,7 @@ def evaluate_loads(
     loads: Mapping[str, RestaurantLoad],
     *,
     asleep: Asleep | None = None,
-    memo: Mapping[str, MemoEntry] | None = None,
+    memo: Sequence[MemoEntry] | None = None,
 ) -> RuleVerdicts:
     """The verdicts of every enabled load rule (congestion), given the pass's loads."""
     asleep = asleep or {}
@@ -151,18 +193,23 @@ def evaluate_loads(
             by_rule[index] = _all_orders(ctx, asleep[index])
             continue
         verdicts = rule.evaluate_all(ctx.snapshot.orders, ctx, loads=loads)
-        judged: dict[str, Verdict] = {}
-        for order in ctx.snapshot.orders:
+        judged = Column()
+        orders = ctx.snapshot.orders
+        entries: Sequence[MemoEntry | None] = memo if memo is not None else [None] * len(orders)
+        for order, entry in zip(orders, entries, strict=True):
             key = order.payment_key
-            if memo is None:
+            if entry is None:
                 overridden = guarded(rule, order, ctx)
             else:  # the guard is order-local: kept with the order's other verdicts
-                guards = memo[key].guards
+                guards = entry.guards
                 if index in guards:
                     overridden = guards[index]
                 else:
                     overridden = guards[index] = guarded(rule, order, ctx)
-            judged[key] = verdicts.get(key, outside) if overridden is None else overridden
+            verdict = verdicts.get(key, outside) if overridden is None else overridden
+            judged[key] = verdict
+            if verdict.kind is VerdictKind.MATCH:
+                judged.matched.append(key)
         by_rule[index] = judged
     return by_rule
 
@@ -203,12 +250,7 @@ class VerdictTable(Mapping[str, tuple[tuple["Rule", Verdict], ...]]):
 
     def matching(self) -> set[str]:
         """The orders at least one rule matched: the only ones with a decision."""
-        return {
-            key
-            for _rule, column in self._columns
-            for key, verdict in column.items()
-            if verdict.kind is VerdictKind.MATCH
-        }
+        return {key for _rule, column in self._columns for key in matches(column)}
 
 
 def verdicts_by_order(

@@ -58,6 +58,7 @@ from daemon.engine.decide import (
     decide_order,
     evaluate_loads,
     evaluate_orders,
+    matches,
     outside_windows,
     rule_mode,
     verdicts_by_order,
@@ -74,7 +75,7 @@ from daemon.engine.safety import (
     suspensions_at,
 )
 from rules.context import PassContext, RestaurantLoad
-from rules.verdict import Verdict, VerdictKind
+from rules.verdict import Verdict
 
 if TYPE_CHECKING:
     from daemon.domain.orders import Order, Snapshot
@@ -222,6 +223,7 @@ def plan_pass(
             safety,
             abandoned_before=ctx.now - reactivations_abandoned_after,
             dry_run=dry_run,
+            memo=memo,
         ),
     )
 
@@ -314,9 +316,8 @@ def _leaving(
     for index, verdicts in per_order.items():
         if rules[index].dry_run:  # a shadow match never changes what live does
             continue
-        for key, verdict in verdicts.items():
-            if verdict.kind is VerdictKind.MATCH:
-                deciding.setdefault(key, rules[index])
+        for key in matches(verdicts):
+            deciding.setdefault(key, rules[index])
     restaurant_of = {o.payment_key: o.restaurant_id for o in snapshot.orders} if suspensions else {}
     cancelled_now = {
         key
@@ -391,6 +392,7 @@ def _food_reactivations(
     *,
     abandoned_before: datetime,
     dry_run: bool,
+    memo: VerdictMemo | None = None,
 ) -> tuple[tuple[ReactivateFood, Mode], ...]:
     """The way back from the daemon's own food deactivations, every pass, whatever its scope.
 
@@ -401,9 +403,10 @@ def _food_reactivations(
     if not ctx.snapshot.foods_off:
         return ()  # none of ours in force: nothing to bring back
     mode: Mode = "dry_run" if dry_run else "live"
+    judge = due_reactivations if memo is None else memo.due_reactivations
     return tuple(
         (action, mode)
-        for action in due_reactivations(
+        for action in judge(
             ctx.snapshot.foods_off, snoozes(rules), ctx.now, abandoned_before=abandoned_before
         )
         if not safety.holds(action.restaurant_id)

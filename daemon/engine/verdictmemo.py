@@ -11,10 +11,20 @@ itself, ``ctx.geocoding_enabled``, ``ctx.distances``); the engine's guard
 guarded verdict on an order is the same as in an earlier pass whenever all
 of those are: the memo keeps each order's verdicts beside those inputs and
 hands them back only when every input is the same object (or an equal one).
-Anything else (a new version of the order, a stock row or position that
-changed, another rules file) is judged afresh. The clock is not an input:
+Anything else (a stock row or position that changed, another rules file)
+is judged afresh. A new version of an order (most are a new status) keeps
+the rule's own verdict, not the guarded one, when the rule declares which
+of the order's attributes it reads (:attr:`~rules.base.Rule.order_fields`)
+and none of them changed: the guard, which reads the status, judges it
+again. The clock is not an input:
 a rule that reads it, or another order, is not order-local and is never
 memoised, and neither are the verdicts of rules outside their window.
+
+The same holds for the foods a pass would put back on sale
+(daemon.engine.reactivation.due_reactivations): judged on the deactivations
+in force with their stock rows, they are kept while the snapshot hands the
+very same tuple of them (a replay's world builds a new one when one of them
+or its stock row changes) and no snooze or claim in it reads the clock.
 
 Nothing here decides anything: :func:`daemon.engine.plan.plan_pass` given a
 memo returns the very plan it returns without one (tests/unit/test_verdict_memo.py
@@ -23,12 +33,19 @@ and the replay's equivalence test check it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from daemon.engine import reactivation
+
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from daemon.domain.actions import ReactivateFood
     from daemon.domain.distance import Distances
+    from daemon.domain.foods import FoodOff
     from daemon.domain.location import Location
     from daemon.domain.orders import Order, StockLevel
     from rules.base import Rule
@@ -53,8 +70,14 @@ class MemoEntry:
     used: int
     # By the rule's index in the file: the guarded verdict of an order-local rule ...
     verdicts: dict[int, Verdict] = field(default_factory=dict)
+    # ... the rule's own verdict where the guard let it decide (kept across versions) ...
+    evaluated: dict[int, Verdict] = field(default_factory=dict)
     # ... and the guard's own verdict (None: the rule decides) for a load rule.
     guards: dict[int, Verdict | None] = field(default_factory=dict)
+
+
+# What a rule reads of an order (rules.base.Rule.order_fields), read off it in one call.
+_Fields = Callable[["Order"], object]
 
 
 class VerdictMemo:
@@ -63,14 +86,20 @@ class VerdictMemo:
     def __init__(self) -> None:
         self._entries: dict[str, MemoEntry] = {}
         self._bound: tuple[tuple[Rule, ...], bool, Distances] | None = None
+        # By the rule's index: the attributes of the order its own verdict reads.
+        self._fields: dict[int, _Fields] = {}
         self._passes = 0
         self._swept = 0
+        # The foods off last judged (the very tuple), the snoozes, and the reactivations due.
+        self._reactivations: (
+            tuple[tuple[FoodOff, ...], dict[str, timedelta], tuple[ReactivateFood, ...]] | None
+        ) = None
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def begin(self, rules: Sequence[Rule], ctx: PassContext) -> dict[str, MemoEntry]:
-        """This pass's entry of every order in ``ctx.snapshot``, checked against its inputs."""
+    def begin(self, rules: Sequence[Rule], ctx: PassContext) -> list[MemoEntry]:
+        """This pass's entry of every order in ``ctx.snapshot`` (in its order), checked."""
         self._bind(rules if isinstance(rules, tuple) else tuple(rules), ctx)
         self._passes += 1
         used = self._passes
@@ -81,7 +110,7 @@ class VerdictMemo:
         locations = ctx.locations
         restaurants = ctx.restaurants
         looked_up = ctx.snapshot.looked_up
-        current: dict[str, MemoEntry] = {}
+        current: list[MemoEntry] = []
         for order in ctx.snapshot.orders:
             key = order.payment_key
             entry = entries.get(key)
@@ -96,7 +125,7 @@ class VerdictMemo:
                 or (entry.foods and entry.stock != tuple(map(stock.get, entry.foods)))
             ):
                 foods = tuple(sorted({item.food_id for item in order.items}))
-                entry = entries[key] = MemoEntry(
+                fresh = entries[key] = MemoEntry(
                     order=order,
                     place=place,
                     location=location,
@@ -105,10 +134,34 @@ class VerdictMemo:
                     looked_up=key in looked_up,
                     used=used,
                 )
+                if entry is not None and entry.evaluated and entry.order is not order:
+                    fresh.evaluated = self._carried(entry, fresh)
+                entry = fresh
             else:
                 entry.used = used
-            current[key] = entry
+            current.append(entry)
         return current
+
+    def _carried(self, old: MemoEntry, new: MemoEntry) -> dict[int, Verdict]:
+        """The rules' own verdicts on ``old`` that hold for ``new``, a new version of the order.
+
+        Only where nothing else a verdict reads changed, and only the rules that
+        declare what they read of the order, none of which changed.
+        """
+        if not (
+            old.place is new.place
+            and (old.location is new.location or old.location == new.location)
+            and old.looked_up is new.looked_up
+            and old.foods == new.foods
+            and old.stock == new.stock
+        ):
+            return {}
+        fields = self._fields
+        return {
+            index: verdict
+            for index, verdict in old.evaluated.items()
+            if index in fields and fields[index](old.order) == fields[index](new.order)
+        }
 
     def _bind(self, rules: tuple[Rule, ...], ctx: PassContext) -> None:
         bound = self._bound
@@ -128,8 +181,41 @@ class VerdictMemo:
         ):
             self._entries.clear()
             self._bound = (rules, ctx.geocoding_enabled, ctx.distances)
+            self._fields = {
+                index: _reader(rule.order_fields)
+                for index, rule in enumerate(rules)
+                if rule.order_local and rule.order_fields
+            }
+
+    def due_reactivations(
+        self,
+        foods: tuple[FoodOff, ...],
+        snooze_of: Mapping[str, timedelta],
+        now: datetime,
+        *,
+        abandoned_before: datetime,
+    ) -> tuple[ReactivateFood, ...]:
+        """:func:`~daemon.engine.reactivation.due_reactivations`, kept while nothing it reads moved.
+
+        Without a claim (whose age counts) or a snooze (whose time comes) it reads
+        only the deactivations and their stock rows, never the clock.
+        """
+        kept = self._reactivations
+        if kept is not None and kept[0] is foods and kept[1] == snooze_of:
+            return kept[2]
+        due = reactivation.due_reactivations(
+            foods, snooze_of, now, abandoned_before=abandoned_before
+        )
+        timeless = all(food.reactivation is None and food.rule not in snooze_of for food in foods)
+        self._reactivations = (foods, dict(snooze_of), due) if timeless else None
+        return due
 
     def _sweep(self) -> None:
         oldest = self._passes - FORGET_AFTER_PASSES
         self._entries = {k: e for k, e in self._entries.items() if e.used > oldest}
         self._swept = self._passes
+
+
+def _reader(names: frozenset[str]) -> _Fields:
+    """One call that reads ``names`` off an order (a tuple of them, in a fixed order)."""
+    return attrgetter(*sorted(names)) if len(names) > 1 else attrgetter(*names)

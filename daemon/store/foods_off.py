@@ -3,18 +3,20 @@
 One query: ``food_deactivations`` (``active_key`` set) joined with the
 reactivation of each and the food's ``stock`` row. The table holds only
 what the daemon switched off and has not put back, so it stays small; every
-pass reads it whole, whatever restaurants the pass re-reads.
+pass reads it whole, whatever restaurants the pass re-reads. A replay reads
+the ones in force at a past moment the same way (:func:`read_foods_off_at`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from daemon.domain.foods import FoodOff, ReactivationClaim
+from daemon.domain.foods import CLOSING, FoodOff, ReactivationClaim
 from daemon.store import schema
 from daemon.store.stockrows import stock_columns, stock_level
 
@@ -67,7 +69,10 @@ _STOCK_AT = _SPLIT + len(_REACTIVATION)
 
 
 def _food_off(row: Sequence[Any]) -> FoodOff:
-    """One row of :func:`_query`, read by position (the columns' order above)."""
+    """One row of :func:`_query`, read by position (the columns' order above).
+
+    A row without the stock columns (:func:`read_foods_off_at`) has no stock row.
+    """
     (
         deactivation_id,
         food_id,
@@ -83,7 +88,7 @@ def _food_off(row: Sequence[Any]) -> FoodOff:
     if row[_SPLIT] is not None:
         claim = ReactivationClaim(*row[_SPLIT:_STOCK_AT])
     stock_row = row[_STOCK_AT:]
-    has_stock_row = stock_row[0] is not None
+    has_stock_row = bool(stock_row) and stock_row[0] is not None
     level = stock_level(stock_row) if has_stock_row else None
     return FoodOff(
         deactivation_id=deactivation_id,
@@ -111,6 +116,37 @@ def read_foods_off(
         query = query.where(d.c.id == deactivation_id)
     if food_id is not None:
         query = query.where(d.c.active_key == food_id)
+    return [_food_off(row) for row in connection.execute(query).all()]
+
+
+def read_foods_off_at(connection: sa.Connection, moment: datetime) -> list[FoodOff]:
+    """The deactivations in force at ``moment``, oldest first, without stock rows.
+
+    What :func:`read_foods_off` read then: made before ``moment``, and not
+    ended by a reactivation finished by then as reactivated or
+    maybe_reactivated (daemon.engine.side_effects.reactivations: one that
+    ended before is over, and the next shortage deactivates the food anew).
+    Only a reactivation failed for good by then (left for a person) is
+    read with it: what a claim under way then came to is not stored, so it
+    is left out. A replay's start (daemon.engine.replay.load) reads the
+    stock rows of then from the history.
+    """
+    d, r = schema.food_deactivations, schema.food_reactivations
+    done = r.alias("done")  # the table is in the outer join below too
+    ended = sa.exists().where(
+        done.c.deactivation_id == d.c.id,
+        done.c.outcome.in_(CLOSING),
+        done.c.finished_at <= moment,
+    )
+    failed = sa.and_(
+        r.c.deactivation_id == d.c.id, r.c.outcome == "failed", r.c.updated_at <= moment
+    )
+    query = (
+        sa.select(*(d.c[name] for name in _DEACTIVATION), *(r.c[name] for name in _REACTIVATION))
+        .select_from(d.outerjoin(r, failed))
+        .where(d.c.at < moment, ~ended)
+        .order_by(d.c.at, d.c.id)
+    )
     return [_food_off(row) for row in connection.execute(query).all()]
 
 

@@ -19,6 +19,9 @@ from daemon.domain.timeutil import as_utc, format_db_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
+# len("2026-12-01 21:00:00.000000"): daemon.domain.timeutil.format_db_timestamp.
+_STORED_LENGTH = 26
+
 
 class _SQLiteTimestampText(UserDefinedType[Any]):
     """Declared TIMESTAMP, but values pass through untouched.
@@ -64,6 +67,18 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, datetime):
             return as_utc(value)
+        if (
+            isinstance(value, str)
+            and len(value) == _STORED_LENGTH
+            and value[10] == " "
+            and value[19] == "."
+        ):
+            # The spelling format_db_timestamp writes (naive UTC): most of what is
+            # read, so it skips the clean-up of the spellings a POS may write.
+            try:
+                return as_utc(datetime.fromisoformat(value))
+            except ValueError:
+                pass  # same length, not that spelling: parsed (or refused) below
         try:
             return parse_timestamp(str(value))
         except ValueError:

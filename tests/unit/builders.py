@@ -14,6 +14,7 @@ from typing import Any
 
 from daemon.domain.actions import CloseRestaurant, ReopenRestaurant
 from daemon.domain.decisions import Decision
+from daemon.domain.distance import Distances
 from daemon.domain.foods import FoodOff
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, Snapshot, StockLevel
@@ -135,6 +136,7 @@ def context(
     restaurants: Mapping[str, Branch] = RESTAURANTS,
     pauses: Iterable[Pause] = (),
     foods_off: Iterable[FoodOff] = (),
+    distances: Distances | None = None,
 ) -> PassContext:
     snapshot = Snapshot(
         taken_at=NOW,
@@ -154,6 +156,8 @@ def context(
         restaurants=restaurants,
         locations=dict(locations or {}),
         geocoding_enabled=geocoding_enabled,
+        # One table across passes where a test keeps verdicts (daemon.engine.verdictmemo).
+        distances=Distances.exact() if distances is None else distances,
     )
 
 

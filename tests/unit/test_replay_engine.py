@@ -20,6 +20,7 @@ from daemon.config.models import (
     ScheduleSettings,
 )
 from daemon.domain.distance import Distances
+from daemon.domain.foods import FoodOff
 from daemon.domain.location import Location
 from daemon.domain.orders import Closure, Item, Order, StockLevel
 from daemon.engine.plan import plan_pass
@@ -226,6 +227,44 @@ def test_a_quiet_window_suspends_in_a_replay_as_in_a_pass() -> None:
     result = replay(quiet, [seen(5, failed)], until=20)
     assert (result.orders["k"].outcome, result.orders["k"].because) == ("skipped", "quiet_window")
     assert summary.skipped(result) == {"quiet_window": 1}
+
+
+def test_a_food_comes_back_with_its_stock_and_the_next_shortage_switches_it_off_again() -> None:
+    sold_out = StockLevel(9, "ayran", available=False, quantity=None)
+    off = FoodOff(
+        deactivation_id=3,
+        food_id=9,
+        restaurant_id=HAL,
+        rule="out-of-stock",
+        payment_key="earlier",
+        deactivated_at=T0 - timedelta(minutes=30),
+        outcome="done",
+    )
+    start = Start(at=T0, stock={9: sold_out}, foods_off=(off,))
+    ayran = placed("ayran", 25, items=(Item(9, "ayran", 1),))
+    changes = [
+        seen(10, StockLevel(9, "ayran", available=True, quantity=4)),  # on sale again
+        seen(20, sold_out),
+        seen(30, ayran),  # cancelled for out of stock: switched off anew
+    ]
+    result = replay(config(OUT_OF_STOCK), changes, until=60, start=start)
+
+    assert outcomes(result) == {"ayran": ("out-of-stock", "cancelled")}
+    assert [(f.food_id, f.at) for f in result.foods] == [(9, at(30))]
+    report = summary.report(result, config().zone)
+    assert report["foods_reactivated"] == [
+        {
+            "food_id": 9,
+            "restaurant_id": HAL,
+            "rule": "out-of-stock",
+            "trigger": "back_in_stock",
+            "at": "2031-05-17T12:00:10Z",
+            "deactivated_at": "2031-05-17T11:30:00Z",
+        }
+    ]
+    # A dry run switches no food on or off: the food stays ours, nothing is reported.
+    dry = replay(config(OUT_OF_STOCK, dry_run=True), changes, until=60, start=start)
+    assert dry.foods_reactivated == () and dry.foods == ()
 
 
 def test_a_closure_in_force_at_the_start_is_reopened_by_the_replay() -> None:

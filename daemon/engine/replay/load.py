@@ -8,9 +8,9 @@ replay itself is pure (:mod:`.run`). What this module reads:
   after it up to ``--to``, decoded (daemon.domain.images);
 - the daemon's own state at ``--from``, from its tables: the live intents
   recorded before it (never decided again), the closures in force, the
-  deactivated foods and the automatic cancellations of the hour before
-  (the rolling cap), the pauses in force and the closures people ended
-  whose respect had not ended;
+  food deactivations in force (each as a pass reads it), the automatic
+  cancellations of the hour before (the rolling cap), the pauses in force
+  and the closures people ended whose respect had not ended;
 - people's decisions during the period, from the same tables, merged with
   the history in time order (:class:`~daemon.engine.replay.world.Change`):
   each pause as stored when it was made, resumed, or expired
@@ -48,6 +48,7 @@ from daemon.engine.replay.run import Replay
 from daemon.engine.replay.world import Change, Effects, Start
 from daemon.store import connect, history, ledger, pauses, schema
 from daemon.store import distances as stored_distances
+from daemon.store.foods_off import read_foods_off_at
 from daemon.store.rowcheck import integer
 from daemon.store.snapshot import read_snapshot
 from rules.context import PassContext
@@ -120,24 +121,6 @@ def _decode(row: history.Row) -> Change | None:
     return Change(seen_at=row.seen_at, kind=row.kind, subject=row.subject, value=value)
 
 
-def _foods_off_at(connection: sa.Connection, moment: datetime) -> frozenset[int]:
-    """The foods whose deactivation was in force at ``moment``.
-
-    A deactivation stays in force (its ``active_key`` set, failed ones too) until
-    a reactivation of it finishes as reactivated or maybe_reactivated (see
-    daemon.engine.side_effects.reactivations); one that finished before
-    ``moment`` is over, and the next shortage deactivates the food anew.
-    """
-    d, r = schema.food_deactivations, schema.food_reactivations
-    ended = sa.exists().where(
-        r.c.deactivation_id == d.c.id,
-        r.c.outcome.in_(("reactivated", "maybe_reactivated")),
-        r.c.finished_at <= moment,
-    )
-    query = sa.select(d.c.food_id).where(d.c.at < moment, ~ended)
-    return frozenset(connection.execute(query).scalars())
-
-
 def start_at(connection: sa.Connection, moment: datetime) -> Start:
     """The store at ``moment``, as the history and the daemon's own tables knew it."""
     orders: dict[str, Order] = {}
@@ -162,7 +145,8 @@ def start_at(connection: sa.Connection, moment: datetime) -> Start:
         stock=stock,
         live_intents={key: outcome for key, outcome in intents.items() if key in orders},
         closures=_closures_at(connection, moment),
-        deactivated_foods=_foods_off_at(connection, moment),
+        # Each read with the food's stock row of then, from the history, by every pass.
+        foods_off=tuple(read_foods_off_at(connection, moment)),
         cancelled_at=tuple(
             ledger.automatic_cancellation_times(
                 connection, since=moment - ledger.HOURLY_WINDOW, before=moment
@@ -308,30 +292,53 @@ class _CacheOnly:
         raise AssertionError("a replay asks no geocoder")
 
 
+def _position_of(order: Order) -> tuple[object, ...]:
+    """What an order's position is computed from (daemon.engine.geo.Locator.locate_all)."""
+    return (
+        order.shipping_method,
+        order.latitude,
+        order.longitude,
+        order.address,
+        order.restaurant_id,
+        order.problems,
+    )
+
+
 class Locations:
-    """Each order's position, computed once per version of the order."""
+    """Each order's position, computed once per position of the order.
+
+    Most new versions of an order change its status, not where it goes: they
+    keep the position (the very object, so the verdicts kept beside it hold).
+    """
 
     def __init__(self, locator: Locator, distances: Distances) -> None:
         self._locator = locator
         self._distances = distances
-        self._known: dict[str, tuple[Order, Location]] = {}
+        # payment_key -> (the version last seen, what its position was computed from, it)
+        self._known: dict[str, tuple[Order, tuple[object, ...], Location]] = {}
 
     def __call__(self, orders: Sequence[Order]) -> Mapping[str, Location]:
         known = self._known
-        fresh = {}
+        found: dict[str, Location] = {}
+        fresh: dict[str, Order] = {}
         for order in orders:
-            kept = known.get(order.payment_key)
-            if (kept is None or kept[0] is not order) and order.is_delivery:
-                fresh[order.payment_key] = order
+            key = order.payment_key
+            kept = known.get(key)
+            if kept is not None and kept[0] is order:
+                found[key] = kept[2]
+            elif not order.is_delivery:
+                known.pop(key, None)
+            elif kept is not None and kept[1] == (position := _position_of(order)):
+                known[key] = (order, position, kept[2])
+                found[key] = kept[2]
+            else:
+                fresh[key] = order
         if fresh:
             located = self._locator.locate_all(fresh.values(), self._distances)
             for key, location in located.items():
-                known[key] = (fresh[key], location)
-        found = {}
-        for order in orders:
-            kept = known.get(order.payment_key)
-            if kept is not None:
-                found[order.payment_key] = kept[1]
+                order = fresh[key]
+                known[key] = (order, _position_of(order), location)
+                found[key] = location
         return found
 
 

@@ -1,4 +1,4 @@
-"""What a replay decided: one outcome per order, the closures, the foods. Pure.
+"""What a replay decided: one outcome per order, the closures, the foods off and back. Pure.
 
 An order is judged by many simulated passes; what counts is the strongest
 thing that happened to it, the first time it happened: cancelled (a live
@@ -89,6 +89,18 @@ class FoodOff:
 
 
 @dataclass(frozen=True, slots=True)
+class FoodBack:
+    """A food a replayed pass put back on sale, ending a deactivation of ours."""
+
+    food_id: int
+    restaurant_id: str | None
+    rule: str  # the rule whose deactivation it ended
+    trigger: str  # back_in_stock or snooze (daemon.engine.reactivation)
+    at: datetime
+    deactivated_at: datetime  # when that deactivation was made (maybe before the start)
+
+
+@dataclass(frozen=True, slots=True)
 class OverrideReplayed:
     """A closure people ended live, and what the replay made of it."""
 
@@ -121,6 +133,7 @@ class ReplayResult:
     shadows: tuple[OrderOutcome, ...] = ()
     closures: tuple[ClosureSpan, ...] = ()
     foods: tuple[FoodOff, ...] = ()
+    foods_reactivated: tuple[FoodBack, ...] = ()
     unwatched: tuple[Unwatched, ...] = ()
     pauses: tuple[Pause, ...] = ()  # every pause in force during the replay, as stored at its end
     overrides: tuple[OverrideReplayed, ...] = ()
@@ -152,6 +165,7 @@ class Collector:
     shadows: dict[tuple[str, str], OrderOutcome] = field(default_factory=dict)
     closures: dict[int, ClosureSpan] = field(default_factory=dict)
     foods: list[FoodOff] = field(default_factory=list)
+    foods_back: list[FoodBack] = field(default_factory=list)
     overrides: list[OverrideReplayed] = field(default_factory=list)
     # The replay's closure id -> its entry in ``overrides``, while respected.
     _ended_by_override: dict[int, int] = field(default_factory=dict)
@@ -189,6 +203,17 @@ class Collector:
         for food in effects.deactivated:
             self.foods.append(
                 FoodOff(food.food_id, food.restaurant_id, food.rule, food.payment_key, plan.now)
+            )
+        for back, ended in effects.reactivated:
+            self.foods_back.append(
+                FoodBack(
+                    back.food_id,
+                    back.restaurant_id,
+                    back.rule,
+                    back.trigger,
+                    plan.now,
+                    ended.deactivated_at,
+                )
             )
 
     def _people(self, effects: Effects, now: datetime) -> None:

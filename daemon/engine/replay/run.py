@@ -246,6 +246,7 @@ class Replay:
             shadows=tuple(collected.shadows.values()),
             closures=tuple(collected.closures.values()),
             foods=tuple(collected.foods),
+            foods_reactivated=tuple(collected.foods_back),
             unwatched=self._unwatched,
             pauses=self._store.pauses,
             overrides=tuple(collected.overrides),

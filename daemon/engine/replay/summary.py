@@ -195,6 +195,17 @@ def report(result: ReplayResult, zone: tzinfo) -> dict[str, Any]:
             }
             for food in result.foods
         ],
+        "foods_reactivated": [
+            {
+                "food_id": food.food_id,
+                "restaurant_id": food.restaurant_id,
+                "rule": food.rule,
+                "trigger": food.trigger,
+                "at": isoformat_z(food.at),
+                "deactivated_at": isoformat_z(food.deactivated_at),
+            }
+            for food in result.foods_reactivated
+        ],
         "held": held(result),
         "paused": paused(result),
         "skipped": skipped(result),

@@ -6,16 +6,17 @@ intents, the rolling hour's cancellations), takes the history's changes one
 by one (:meth:`SimulatedStore.take`), hands each simulated pass its
 :class:`~daemon.domain.orders.Snapshot` (:meth:`SimulatedStore.snapshot`),
 and applies a plan's effects as a live pass would once every API call
-succeeded (:meth:`SimulatedStore.apply`):
+succeeded (:meth:`SimulatedStore.apply`). The daemon's own state and what a
+plan does to it are daemon.engine.own_state's: the rolling hour of
+``max_cancellations_per_hour``, closures of ours made and reopened at the
+pass clock, food deactivations (:class:`~daemon.domain.foods.FoodOff`, read
+by every pass with the food's stock row, as the store's snapshot reads
+them) and their reactivations, after which the next shortage deactivates
+the food anew. What is this store's own:
 
-- a live cancellation (a primary decision ``live``/``pending``) makes the
-  order status 6: it leaves the active orders for good (whatever the history
-  says of it later: the platform cancelled it), and counts in the rolling
-  hour of ``max_cancellations_per_hour`` at the pass clock;
-- a live close creates a :class:`~daemon.domain.orders.Closure` at the pass
-  clock; a live reopen ends it;
-- a live food deactivation of an order going ahead adds the food to the
-  deactivated foods (never deactivated twice, as in the store);
+- a live cancellation makes the order status 6: it leaves the active
+  orders for good (whatever the history says of it later: the platform
+  cancelled it);
 - an override spent (the load fell below ``reopen_below`` after people
   ended a closure) ends its respect, in every mode, as the ledger writes it.
 
@@ -38,34 +39,29 @@ Dry-run decisions and side effects change nothing, as in a live dry run.
 Nothing here knows the rules: the planner decides, this only keeps score.
 
 (``autocancel test`` has the same need on hand-written steps:
-daemon.engine.simulated applies a plan's effects too, for one full pass at
-a time, with food reactivations and closures by others that this store
-does not model. The two share the planner and its choice of the foods to
-deactivate (daemon.engine.plan.foods_to_deactivate); this one adds what
-a replay needs: partial snapshots of the restaurants a pass judges, the
-history's changes, and people's decisions as they were made.)
+daemon.engine.simulated applies a plan's effects with the same
+daemon.engine.own_state, for one full pass at a time, and adds closures by
+others, which this store does not model; this one adds what a replay needs:
+partial snapshots of the restaurants a pass judges, the history's changes,
+and people's decisions as they were made.)
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.domain.actions import (
-    CloseRestaurant,
-    DeactivateFood,
-    OverrideSpent,
-    ReopenRestaurant,
-)
+from daemon.domain.actions import DeactivateFood, OverrideSpent, ReactivateFood
 from daemon.domain.decisions import Decision
+from daemon.domain.foods import FoodOff
 from daemon.domain.orders import Closure, Order, Snapshot, StockLevel
 from daemon.domain.overrides import MAX_RESPECT, Override, newest_overrides
 from daemon.domain.pauses import Pause, in_force, pause_ids
 from daemon.domain.statuses import ACTIVE_STATUSES
-from daemon.engine.plan import Plan, foods_to_deactivate
-from daemon.store.ledger import HOURLY_WINDOW
+from daemon.engine.own_state import OwnState
+from daemon.engine.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,9 @@ class Start:
     # payment_key -> outcome of the live intents recorded before ``at``: never decided again.
     live_intents: Mapping[str, str] = field(default_factory=dict)
     closures: Mapping[str, Closure] = field(default_factory=dict)
-    deactivated_foods: frozenset[int] = frozenset()
+    # The food deactivations of ours in force at ``at`` (without stock rows: a
+    # pass reads each with the food's row in ``stock``).
+    foods_off: tuple[FoodOff, ...] = ()
     # When the automatic cancellations of the hour before ``at`` went out.
     cancelled_at: tuple[datetime, ...] = ()
     # The pauses in force at ``at``, as stored then (not resumed yet).
@@ -124,6 +122,8 @@ class Effects:
     closed: tuple[Closure, ...] = ()
     reopened: tuple[tuple[Closure, datetime], ...] = ()
     deactivated: tuple[DeactivateFood, ...] = ()
+    # Each with the deactivation it ended.
+    reactivated: tuple[tuple[ReactivateFood, FoodOff], ...] = ()
     # People's decisions taken since the last plan, and the overrides this plan spent.
     people: tuple[PeopleEnded, ...] = ()
     respect_ended: tuple[OverrideSpent, ...] = ()
@@ -139,28 +139,24 @@ class SimulatedStore:
             self._put(order)
         self._stock = dict(start.stock)
         self._live_intents = dict(start.live_intents)
-        self._closures = dict(start.closures)
-        self._deactivated = frozenset(start.deactivated_foods)
         self._cancelled: set[str] = set()  # by this replay: gone for good
-        self._cancelled_at: deque[datetime] = deque(sorted(start.cancelled_at))
         # Every pause stored so far, as stored now (a resume stores it again), by id.
         self._pauses = {pause.id: pause for pause in start.pauses}
         # Closures people ended whose respect has not ended, oldest closure first.
         self._ended: list[Override] = list(start.overrides)
         self._people: list[PeopleEnded] = []  # taken since the last plan
-        self._closure_ids = max(
-            (
-                *(c.id for c in start.closures.values()),
-                *(o.closure_id for o in start.overrides),
-            ),
-            default=0,
+        self._own = OwnState(
+            closures=start.closures,
+            foods_off=start.foods_off,
+            cancelled_at=start.cancelled_at,
+            ids_above=max((o.closure_id for o in start.overrides), default=0),
         )
 
     # --- the history --------------------------------------------------------------
 
     @property
     def closed(self) -> frozenset[str]:
-        return frozenset(self._closures)
+        return frozenset(self._own.closures)
 
     def active_orders(self) -> Iterable[Order]:
         return self._orders.values()
@@ -208,9 +204,22 @@ class SimulatedStore:
         else:
             assert isinstance(change.value, StockLevel)
             self._stock[food] = change.value
+        self._own.stock_changed(food)
         return frozenset(self._holders.get(food, ()))
 
     def _take_order(self, key: str, value: object) -> frozenset[str]:
+        old = self._orders.get(key)
+        if (
+            old is not None
+            and isinstance(value, Order)
+            and value.restaurant_id == old.restaurant_id
+            and value.items == old.items
+        ):
+            # A new status, mostly: the same foods, held by the same restaurant.
+            mine = self._by_restaurant[old.restaurant_id]
+            del mine[key]  # and put back last, where _drop and _put would put it
+            mine[key] = self._orders[key] = value
+            return frozenset((old.restaurant_id,))
         old = self._drop(key)
         touched = set() if old is None else {old.restaurant_id}
         if isinstance(value, Order) and key not in self._cancelled:
@@ -221,7 +230,7 @@ class SimulatedStore:
     def _take_override(self, override: Override) -> frozenset[str]:
         """People ended our closure of the restaurant: it is theirs, and respected, from now."""
         restaurant_id = override.restaurant_id
-        closure = self._closures.pop(restaurant_id, None)
+        closure = self._own.closures.pop(restaurant_id, None)
         self._people.append(PeopleEnded(override, closure))
         if closure is None:
             return frozenset()
@@ -273,6 +282,8 @@ class SimulatedStore:
         foods = {item.food_id for order in orders for item in order.items}
         level = self._stock.get
         intents = self._live_intents
+        own = self._own
+        closures = own.closures
         return Snapshot(
             taken_at=now,
             orders=orders,
@@ -282,68 +293,38 @@ class SimulatedStore:
             }
             if intents
             else {},
-            closures=dict(self._closures) if self._closures else {},
-            deactivated_foods=self._deactivated,
-            # As the store's snapshot reads them: the pauses not over, and the
-            # overrides of the last day (MAX_RESPECT) whose respect has not ended.
+            closures=dict(closures) if closures else {},
+            deactivated_foods=own.deactivated_foods,
+            # As the store's snapshot reads them: the pauses not over, the
+            # overrides of the last day (MAX_RESPECT) whose respect has not ended,
+            # and every deactivation in force, with its food's stock row.
             pauses=in_force(self._pauses.values(), now),
-            overrides=newest_overrides(self._recent_overrides(now), closed=self._closures),
+            overrides=newest_overrides(self._recent_overrides(now), closed=closures),
+            foods_off=own.foods_off(self._stock),
         )
 
     def hourly_used(self, now: datetime) -> int:
         """The automatic cancellations of the rolling hour before ``now``."""
-        window = self._cancelled_at
-        while window and window[0] < now - HOURLY_WINDOW:
-            window.popleft()
-        return len(window)
+        return self._own.hourly_used(now)
 
     # --- what a pass does --------------------------------------------------------------
 
     def apply(self, plan: Plan) -> Effects:
         """Apply ``plan``'s live effects, as a pass whose every API call succeeded."""
-        cancelled = tuple(
-            d for d in plan.decisions if d.primary and d.mode == "live" and d.outcome == "pending"
-        )
-        for decision in cancelled:
+        applied = self._own.apply(plan)
+        for decision in applied.cancelled:
             self._drop(decision.payment_key)
             self._cancelled.add(decision.payment_key)
-            self._cancelled_at.append(plan.now)
-        closed: list[Closure] = []
-        reopened: list[tuple[Closure, datetime]] = []
-        for action, mode in plan.restaurant_actions:
-            if mode != "live":
-                continue
-            if isinstance(action, CloseRestaurant) and action.restaurant_id not in self._closures:
-                self._closure_ids += 1
-                closure = Closure(self._closure_ids, action.restaurant_id, action.rule, plan.now)
-                self._closures[action.restaurant_id] = closure
-                closed.append(closure)
-            elif isinstance(action, ReopenRestaurant):
-                ended = self._closures.get(action.restaurant_id)
-                if ended is not None and ended.id == action.closure_id:
-                    del self._closures[action.restaurant_id]
-                    reopened.append((ended, plan.now))
-        going_ahead = {
-            d.payment_key
-            for d in plan.decisions
-            if d.primary and d.outcome in ("pending", "would_cancel")
-        }
-        # Once per food, as a pass sends them (the same choice as daemon.engine.simulated).
-        deactivated = {
-            food.food_id: food
-            for food, mode in foods_to_deactivate(plan, going_ahead)
-            if mode == "live" and food.food_id not in self._deactivated
-        }
-        self._deactivated = self._deactivated | deactivated.keys()
         # Written with the ledger in every mode, as record._end_overrides does.
         spent = {found.closure_id: found for found in plan.overrides_spent}
         respect_ended = tuple(found for found in spent.values() if self._end_respect(found))
         people, self._people = tuple(self._people), []
         return Effects(
-            cancelled=cancelled,
-            closed=tuple(closed),
-            reopened=tuple(reopened),
-            deactivated=tuple(deactivated.values()),
+            cancelled=applied.cancelled,
+            closed=applied.closed,
+            reopened=tuple((closure, plan.now) for closure in applied.reopened),
+            deactivated=applied.deactivated,
+            reactivated=applied.reactivated,
             people=people,
             respect_ended=respect_ended,
         )
