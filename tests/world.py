@@ -8,6 +8,7 @@ order Dükkango knows. The CLI runs as a real subprocess against both.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -97,12 +98,26 @@ restaurants:
 
 
 class World:
-    def __init__(self, *, folder: Path, store_url: str, simulator: Simulator) -> None:
+    def __init__(
+        self,
+        *,
+        folder: Path,
+        store_url: str,
+        simulator: Simulator,
+        migrated_copy_of: Path | None = None,
+    ) -> None:
+        """``migrated_copy_of``: a SQLite store already at head (conftest's
+        ``migrated_sqlite``), copied to ``store_url``'s file instead of migrating anew."""
         self.folder = folder
         self.store_url = store_url
         self.simulator = simulator
         self.rules_path = folder / "rules.yaml"
-        migrate.upgrade(store_url)
+        if migrated_copy_of is None:
+            migrate.upgrade(store_url)
+        else:
+            file = sa.make_url(store_url).database
+            assert store_url.startswith("sqlite:///") and file, store_url
+            shutil.copyfile(migrated_copy_of, file)
         self.engine = connect.create_store_engine(store_url)
         self._next_number = 1000
         self.configure()
