@@ -327,9 +327,11 @@ class World:
     def set_up_with(self, *args: str) -> list[dict[str, Any]]:
         """``autocancel ARGS -c rules.yaml`` in this process, to bring the world into a state.
 
-        For a test's preparation only (tests/inprocess.py): what a test checks
-        comes from World.cli / World.once, real processes. Fails the test on a
-        non-zero exit; the JSON objects of stdout (``once --json``), if any.
+        For a test's preparation, and for the passes between the ones it checks
+        whose output it does not read (tests/inprocess.py): what a test reads
+        from a command (its output, its exit code) comes from World.cli /
+        World.once, real processes. Fails the test on a non-zero exit; the JSON
+        objects of stdout (``once --json``), if any.
         """
         command, *rest = args
         result = run_main([command, "-c", str(self.rules_path), *rest], env=self.env)
