@@ -333,6 +333,12 @@ class World:
         World.once, real processes. Fails the test on a non-zero exit; the JSON
         objects of stdout (``once --json``), if any.
         """
+        stdout = self.set_up_output(*args)
+        return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+    def set_up_output(self, *args: str) -> str:
+        """World.set_up_with, for a command whose preparation a test reads from its stdout
+        (the new pause's id): the stdout."""
         command, *rest = args
         result = run_main([command, "-c", str(self.rules_path), *rest], env=self.env)
         assert result.returncode == 0, result.stderr
@@ -340,7 +346,7 @@ class World:
         # sender's; this process lives on, so a preparation that leaves work
         # pending in its name would change what the next real process does.
         assert self._pending_in_this_process() == [], "use World.cli: it left work pending"
-        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        return result.stdout
 
     def _pending_in_this_process(self) -> list[str]:
         with self.engine.connect() as conn:
