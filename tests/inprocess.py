@@ -2,13 +2,15 @@
 
 A CLI process costs ~0.5 s of CPU, most of it imports the test process has
 already paid for. A test whose subject is a later command (``reopen`` after a
-pass closed the restaurant, a reactivation after a pass switched a food off)
-may bring the store and the simulator into that state with :func:`run_main`:
-the same ``daemon.cli.main.main`` with the same arguments, the environment a
-CLI process gets (:func:`tests.conftest.cli_environment`'s DUKKANGO_ and
-AUTOCANCEL_ settings), its own stdout and stderr, and the process-wide state
-it changes put back afterwards (``os.environ``, the root logger's handlers and
-level, the library loggers' levels, the log redactor's secrets).
+pass closed the restaurant, a reactivation after a pass switched a food off),
+or what a series of passes leaves behind (the passes between the ones it
+checks, whose output it does not read), may bring the store and the simulator
+into that state with :func:`run_main`: the same ``daemon.cli.main.main`` with
+the same arguments, the environment a CLI process gets
+(:func:`tests.conftest.cli_environment`'s DUKKANGO_ and AUTOCANCEL_ settings),
+its own stdout and stderr, and the process-wide state it changes put back
+afterwards (``os.environ``, the root logger's handlers and level, the library
+loggers' levels, the log redactor's secrets).
 
 What a test asserts about a command (exit codes, output, tracebacks, signals,
 daemons) still comes from a real process: World.cli, World.once, start_cli.

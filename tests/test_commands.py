@@ -56,7 +56,7 @@ def test_audit_in_table_json_and_csv_with_since(world: World) -> None:
     once_json(world, env=NEW_YORK)
     boundary = datetime.now(UTC)
     world.add_order("later", payment_status="failed")
-    once_json(world, "--dry-run")
+    world.set_up_with("once", "--json", "--dry-run")  # in process: the audit is the subject
 
     table = world.cli("audit")
     assert table.returncode == 0, table.stderr
@@ -175,7 +175,7 @@ def test_explain_judges_several_orders_on_one_plan_and_names_the_unknown_key(
     world: World,
 ) -> None:
     world.add_order("x", payment_status="failed")
-    once_json(world)  # x: cancelled live
+    world.set_up_with("once", "--json")  # x: cancelled live (preparation)
     world.add_order("y")
 
     result = world.cli("explain", "x", "no-such-order", "y", "x")

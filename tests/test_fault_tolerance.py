@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine.passes import PassRunner
 from daemon.service.runtime import ApiSession
 from daemon.store import connect
+from tests.conftest import SimulatorFactory
 from tests.test_daemon import Daemon, cancelled, eventually, fast
 from tests.world import PAYMENT_FAILED, World, cancel_requests_for
 
@@ -276,10 +278,37 @@ def test_a_briefly_locked_sqlite_store_only_delays_the_pass(world: World) -> Non
     assert row["finished_at"] > released
 
 
+@pytest.fixture
+def pg_world_alone(tmp_path: Path, simulator_factory: SimulatorFactory) -> Iterator[World]:
+    """pg_world on a PostgreSQL database of its own, dropped afterwards.
+
+    The test below ends every connection to its database, as a server restart
+    would; on the database the other tests share (each in a schema of its own),
+    that would end the connections of the tests other workers are running too.
+    """
+    base = os.environ.get("AUTOCANCEL_TEST_PG_URL")
+    if not base:
+        pytest.skip("AUTOCANCEL_TEST_PG_URL is not set: PostgreSQL tests need a server")
+    name = f"autocancel_restart_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
+    world = World(folder=tmp_path, store_url=url, simulator=simulator_factory(cooldown_seconds=0.2))
+    try:
+        yield world
+    finally:
+        world.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.mark.postgres
 def test_postgresql_restarting_under_the_daemon_is_survived(
-    pg_world: World, daemon_for: Callable[[World], Daemon]
+    pg_world_alone: World, daemon_for: Callable[[World], Daemon]
 ) -> None:
+    pg_world = pg_world_alone
     fast(pg_world, PAYMENT_ONLY)
     daemon = daemon_for(pg_world)
     pg_world.add_order("before", payment_status="failed")

@@ -82,7 +82,7 @@ def test_a_pass_whose_every_call_got_401_is_not_ok_and_says_why(world: World) ->
     assert report["api"]["last_success_at"] is None
 
     # With the right token the next pass cancels both: ok again, and the hint is gone.
-    world.once()
+    world.set_up_with("once", "--json")  # in process: status is the subject
     healthy = world.cli("status")
     assert "result ok" in line_with(healthy.stdout, "last pass:")
     assert "cancelled 2" in healthy.stdout
@@ -150,7 +150,7 @@ def test_status_json_is_one_object_for_scripts(world: World) -> None:
     world.configure(PAYMENT_FAILED)
     world.add_order("a", payment_status="failed")
     world.add_order("old", payment_status="ok", minutes_ago=300)
-    world.once()
+    world.set_up_with("once", "--json")  # preparation: the subject comes next
 
     report = status_json(world)
 

@@ -36,18 +36,27 @@ def store(request: pytest.FixtureRequest) -> World:
 
 
 def pause(world: World, *args: str) -> int:
-    """``autocancel pause ARGS``; the new pause's id. Fails the test on a non-zero exit."""
-    result = world.cli("pause", *args)
-    assert result.returncode == 0, result.stderr
-    found = re.search(r": pause (\d+), by ", result.stdout)
-    assert found, result.stdout
+    """``autocancel pause ARGS``, in this process (World.set_up_output): the new pause's id.
+
+    What ``pause`` itself prints is checked from a real process (the first test here,
+    tests/test_pauses_cli.py); for the tests below a pause is a preparation.
+    """
+    stdout = world.set_up_output("pause", *args)
+    found = re.search(r": pause (\d+), by ", stdout)
+    assert found, stdout
     return int(found[1])
 
 
 def resume(world: World, *args: str) -> str:
+    """``autocancel resume ARGS`` as a real process: its stdout. Fails on a non-zero exit."""
     result = world.cli("resume", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def set_up_resume(world: World, *args: str) -> None:
+    """``autocancel resume ARGS`` in this process, where a test does not read what it says."""
+    world.set_up_output("resume", *args)
 
 
 def by_key(decisions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -174,7 +183,7 @@ def test_a_paused_restaurant_is_neither_closed_nor_cancelled_while_others_are(
     )
     assert listed["scope"] == f"every rule at Akat Şube ({AKAT})"
 
-    resume(store)  # the only pause in force: no id needed
+    set_up_resume(store)  # the only pause in force: no id needed
     after = {key: d["outcome"] for key, d in by_key(store.once()).items()}
 
     assert after == {"rush-2": "cancelled", "rush-3": "cancelled"}
@@ -246,7 +255,7 @@ def test_the_ledger_keeps_each_pause_that_held_an_order_once(store: World) -> No
     first = pause(store, "--rule", "payment-failed", "--for", "1h", "--comment", "one")
     store.once()
     store.once()  # the same pause again: the same row
-    resume(store, str(first))
+    set_up_resume(store, str(first))
     second = pause(store, "--restaurant", HALASKARGAZI, "--for", "1h", "--comment", "two")
     store.once()
     store.once()
@@ -282,7 +291,7 @@ def test_a_food_change_a_pause_stopped_mid_pass_goes_out_once_the_pause_ends(
     store.once()  # still paused: still held
     assert requests_to(store, "PUT", "foods/status-passive/2") == []
 
-    resume(store, str(pause_id))
+    set_up_resume(store, str(pause_id))
     store.once()
 
     assert len(requests_to(store, "PUT", "foods/status-passive/2")) == 1

@@ -83,8 +83,8 @@ def test_every_mistake_is_one_line_and_exit_2_and_stores_nothing(world: World, n
 def test_resume_without_an_id_asks_which_when_several_are_in_force(world: World) -> None:
     world.configure(PAYMENT_FAILED)
     assert world.cli("resume").stdout == "no pause is in force; nothing to resume\n"
-    for scope in (HALASKARGAZI, AKAT):
-        assert world.cli("pause", "--restaurant", scope, *FOR_AN_HOUR).returncode == 0
+    for scope in (HALASKARGAZI, AKAT):  # in process: what pause says is not the subject here
+        world.set_up_output("pause", "--restaurant", scope, *FOR_AN_HOUR)
 
     ambiguous = world.cli("resume")
     everything = world.cli("resume", "--all", "--by", "mehmet")

@@ -419,14 +419,14 @@ def test_release_sends_nothing_and_the_daemon_never_reopens_it(any_world: World)
     # own closure by now; this one it gave up.
     delivered(world, "busy0", "busy1", "busy2")
     move_back(world, "closed_at", 120)
-    once_json(world)
+    world.set_up_with("once", "--json")  # in process, as the next one: what they send is checked
     assert world.simulator.requests() == []
     assert the_closure(world)["respect_ended_at"] is not None  # the overload is over
     assert len(audit_lines(world, "override_spent")) == 1
 
     # A new rush: closed by staff already, so not ours; and never reopened.
     overload(world, prefix="rush")
-    once_json(world)
+    world.set_up_with("once", "--json")
     assert requests_to(world, "PUT", CLOSE) == []
     delivered(world, "rush0", "rush1", "rush2")
     once_json(world)
@@ -636,7 +636,7 @@ def test_the_os_user_is_recorded_without_by(world: World) -> None:
 def test_an_ended_closure_cannot_be_released_or_reopened_again(world: World) -> None:
     configure(world)
     closed_by_the_daemon(world)
-    assert world.cli("release", HALASKARGAZI, "--by", "Mehmet").returncode == 0
+    world.set_up_output("release", HALASKARGAZI, "--by", "Mehmet")  # checked in the tests above
 
     for command in ("reopen", "release"):
         result = world.cli(command, HALASKARGAZI)

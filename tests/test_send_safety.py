@@ -417,7 +417,7 @@ def test_a_food_deactivation_that_failed_with_5xx_is_retried_on_a_later_pass(
         "status", count=100, status=503, method="PUT", path_prefix="foods/status-passive/"
     )
 
-    once_json(world)
+    world.set_up_with("once", "--json")  # the failing attempt, in process: the retry is checked
     assert world.simulator.food_active(2)
     world.simulator.clear_faults()
 
@@ -436,7 +436,7 @@ def test_a_food_back_in_stock_is_not_deactivated_on_retry(world: World) -> None:
     world.simulator.inject_fault(
         "status", count=100, status=503, method="PUT", path_prefix="foods/status-passive/"
     )
-    once_json(world)
+    world.set_up_with("once", "--json")  # the failing attempt (preparation)
     world.simulator.clear_faults()
     world.set_stock(2, available=True)
     world.simulator.clear_requests()

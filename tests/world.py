@@ -8,6 +8,7 @@ order Dükkango knows. The CLI runs as a real subprocess against both.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -97,12 +98,26 @@ restaurants:
 
 
 class World:
-    def __init__(self, *, folder: Path, store_url: str, simulator: Simulator) -> None:
+    def __init__(
+        self,
+        *,
+        folder: Path,
+        store_url: str,
+        simulator: Simulator,
+        migrated_copy_of: Path | None = None,
+    ) -> None:
+        """``migrated_copy_of``: a SQLite store already at head (conftest's
+        ``migrated_sqlite``), copied to ``store_url``'s file instead of migrating anew."""
         self.folder = folder
         self.store_url = store_url
         self.simulator = simulator
         self.rules_path = folder / "rules.yaml"
-        migrate.upgrade(store_url)
+        if migrated_copy_of is None:
+            migrate.upgrade(store_url)
+        else:
+            file = sa.make_url(store_url).database
+            assert store_url.startswith("sqlite:///") and file, store_url
+            shutil.copyfile(migrated_copy_of, file)
         self.engine = connect.create_store_engine(store_url)
         self._next_number = 1000
         self.configure()
@@ -312,10 +327,18 @@ class World:
     def set_up_with(self, *args: str) -> list[dict[str, Any]]:
         """``autocancel ARGS -c rules.yaml`` in this process, to bring the world into a state.
 
-        For a test's preparation only (tests/inprocess.py): what a test checks
-        comes from World.cli / World.once, real processes. Fails the test on a
-        non-zero exit; the JSON objects of stdout (``once --json``), if any.
+        For a test's preparation, and for the passes between the ones it checks
+        whose output it does not read (tests/inprocess.py): what a test reads
+        from a command (its output, its exit code) comes from World.cli /
+        World.once, real processes. Fails the test on a non-zero exit; the JSON
+        objects of stdout (``once --json``), if any.
         """
+        stdout = self.set_up_output(*args)
+        return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+    def set_up_output(self, *args: str) -> str:
+        """World.set_up_with, for a command whose preparation a test reads from its stdout
+        (the new pause's id): the stdout."""
         command, *rest = args
         result = run_main([command, "-c", str(self.rules_path), *rest], env=self.env)
         assert result.returncode == 0, result.stderr
@@ -323,7 +346,7 @@ class World:
         # sender's; this process lives on, so a preparation that leaves work
         # pending in its name would change what the next real process does.
         assert self._pending_in_this_process() == [], "use World.cli: it left work pending"
-        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        return result.stdout
 
     def _pending_in_this_process(self) -> list[str]:
         with self.engine.connect() as conn:
