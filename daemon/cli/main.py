@@ -70,7 +70,8 @@ class _StartUpCollector:
     def thresholds_back(self, phase: str, info: dict[str, int]) -> None:
         if phase != "stop" or self.saved is None:
             return
-        gc.set_threshold(*self.saved)
+        if gc.get_threshold()[0] == self.THRESHOLD:  # not set since by a command (replay)
+            gc.set_threshold(*self.saved)
         self.saved = None
         gc.callbacks.remove(self.thresholds_back)
 
