@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
@@ -143,6 +144,33 @@ def pg_url() -> Iterator[str]:
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def database_of_its_own(prefix: str, *, timezone: str | None = None) -> Iterator[str]:
+    """The URL of a new PostgreSQL database (``timezone``: its sessions' default), dropped after.
+
+    For a test that must not share the server's test database: one that ends
+    every connection to its database (as a restart would), or sets the
+    database's own settings. Skips without AUTOCANCEL_TEST_PG_URL.
+    """
+    base = os.environ.get("AUTOCANCEL_TEST_PG_URL")
+    if not base:
+        pytest.skip("AUTOCANCEL_TEST_PG_URL is not set: PostgreSQL tests need a server")
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        if timezone is not None:
+            conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET timezone TO '{timezone}'"))
+    try:
+        yield sa.make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import socket
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from daemon.dukkango.executor import CircuitBreaker
 from daemon.engine.passes import PassRunner
 from daemon.service.runtime import ApiSession
 from daemon.store import connect
-from tests.conftest import SimulatorFactory
+from tests.conftest import SimulatorFactory, database_of_its_own
 from tests.test_daemon import Daemon, cancelled, eventually, fast
 from tests.world import PAYMENT_FAILED, World, cancel_requests_for
 
@@ -286,22 +285,14 @@ def pg_world_alone(tmp_path: Path, simulator_factory: SimulatorFactory) -> Itera
     would; on the database the other tests share (each in a schema of its own),
     that would end the connections of the tests other workers are running too.
     """
-    base = os.environ.get("AUTOCANCEL_TEST_PG_URL")
-    if not base:
-        pytest.skip("AUTOCANCEL_TEST_PG_URL is not set: PostgreSQL tests need a server")
-    name = f"autocancel_restart_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-    world = World(folder=tmp_path, store_url=url, simulator=simulator_factory(cooldown_seconds=0.2))
-    try:
-        yield world
-    finally:
-        world.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_of_its_own("autocancel_restart") as url:
+        world = World(
+            folder=tmp_path, store_url=url, simulator=simulator_factory(cooldown_seconds=0.2)
+        )
+        try:
+            yield world
+        finally:
+            world.engine.dispose()
 
 
 @pytest.mark.postgres

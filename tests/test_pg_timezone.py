@@ -8,8 +8,6 @@ and write naive timestamps as UTC.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from daemon.store import connect
-from tests.conftest import SimulatorFactory
+from tests.conftest import SimulatorFactory, database_of_its_own
 from tests.world import HALASKARGAZI, PAYMENT_FAILED, World, decision_for, ledger_rows, once_json
 
 pytestmark = pytest.mark.postgres
@@ -44,20 +42,8 @@ POS_INSERT = (
 @pytest.fixture
 def istanbul_url() -> Iterator[str]:
     """A fresh database whose sessions start in Europe/Istanbul unless they say otherwise."""
-    base = os.environ.get("AUTOCANCEL_TEST_PG_URL")
-    if not base:
-        pytest.skip("AUTOCANCEL_TEST_PG_URL is not set: PostgreSQL tests need a server")
-    name = f"autocancel_tz_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET timezone TO 'Europe/Istanbul'"))
-    try:
-        yield sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_of_its_own("autocancel_tz", timezone="Europe/Istanbul") as url:
+        yield url
 
 
 def _naive_utc(minutes_ago: float) -> str:
