@@ -115,6 +115,51 @@ def test_the_store_takes_changes_and_says_whose_decisions_they_touch() -> None:
     assert store.snapshot(T0, [HAL, AKAT]).orders == ()
 
 
+def test_each_snapshot_reads_the_store_as_it_is_after_every_change() -> None:
+    """A restaurant's orders and stock rows are kept between passes; every change shows."""
+    ayran, soup = Item(7, "ayran", 1), Item(9, "çorba", 1)
+    store = SimulatedStore(
+        Start(
+            at=T0,
+            orders={"k1": order("k1", items=(ayran,))},
+            stock={7: StockLevel(7, "ayran", True, None)},
+        )
+    )
+
+    def read() -> tuple[list[tuple[str, int]], dict[int, bool]]:
+        snapshot = store.snapshot(T0, [HAL, AKAT])
+        return (
+            [(o.payment_key, o.status_id) for o in snapshot.orders],
+            {food: row.available for food, row in snapshot.stock.items()},
+        )
+
+    assert read() == ([("k1", 1)], {7: True})
+    assert read() == ([("k1", 1)], {7: True})  # kept: the same
+    store.take(Change(T0, "stock", "7", StockLevel(7, "ayran", False, None)))
+    assert read() == ([("k1", 1)], {7: False})
+    store.take(Change(T0, "order", "k1", order("k1", status=2, items=(ayran,))))
+    assert read() == ([("k1", 2)], {7: False})
+    store.take(Change(T0, "order", "k2", order("k2", items=(soup,))))
+    store.take(Change(T0, "stock", "9", StockLevel(9, "çorba", True, None)))
+    assert read() == ([("k1", 2), ("k2", 1)], {7: False, 9: True})
+    store.take(Change(T0, "order", "k1", order("k1", status=3, items=(ayran,))))  # done
+    assert read() == ([("k2", 1)], {9: True})
+    store.take(Change(T0, "order", "k2", order("k2", restaurant=AKAT, items=(soup,))))
+    assert read() == ([("k2", 1)], {9: True})
+    assert store.snapshot(T0, [HAL]).orders == ()
+    store.take(Change(T0, "stock", "9", None))
+    assert read() == ([("k2", 1)], {})
+    failed = order("k2", restaurant=AKAT, items=(soup,), payment_status="failed")
+    store.take(Change(T0, "order", "k2", failed))
+    ctx = PassContext(
+        now=T0,
+        snapshot=store.snapshot(T0, [AKAT]),
+        restaurants={AKAT: Restaurant(id=AKAT)},
+    )
+    store.apply(plan_pass([PAYMENT], ctx, LIMITS, hourly_used=0, dry_run=False))
+    assert read() == ([], {})  # cancelled by the replay: gone
+
+
 def test_a_plan_s_effects_are_applied_as_a_live_pass_would() -> None:
     start = Start(
         at=T0,

@@ -52,6 +52,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 
 from daemon.domain.actions import DeactivateFood, OverrideSpent, ReactivateFood
 from daemon.domain.decisions import Decision
@@ -107,6 +108,18 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class _Seen:
+    """What a pass reads of one restaurant: its active orders, and their foods' stock rows.
+
+    Kept until one of its orders or one of those rows changes: most restaurants a
+    pass judges changed nothing since the pass before.
+    """
+
+    orders: tuple[Order, ...]
+    stock: dict[int, StockLevel]
+
+
+@dataclass(frozen=True, slots=True)
 class PeopleEnded:
     """A closure people ended live (``override``), as the replay took it."""
 
@@ -135,6 +148,7 @@ class SimulatedStore:
         self._by_restaurant: defaultdict[str, dict[str, Order]] = defaultdict(dict)
         # food -> restaurant -> its active orders with the food: whom a stock change concerns.
         self._holders: defaultdict[int, Counter[str]] = defaultdict(Counter)
+        self._seen: dict[str, _Seen] = {}  # by restaurant; dropped when what it holds changes
         for order in start.orders.values():
             self._put(order)
         self._stock = dict(start.stock)
@@ -205,7 +219,10 @@ class SimulatedStore:
             assert isinstance(change.value, StockLevel)
             self._stock[food] = change.value
         self._own.stock_changed(food)
-        return frozenset(self._holders.get(food, ()))
+        holders = frozenset(self._holders.get(food, ()))
+        for restaurant_id in holders:
+            self._seen.pop(restaurant_id, None)
+        return holders
 
     def _take_order(self, key: str, value: object) -> frozenset[str]:
         old = self._orders.get(key)
@@ -217,6 +234,7 @@ class SimulatedStore:
         ):
             # A new status, mostly: the same foods, held by the same restaurant.
             mine = self._by_restaurant[old.restaurant_id]
+            self._seen.pop(old.restaurant_id, None)
             del mine[key]  # and put back last, where _drop and _put would put it
             mine[key] = self._orders[key] = value
             return frozenset((old.restaurant_id,))
@@ -249,6 +267,7 @@ class SimulatedStore:
     def _put(self, order: Order) -> None:
         self._orders[order.payment_key] = order
         self._by_restaurant[order.restaurant_id][order.payment_key] = order
+        self._seen.pop(order.restaurant_id, None)
         for food in {item.food_id for item in order.items}:
             self._holders[food][order.restaurant_id] += 1
 
@@ -257,6 +276,7 @@ class SimulatedStore:
         if order is None:
             return None
         mine = self._by_restaurant[order.restaurant_id]
+        self._seen.pop(order.restaurant_id, None)
         del mine[key]
         if not mine:
             del self._by_restaurant[order.restaurant_id]
@@ -273,21 +293,18 @@ class SimulatedStore:
 
     def snapshot(self, now: datetime, restaurants: Collection[str]) -> Snapshot:
         """What a pass at ``now`` reads of ``restaurants`` (their active orders, and the rest)."""
-        orders = tuple(
-            order
-            for rid in restaurants
-            for order in self._by_restaurant.get(rid, {}).values()
-            if order.status_id in ACTIVE_STATUSES
-        )
-        foods = {item.food_id for order in orders for item in order.items}
-        level = self._stock.get
+        seen = [self._seen_of(rid) for rid in restaurants]
+        orders = tuple(chain.from_iterable(part.orders for part in seen))
+        stock: dict[int, StockLevel] = {}
+        for part in seen:
+            stock.update(part.stock)
         intents = self._live_intents
         own = self._own
         closures = own.closures
         return Snapshot(
             taken_at=now,
             orders=orders,
-            stock={food: found for food in foods if (found := level(food)) is not None},
+            stock=stock,
             live_intents={
                 o.payment_key: intents[o.payment_key] for o in orders if o.payment_key in intents
             }
@@ -302,6 +319,22 @@ class SimulatedStore:
             overrides=newest_overrides(self._recent_overrides(now), closed=closures),
             foods_off=own.foods_off(self._stock),
         )
+
+    def _seen_of(self, restaurant_id: str) -> _Seen:
+        seen = self._seen.get(restaurant_id)
+        if seen is None:
+            orders = tuple(
+                order
+                for order in self._by_restaurant.get(restaurant_id, {}).values()
+                if order.status_id in ACTIVE_STATUSES
+            )
+            level = self._stock.get
+            foods = {item.food_id for order in orders for item in order.items}
+            seen = self._seen[restaurant_id] = _Seen(
+                orders,
+                {food: found for food in foods if (found := level(food)) is not None},
+            )
+        return seen
 
     def hourly_used(self, now: datetime) -> int:
         """The automatic cancellations of the rolling hour before ``now``."""
