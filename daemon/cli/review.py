@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daemon.cli import markdown as md
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
@@ -199,7 +200,9 @@ def _money(value: Decimal | str) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "  ") -> None:
-    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    # Names and keys come from rules.yaml and the POS: a newline or an escape sequence in
+    # one must not forge a line or repaint the terminal.
+    cells = [[str(c) for c in header], *[[printable(str(c)) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for row in cells:
         print(
@@ -393,9 +396,9 @@ def run_diff(
     if fmt == "json":
         print(json.dumps(_diff_json(shown), ensure_ascii=False))
     elif fmt == "markdown":
-        _print_markdown(shown)
+        print_markdown(shown)
     else:
-        _print_diff_table(shown)
+        print_diff_table(shown)
     return exitcodes.OK
 
 
@@ -465,7 +468,8 @@ def _diff_json(shown: Compared) -> dict[str, Any]:
     }
 
 
-def _print_diff_table(shown: Compared) -> None:
+def print_diff_table(shown: Compared) -> None:
+    """The diff as text tables for a terminal."""
     result, names = shown.result, shown.names
     print(
         f"diff {shown.old.source} -> {shown.new.source}, replayed from "
@@ -498,9 +502,10 @@ def _print_diff_table(shown: Compared) -> None:
             )
 
 
-def _print_markdown(shown: Compared) -> None:
+def print_markdown(shown: Compared) -> None:
+    """The diff as Markdown for a review; every name and key in it shown as text (.markdown)."""
     result, names = shown.result, shown.names
-    print(f"### Rules change: `{shown.old.source}` → `{shown.new.source}`")
+    print(f"### Rules change: {md.code(str(shown.old.source))} → {md.code(str(shown.new.source))}")
     print()
     print(
         f"Replayed over the order history from {isoformat_z(result.start)} to "
@@ -526,10 +531,10 @@ def _print_markdown(shown: Compared) -> None:
             print("|---|---|---|---|---:|")
             for d in group:
                 total = "" if d.total is None else _money(d.total)
+                restaurant = names.restaurant_name(d.restaurant_id) or d.restaurant_id
                 print(
-                    f"| `{d.payment_key}` | "
-                    f"{names.restaurant_name(d.restaurant_id) or d.restaurant_id} | "
-                    f"{_decision(d.old)} | {_decision(d.new)} | {total} |"
+                    f"| {md.code(d.payment_key)} | {md.text(restaurant)} | "
+                    f"{md.text(_decision(d.old))} | {md.text(_decision(d.new))} | {total} |"
                 )
             print()
             print("</details>")
