@@ -61,3 +61,20 @@ def test_unreadable_coordinates_or_another_restaurant_are_located_again() -> Non
     assert locate([placed])["a"].status is LocationStatus.KNOWN
     # The same coordinates, judged from another restaurant's door: refused there.
     assert locate([replace(placed, restaurant_id=AKAT)])["a"].status is LocationStatus.UNKNOWN
+
+
+def test_an_order_not_located_for_a_long_time_is_forgotten() -> None:
+    """A month's replay sees millions of orders: only the ones still being judged are kept."""
+    locate = Locations(
+        Locator(engine=None, geocoder=None, origins={HAL: HAL_POSITION}, max_plausible_km=100),
+        Distances.exact(),
+        forget_after=3,
+    )
+    gone = order("gone", latitude=NEAR[0], longitude=NEAR[1])
+    staying = order("staying", latitude=NEAR[0], longitude=NEAR[1])
+    kept = locate([gone, staying])["staying"]
+    for _ in range(6):
+        assert locate([staying])["staying"] is kept  # judged every pass: the very Location
+    assert len(locate) == 1  # "gone" left three or more passes ago
+    assert locate([gone])["gone"].coordinates == NEAR  # back: located again
+    assert len(locate) == 2

@@ -46,6 +46,7 @@ from daemon.engine.plan import plan_pass
 from daemon.engine.replay.outcomes import Collector, OrderOutcome, ReplayResult, Unwatched
 from daemon.engine.replay.run import Replay
 from daemon.engine.replay.world import Change, Effects, Start
+from daemon.engine.verdictmemo import FORGET_AFTER_PASSES
 from daemon.store import connect, history, ledger, pauses, schema
 from daemon.store import distances as stored_distances
 from daemon.store.foods_off import read_foods_off_at
@@ -309,15 +310,34 @@ class Locations:
 
     Most new versions of an order change its status, not where it goes: they
     keep the position (the very object, so the verdicts kept beside it hold).
+    An order not located for ``forget_after`` passes (up to twice that) is
+    forgotten: it left, most likely, and a month of a chain's history holds
+    millions of orders. If it comes back it is located again.
     """
 
-    def __init__(self, locator: Locator, distances: Distances) -> None:
+    def __init__(
+        self,
+        locator: Locator,
+        distances: Distances,
+        *,
+        forget_after: int = FORGET_AFTER_PASSES,
+    ) -> None:
         self._locator = locator
         self._distances = distances
+        self._forget_after = forget_after
         # payment_key -> (the version last seen, what its position was computed from, it)
         self._known: dict[str, tuple[Order, tuple[object, ...], Location]] = {}
+        self._calls = 0
+        # The keys located since the last sweep; a sweep keeps only those.
+        self._recent: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     def __call__(self, orders: Sequence[Order]) -> Mapping[str, Location]:
+        self._calls += 1
+        if self._calls % self._forget_after == 0:
+            self._sweep()
         known = self._known
         found: dict[str, Location] = {}
         fresh: dict[str, Order] = {}
@@ -339,7 +359,14 @@ class Locations:
                 order = fresh[key]
                 known[key] = (order, _position_of(order), location)
                 found[key] = location
+        self._recent.update(found)
         return found
+
+    def _sweep(self) -> None:
+        """Forget the orders not located since the last sweep (``forget_after`` passes)."""
+        recent = self._recent
+        self._known = {key: kept for key, kept in self._known.items() if key in recent}
+        self._recent = set()
 
 
 def _locations(config: Config, engine: sa.Engine, distances: Distances) -> Locations:
