@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon.cli import markdown as md
+from daemon.cli.progress import ReplayProgress
 from daemon.config.load import ConfigError, load_config
 from daemon.config.models import Config
 from daemon.domain import exitcodes
@@ -61,6 +62,16 @@ def _replaying() -> Iterator[None]:
     finally:
         logger.disabled = was_disabled
         gc.set_threshold(*thresholds)
+
+
+def _replayed(
+    config: Config, engine: sa.Engine, chosen: Span, covered: Coverage, *, what: str
+) -> ReplayResult:
+    """One rules file replayed over the span, its progress on the terminal."""
+    with ReplayProgress(what, start=chosen.start, end=chosen.end, stream=sys.stderr) as progress:
+        return replay(
+            config, engine, start=chosen.start, end=chosen.end, covered=covered, progress=progress
+        )
 
 
 # Without --from: the last day of the history.
@@ -172,7 +183,7 @@ def run_replay(
     try:
         covered, chosen = _chosen_span(rules, engine, asked)
         with _replaying():
-            result = replay(rules, engine, start=chosen.start, end=chosen.end, covered=covered)
+            result = _replayed(rules, engine, chosen, covered, what=f"replaying {rules.source}")
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return exitcodes.INVALID_CONFIG
@@ -369,8 +380,8 @@ def run_diff(
     try:
         covered, chosen = _chosen_span(new, engine, asked)
         with _replaying():
-            before = replay(old, engine, start=chosen.start, end=chosen.end, covered=covered)
-            after = replay(new, engine, start=chosen.start, end=chosen.end, covered=covered)
+            before = _replayed(old, engine, chosen, covered, what=f"replaying {old.source} (old)")
+            after = _replayed(new, engine, chosen, covered, what=f"replaying {new.source} (new)")
             current = evaluate_now([old, new], engine) if now else None
     except UsageError as exc:
         print(exc, file=sys.stderr)

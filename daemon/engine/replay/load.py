@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -406,11 +406,13 @@ def replay(
     end: datetime,
     covered: Coverage,
     remember_verdicts: bool = True,
+    progress: Callable[[datetime], None] | None = None,
 ) -> ReplayResult:
     """Replay ``config``'s rules over the store's history from ``start`` to ``end``.
 
     ``remember_verdicts`` False re-judges every order at every pass (the
     reference the kept verdicts are tested against; daemon.engine.verdictmemo).
+    ``progress``: told the simulated clock now and then (:meth:`Replay.run`).
     """
     distances = _known_distances(engine)
     unwatched = [gap for gap in covered.unwatched if gap.end > start and gap.start < end]
@@ -425,7 +427,9 @@ def replay(
             unwatched=unwatched,
         )
         people = decisions_of_people(connection, start, end, unwatched=unwatched)
-        return run.run(merged(changes(connection, start, end), people), until=end)
+        return run.run(
+            merged(changes(connection, start, end), people), until=end, progress=progress
+        )
 
 
 def evaluate_now(configs: Sequence[Config], engine: sa.Engine) -> list[dict[str, OrderOutcome]]:

@@ -68,6 +68,9 @@ if TYPE_CHECKING:
 
 Locate = Callable[[Sequence[Order]], Mapping[str, Location]]
 
+# How many passes between two calls of a replay's ``progress``.
+PROGRESS_EVERY = 1000
+
 
 def waiting(plan: Plan) -> set[str]:
     """Restaurants a limit held: judged again next pass, changed or not (as live)."""
@@ -121,8 +124,19 @@ class Replay:
 
     # --- the walk ------------------------------------------------------------------
 
-    def run(self, changes: Iterable[Change], *, until: datetime) -> ReplayResult:
-        """Replay ``changes`` (seen after the start, in order) up to ``until``."""
+    def run(
+        self,
+        changes: Iterable[Change],
+        *,
+        until: datetime,
+        progress: Callable[[datetime], None] | None = None,
+    ) -> ReplayResult:
+        """Replay ``changes`` (seen after the start, in order) up to ``until``.
+
+        ``progress`` is told the simulated clock every ``PROGRESS_EVERY`` passes (a
+        month of a chain's history takes an hour to replay).
+        """
+        passes = 0
         rows = iter(changes)
         upcoming = next(rows, None)
         ticks = self._ticks(until)
@@ -140,6 +154,9 @@ class Replay:
             if tick == now:
                 tick = next(ticks, None)
             self._pass(now)
+            passes += 1
+            if progress is not None and passes % PROGRESS_EVERY == 0:
+                progress(now)
         return self._result(until)
 
     def _ticks(self, until: datetime) -> Iterator[datetime]:
