@@ -37,6 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
     edit made while the suite runs is picked up. The controller does it; xdist
     workers start after it.
     """
+    # Each worker imports the ~110 test modules with their asserts rewritten by pytest,
+    # ~5 s of CPU a worker; pytest keeps the rewritten code in tests/__pycache__ only
+    # when bytecode may be written. Let it: a later run (any worker) reads it back,
+    # checked against each module's source as Python checks a .pyc.
+    sys.dont_write_bytecode = False
     if hasattr(config, "workerinput"):
         return
     for package in ("daemon", "rules"):

@@ -733,6 +733,19 @@ def test_https_certificates_are_verified(tmp_path: Path, make_client: MakeClient
     assert served == []
 
 
+def test_an_http_base_url_gets_a_context_that_trusts_no_certificate() -> None:
+    """http:// (a local simulator) never uses TLS: the CA bundle (~50 ms) is not loaded,
+    and the context it gets instead verifies everything against no authority at all."""
+    from daemon.dukkango import client as module
+
+    plain = module._tls_context_for("http://127.0.0.1:8080/api/integrations/")
+    assert (plain.verify_mode, plain.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert module._tls_context_for("https://example.com/api/") is module._tls_context()
+    assert module._tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert module._tls_context().cert_store_stats()["x509_ca"] > 0  # the CA bundle
+
+
 def test_retryable_flags() -> None:
     assert TransportError("GET", "x", "boom").retryable
     assert Timeout("GET", "x", "slow").retryable

@@ -223,13 +223,14 @@ def test_a_pause_made_while_a_pass_is_sending_stops_the_calls_it_has_left(store:
     for n in range(4):
         store.add_order(f"rush-{n}", restaurant_id=AKAT, minutes_ago=10 - n)
     # The first cancel call is held by the platform until the pause is made.
-    store.simulator.inject_fault("hang", seconds=8, method="PUT", path_prefix="orders/cancel/")
+    store.simulator.inject_fault("hang", seconds=10, method="PUT", path_prefix="orders/cancel/")
     running = store.start_cli("once", "--json")
     try:
         from tests.test_daemon import eventually
 
         eventually(lambda: store.simulator.in_flight() == 1, what="the first cancel call held")
         pause_id = pause(store, "--restaurant", AKAT, "--for", "1h", "--comment", "dur")
+        store.simulator.end_hangs()  # the held call goes through now
         stdout, stderr = running.communicate(timeout=60)
     finally:
         running.kill()
@@ -274,11 +275,12 @@ def test_a_food_change_a_pause_stopped_mid_pass_goes_out_once_the_pause_ends(
     store.configure(DEFAULT_RULES, timeout=15)
     store.set_stock(2, available=False)
     store.add_order("no-food", items=[(2, 1)])
-    store.simulator.inject_fault("hang", seconds=6, method="PUT", path_prefix="orders/cancel/")
+    store.simulator.inject_fault("hang", seconds=10, method="PUT", path_prefix="orders/cancel/")
     running = store.start_cli("once", "--json")
     try:
         eventually(lambda: store.simulator.in_flight() == 1, what="the cancel call held")
         pause_id = pause(store, "--rule", "out-of-stock", "--for", "1h", "--comment", "menü")
+        store.simulator.end_hangs()  # the held call goes through now
         _stdout, stderr = running.communicate(timeout=60)
     finally:
         running.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import signal
 import socket
@@ -482,6 +483,24 @@ def test_hang_delays_then_still_acts(sim: Simulator, http: httpx.Client) -> None
         within=5,
         what="the hung cancellation acted on after the client gave up",
     )
+
+
+def test_end_hangs_ends_the_hangs_waiting_now_and_not_later_ones(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    sim.add_order(payment_key="k")
+    sim.inject_fault("hang", seconds=60, path_prefix="orders/cancel")
+    sim.inject_fault("hang", seconds=0.5, path_prefix="restaurants/get")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(call, http, sim, "PUT", "orders/cancel/k", {"reason_id": 3})
+        eventually(lambda: sim.in_flight() == 1, within=5, what="the cancel call held")
+        assert status_of(sim, "k") != 6  # held: not acted on yet
+        sim.end_hangs()
+        assert held.result(timeout=10).status_code == 200  # handled as after its wait
+    assert status_of(sim, "k") == 6
+    started = time.monotonic()
+    assert call(http, sim, "GET", "restaurants/get").status_code == 200
+    assert time.monotonic() - started >= 0.5  # a hang begun after end_hangs waits its time
 
 
 def test_invalid_faults_are_refused(sim: Simulator) -> None:

@@ -24,7 +24,7 @@ out = sys.argv.pop(1)
 from daemon.cli.main import main
 code = main(sys.argv[1:])
 with open(out, "w") as f:
-    json.dump({"exit": code, "packages": sorted({m.split(".")[0] for m in sys.modules})}, f)
+    json.dump({"exit": code, "modules": sorted(sys.modules)}, f)
 """
 
 NOT_FOR_A_DRY_PASS = {"httpx", "httpcore", "tenacity", "alembic", "apscheduler"}
@@ -32,6 +32,10 @@ GEO = {"geopy", "geographiclib"}
 
 
 def _packages_after_once(world: World, tmp_path: Path, *flags: str) -> set[str]:
+    return {name.split(".")[0] for name in _modules_after_once(world, tmp_path, *flags)}
+
+
+def _modules_after_once(world: World, tmp_path: Path, *flags: str) -> set[str]:
     out = tmp_path / "imported.json"
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, str(out), "once", "-c", str(world.rules_path), *flags],
@@ -44,7 +48,7 @@ def _packages_after_once(world: World, tmp_path: Path, *flags: str) -> set[str]:
     assert result.returncode == 0, result.stderr
     answer = json.loads(out.read_text(encoding="utf-8"))
     assert answer["exit"] == 0, result.stderr
-    return set(answer["packages"])
+    return set(answer["modules"])
 
 
 @pytest.mark.parametrize("flags", [("--dry-run",), ("--dry-run", "--json")])
@@ -69,3 +73,18 @@ def test_a_dry_run_once_without_distance_rules_does_not_import_geopy(
     imported = _packages_after_once(world, tmp_path)
 
     assert imported & (NOT_FOR_A_DRY_PASS | GEO) == set()
+
+
+def test_a_once_on_a_sqlite_store_does_not_import_the_postgresql_dialect(
+    world: World, tmp_path: Path
+) -> None:
+    world.configure(DEFAULT_RULES)
+    world.add_order("failed", payment_status="failed")
+
+    imported = _modules_after_once(world, tmp_path)  # live: it cancels, through the client
+
+    assert "sqlalchemy.dialects.sqlite" in imported and "httpx" in imported
+    assert {
+        m for m in imported if m.startswith(("sqlalchemy.dialects.postgresql", "psycopg"))
+    } == set()
+    assert world.status_of("failed") == 6

@@ -158,6 +158,27 @@ def test_migrations_match_the_table_definitions(engine: sa.Engine) -> None:
     assert differences == []
 
 
+def test_the_open_history_rows_index_is_partial_and_json_is_jsonb_on_postgresql(
+    engine: sa.Engine,
+) -> None:
+    """What schema.py leaves to the migrations (so as not to import the PostgreSQL
+    dialect for a SQLite store): the partial index, and JSONB on PostgreSQL."""
+    inspector = sa.inspect(engine)
+    (index,) = [
+        i for i in inspector.get_indexes("order_history") if i["name"] == "ix_order_history_open"
+    ]
+    where = index.get("dialect_options", {}).get(f"{engine.dialect.name}_where")
+    assert "replaced_at IS NULL" in str(where), index
+    evidence = next(c for c in inspector.get_columns("ledger") if c["name"] == "evidence")
+    expected = "JSONB" if engine.dialect.name == "postgresql" else "JSON"
+    assert type(evidence["type"]).__name__ == expected, evidence
+    row = {**_live_intent("3e9caf87-5cb7-4c4e-adcb-fc2ec54cf24e"), "evidence": {"a": [1, "ş"]}}
+    with engine.begin() as conn:
+        conn.execute(schema.ledger.insert(), row)
+        stored = conn.execute(sa.select(schema.ledger.c.evidence)).scalar_one()
+    assert stored == {"a": [1, "ş"]}
+
+
 def test_a_second_live_cancellation_of_one_order_is_rejected(engine: sa.Engine) -> None:
     key = "3e9caf87-5cb7-4c4e-adcb-fc2ec54cf24e"
     with engine.begin() as conn:

@@ -54,6 +54,18 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _trusts_nothing() -> ssl.SSLContext:
+    """For an ``http://`` base URL (a local simulator), which never uses TLS: a context
+    that verifies certificates and host names but trusts no authority, so no TLS
+    connection could ever pass through it unverified; the CA bundle is not loaded."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def _tls_context_for(base_url: str) -> ssl.SSLContext:
+    return _trusts_nothing() if base_url.lower().startswith("http://") else _tls_context()
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -110,7 +122,7 @@ class DukkangoClient:
         # header to whatever host a redirect names.
         self._http = httpx.Client(
             base_url=self.base_url,
-            verify=_tls_context(),
+            verify=_tls_context_for(self.base_url),
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,

@@ -7,7 +7,8 @@ method and path prefix (relative, e.g. ``orders/cancel``); kinds:
 * ``hang``: wait ``seconds``, then handle the request normally, so the action
   may happen after the client gave up; with ``process=False`` it drops the
   connection after the wait instead of handling the request (or, with a
-  ``status``, answers that error without handling it);
+  ``status``, answers that error without handling it). ``Simulator.end_hangs``
+  ends the waits early, for a test that holds a call until it has acted;
 * ``rate_limit`` (429) and ``unauthorized`` (401), as the platform words them;
 * ``body``: raw ``body`` with ``status``, ``content_type`` and extra ``headers``;
 * ``drop``: close the connection without answering;

@@ -88,6 +88,9 @@ class Simulator:
         self._in_flight = 0  # API requests received and not yet answered
         self._in_flight_lock = threading.Lock()
         self._stopping = threading.Event()
+        # end_hangs() moves it on: every hang waiting since then ends at once.
+        self._hangs_ended = 0
+        self._hang_wake = threading.Condition()
         self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -108,7 +111,8 @@ class Simulator:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()  # wakes hanging handlers
+        self._stopping.set()
+        self.end_hangs()  # wakes hanging handlers
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -233,6 +237,21 @@ class Simulator:
         """Make the geocoder endpoint answer ``address`` with ``body`` as it is (JSON type)."""
         self._geocoder.add_reply(address, body)
 
+    def end_hangs(self) -> None:
+        """End every hang waiting now: each request goes on as its fault says when its
+        ``seconds`` are over (handled, dropped or refused). Hangs that begin later wait
+        their full time. For a test that holds a call only until it has acted meanwhile."""
+        with self._hang_wake:
+            self._hangs_ended += 1
+            self._hang_wake.notify_all()
+
+    def _hang(self, seconds: float) -> None:
+        with self._hang_wake:
+            ended = self._hangs_ended
+            self._hang_wake.wait_for(
+                lambda: self._hangs_ended != ended or self._stopping.is_set(), timeout=seconds
+            )
+
     def in_flight(self) -> int:
         """API requests received but not answered yet (e.g. held by a hang fault)."""
         with self._in_flight_lock:
@@ -267,7 +286,7 @@ class Simulator:
         started = datetime.now(UTC)
         fault = self._faults.take(method, path)
         if fault is not None and fault.kind == "hang":
-            self._stopping.wait(fault.seconds if fault.seconds is not None else 5.0)
+            self._hang(fault.seconds if fault.seconds is not None else 5.0)
             fault = fault.after_hanging()
         echo = fault is not None and fault.kind == "echo"
         if echo:

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.store import schema
 
@@ -57,5 +56,12 @@ def remember(
         }
         for (origin, destination), km in measured.items()
     ]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    connection.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    # Each dialect's insert imported when needed, as in daemon.store.upsert.
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        connection.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        connection.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)

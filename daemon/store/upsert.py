@@ -10,11 +10,17 @@ real failures.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+
+# Each dialect's insert is imported when a store of that backend needs it: importing
+# SQLAlchemy's PostgreSQL dialect costs a SQLite store's process ~50 ms for nothing.
 
 
 def insert_unless_taken(connection: sa.Connection, table: sa.Table, key: str) -> sa.Insert:
     """An insert into ``table`` that does nothing when the unique ``key`` is taken."""
     if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
