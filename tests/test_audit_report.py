@@ -17,6 +17,7 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -219,16 +220,23 @@ def test_the_report_over_a_window_has_exactly_audits_rows_for_it(
     audited: Audited, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world, built = audited
-    second_pass = min(a["at"] for a in _audit(world, capsys) if a["payment_key"] in built.dry_keys)
-    window = ("--since", second_pass, "--until", "2100-01-01T00:00:00Z")
+    # From just before the dry-run file was loaded (not the second its decisions were
+    # printed at: under load a process starts in one second and decides in the next).
+    loads = schema.rules_loads
+    with world.engine.connect() as connection:
+        loaded = connection.execute(
+            sa.select(sa.func.min(loads.c.loaded_at)).where(loads.c.digest == built.dry_digest)
+        ).scalar_one()
+    since = (loaded - timedelta(microseconds=1)).isoformat().replace("+00:00", "Z")
+    window = ("--since", since, "--until", "2100-01-01T00:00:00Z")
     audit = _audit(world, capsys, *window)
 
     _, page = _report(world, capsys, *window, name="window.html")
 
     assert [r.attrs["data-key"] for r in page.decisions()] == [a["payment_key"] for a in audit]
     assert sorted(a["payment_key"] for a in audit) == sorted(built.dry_keys)
-    # The closure began before the window and lasts into it; the window starts at the
-    # second the dry-run file was loaded (audit prints seconds), so both files show.
+    # The closure began before the window and lasts into it; the live file was in force
+    # until the window's first microsecond, so both files show.
     assert len(page.tables["closures"]) == 1
     assert [row.cells[0] for row in page.tables["digests"]] == [
         built.live_digest,
