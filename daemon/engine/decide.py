@@ -225,10 +225,11 @@ class VerdictTable(Mapping[str, tuple[tuple["Rule", Verdict], ...]]):
     __slots__ = ("_columns", "_keys", "_rows")
 
     def __init__(
-        self, columns: Sequence[tuple[Rule, Mapping[str, Verdict]]], keys: Iterable[str]
+        self, columns: Sequence[tuple[Rule, Mapping[str, Verdict]]], keys: Mapping[str, object]
     ) -> None:
+        """``keys``: a mapping whose keys are the pass's orders, in its order (not copied)."""
         self._columns = tuple(columns)
-        self._keys = dict.fromkeys(keys)
+        self._keys = keys
         self._rows: dict[str, tuple[tuple[Rule, Verdict], ...]] = {}
 
     def __getitem__(self, key: str) -> tuple[tuple[Rule, Verdict], ...]:
@@ -257,10 +258,14 @@ def verdicts_by_order(
     rules: Sequence[Rule], ctx: PassContext, by_rule: RuleVerdicts
 ) -> VerdictTable:
     """Every enabled rule's verdict on each order, in file order (for decisions and explain)."""
-    return VerdictTable(
-        [(rule, by_rule[index]) for index, rule in _enabled(rules)],
-        (order.payment_key for order in ctx.snapshot.orders),
+    columns = [(rule, by_rule[index]) for index, rule in _enabled(rules)]
+    # Every column holds every order of the pass, in its order: the first one is the keys.
+    keys = (
+        columns[0][1]
+        if columns
+        else dict.fromkeys(order.payment_key for order in ctx.snapshot.orders)
     )
+    return VerdictTable(columns, keys)
 
 
 def _other_matches(matches: Iterable[tuple[Rule, Verdict]], chosen: Rule) -> list[dict[str, Any]]:

@@ -185,13 +185,17 @@ def plan_pass(
         {**per_order, **evaluate_loads(rules, ctx, loads, asleep=asleep, memo=remembered)},
     )
     matching = verdicts.matching()  # an order no rule matched has no decision
-    decided = [
-        decision
-        for order in snapshot.orders
-        if order.payment_key in matching
-        and order.payment_key not in snapshot.live_intents  # decided live before: never again
-        for decision in decide_order(order, verdicts[order.payment_key])
-    ]
+    decided = (
+        [
+            decision
+            for order in snapshot.orders
+            if order.payment_key in matching
+            and order.payment_key not in snapshot.live_intents  # decided live before: never again
+            for decision in decide_order(order, verdicts[order.payment_key])
+        ]
+        if matching
+        else []  # most passes: nothing matched
+    )
     safety = apply_safety(
         decided,
         limits,

@@ -11,6 +11,10 @@ itself, ``ctx.geocoding_enabled``, ``ctx.distances``); the engine's guard
 guarded verdict on an order is the same as in an earlier pass whenever all
 of those are: the memo keeps each order's verdicts beside those inputs and
 hands them back only when every input is the same object (or an equal one).
+The stock rows are compared only when the snapshot's
+:attr:`~daemon.domain.orders.Snapshot.stock_generation` moved since the entry
+was last checked (a replay's world counts every stock row it changes), or when
+the snapshot does not count them.
 Anything else (a stock row or position that changed, another rules file)
 is judged afresh. A new version of an order (most are a new status) keeps
 the rule's own verdict, not the guarded one, when the rule declares which
@@ -68,6 +72,8 @@ class MemoEntry:
     stock: tuple[StockLevel | None, ...]  # ctx.snapshot.stock.get(food) of each of ``foods``
     looked_up: bool
     used: int
+    # The snapshot's stock generation ``stock`` was last found current in (None: unknown).
+    generation: int | None
     # By the rule's index in the file: the guarded verdict of an order-local rule ...
     verdicts: dict[int, Verdict] = field(default_factory=dict)
     # ... the rule's own verdict where the guard let it decide (kept across versions) ...
@@ -110,36 +116,46 @@ class VerdictMemo:
         locations = ctx.locations
         restaurants = ctx.restaurants
         looked_up = ctx.snapshot.looked_up
+        # Within one generation no stock row changed: the rows an entry read still hold.
+        generation = ctx.snapshot.stock_generation
         current: list[MemoEntry] = []
+        append = current.append
+        get, place_of, location_of = entries.get, restaurants.get, locations.get
         for order in ctx.snapshot.orders:
             key = order.payment_key
-            entry = entries.get(key)
-            place = restaurants.get(order.restaurant_id)
-            location = locations.get(key)
+            entry = get(key)
+            place = place_of(order.restaurant_id)
+            location = location_of(key)
             if (
-                entry is None
-                or entry.order is not order
-                or entry.place is not place
-                or not (entry.location is location or entry.location == location)
-                or entry.looked_up is not (key in looked_up)
-                or (entry.foods and entry.stock != tuple(map(stock.get, entry.foods)))
-            ):
-                foods = tuple(sorted({item.food_id for item in order.items}))
-                fresh = entries[key] = MemoEntry(
-                    order=order,
-                    place=place,
-                    location=location,
-                    foods=foods,
-                    stock=tuple(map(stock.get, foods)),
-                    looked_up=key in looked_up,
-                    used=used,
+                entry is not None
+                and entry.order is order
+                and entry.place is place
+                and (entry.location is location or entry.location == location)
+                and entry.looked_up is (key in looked_up)
+                and (
+                    not entry.foods
+                    or entry.generation == generation is not None
+                    or entry.stock == tuple(map(stock.get, entry.foods))
                 )
-                if entry is not None and entry.evaluated and entry.order is not order:
-                    fresh.evaluated = self._carried(entry, fresh)
-                entry = fresh
-            else:
+            ):
                 entry.used = used
-            current.append(entry)
+                entry.generation = generation
+                append(entry)
+                continue
+            foods = tuple(sorted({item.food_id for item in order.items}))
+            fresh = entries[key] = MemoEntry(
+                order=order,
+                place=place,
+                location=location,
+                foods=foods,
+                stock=tuple(map(stock.get, foods)),
+                looked_up=key in looked_up,
+                used=used,
+                generation=generation,
+            )
+            if entry is not None and entry.evaluated and entry.order is not order:
+                fresh.evaluated = self._carried(entry, fresh)
+            append(fresh)
         return current
 
     def _carried(self, old: MemoEntry, new: MemoEntry) -> dict[int, Verdict]:

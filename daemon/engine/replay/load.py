@@ -103,13 +103,22 @@ def coverage(connection: sa.Connection, *, interval_seconds: float) -> Coverage:
     return Coverage(since=since, until=newest or since, unwatched=unwatched)
 
 
-def _decode(row: history.Row) -> Change | None:
-    """The row's change; None for a row this version cannot read (logged)."""
+def _decode(row: history.Row, latest: dict[str, Order] | None = None) -> Change | None:
+    """The row's change; None for a row this version cannot read (logged).
+
+    ``latest``: each order's version decoded last, kept up to date here (a new
+    version reuses its items, daemon.domain.images.decode_order).
+    """
     value: Order | StockLevel | None = None
     try:
         if row.kind == "order":
+            earlier = None if latest is None else latest.pop(row.subject, None)
             if row.image is not None:
-                value = images.decode_order(row.subject, row.restaurant_id, row.image)
+                value = images.decode_order(
+                    row.subject, row.restaurant_id, row.image, earlier=earlier
+                )
+                if latest is not None:
+                    latest[row.subject] = value
         else:
             food = integer(row.subject)
             if food is None:
@@ -275,8 +284,9 @@ def _closures_at(connection: sa.Connection, moment: datetime) -> dict[str, Closu
 
 
 def changes(connection: sa.Connection, start: datetime, end: datetime) -> Iterator[Change]:
+    latest: dict[str, Order] = {}  # an order leaves it with its last row (its image None)
     for row in history.changes_between(connection, start, end):
-        change = _decode(row)
+        change = _decode(row, latest)
         if change is not None:
             yield change
 

@@ -108,18 +108,6 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class _Seen:
-    """What a pass reads of one restaurant: its active orders, and their foods' stock rows.
-
-    Kept until one of its orders or one of those rows changes: most restaurants a
-    pass judges changed nothing since the pass before.
-    """
-
-    orders: tuple[Order, ...]
-    stock: dict[int, StockLevel]
-
-
-@dataclass(frozen=True, slots=True)
 class PeopleEnded:
     """A closure people ended live (``override``), as the replay took it."""
 
@@ -146,9 +134,18 @@ class SimulatedStore:
     def __init__(self, start: Start) -> None:
         self._orders: dict[str, Order] = {}
         self._by_restaurant: defaultdict[str, dict[str, Order]] = defaultdict(dict)
-        # food -> restaurant -> its active orders with the food: whom a stock change concerns.
+        # food -> restaurant -> its orders with the food: whom a stock change concerns.
         self._holders: defaultdict[int, Counter[str]] = defaultdict(Counter)
-        self._seen: dict[str, _Seen] = {}  # by restaurant; dropped when what it holds changes
+        # restaurant -> food -> its active orders with the food: the stock rows a pass reads.
+        self._foods: defaultdict[str, Counter[int]] = defaultdict(Counter)
+        # What a pass reads of each restaurant, kept from pass to pass (most restaurants a
+        # pass judges changed little since the pass before): its active orders, dropped
+        # when one of them changes, and its foods' stock rows, dropped when one of those
+        # rows or the set of its foods changes (a new status, the usual change, keeps them).
+        self._orders_of: dict[str, tuple[Order, ...]] = {}
+        self._stock_of: dict[str, dict[int, StockLevel]] = {}
+        # How many stock rows changed so far: snapshots of one generation read the same rows.
+        self._stock_generation = 0
         for order in start.orders.values():
             self._put(order)
         self._stock = dict(start.stock)
@@ -219,9 +216,10 @@ class SimulatedStore:
             assert isinstance(change.value, StockLevel)
             self._stock[food] = change.value
         self._own.stock_changed(food)
+        self._stock_generation += 1
         holders = frozenset(self._holders.get(food, ()))
         for restaurant_id in holders:
-            self._seen.pop(restaurant_id, None)
+            self._stock_of.pop(restaurant_id, None)
         return holders
 
     def _take_order(self, key: str, value: object) -> frozenset[str]:
@@ -233,11 +231,15 @@ class SimulatedStore:
             and value.items == old.items
         ):
             # A new status, mostly: the same foods, held by the same restaurant.
-            mine = self._by_restaurant[old.restaurant_id]
-            self._seen.pop(old.restaurant_id, None)
+            restaurant_id = old.restaurant_id
+            mine = self._by_restaurant[restaurant_id]
+            self._orders_of.pop(restaurant_id, None)
             del mine[key]  # and put back last, where _drop and _put would put it
             mine[key] = self._orders[key] = value
-            return frozenset((old.restaurant_id,))
+            active = value.status_id in ACTIVE_STATUSES
+            if active != (old.status_id in ACTIVE_STATUSES):
+                self._count_foods(value, 1 if active else -1)
+            return frozenset((restaurant_id,))
         old = self._drop(key)
         touched = set() if old is None else {old.restaurant_id}
         if isinstance(value, Order) and key not in self._cancelled:
@@ -267,16 +269,18 @@ class SimulatedStore:
     def _put(self, order: Order) -> None:
         self._orders[order.payment_key] = order
         self._by_restaurant[order.restaurant_id][order.payment_key] = order
-        self._seen.pop(order.restaurant_id, None)
+        self._orders_of.pop(order.restaurant_id, None)
         for food in {item.food_id for item in order.items}:
             self._holders[food][order.restaurant_id] += 1
+        if order.status_id in ACTIVE_STATUSES:
+            self._count_foods(order, 1)
 
     def _drop(self, key: str) -> Order | None:
         order = self._orders.pop(key, None)
         if order is None:
             return None
         mine = self._by_restaurant[order.restaurant_id]
-        self._seen.pop(order.restaurant_id, None)
+        self._orders_of.pop(order.restaurant_id, None)
         del mine[key]
         if not mine:
             del self._by_restaurant[order.restaurant_id]
@@ -287,17 +291,34 @@ class SimulatedStore:
                 del holders[order.restaurant_id]
             if not holders:
                 del self._holders[food]
+        if order.status_id in ACTIVE_STATUSES:
+            self._count_foods(order, -1)
         return order
+
+    def _count_foods(self, order: Order, by: int) -> None:
+        """An active order of the restaurant came (+1) or went (-1): the foods it reads."""
+        foods = self._foods[order.restaurant_id]
+        for food in {item.food_id for item in order.items}:
+            held = foods[food] = foods[food] + by
+            if held <= 0:
+                del foods[food]
+            if held in (0, 1):  # the restaurant's set of foods changed
+                self._stock_of.pop(order.restaurant_id, None)
+        if not foods:
+            del self._foods[order.restaurant_id]
 
     # --- what a pass reads ----------------------------------------------------------
 
     def snapshot(self, now: datetime, restaurants: Collection[str]) -> Snapshot:
         """What a pass at ``now`` reads of ``restaurants`` (their active orders, and the rest)."""
-        seen = [self._seen_of(rid) for rid in restaurants]
-        orders = tuple(chain.from_iterable(part.orders for part in seen))
-        stock: dict[int, StockLevel] = {}
-        for part in seen:
-            stock.update(part.stock)
+        orders = tuple(chain.from_iterable(self._orders_in(rid) for rid in restaurants))
+        parts = [self._stock_in(rid) for rid in restaurants]
+        if len(parts) == 1:
+            stock = parts[0]  # never changed once handed out: a change builds a new one
+        else:
+            stock = {}
+            for part in parts:
+                stock.update(part)
         intents = self._live_intents
         own = self._own
         closures = own.closures
@@ -305,6 +326,7 @@ class SimulatedStore:
             taken_at=now,
             orders=orders,
             stock=stock,
+            stock_generation=self._stock_generation,
             live_intents={
                 o.payment_key: intents[o.payment_key] for o in orders if o.payment_key in intents
             }
@@ -320,21 +342,28 @@ class SimulatedStore:
             foods_off=own.foods_off(self._stock),
         )
 
-    def _seen_of(self, restaurant_id: str) -> _Seen:
-        seen = self._seen.get(restaurant_id)
-        if seen is None:
-            orders = tuple(
+    def _orders_in(self, restaurant_id: str) -> tuple[Order, ...]:
+        """The restaurant's active orders, oldest row first."""
+        orders = self._orders_of.get(restaurant_id)
+        if orders is None:
+            orders = self._orders_of[restaurant_id] = tuple(
                 order
                 for order in self._by_restaurant.get(restaurant_id, {}).values()
                 if order.status_id in ACTIVE_STATUSES
             )
+        return orders
+
+    def _stock_in(self, restaurant_id: str) -> dict[int, StockLevel]:
+        """The stock rows of the foods the restaurant's active orders hold."""
+        stock = self._stock_of.get(restaurant_id)
+        if stock is None:
             level = self._stock.get
-            foods = {item.food_id for order in orders for item in order.items}
-            seen = self._seen[restaurant_id] = _Seen(
-                orders,
-                {food: found for food in foods if (found := level(food)) is not None},
-            )
-        return seen
+            stock = self._stock_of[restaurant_id] = {
+                food: found
+                for food in self._foods.get(restaurant_id, ())
+                if (found := level(food)) is not None
+            }
+        return stock
 
     def hourly_used(self, now: datetime) -> int:
         """The automatic cancellations of the rolling hour before ``now``."""
