@@ -123,10 +123,11 @@ class Snapshot:
     # Those deactivations, each with its food's stock row now: the way back is
     # judged every pass on all of them, whatever restaurants the pass re-read.
     foods_off: tuple[FoodOff, ...] = ()
-    # Where the reader counts the stock rows changed so far (a replay's world does):
-    # that count. Two snapshots of one generation read the same stock rows of every
-    # food both read. None: not counted.
-    stock_generation: int | None = None
+    # Where the reader counts changes to stock rows (a replay's world does): by
+    # restaurant, how many rows of its orders' foods changed so far. An order whose
+    # restaurant has the same count in two snapshots read the same stock rows in
+    # both. None: not counted.
+    stock_versions: Mapping[str, int] | None = None
 
     def order(self, payment_key: str) -> Order | None:
         return next((o for o in self.orders if o.payment_key == payment_key), None)

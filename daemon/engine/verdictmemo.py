@@ -11,10 +11,10 @@ itself, ``ctx.geocoding_enabled``, ``ctx.distances``); the engine's guard
 guarded verdict on an order is the same as in an earlier pass whenever all
 of those are: the memo keeps each order's verdicts beside those inputs and
 hands them back only when every input is the same object (or an equal one).
-The stock rows are compared only when the snapshot's
-:attr:`~daemon.domain.orders.Snapshot.stock_generation` moved since the entry
-was last checked (a replay's world counts every stock row it changes), or when
-the snapshot does not count them.
+The stock rows are compared only when the snapshot's count of changes to
+them (:attr:`~daemon.domain.orders.Snapshot.stock_versions`, which a replay's
+world keeps by restaurant) moved for the order's restaurant since the entry
+was last checked, or when the snapshot does not count them.
 Anything else (a stock row or position that changed, another rules file)
 is judged afresh. A new version of an order (most are a new status) keeps
 the rule's own verdict, not the guarded one, when the rule declares which
@@ -72,8 +72,8 @@ class MemoEntry:
     stock: tuple[StockLevel | None, ...]  # ctx.snapshot.stock.get(food) of each of ``foods``
     looked_up: bool
     used: int
-    # The snapshot's stock generation ``stock`` was last found current in (None: unknown).
-    generation: int | None
+    # The restaurant's stock version ``stock`` was last found current in (None: unknown).
+    version: int | None
     # By the rule's index in the file: the guarded verdict of an order-local rule ...
     verdicts: dict[int, Verdict] = field(default_factory=dict)
     # ... the rule's own verdict where the guard let it decide (kept across versions) ...
@@ -116,8 +116,8 @@ class VerdictMemo:
         locations = ctx.locations
         restaurants = ctx.restaurants
         looked_up = ctx.snapshot.looked_up
-        # Within one generation no stock row changed: the rows an entry read still hold.
-        generation = ctx.snapshot.stock_generation
+        # Where the restaurant's version did not move, the rows an entry read still hold.
+        versions = ctx.snapshot.stock_versions
         current: list[MemoEntry] = []
         append = current.append
         get, place_of, location_of = entries.get, restaurants.get, locations.get
@@ -126,6 +126,7 @@ class VerdictMemo:
             entry = get(key)
             place = place_of(order.restaurant_id)
             location = location_of(key)
+            version = None if versions is None else versions.get(order.restaurant_id)
             if (
                 entry is not None
                 and entry.order is order
@@ -134,12 +135,12 @@ class VerdictMemo:
                 and entry.looked_up is (key in looked_up)
                 and (
                     not entry.foods
-                    or entry.generation == generation is not None
+                    or entry.version == version is not None
                     or entry.stock == tuple(map(stock.get, entry.foods))
                 )
             ):
                 entry.used = used
-                entry.generation = generation
+                entry.version = version
                 append(entry)
                 continue
             foods = tuple(sorted({item.food_id for item in order.items}))
@@ -151,7 +152,7 @@ class VerdictMemo:
                 stock=tuple(map(stock.get, foods)),
                 looked_up=key in looked_up,
                 used=used,
-                generation=generation,
+                version=version,
             )
             if entry is not None and entry.evaluated and entry.order is not order:
                 fresh.evaluated = self._carried(entry, fresh)

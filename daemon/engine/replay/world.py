@@ -144,8 +144,8 @@ class SimulatedStore:
         # rows or the set of its foods changes (a new status, the usual change, keeps them).
         self._orders_of: dict[str, tuple[Order, ...]] = {}
         self._stock_of: dict[str, dict[int, StockLevel]] = {}
-        # How many stock rows changed so far: snapshots of one generation read the same rows.
-        self._stock_generation = 0
+        # By restaurant: how many stock rows of the foods its orders hold changed so far.
+        self._stock_versions: dict[str, int] = {}
         for order in start.orders.values():
             self._put(order)
         self._stock = dict(start.stock)
@@ -216,10 +216,11 @@ class SimulatedStore:
             assert isinstance(change.value, StockLevel)
             self._stock[food] = change.value
         self._own.stock_changed(food)
-        self._stock_generation += 1
         holders = frozenset(self._holders.get(food, ()))
+        versions = self._stock_versions
         for restaurant_id in holders:
             self._stock_of.pop(restaurant_id, None)
+            versions[restaurant_id] = versions.get(restaurant_id, 0) + 1
         return holders
 
     def _take_order(self, key: str, value: object) -> frozenset[str]:
@@ -326,7 +327,7 @@ class SimulatedStore:
             taken_at=now,
             orders=orders,
             stock=stock,
-            stock_generation=self._stock_generation,
+            stock_versions={rid: self._stock_versions.get(rid, 0) for rid in restaurants},
             live_intents={
                 o.payment_key: intents[o.payment_key] for o in orders if o.payment_key in intents
             }
