@@ -115,6 +115,26 @@ def test_the_store_takes_changes_and_says_whose_decisions_they_touch() -> None:
     assert store.snapshot(T0, [HAL, AKAT]).orders == ()
 
 
+def test_what_one_pass_does_comes_out_in_the_restaurants_id_order() -> None:
+    """Not in the order of a set of ids, which the process's hash seed chooses."""
+    ids = [f"branch-{n}" for n in (5, 3, 7, 1, 6, 0, 4, 2)]
+    settings = Config(
+        source=Path("replayed.yaml"),
+        restaurants=tuple(Restaurant(id=rid) for rid in ids),
+        rules=(OUT_OF_STOCK,),
+        schedule=ScheduleSettings(interval_seconds=15, full_pass_seconds=300),
+        safety=SafetySettings(),
+    )
+    changes = [seen(1, StockLevel(100 + n, f"food {n}", False, None)) for n in range(8)]
+    changes += [
+        seen(2, placed(f"k-{rid}", 1, restaurant=rid, items=(Item(100 + n, f"food {n}", 1),)))
+        for n, rid in enumerate(ids)
+    ]
+    result = replay(settings, changes, until=3)
+    assert [food.restaurant_id for food in result.foods] == sorted(ids)
+    assert list(result.orders) == [f"k-{rid}" for rid in sorted(ids)]
+
+
 def test_each_snapshot_reads_the_store_as_it_is_after_every_change() -> None:
     """A restaurant's orders and stock rows are kept between passes; every change shows."""
     ayran, soup = Item(7, "ayran", 1), Item(9, "çorba", 1)

@@ -187,7 +187,9 @@ class Replay:
             or windows != self._windows
         )
         scope = self._scope(now, full=full, windows_moved=windows != self._windows)
-        listed = {rid: self._listed[rid] for rid in scope if rid in self._listed}
+        # In id order, not the set's: what one pass does comes out in the same order
+        # whatever the process's hash seed (the report is the same, run after run).
+        listed = {rid: self._listed[rid] for rid in sorted(scope) if rid in self._listed}
         snapshot = self._store.snapshot(now, listed)
         ctx = PassContext(
             now=now,
