@@ -149,18 +149,40 @@ def _remembered(
 ) -> None:
     """The order-local rules' guarded verdicts, judged only where the memo has none.
 
-    One walk over the orders for all of them: most passes judge nothing new.
+    One walk over the orders for all of them: most passes judge nothing new, and
+    read each order's row of verdicts as the pass before left it.
     """
+    indices = tuple(index for index, _rule, _column in kept)
+    columns = [column for _index, _rule, column in kept]
     for order, entry in zip(ctx.snapshot.orders, memo, strict=True):
         key = order.payment_key
-        verdicts = entry.verdicts
-        for index, rule, column in kept:
-            verdict = verdicts.get(index)
-            if verdict is None:
-                verdict = verdicts[index] = _judged(index, rule, order, ctx, entry)
+        if entry.row_of != indices:
+            _fill_row(entry, kept, indices, order, ctx)
+        for column, verdict in zip(columns, entry.row):
             column[key] = verdict
-            if verdict.kind is VerdictKind.MATCH:
-                column.matched.append(key)
+        for position in entry.row_matched:
+            columns[position].matched.append(key)
+
+
+def _fill_row(
+    entry: MemoEntry,
+    kept: Sequence[tuple[int, Rule, Column]],
+    indices: tuple[int, ...],
+    order: Order,
+    ctx: PassContext,
+) -> None:
+    """The entry's row for ``kept``, each verdict judged only where the entry has none."""
+    verdicts = entry.verdicts
+    for index, rule, _column in kept:
+        if index not in verdicts:
+            verdicts[index] = _judged(index, rule, order, ctx, entry)
+    entry.row = tuple(verdicts[index] for index in indices)
+    entry.row_matched = tuple(
+        position
+        for position, verdict in enumerate(entry.row)
+        if verdict.kind is VerdictKind.MATCH
+    )
+    entry.row_of = indices
 
 
 def _judged(index: int, rule: Rule, order: Order, ctx: PassContext, entry: MemoEntry) -> Verdict:

@@ -80,6 +80,11 @@ class MemoEntry:
     evaluated: dict[int, Verdict] = field(default_factory=dict)
     # ... and the guard's own verdict (None: the rule decides) for a load rule.
     guards: dict[int, Verdict | None] = field(default_factory=dict)
+    # The guarded verdicts of the rules one pass kept (their indices ``row_of``), and which
+    # of them matched: the next pass keeping the same rules reads one tuple, no verdict.
+    row_of: tuple[int, ...] = ()
+    row: tuple[Verdict, ...] = ()
+    row_matched: tuple[int, ...] = ()
 
 
 # What a rule reads of an order (rules.base.Rule.order_fields), read off it in one call.
@@ -134,8 +139,8 @@ class VerdictMemo:
                 and (entry.location is location or entry.location == location)
                 and entry.looked_up is (key in looked_up)
                 and (
-                    not entry.foods
-                    or entry.version == version is not None
+                    entry.version == version is not None
+                    or not entry.foods
                     or entry.stock == tuple(map(stock.get, entry.foods))
                 )
             ):
