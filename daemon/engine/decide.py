@@ -158,7 +158,7 @@ def _remembered(
         key = order.payment_key
         if entry.row_of != indices:
             _fill_row(entry, kept, indices, order, ctx)
-        for column, verdict in zip(columns, entry.row):
+        for column, verdict in zip(columns, entry.row, strict=True):
             column[key] = verdict
         for position in entry.row_matched:
             columns[position].matched.append(key)
