@@ -178,9 +178,7 @@ def _fill_row(
             verdicts[index] = _judged(index, rule, order, ctx, entry)
     entry.row = tuple(verdicts[index] for index in indices)
     entry.row_matched = tuple(
-        position
-        for position, verdict in enumerate(entry.row)
-        if verdict.kind is VerdictKind.MATCH
+        position for position, verdict in enumerate(entry.row) if verdict.kind is VerdictKind.MATCH
     )
     entry.row_of = indices
 
