@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -179,7 +180,7 @@ class CongestionRule(Rule):
         if excess <= 0:
             why = f"{load.load} orders of load, capacity {self.max_active_orders}"
             within = Verdict.no_match(why, **evidence)
-            verdicts.update({o.payment_key: within for o in load.staying})
+            verdicts.update(dict.fromkeys(map(_payment_key, load.staying), within))
             return verdicts
         chosen = {o.payment_key for o in self._newest_received(load)[:excess]}
         kept = (
@@ -286,3 +287,6 @@ _LEAVING = (
     "leaving anyway (cancelled by another rule this pass, or its cancellation is already "
     "on its way): not counted as load"
 )
+
+
+_payment_key = attrgetter("payment_key")

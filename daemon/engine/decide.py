@@ -194,6 +194,10 @@ def _judged(index: int, rule: Rule, order: Order, ctx: PassContext, entry: MemoE
     return own
 
 
+# A load rule's verdict on an order of no listed restaurant (a value: shared).
+_OUTSIDE_THE_LOADS = Verdict.no_match("not an order of a listed load")
+
+
 def evaluate_loads(
     rules: Sequence[Rule],
     ctx: PassContext,
@@ -205,7 +209,7 @@ def evaluate_loads(
     """The verdicts of every enabled load rule (congestion), given the pass's loads."""
     asleep = asleep or {}
     by_rule: RuleVerdicts = {}
-    outside = Verdict.no_match("not an order of a listed load")
+    outside = _OUTSIDE_THE_LOADS
     for index, rule in _enabled(rules):
         if not rule.aggregate:
             continue

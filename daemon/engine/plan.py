@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from daemon.domain.actions import (
@@ -298,9 +299,12 @@ def restaurant_loads(
                 if o.payment_key not in protected and o.payment_key not in decided_before
             )
             if protected or decided_before
-            else frozenset(o.payment_key for o in orders),
+            else frozenset(map(_payment_key, orders)),
         )
     return loads
+
+
+_payment_key = attrgetter("payment_key")
 
 
 def _is_stale(found: Protection | None) -> bool:
