@@ -148,13 +148,23 @@ class VerdictMemo:
                 entry.version = version
                 append(entry)
                 continue
-            foods = tuple(sorted({item.food_id for item in order.items}))
+            if entry is not None and entry.order.items is order.items:
+                # A new version with the very items (daemon.domain.images keeps them).
+                foods = entry.foods
+                rows = (
+                    entry.stock
+                    if entry.version == version is not None
+                    else tuple(map(stock.get, foods))
+                )
+            else:
+                foods = tuple(sorted({item.food_id for item in order.items}))
+                rows = tuple(map(stock.get, foods))
             fresh = entries[key] = MemoEntry(
                 order=order,
                 place=place,
                 location=location,
                 foods=foods,
-                stock=tuple(map(stock.get, foods)),
+                stock=rows,
                 looked_up=key in looked_up,
                 used=used,
                 version=version,
