@@ -291,8 +291,10 @@ def changes(connection: sa.Connection, start: datetime, end: datetime) -> Iterat
             yield change
 
 
-def merged(history_rows: Iterable[Change], people: Iterable[Change]) -> Iterator[Change]:
+def merged(history_rows: Iterable[Change], people: Sequence[Change]) -> Iterator[Change]:
     """Both in time order; at one moment, the history's rows first."""
+    if not people:  # nobody paused or reopened anything: the history as it comes
+        return iter(history_rows)
     return heapq.merge(history_rows, people, key=lambda change: change.seen_at)
 
 
