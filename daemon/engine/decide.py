@@ -154,14 +154,19 @@ def _remembered(
     """
     indices = tuple(index for index, _rule, _column in kept)
     columns = [column for _index, _rule, column in kept]
+    keys: list[str] = []
+    rows: list[tuple[Verdict, ...]] = []
     for order, entry in zip(ctx.snapshot.orders, memo, strict=True):
         key = order.payment_key
         if entry.row_of != indices:
             _fill_row(entry, kept, indices, order, ctx)
-        for column, verdict in zip(columns, entry.row, strict=True):
-            column[key] = verdict
+        keys.append(key)
+        rows.append(entry.row)
         for position in entry.row_matched:
             columns[position].matched.append(key)
+    # Each rule's column from the rows, in the orders' order (zip(*rows): one per rule).
+    for column, verdicts in zip(columns, zip(*rows, strict=True) if rows else (), strict=False):
+        column.update(zip(keys, verdicts, strict=True))
 
 
 def _fill_row(

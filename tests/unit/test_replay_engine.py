@@ -180,6 +180,38 @@ def test_each_snapshot_reads_the_store_as_it_is_after_every_change() -> None:
     assert read() == ([], {})  # cancelled by the replay: gone
 
 
+def test_the_stock_rows_a_pass_reads_follow_the_foods_of_the_orders_at_once() -> None:
+    """An order bringing a food brings its row; the last order of a food takes it away.
+
+    What an earlier snapshot read stays as it read it.
+    """
+    ayran, soup = Item(7, "ayran", 1), Item(9, "çorba", 1)
+    store = SimulatedStore(
+        Start(
+            at=T0,
+            orders={"k1": order("k1", items=(ayran,))},
+            stock={7: StockLevel(7, "ayran", True, None), 9: StockLevel(9, "çorba", True, None)},
+        )
+    )
+
+    def foods() -> set[int]:
+        return set(store.snapshot(T0, [HAL]).stock)
+
+    first = store.snapshot(T0, [HAL]).stock
+    assert foods() == {7}
+    store.take(Change(T0, "order", "k2", order("k2", items=(soup, soup))))
+    assert foods() == {7, 9}
+    store.take(Change(T0, "order", "k3", order("k3", items=(ayran, soup))))
+    store.take(Change(T0, "order", "k1", None))
+    assert foods() == {7, 9}  # k3 still holds the ayran
+    store.take(Change(T0, "order", "k2", order("k2", status=2, items=(soup, soup))))
+    store.take(Change(T0, "order", "k3", None))
+    assert foods() == {9}
+    store.take(Change(T0, "order", "k2", order("k2", status=3, items=(soup, soup))))  # done
+    assert foods() == set()
+    assert set(first) == {7}
+
+
 def test_a_plan_s_effects_are_applied_as_a_live_pass_would() -> None:
     start = Start(
         at=T0,

@@ -297,16 +297,34 @@ class SimulatedStore:
         return order
 
     def _count_foods(self, order: Order, by: int) -> None:
-        """An active order of the restaurant came (+1) or went (-1): the foods it reads."""
-        foods = self._foods[order.restaurant_id]
+        """An active order of the restaurant came (+1) or went (-1): the foods it reads.
+
+        The restaurant's stock rows kept for passes follow its set of foods: a copy
+        with the foods that came and without those that went (a snapshot may hold
+        the old one).
+        """
+        restaurant_id = order.restaurant_id
+        foods = self._foods[restaurant_id]
+        came, went = [], []
         for food in {item.food_id for item in order.items}:
             held = foods[food] = foods[food] + by
             if held <= 0:
                 del foods[food]
-            if held in (0, 1):  # the restaurant's set of foods changed
-                self._stock_of.pop(order.restaurant_id, None)
+                went.append(food)
+            elif held == 1 and by > 0:
+                came.append(food)
         if not foods:
-            del self._foods[order.restaurant_id]
+            del self._foods[restaurant_id]
+        kept = self._stock_of.get(restaurant_id)
+        if kept is None or not (came or went):
+            return
+        stock = dict(kept)
+        for food in went:
+            stock.pop(food, None)
+        for food in came:
+            if (level := self._stock.get(food)) is not None:
+                stock[food] = level
+        self._stock_of[restaurant_id] = stock
 
     # --- what a pass reads ----------------------------------------------------------
 
