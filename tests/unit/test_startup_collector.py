@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from daemon.cli.main import _StartUpCollector
+from daemon.cli.review import REPLAY_GC_THRESHOLDS
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_a_commands_own_thresholds_outlive_the_first_collection(
 ) -> None:
     collector = _StartUpCollector()
     collector.collect_rarely()
-    gc.set_threshold(50_000, 20, 100)  # as daemon.cli.review does while replaying
+    gc.set_threshold(*REPLAY_GC_THRESHOLDS)  # as daemon.cli.review does while replaying
     gc.collect()
-    assert gc.get_threshold() == (50_000, 20, 100)
+    assert gc.get_threshold() == REPLAY_GC_THRESHOLDS
     assert collector.thresholds_back not in gc.callbacks  # done with, either way
