@@ -135,6 +135,17 @@ class Plan:
     food_reactivations: tuple[tuple[ReactivateFood, Mode], ...] = ()
 
     @property
+    def empty(self) -> bool:
+        """Nothing to record or apply: no decision, no side effect, no override spent."""
+        return not (
+            self.decisions
+            or self.restaurant_actions
+            or self.food_deactivations
+            or self.food_reactivations
+            or self.overrides_spent
+        )
+
+    @property
     def primary(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.primary)
 

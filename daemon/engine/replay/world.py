@@ -130,6 +130,9 @@ class Effects:
     respect_ended: tuple[OverrideSpent, ...] = ()
 
 
+_NOTHING = Effects()
+
+
 class SimulatedStore:
     def __init__(self, start: Start) -> None:
         self._orders: dict[str, Order] = {}
@@ -392,6 +395,8 @@ class SimulatedStore:
 
     def apply(self, plan: Plan) -> Effects:
         """Apply ``plan``'s live effects, as a pass whose every API call succeeded."""
+        if plan.empty and not self._people:
+            return _NOTHING  # most passes
         applied = self._own.apply(plan)
         for decision in applied.cancelled:
             self._drop(decision.payment_key)
