@@ -108,6 +108,14 @@ class Replay:
         self._interval = timedelta(seconds=config.schedule.interval_seconds)
         self._full_every = timedelta(seconds=config.schedule.full_pass_seconds)
         self._max_age = timedelta(minutes=config.safety.max_order_age_minutes)
+        # Without an enabled rule's window or a quiet window, the window state is one
+        # value for good: computed once, not at every pass.
+        self._still = (
+            None
+            if self._limits.quiet_windows
+            or any(rule.enabled and rule.window is not None for rule in self._rules)
+            else window_state(self._rules, self._limits, start.at, config.zone)
+        )
         self._collector = Collector()
         self._touched: set[str] = set()
         self._carry: set[str] = set()
@@ -176,7 +184,7 @@ class Replay:
 
     def _pass(self, now: datetime) -> None:
         windows = (
-            window_state(self._rules, self._limits, now, self._config.zone),
+            self._still if self._still is not None else self._window_state(now),
             self._store.pauses_in_force(now),
         )
         every = self._full_every
@@ -216,6 +224,9 @@ class Replay:
             self._judged_at[rid] = now
         if full:
             self._last_full, self._windows = now, windows
+
+    def _window_state(self, now: datetime) -> WindowState:
+        return window_state(self._rules, self._limits, now, self._config.zone)
 
     def _scope(self, now: datetime, *, full: bool, windows_moved: bool) -> set[str]:
         """The restaurants this pass judges (see the module's docstring)."""
