@@ -65,6 +65,20 @@ def test_images_give_back_exactly_the_order_and_stock_level() -> None:
     assert images.same_order(full, stamped)
 
 
+def test_a_new_version_decoded_after_an_earlier_one_shares_its_items_only_when_the_same() -> None:
+    ayran, pide = Item(1, "ayran", 2), Item(7, "pide", 1)
+    earlier = images.decode_order("k1", HAL, images.encode_order(order("k1", items=(ayran, pide))))
+    moved_on = order("k1", status=2, items=(ayran, pide))
+    decoded = images.decode_order("k1", HAL, images.encode_order(moved_on), earlier=earlier)
+    assert decoded == moved_on
+    assert decoded.items is earlier.items  # the very tuple: compared at a glance
+    for items in ((ayran,), (ayran, replace(pide, quantity=2)), (pide, ayran), ()):
+        changed = order("k1", items=items)
+        again = images.decode_order("k1", HAL, images.encode_order(changed), earlier=earlier)
+        assert again == changed
+        assert again.items is not earlier.items or not items
+
+
 @pytest.mark.parametrize(
     ("image", "why"),
     [
