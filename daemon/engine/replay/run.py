@@ -142,7 +142,7 @@ class Replay:
         """Replay ``changes`` (seen after the start, in order) up to ``until``.
 
         ``progress`` is told the simulated clock every ``PROGRESS_EVERY`` passes (a
-        month of a chain's history takes an hour to replay).
+        month of a chain's history takes half an hour to replay).
         """
         passes = 0
         rows = iter(changes)
