@@ -164,9 +164,9 @@ def _remembered(
         rows.append(entry.row)
         for position in entry.row_matched:
             columns[position].matched.append(key)
-    # Each rule's column from the rows, in the orders' order (zip(*rows): one per rule).
-    for column, verdicts in zip(columns, zip(*rows, strict=True) if rows else (), strict=False):
-        column.update(zip(keys, verdicts, strict=True))
+    if rows:  # each rule's column from the rows, in the orders' order (zip(*rows): by rule)
+        for column, verdicts in zip(columns, zip(*rows, strict=True), strict=True):
+            column.update(zip(keys, verdicts, strict=True))
 
 
 def _fill_row(

@@ -136,7 +136,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        """Nothing to record or apply: no decision, no side effect, no override spent."""
+        """Nothing to apply: no decision, no side effect, no override spent."""
         return not (
             self.decisions
             or self.restaurant_actions
