@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -30,6 +29,7 @@ from daemon.domain.actions import (
     ReopenRestaurant,
     RestaurantAction,
 )
+from daemon.domain.orders import payment_key_of
 from daemon.domain.overrides import MAX_RESPECT
 from daemon.domain.statuses import RECEIVED
 from daemon.domain.timeutil import isoformat_z
@@ -180,7 +180,7 @@ class CongestionRule(Rule):
         if excess <= 0:
             why = f"{load.load} orders of load, capacity {self.max_active_orders}"
             within = Verdict.no_match(why, **evidence)
-            verdicts.update(dict.fromkeys(map(_payment_key, load.staying), within))
+            verdicts.update(dict.fromkeys(map(payment_key_of, load.staying), within))
             return verdicts
         chosen = {o.payment_key for o in self._newest_received(load)[:excess]}
         kept = (
@@ -287,6 +287,3 @@ _LEAVING = (
     "leaving anyway (cancelled by another rule this pass, or its cancellation is already "
     "on its way): not counted as load"
 )
-
-
-_payment_key = attrgetter("payment_key")

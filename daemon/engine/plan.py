@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
-from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from daemon.domain.actions import (
@@ -52,6 +51,7 @@ from daemon.domain.actions import (
     RestaurantAction,
 )
 from daemon.domain.decisions import IN_FLIGHT, Decision, Mode
+from daemon.domain.orders import payment_key_of
 from daemon.domain.pauses import Pause, in_force
 from daemon.domain.statuses import ACTIVE_STATUSES
 from daemon.engine.decide import (
@@ -310,12 +310,9 @@ def restaurant_loads(
                 if o.payment_key not in protected and o.payment_key not in decided_before
             )
             if protected or decided_before
-            else frozenset(map(_payment_key, orders)),
+            else frozenset(map(payment_key_of, orders)),
         )
     return loads
-
-
-_payment_key = attrgetter("payment_key")
 
 
 def _is_stale(found: Protection | None) -> bool:
