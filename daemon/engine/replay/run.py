@@ -110,7 +110,7 @@ class Replay:
         self._max_age = timedelta(minutes=config.safety.max_order_age_minutes)
         # Without an enabled rule's window or a quiet window, the window state is one
         # value for good: computed once, not at every pass.
-        self._still = (
+        self._fixed_windows = (
             None
             if self._limits.quiet_windows
             or any(rule.enabled and rule.window is not None for rule in self._rules)
@@ -184,7 +184,7 @@ class Replay:
 
     def _pass(self, now: datetime) -> None:
         windows = (
-            self._still if self._still is not None else self._window_state(now),
+            self._fixed_windows or window_state(self._rules, self._limits, now, self._config.zone),
             self._store.pauses_in_force(now),
         )
         every = self._full_every
@@ -224,9 +224,6 @@ class Replay:
             self._judged_at[rid] = now
         if full:
             self._last_full, self._windows = now, windows
-
-    def _window_state(self, now: datetime) -> WindowState:
-        return window_state(self._rules, self._limits, now, self._config.zone)
 
     def _scope(self, now: datetime, *, full: bool, windows_moved: bool) -> set[str]:
         """The restaurants this pass judges (see the module's docstring)."""
